@@ -1,0 +1,5 @@
+import sys
+
+from reidkit.cli import main
+
+sys.exit(main())

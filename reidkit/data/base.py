@@ -1,0 +1,83 @@
+"""Dataset types and the dataset registry.
+
+A dataset is a function ``(root: Path, **options) -> ReidDataset`` registered under a name. It lists
+image files with identity and camera labels; it never loads pixels (see ``reidkit.data.images``).
+Every dataset module documents its folder layout and default protocol in its docstring.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from reidkit.core.errors import DatasetError
+from reidkit.core.registry import Registry
+
+
+@dataclass(frozen=True, slots=True)
+class ReidSample:
+    path: str
+    pid: int  # identity label; unique within a split (train pids are relabelled 0..N-1)
+    camid: int  # camera index, 0-based
+    dsetid: int = 0  # which dataset it came from in a multi-dataset run
+
+
+@dataclass
+class ReidDataset:
+    """Train split plus query/gallery of the evaluation split."""
+
+    name: str
+    train: list[ReidSample] = field(default_factory=list)
+    query: list[ReidSample] = field(default_factory=list)
+    gallery: list[ReidSample] = field(default_factory=list)
+    protocol: str = ""  # one line: how query and gallery were chosen
+
+    @property
+    def num_train_pids(self) -> int:
+        return len({s.pid for s in self.train})
+
+    def summary(self) -> str:
+        def stats(samples: Sequence[ReidSample]) -> str:
+            return f"{len({s.pid for s in samples})} ids / {len(samples)} images / {len({s.camid for s in samples})} cams"
+
+        return (
+            f"{self.name}: train {stats(self.train)}; query {stats(self.query)}; "
+            f"gallery {stats(self.gallery)}; protocol: {self.protocol}"
+        )
+
+
+# A dataset factory: (root, **options) -> ReidDataset.
+DatasetFactory = Callable[..., ReidDataset]
+DATASETS: Registry[DatasetFactory] = Registry("dataset")
+
+
+def build_dataset(name: str, root: str | Path, **options: object) -> ReidDataset:
+    """Load dataset ``name`` from ``root``; a missing or misshapen root gives a one-line error."""
+    import reidkit.data.datasets  # noqa: F401  (registers the built-in datasets)
+
+    root = Path(root).expanduser()
+    if not root.exists():
+        raise DatasetError(
+            "dataset root not found", path=root, hint=f"pass --root pointing at the {name} folder"
+        )
+    try:
+        factory = DATASETS.get(name)
+    except KeyError as exc:
+        raise DatasetError(str(exc).strip("'\"")) from None
+    return factory(root, **options)
+
+
+def relabel(samples: Sequence[ReidSample]) -> list[ReidSample]:
+    """Map pids to 0..N-1 in sorted order (classification heads need contiguous labels)."""
+    mapping = {pid: i for i, pid in enumerate(sorted({s.pid for s in samples}))}
+    return [ReidSample(s.path, mapping[s.pid], s.camid, s.dsetid) for s in samples]
+
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+
+
+def list_images(folder: Path) -> list[Path]:
+    return (
+        sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES) if folder.is_dir() else []
+    )

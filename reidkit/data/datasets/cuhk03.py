@@ -1,0 +1,71 @@
+"""CUHK03.
+
+Two layouts are understood:
+
+* **split folders** (as in ``../shared/data/cuhk03/labeled``)::
+
+      <root>/train/PPPP_KK.jpg   <root>/val/PPPP_KK.jpg
+
+  ``PPPP`` is the identity within the split (train and val are different people even when the numbers
+  match), ``KK`` 00-04 = camera A, 05-09 = camera B.
+  Default protocol (``protocol="a2b"``): train = all of ``train/``; query = ``val/`` camera A,
+  gallery = ``val/`` camera B. ``"b2a"`` swaps the cameras; ``"all"`` uses every val image as a query
+  against every other (same-camera matches of the same person are then removed from its gallery, as the
+  Market-1501 rules do, by the evaluator).
+* **cuhk03-np** (the "new protocol" folders: ``bounding_box_train/``, ``query/``, ``bounding_box_test/``
+  with Market-1501 file names): handled by the Market-1501 loader when present.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from reidkit.core.errors import DatasetError
+from reidkit.data.base import DATASETS, ReidDataset, ReidSample, list_images, relabel
+
+_NAME = re.compile(r"^(\d+)_(\d+)$")
+
+
+def _parse_split(folder: Path) -> list[ReidSample]:
+    samples = []
+    for path in list_images(folder):
+        match = _NAME.match(path.stem)
+        if not match:
+            continue
+        pid, shot = int(match.group(1)), int(match.group(2))
+        samples.append(ReidSample(str(path), pid, 0 if shot < 5 else 1))
+    return samples
+
+
+@DATASETS.register("cuhk03")
+def cuhk03(root: Path, protocol: str = "a2b", **_: object) -> ReidDataset:
+    if (root / "labeled" / "val").is_dir() and not (root / "val").is_dir():
+        root = root / "labeled"
+    if (root / "bounding_box_test").is_dir():
+        from reidkit.data.datasets.market1501 import market_layout
+
+        return market_layout(root, name="cuhk03-np")
+    train, val = _parse_split(root / "train"), _parse_split(root / "val")
+    if not val:
+        raise DatasetError(
+            "no CUHK03 images found (expected val/PPPP_KK.jpg and train/PPPP_KK.jpg)",
+            path=root,
+            hint="pass --root pointing at the folder that holds train/ and val/",
+        )
+    if protocol == "a2b":
+        query, gallery = [s for s in val if s.camid == 0], [s for s in val if s.camid == 1]
+    elif protocol == "b2a":
+        query, gallery = [s for s in val if s.camid == 1], [s for s in val if s.camid == 0]
+    elif protocol == "all":
+        query, gallery = list(val), list(val)
+    else:
+        raise DatasetError(f"unknown CUHK03 protocol {protocol!r}; use a2b, b2a or all")
+    return ReidDataset(
+        name="cuhk03",
+        train=relabel(train),
+        query=query,
+        gallery=gallery,
+        protocol=f"{protocol}: query = val camera {'A' if protocol != 'b2a' else 'B'}, "
+        f"gallery = val camera {'B' if protocol != 'b2a' else 'A'}",
+    )

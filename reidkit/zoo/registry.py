@@ -1,0 +1,220 @@
+"""Named models: file name, checksum, input spec, licence and a public download URL.
+
+A model is found, in this order:
+
+1. an explicit path (``--model path/to/file.onnx``);
+2. ``$REIDKIT_MODEL_DIR/<file>`` (the Makefile and CI point it at ``../shared/models``);
+3. weights shipped inside the package (``reidkit/zoo/weights/``: reidkit's own default models);
+4. the user cache ``$XDG_CACHE_HOME/reidkit/models`` (``~/.cache/reidkit/models``);
+5. a download from the model's URL into the cache, checked against its sha256.
+
+Offline, step 5 fails with one line saying where to put the file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from reidkit.core.errors import ModelError
+
+PACKAGE_WEIGHTS = Path(__file__).parent / "weights"
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """How to turn a BGR uint8 image into the model's input tensor."""
+
+    height: int
+    width: int
+    layout: Literal["NCHW", "NHWC"] = "NCHW"
+    channels: Literal["RGB", "BGR"] = "RGB"
+    scale: float = 1.0 / 255.0  # pixel values are multiplied by this first
+    mean: tuple[float, float, float] = (
+        0.0,
+        0.0,
+        0.0,
+    )  # then (x - mean) / std, per channel in `channels` order
+    std: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    resize: Literal["stretch", "letterbox"] = "stretch"
+    pad_value: float = 114.0  # letterbox padding (in 0-255 pixel units)
+
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    task: Literal["detect", "reid"]
+    filename: str
+    sha256: str | None
+    input: InputSpec
+    output_dim: int | None = None
+    fixed_batch: bool = True  # True: the graph takes exactly one image per call
+    family: str = ""  # decoder family for detectors ("yolox", ...), architecture for ReID models
+    licence: str = ""
+    url: str | None = None
+    description: str = ""
+    # Cosine-similarity calibration for "same person" decisions, measured on an evaluation split
+    # (see docs/models.md): threshold at FPR=1e-2 and the logistic fit used to turn scores into
+    # probabilities. None until measured.
+    calibration: dict[str, float] = field(default_factory=dict)
+
+
+MODELS: dict[str, ModelSpec] = {}
+
+
+def register_model(spec: ModelSpec) -> ModelSpec:
+    MODELS[spec.name] = spec
+    return spec
+
+
+_KAZ = "https://github.com/Kazuhito00/MOT-Tracking-by-Detection-Pipeline/raw/e50a76b"
+_OMZ_INPUT = InputSpec(256, 128, layout="NHWC", channels="BGR", scale=1.0)
+
+register_model(
+    ModelSpec(
+        name="yolox-nano",
+        task="detect",
+        filename="yolox_nano_416x416.onnx",
+        sha256="695e750a5d5754bb5a8d5325643b59282191a7e7a564e435a415fd3c578eab14",
+        input=InputSpec(416, 416, channels="BGR", scale=1.0, resize="letterbox", pad_value=114.0),
+        output_dim=85,
+        family="yolox",
+        licence="Apache-2.0 (Megvii YOLOX)",
+        url=f"{_KAZ}/Detector/yolox/model/yolox_nano_416x416.onnx",
+        description="YOLOX-nano, COCO 80 classes; class 0 = person",
+    )
+)
+register_model(
+    ModelSpec(
+        name="osnet_x0_25_msmt17",
+        task="reid",
+        filename="osnet_x0_25_msmt17.onnx",
+        sha256="bb2267b23a64675f67bffc3177b7319e3a08de56041d153562c0206699634bce",
+        input=InputSpec(256, 128, mean=IMAGENET_MEAN, std=IMAGENET_STD),
+        output_dim=512,
+        family="osnet_x0_25",
+        licence="weights MIT (torchreid); file Apache-2.0 (Multitarget-tracker)",
+        url="https://github.com/Smorodov/Multitarget-tracker/raw/fab4bb4/data/reid/osnet_x0_25_msmt17.onnx",
+        description="OSNet x0.25 trained on MSMT17 (torchreid model zoo)",
+    )
+)
+register_model(
+    ModelSpec(
+        name="person-reidentification-retail-0287",
+        task="reid",
+        filename="person-reidentification-retail-0287.onnx",
+        sha256="f35a22885b93aa0c249d665b4cf5510d08ded92f814694c3c2fec0112b0d3a56",
+        input=_OMZ_INPUT,
+        output_dim=256,
+        family="omz-retail",
+        licence="Apache-2.0 (Open Model Zoo)",
+        url=f"{_KAZ}/Tracker/person_reid/model/person-reidentification-retail-0287.onnx",
+        description="Open Model Zoo person ReID, converted to ONNX (NHWC, BGR 0-255)",
+    )
+)
+register_model(
+    ModelSpec(
+        name="person-reidentification-retail-0248",
+        task="reid",
+        filename="person-reidentification-retail-0248.onnx",
+        sha256="43891ce644ff6f4c70cce150028e44d6cf3d150cb5a3eb75bf69bfaef0ebe789",
+        input=_OMZ_INPUT,
+        output_dim=256,
+        family="omz-retail",
+        licence="Apache-2.0 (Open Model Zoo)",
+        url=f"{_KAZ}/Tracker/person_reid/model/person-reidentification-retail-0248.onnx",
+        description="Open Model Zoo person ReID, smaller, converted to ONNX",
+    )
+)
+
+# The model used when none is named. Changes to reidkit's own model once one is shipped.
+DEFAULT_REID_MODEL = "person-reidentification-retail-0287"
+DEFAULT_DETECTOR = "yolox-nano"
+
+
+def get_spec(name: str) -> ModelSpec:
+    try:
+        return MODELS[name]
+    except KeyError:
+        known = ", ".join(sorted(MODELS))
+        raise ModelError(
+            f"unknown model {name!r}; known models: {known} (or pass a path to an .onnx file)"
+        ) from None
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "reidkit" / "models"
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def candidate_paths(spec: ModelSpec) -> list[Path]:
+    paths: list[Path] = []
+    env = os.environ.get("REIDKIT_MODEL_DIR")
+    if env:
+        paths.extend(Path(p) / spec.filename for p in env.split(os.pathsep) if p)
+    paths.append(PACKAGE_WEIGHTS / spec.filename)
+    paths.append(cache_dir() / spec.filename)
+    return paths
+
+
+def resolve_model(name_or_path: str | Path, *, download: bool = True) -> tuple[Path, ModelSpec | None]:
+    """Find a model file. Returns ``(path, spec)``; ``spec`` is None for an unregistered file path."""
+    text = str(name_or_path)
+    as_path = Path(text).expanduser()
+    if text.endswith((".onnx", ".pt", ".pth", ".pth.tar")) or os.sep in text:
+        if not as_path.is_file():
+            raise ModelError(
+                "model file not found", path=as_path, hint="check the path or pass a registry name"
+            )
+        spec = next((s for s in MODELS.values() if s.filename == as_path.name), None)
+        return as_path, spec
+    spec = get_spec(text)
+    for path in candidate_paths(spec):
+        if path.is_file():
+            return path, spec
+    if download and spec.url:
+        return _download(spec), spec
+    places = " or ".join(str(p.parent) for p in candidate_paths(spec))
+    raise ModelError(
+        f"model {spec.name!r} ({spec.filename}) not found",
+        hint=f"put the file in {places}, or set REIDKIT_MODEL_DIR to its folder",
+    )
+
+
+def _download(spec: ModelSpec) -> Path:
+    assert spec.url is not None
+    target = cache_dir() / spec.filename
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with tempfile.NamedTemporaryFile(dir=target.parent, delete=False, suffix=".part") as tmp:
+            with urllib.request.urlopen(spec.url, timeout=60) as response:
+                shutil.copyfileobj(response, tmp)
+            tmp_path = Path(tmp.name)
+    except OSError as exc:
+        raise ModelError(
+            f"model {spec.name!r} is not on this machine and could not be downloaded ({exc.__class__.__name__})",
+            hint=f"download {spec.url} into {target.parent}, or set REIDKIT_MODEL_DIR to a folder holding {spec.filename}",
+        ) from exc
+    if spec.sha256 and sha256_of(tmp_path) != spec.sha256:
+        tmp_path.unlink(missing_ok=True)
+        raise ModelError(f"download of {spec.name!r} has the wrong sha256", path=spec.url)
+    tmp_path.replace(target)
+    return target

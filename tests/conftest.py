@@ -1,0 +1,34 @@
+"""Shared fixtures. Real-data tests use ../shared (beside the checkout) and skip when it is absent."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("REIDKIT_SHARED", REPO.parent / "shared")).resolve()
+MODEL_DIR = SHARED / "models"
+
+
+def shared_path(*parts: str) -> Path:
+    """A path inside ../shared, or skip the test with a clear reason when it is missing."""
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"needs {path} (real third-party data in ../shared beside the checkout)")
+    return path
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _model_dir_env() -> None:
+    # Point the model registry at ../shared/models when present, as the Makefile does.
+    if MODEL_DIR.is_dir() and "REIDKIT_MODEL_DIR" not in os.environ:
+        os.environ["REIDKIT_MODEL_DIR"] = str(MODEL_DIR)
+
+
+@pytest.fixture
+def shared() -> Path:
+    if not SHARED.is_dir():
+        pytest.skip(f"needs {SHARED} (real third-party data beside the checkout)")
+    return SHARED
