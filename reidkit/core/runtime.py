@@ -1,0 +1,93 @@
+"""ONNX Runtime sessions and input preparation driven by a model's :class:`~reidkit.zoo.InputSpec`.
+
+Shared by ``detect`` and ``embed`` so that every model is fed exactly as its registry entry says.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import cv2
+import numpy as np
+
+from reidkit.core.errors import ModelError
+
+if TYPE_CHECKING:
+    import onnxruntime as ort
+
+    from reidkit.zoo.registry import InputSpec
+
+
+def default_threads() -> int:
+    env = os.environ.get("REIDKIT_THREADS")
+    return int(env) if env else max(1, os.cpu_count() or 1)
+
+
+def create_session(path: str | Path, threads: int | None = None) -> ort.InferenceSession:
+    """Open an ONNX model; a file that is not a valid model gives a one-line ModelError."""
+    import onnxruntime as ort
+
+    path = Path(path)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads or default_threads()
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    available = ort.get_available_providers()
+    providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
+    try:
+        return ort.InferenceSession(str(path), sess_options=options, providers=providers)
+    except Exception as exc:  # onnxruntime raises several private exception types
+        raise ModelError(
+            f"not a valid ONNX model ({exc.__class__.__name__})",
+            path=path,
+            hint="re-download the file or pass the right --model",
+        ) from exc
+
+
+def input_batch_size(session: ort.InferenceSession) -> int | None:
+    """The fixed batch size of the first input, or None when the batch dimension is dynamic."""
+    dim = session.get_inputs()[0].shape[0]
+    return dim if isinstance(dim, int) and dim > 0 else None
+
+
+def letterbox(image: np.ndarray, height: int, width: int, pad_value: float) -> tuple[np.ndarray, float]:
+    """Resize keeping aspect ratio, pad bottom/right. Returns the padded image and the scale used."""
+    scale = min(height / image.shape[0], width / image.shape[1])
+    new_h, new_w = max(1, round(image.shape[0] * scale)), max(1, round(image.shape[1] * scale))
+    resized = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
+    out = np.full((height, width, 3), pad_value, dtype=np.uint8)
+    out[:new_h, :new_w] = resized
+    return out, scale
+
+
+def prepare_batch(images: Sequence[np.ndarray], spec: InputSpec) -> np.ndarray:
+    """BGR uint8 images -> float32 tensor laid out as the model expects (N, C, H, W) or (N, H, W, C)."""
+    batch = np.empty((len(images), spec.height, spec.width, 3), dtype=np.float32)
+    for i, image in enumerate(images):
+        if image.ndim != 3 or image.shape[2] != 3 or image.shape[0] == 0 or image.shape[1] == 0:
+            raise ValueError(f"expected a non-empty HxWx3 BGR image, got shape {image.shape}")
+        if spec.resize == "letterbox":
+            resized, _ = letterbox(image, spec.height, spec.width, spec.pad_value)
+        else:
+            resized = cv2.resize(image, (spec.width, spec.height), interpolation=cv2.INTER_LINEAR)
+        batch[i] = resized[..., ::-1] if spec.channels == "RGB" else resized
+    if spec.scale != 1.0:
+        batch *= spec.scale
+    if any(spec.mean) or any(s != 1.0 for s in spec.std):
+        batch -= np.asarray(spec.mean, np.float32)
+        batch /= np.asarray(spec.std, np.float32)
+    if spec.layout == "NCHW":
+        batch = np.ascontiguousarray(batch.transpose(0, 3, 1, 2))
+    return batch
+
+
+def run_batched(session: Any, batch: np.ndarray, max_batch: int = 32) -> np.ndarray:
+    """Run the first output of ``session`` over ``batch``: one by one for fixed-batch graphs, else in chunks."""
+    name = session.get_inputs()[0].name
+    fixed = input_batch_size(session)
+    step = fixed if fixed else max_batch
+    outputs = [session.run(None, {name: batch[i : i + step]})[0] for i in range(0, len(batch), step)]
+    return np.concatenate(outputs, axis=0)
