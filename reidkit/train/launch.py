@@ -1,0 +1,240 @@
+"""Build everything a run needs from a :class:`TrainConfig` and train: single process or DDP.
+
+Under ``torchrun`` (``WORLD_SIZE`` > 1 in the environment) the process group is set up here: NCCL when
+CUDA is available, gloo on CPU. Rank 0 evaluates, logs and writes checkpoints.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import random
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from reidkit.core.config import dump_config, to_dict
+from reidkit.core.errors import ModelError
+from reidkit.core.log import get_logger
+from reidkit.data.base import ReidSample
+from reidkit.train.checkpoint import load_checkpoint
+from reidkit.train.config import TrainConfig
+from reidkit.train.data import ImageDataset, load_test_sets, load_train_samples
+from reidkit.train.engine import Criterion, Trainer, build_optimizer, build_scheduler
+from reidkit.train.hooks import (
+    Evaluate,
+    FreezeBackbone,
+    HookBase,
+    MetricsWriter,
+    PeriodicCheckpoint,
+    ProgressBar,
+)
+from reidkit.train.sampler import PKSampler
+from reidkit.train.transforms import TestTransform, TrainTransform
+
+logger = get_logger(__name__)
+
+ModelFactory = Callable[[Any, int], nn.Module]  # (ModelConfig, num_classes) -> model
+CriterionFactory = Callable[[Any], Criterion]  # LossConfig -> criterion
+
+
+@dataclasses.dataclass
+class DistEnv:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+
+def setup_distributed() -> DistEnv:
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size <= 1:
+        return DistEnv()
+    import torch.distributed as dist
+
+    env = DistEnv(int(os.environ["RANK"]), world_size, int(os.environ.get("LOCAL_RANK", "0")))
+    if not dist.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        if backend == "nccl":
+            torch.cuda.set_device(env.local_rank)
+        dist.init_process_group(backend=backend)
+    return env
+
+
+def pick_device(env: DistEnv) -> torch.device:
+    if torch.cuda.is_available():
+        return torch.device("cuda", env.local_rank)
+    return torch.device("cpu")
+
+
+def set_threads(cfg: TrainConfig) -> None:
+    threads = cfg.threads or int(os.environ.get("REIDKIT_THREADS", "0") or 0)
+    if threads > 0:
+        torch.set_num_threads(threads)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def resolve_pretrained(value: str) -> str:
+    """A path (``$VARS`` expanded) or a model-zoo name found through ``REIDKIT_MODEL_DIR``."""
+    if not value:
+        return value
+    expanded = os.path.expandvars(os.path.expanduser(value))
+    if Path(expanded).is_file():
+        return expanded
+    from reidkit.zoo.registry import resolve_model
+
+    try:
+        path, _ = resolve_model(expanded, download=False)
+    except ModelError as exc:
+        raise ModelError(
+            f"pretrained weights {value!r} not found ({exc})",
+            hint="pass model.pretrained=PATH or set REIDKIT_MODEL_DIR to the folder holding them",
+        ) from None
+    return str(path)
+
+
+def default_model_factory(model_cfg: Any, num_classes: int) -> nn.Module:
+    from reidkit.models import build_model
+
+    return build_model(model_cfg, num_classes)
+
+
+def default_criterion_factory(loss_cfg: Any) -> Criterion:
+    from reidkit.models import build_criterion
+
+    return build_criterion(loss_cfg)
+
+
+def make_extractor(
+    cfg: TrainConfig, device: torch.device
+) -> Callable[[nn.Module, list[ReidSample]], np.ndarray]:
+    transform = TestTransform(cfg.data.height, cfg.data.width)
+
+    @torch.no_grad()
+    def extract(model: nn.Module, samples: list[ReidSample]) -> np.ndarray:
+        model.eval()
+        loader = DataLoader(
+            ImageDataset(samples, transform),
+            batch_size=cfg.data.test_batch_size,
+            shuffle=False,
+            num_workers=cfg.data.workers,
+            generator=torch.Generator().manual_seed(0),  # leave the global RNG alone
+        )
+        feats = []
+        for images, *_ in loader:
+            with torch.autocast(device.type, enabled=False):
+                feats.append(model(images.to(device)).float().cpu())
+        return torch.cat(feats).numpy()
+
+    return extract
+
+
+def run_training(
+    cfg: TrainConfig,
+    roots: Mapping[str, str] | None = None,
+    *,
+    resume: bool = False,
+    model_factory: ModelFactory = default_model_factory,
+    criterion_factory: CriterionFactory = default_criterion_factory,
+    extra_hooks: Sequence[HookBase] = (),
+    progress: bool | None = None,
+) -> Path:
+    """Train as ``cfg`` says; returns the output folder (``last.pth``, ``best.pth``, ``metrics.csv``)."""
+    env = setup_distributed()
+    device = pick_device(env)
+    set_threads(cfg)
+    output = Path(cfg.output)
+    last = output / "last.pth"
+    resuming = resume and last.is_file()
+    if resume and not resuming:
+        logger.warning(f"--resume: no {last} yet, starting from scratch")
+    seed_everything(cfg.seed + env.rank)
+
+    train_data = load_train_samples(cfg.data, roots)
+    test_sets = load_test_sets(cfg.data, roots) if env.rank == 0 else []
+
+    model_cfg = dataclasses.replace(
+        cfg.model, pretrained="" if resuming else resolve_pretrained(cfg.model.pretrained)
+    )
+    model = model_factory(model_cfg, train_data.num_classes).to(device)
+    criterion = criterion_factory(cfg.loss)
+    optimizer = build_optimizer(model, cfg.optim)
+    if env.world_size > 1:
+        model = nn.parallel.DistributedDataParallel(
+            model, device_ids=[env.local_rank] if device.type == "cuda" else None
+        )
+
+    sampler = PKSampler(
+        [s.pid for s in train_data.samples],
+        cfg.data.p,
+        cfg.data.k,
+        seed=cfg.seed,
+        rank=env.rank,
+        world_size=env.world_size,
+    )
+    loader = DataLoader(
+        ImageDataset(train_data.samples, TrainTransform(cfg.augment, cfg.data.height, cfg.data.width)),
+        batch_sampler=sampler,
+        num_workers=cfg.data.workers,
+        pin_memory=device.type == "cuda",
+        persistent_workers=cfg.data.workers > 0,
+        generator=torch.Generator().manual_seed(cfg.seed),
+    )
+    scheduler = build_scheduler(optimizer, cfg.optim, len(sampler))
+    amp_dtype = None
+    if device.type == "cuda" and cfg.amp:
+        amp_dtype = torch.float16
+    elif device.type == "cpu" and cfg.cpu_bf16:
+        amp_dtype = torch.bfloat16
+    trainer = Trainer(
+        model,
+        criterion,
+        optimizer,
+        scheduler,
+        loader,
+        sampler,
+        max_epochs=cfg.optim.epochs,
+        device=device,
+        grad_clip=cfg.optim.grad_clip,
+        amp_dtype=amp_dtype,
+        rank=env.rank,
+        world_size=env.world_size,
+    )
+    config_dict = to_dict(cfg)
+    if env.rank == 0:
+        output.mkdir(parents=True, exist_ok=True)
+        dump_config(cfg, output / "config.yaml")
+    hooks: list[HookBase] = []
+    if cfg.optim.freeze_backbone_epochs > 0:
+        hooks.append(FreezeBackbone(cfg.optim.freeze_backbone_epochs))
+    hooks += [
+        Evaluate(test_sets, cfg.eval_period, make_extractor(cfg, device)),
+        PeriodicCheckpoint(output, cfg.checkpoint_period, config_dict),
+        MetricsWriter(output, cfg.log_period),
+        ProgressBar(progress),
+        *extra_hooks,
+    ]
+    trainer.register_hooks(hooks)
+    if resuming:
+        trainer.load_state_dict(load_checkpoint(last))
+        logger.info(f"resumed from {last} at epoch {trainer.start_epoch}")
+    logger.info(
+        f"training {train_data.num_classes} ids / {len(train_data.samples)} images on {device}"
+        f" (world size {env.world_size}), {len(sampler)} iterations per epoch"
+    )
+    trainer.train()
+    if env.world_size > 1:
+        import torch.distributed as dist
+
+        dist.barrier()
+        dist.destroy_process_group()
+    return output
