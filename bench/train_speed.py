@@ -24,13 +24,15 @@ class StepTimer(HookBase):
     def __init__(self, skip: int, iters: int):
         self.skip, self.iters = skip, iters
         self.times: list[float] = []
-        self._t = 0.0
+        self.cpu_times: list[float] = []
+        self._t = self._cpu = 0.0
 
     def before_step(self) -> None:
-        self._t = time.perf_counter()
+        self._t, self._cpu = time.perf_counter(), time.process_time()
 
     def after_step(self) -> None:
         self.times.append(time.perf_counter() - self._t)
+        self.cpu_times.append(time.process_time() - self._cpu)
         if len(self.times) >= self.skip + self.iters:
             raise StopTraining
 
@@ -71,12 +73,15 @@ def main() -> None:
         steps = timer.times[args.skip :]
         waits = loader_timer.waits[args.skip :]
         per_iter = sum(steps) / len(steps)
+        cpu_per_iter = sum(timer.cpu_times[args.skip :]) / len(steps)
         per_wait = sum(waits) / max(1, len(waits))
         iters_per_epoch = timer.trainer.iters_per_epoch
         print(
             f"threads={torch.get_num_threads()} batch={cfg.data.p}x{cfg.data.k} workers={cfg.data.workers} "
             f"input={cfg.data.height}x{cfg.data.width}: step {per_iter:.3f} s/it + data wait {per_wait:.3f} s/it; "
-            f"{iters_per_epoch} it/epoch -> {(per_iter + per_wait) * iters_per_epoch:.0f} s/epoch"
+            f"{iters_per_epoch} it/epoch -> {(per_iter + per_wait) * iters_per_epoch:.0f} s/epoch "
+            f"(main-process CPU time {cpu_per_iter:.3f} s/it: what an idle machine would take per step "
+            f"with 1 thread)"
         )
 
 
