@@ -179,7 +179,8 @@ class Trainer:
         images = batch[0].to(self.device, non_blocking=True)
         targets = batch[1].to(self.device, non_blocking=True)
         with self.autocast():
-            outputs = self.model(images)
+            # Targets go in too: margin classifiers (arc, circle) apply their margin to the true class.
+            outputs = self.model(images, targets)
             loss, parts = self.criterion(outputs, targets)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"loss became {loss.item()} at iteration {self.iter}; lower optim.lr")

@@ -35,7 +35,7 @@ from reidkit.train.hooks import (
     ProgressBar,
 )
 from reidkit.train.sampler import PKSampler
-from reidkit.train.transforms import TestTransform, TrainTransform
+from reidkit.train.transforms import EvalTransform, TrainTransform
 
 logger = get_logger(__name__)
 
@@ -117,7 +117,7 @@ def default_criterion_factory(loss_cfg: Any) -> Criterion:
 def make_extractor(
     cfg: TrainConfig, device: torch.device
 ) -> Callable[[nn.Module, list[ReidSample]], np.ndarray]:
-    transform = TestTransform(cfg.data.height, cfg.data.width)
+    transform = EvalTransform(cfg.data.height, cfg.data.width)
 
     @torch.no_grad()
     def extract(model: nn.Module, samples: list[ReidSample]) -> np.ndarray:
@@ -165,14 +165,12 @@ def run_training(
     model_cfg = dataclasses.replace(
         cfg.model, pretrained="" if resuming else resolve_pretrained(cfg.model.pretrained)
     )
+    if hasattr(model_cfg, "height"):  # the model's input spec follows the data's input size
+        model_cfg = dataclasses.replace(model_cfg, height=cfg.data.height, width=cfg.data.width)
     model = model_factory(model_cfg, train_data.num_classes).to(device)
     criterion = criterion_factory(cfg.loss)
     optimizer = build_optimizer(model, cfg.optim)
-    if env.world_size > 1:
-        model = nn.parallel.DistributedDataParallel(
-            model, device_ids=[env.local_rank] if device.type == "cuda" else None
-        )
-
+    train_set = ImageDataset(train_data.samples, TrainTransform(cfg.augment, cfg.data.height, cfg.data.width))
     sampler = PKSampler(
         [s.pid for s in train_data.samples],
         cfg.data.p,
@@ -181,8 +179,18 @@ def run_training(
         rank=env.rank,
         world_size=env.world_size,
     )
+    if not resuming and bool(getattr(model, "bn_calibration_pending", False)):
+        # Weights imported with folded BatchNorms: re-estimate them now, on the first batch of epoch 0
+        # (the same on every rank), rather than inside DDP's first forward.
+        batch = torch.stack([train_set[item][0] for item in sampler.epoch_batches(0)[0]])
+        getattr(model, "calibrate_batchnorm")(batch.to(device))
+    if env.world_size > 1:
+        model = nn.parallel.DistributedDataParallel(
+            model, device_ids=[env.local_rank] if device.type == "cuda" else None
+        )
+
     loader = DataLoader(
-        ImageDataset(train_data.samples, TrainTransform(cfg.augment, cfg.data.height, cfg.data.width)),
+        train_set,
         batch_sampler=sampler,
         num_workers=cfg.data.workers,
         pin_memory=device.type == "cuda",

@@ -32,7 +32,7 @@ def to_tensor(
     return np.ascontiguousarray(rgb.transpose(2, 0, 1))
 
 
-class TestTransform:
+class EvalTransform:
     """Resize straight to the input size (as the ONNX embedder does), then normalise."""
 
     def __init__(self, height: int, width: int):

@@ -75,7 +75,7 @@ class TinyReid(nn.Module):
         self.classifier = nn.Linear(dim, num_classes, bias=False)
         self.input_spec = InputSpec(64, 32, mean=IMAGENET_MEAN, std=IMAGENET_STD)
 
-    def forward(self, x: torch.Tensor) -> Any:
+    def forward(self, x: torch.Tensor, targets: torch.Tensor | None = None) -> Any:
         features = self.backbone(x).mean(dim=(2, 3))
         embeddings = self.neck(features)
         if not self.training:
