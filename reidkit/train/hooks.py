@@ -78,7 +78,7 @@ class PeriodicCheckpoint(HookBase):
 class Evaluate(HookBase):
     """Every ``period`` epochs (and after the last): R1/mAP on each test set, on the main process only.
 
-    The first test set's mAP decides ``best.pth``.
+    The first test set's mAP decides ``best.pth``. Other ranks hold no test sets and wait.
     """
 
     def __init__(self, test_sets: list[ReidDataset], period: int, extract: Any):
@@ -88,8 +88,8 @@ class Evaluate(HookBase):
         trainer = self.trainer
         done = trainer.epoch + 1
         due = (self.period > 0 and done % self.period == 0) or done == trainer.max_epochs
-        if not due or not self.test_sets:
-            return
+        if not due:
+            return  # every rank takes the same branch: the barrier below must be reached by all
         if trainer.is_main:
             from reidkit.evaluate import evaluate_features
 

@@ -11,7 +11,7 @@ import os
 import random
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -183,7 +183,7 @@ def run_training(
         # Weights imported with folded BatchNorms: re-estimate them now, on the first batch of epoch 0
         # (the same on every rank), rather than inside DDP's first forward.
         batch = torch.stack([train_set[item][0] for item in sampler.epoch_batches(0)[0]])
-        getattr(model, "calibrate_batchnorm")(batch.to(device))
+        cast(Any, model).calibrate_batchnorm(batch.to(device))
     if env.world_size > 1:
         model = nn.parallel.DistributedDataParallel(
             model, device_ids=[env.local_rank] if device.type == "cuda" else None

@@ -9,8 +9,8 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from train_helpers import tiny_criterion_factory, tiny_model_factory, write_synthetic_cuhk03
 
-from conftest import tiny_criterion_factory, tiny_model_factory, write_synthetic_cuhk03
 from reidkit.core.errors import DatasetError
 from reidkit.train.checkpoint import load_checkpoint
 from reidkit.train.config import TrainConfig, load_train_config
@@ -131,7 +131,7 @@ def test_unreadable_image_is_a_dataset_error(tmp_path: Path) -> None:
     from reidkit.data.base import ReidSample
 
     dataset = ImageDataset([ReidSample(str(bad), 0, 0)], EvalTransform(64, 32))
-    with pytest.raises(DatasetError, match="0000_00.jpg"):
+    with pytest.raises(DatasetError, match=r"0000_00\.jpg"):
         dataset[0]
     good = tmp_path / "0001_00.jpg"
     cv2.imwrite(str(good), np.zeros((20, 10, 3), np.uint8))

@@ -26,9 +26,9 @@ def test_child_config_inherits_and_overrides_win() -> None:
 
 
 def test_unknown_or_mistyped_keys_fail_loudly() -> None:
-    with pytest.raises(ReidkitError, match="optim.lrr"):
+    with pytest.raises(ReidkitError, match=r"optim\.lrr"):
         load_train_config(None, ["optim.lrr=1"])
-    with pytest.raises(ReidkitError, match="optim.name"):
+    with pytest.raises(ReidkitError, match=r"optim\.name"):
         load_train_config(None, ["optim.name=rmsprop"])
 
 
