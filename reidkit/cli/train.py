@@ -20,8 +20,12 @@ def register(app: typer.Typer) -> None:
             "", "--output", "-o", help="Run folder (overrides `output` in the config)."
         ),
         resume: bool = typer.Option(False, "--resume", help="Continue from OUTPUT/last.pth when it exists."),
+        plugin: list[str] = typer.Option(
+            [], "--plugin", help="Python module to import first (registers custom datasets/backbones)."
+        ),
     ) -> None:
         """Train; extra arguments `a.b=c` override config keys (e.g. optim.lr=1e-4 data.p=8)."""
+        import importlib
         import os
 
         from reidkit.core.log import setup_logging
@@ -31,6 +35,8 @@ def register(app: typer.Typer) -> None:
 
         if not os.environ.get("REIDKIT_LOG"):
             setup_logging("info")
+        for module in plugin:
+            importlib.import_module(module)
         overrides = list(ctx.args)
         if output:
             overrides.append(f"output={output}")
