@@ -114,6 +114,14 @@ def default_criterion_factory(loss_cfg: Any) -> Criterion:
     return build_criterion(loss_cfg)
 
 
+def init_worker(_worker_id: int) -> None:
+    """One thread per loader process: the workers already run in parallel with each other."""
+    import cv2
+
+    cv2.setNumThreads(1)
+    torch.set_num_threads(1)
+
+
 def make_extractor(
     cfg: TrainConfig, device: torch.device
 ) -> Callable[[nn.Module, list[ReidSample]], np.ndarray]:
@@ -127,6 +135,7 @@ def make_extractor(
             batch_size=cfg.data.test_batch_size,
             shuffle=False,
             num_workers=cfg.data.workers,
+            worker_init_fn=init_worker,
             generator=torch.Generator().manual_seed(0),  # leave the global RNG alone
         )
         feats = []
@@ -193,6 +202,7 @@ def run_training(
         train_set,
         batch_sampler=sampler,
         num_workers=cfg.data.workers,
+        worker_init_fn=init_worker,
         pin_memory=device.type == "cuda",
         persistent_workers=cfg.data.workers > 0,
         generator=torch.Generator().manual_seed(cfg.seed),
