@@ -91,10 +91,11 @@ class CropSamplerConfig:
 class _TrackCandidates:
     """The best crop of each time bin of one track."""
 
-    __slots__ = ("bin_frames", "by_bin", "first_frame")
+    __slots__ = ("bin_frames", "by_bin", "first_frame", "last_seen")
 
     def __init__(self, first_frame: int, bin_frames: int):
         self.first_frame = first_frame
+        self.last_seen = first_frame
         self.bin_frames = bin_frames
         self.by_bin: dict[int, Crop] = {}
 
@@ -135,13 +136,14 @@ class CropSampler:
         cfg = self.config
         frame_h, frame_w = frame.image.shape[:2]
         for box, score, track_id in zip(tracks.boxes, tracks.scores, tracks.track_ids, strict=True):
-            quality = box_quality(box, float(score), frame_w, frame_h, cfg.quality)
-            if quality <= 0.0:
-                continue
             tid = int(track_id)
             candidates = self._tracks.get(tid)
             if candidates is None:
                 candidates = self._tracks[tid] = _TrackCandidates(frame.index, cfg.initial_bin_frames)
+            candidates.last_seen = frame.index
+            quality = box_quality(box, float(score), frame_w, frame_h, cfg.quality)
+            if quality <= 0.0:
+                continue
             key = candidates.bin_of(frame.index)
             while key >= cfg.bins:
                 candidates.coarsen()
@@ -176,6 +178,13 @@ class CropSampler:
 
     def discard(self, track_id: int) -> None:
         self._tracks.pop(int(track_id), None)
+
+    def drop_idle(self, frame_index: int, max_idle: int) -> list[int]:
+        """Forget tracks not seen for more than ``max_idle`` frames (ended without being selected)."""
+        idle = [t for t, c in self._tracks.items() if frame_index - c.last_seen > max_idle]
+        for tid in idle:
+            del self._tracks[tid]
+        return idle
 
     def track_ids(self) -> list[int]:
         return sorted(self._tracks)
