@@ -79,7 +79,9 @@ def cut_crop(image: np.ndarray, box: np.ndarray, margin: float = 0.05, max_heigh
 
 @dataclass(frozen=True)
 class CropSamplerConfig:
-    k: int = 8  # crops embedded per tracklet
+    k: int = 8  # crops embedded per long tracklet
+    observations_per_crop: int = 8  # shorter tracklets get one crop per this many observations ...
+    min_k: int = 2  # ... but at least this many (ReID cost follows track length, not box count)
     bins: int = 16  # candidates kept per track (one per time bin); >= k
     initial_bin_frames: int = 1  # bin width at the start of a track, in frames; doubles as needed
     margin: float = 0.05  # context around the box, as a fraction of its size
@@ -91,11 +93,12 @@ class CropSamplerConfig:
 class _TrackCandidates:
     """The best crop of each time bin of one track."""
 
-    __slots__ = ("bin_frames", "by_bin", "first_frame", "last_seen")
+    __slots__ = ("bin_frames", "by_bin", "first_frame", "last_seen", "seen")
 
     def __init__(self, first_frame: int, bin_frames: int):
         self.first_frame = first_frame
         self.last_seen = first_frame
+        self.seen = 0
         self.bin_frames = bin_frames
         self.by_bin: dict[int, Crop] = {}
 
@@ -141,6 +144,7 @@ class CropSampler:
             if candidates is None:
                 candidates = self._tracks[tid] = _TrackCandidates(frame.index, cfg.initial_bin_frames)
             candidates.last_seen = frame.index
+            candidates.seen += 1
             quality = box_quality(box, float(score), frame_w, frame_h, cfg.quality)
             if quality <= 0.0:
                 continue
@@ -170,11 +174,18 @@ class CropSampler:
         return [] if held is None else sorted(held.by_bin.values(), key=lambda c: c.frame)
 
     def select(self, track_id: int, k: int | None = None) -> list[Crop]:
-        """Up to ``k`` crops for a track, best first, and forget the track. Empty if it had no usable box."""
+        """Up to ``k`` crops for a track, best first, and forget the track. Empty if it had no usable box.
+
+        Without ``k``: ``config.k`` for a long track, fewer (one per ``observations_per_crop``, at least
+        ``min_k``) for a short one.
+        """
         held = self._tracks.pop(int(track_id), None)
         if held is None:
             return []
-        return select_spread(list(held.by_bin.values()), k or self.config.k, self.config.keep_ratio)
+        if k is None:
+            cfg = self.config
+            k = min(cfg.k, max(cfg.min_k, -(-held.seen // cfg.observations_per_crop)))
+        return select_spread(list(held.by_bin.values()), k, self.config.keep_ratio)
 
     def discard(self, track_id: int) -> None:
         self._tracks.pop(int(track_id), None)

@@ -42,12 +42,12 @@ T = TypeVar("T")
 
 # Videos are processed at about this many frames per second of footage: enough for an IoU tracker
 # to follow walking people, few enough to index many times faster than real time on a laptop CPU.
-TARGET_PROCESSED_FPS = 8.0
+TARGET_PROCESSED_FPS = 5.0
 IMAGE_MIN_SCORE = 0.5  # a still image has no tracker to confirm a detection, so ask for a clear one
 
 
 def default_stride(fps: float, target: float = TARGET_PROCESSED_FPS) -> int:
-    """Frames to advance per processed frame: 1 at 10 fps, 3 at 25 fps, 4 at 30 fps, 8 at 60 fps."""
+    """Frames to advance per processed frame: 2 at 10 fps, 5 at 25 fps, 6 at 30 fps, 12 at 60 fps."""
     if not fps or fps <= 0 or not np.isfinite(fps):
         return 1
     return max(1, round(fps / target))
@@ -89,7 +89,8 @@ class FileReport:
     stride: int = 1
     duration: float = 0.0  # seconds of video
     tracklets: int = 0
-    boxes: int = 0  # person boxes over all processed frames: what embedding every box would cost
+    boxes: int = 0  # detections over all processed frames: what embedding every box would cost
+    tracked_boxes: int = 0  # boxes of confirmed tracks over all processed frames
     crops_embedded: int = 0  # ReID inferences actually run
     embed_calls: int = 0  # embedder.embed() batches
     wall: float = 0.0
@@ -231,7 +232,8 @@ class MediaIndexer:
                 int(track_id), np.zeros(1, np.int64), np.zeros(1), boxes[i : i + 1], scores[i : i + 1]
             )
             pending.add(tracklet, sampler.select(int(track_id)))
-        report.boxes = len(tracks)
+        report.boxes = len(detections)
+        report.tracked_boxes = len(tracks)
         entries = self._embed(pending, report)
         height, width = image.shape[:2]
         media = NewMedia(str(path.resolve()), sha, "image", 0.0, 1, 0.0, width, height)
@@ -292,7 +294,8 @@ class MediaIndexer:
                 times.detect += t2 - t1
                 times.track += t3 - t2
                 report.frames_processed += 1
-                report.boxes += len(tracks)
+                report.boxes += len(detections)
+                report.tracked_boxes += len(tracks)
                 last_index, last_time = frame.index, frame.time
                 if len(pending) >= opts.embed_batch:
                     entries.extend(self._embed(pending, report))
@@ -411,21 +414,22 @@ def _progress(enabled: bool | None, total: int, name: str) -> Any:
     return tqdm(total=total, desc=name, unit="frame", leave=False, file=sys.stderr, dynamic_ncols=True)
 
 
-def _resolve_detector(detector: str | Path | Detector) -> Detector:
+def _resolve_detector(detector: str | Path | Detector, threads: int | None) -> Detector:
     if isinstance(detector, Detector):
         return detector
     from reidkit.detect import build_detector
 
-    built: Detector = build_detector(str(detector))
+    kwargs = {} if threads is None or str(detector) == "hog" else {"threads": threads}
+    built: Detector = build_detector(str(detector), **kwargs)
     return built
 
 
-def _resolve_embedder(model: str | Path | Embedder | None) -> Embedder:
+def _resolve_embedder(model: str | Path | Embedder | None, threads: int | None) -> Embedder:
     if model is not None and isinstance(model, Embedder):
         return model
     from reidkit.embed.onnx import build_embedder
 
-    return build_embedder(model)
+    return build_embedder(model, threads=threads)
 
 
 def index_media(
@@ -440,11 +444,13 @@ def index_media(
     tracker_config: TrackerConfig | None = None,
     tracker_factory: Callable[[], Any] | None = None,
     on_file: Callable[[FileReport], None] | None = None,
+    threads: int | None = None,
 ) -> IndexReport:
     """Index every video and image under ``paths`` into the library at ``library_root``.
 
     ``model`` is a registry name, an .onnx path or an Embedder (None: the registry default);
-    ``detector`` likewise. Files already in the library (same content hash) are skipped; unreadable
+    ``detector`` likewise; ``threads`` is the onnxruntime threads per model (None: the runtime default,
+    ``$REIDKIT_THREADS`` or all cores). Files already in the library (same content hash) are skipped; unreadable
     files are reported as failed and skipped. ``on_file`` is called with each file's report as it ends.
     """
     from reidkit.media import iter_media_files
@@ -455,8 +461,8 @@ def index_media(
             raise ReidkitError(f"stride must be >= 1, got {stride}")
         options.stride = stride
     files = iter_media_files(paths if isinstance(paths, (str, Path)) else list(paths))
-    embedder = _resolve_embedder(model)
-    det = _resolve_detector(detector)
+    embedder = _resolve_embedder(model, threads)
+    det = _resolve_detector(detector, threads)
     report = IndexReport(Path(library_root), embedder.name, getattr(det, "name", str(detector)))
     with Library.create_or_open(library_root, embedder.name, embedder.dim, index=index) as library:
         indexer = MediaIndexer(

@@ -143,3 +143,22 @@ def test_embed_tracklets_batches_and_pools() -> None:
     assert out[2] is not None and np.allclose(single.vector, out[2].vector)
     with pytest.raises(ValueError):
         embed_tracklet(embedder, [])
+
+
+def test_short_tracks_get_fewer_crops() -> None:
+    sampler = CropSampler(CropSamplerConfig(k=8, bins=16, observations_per_crop=8, min_k=2))
+    for i in range(100):
+        sampler.observe(frame(i), tracks((1, [10, 10, 50, 110], 0.9)))
+        if i < 5:
+            sampler.observe(frame(i), tracks((2, [200, 20, 250, 150], 0.8)))
+        if i < 20:
+            sampler.observe(frame(i), tracks((3, [100, 20, 150, 150], 0.8)))
+    assert [len(sampler.select(t)) for t in (1, 2, 3)] == [8, 2, 3]
+
+
+def test_drop_idle_forgets_ended_tracks() -> None:
+    sampler = CropSampler()
+    sampler.observe(frame(0), tracks((1, [10, 10, 50, 110], 0.9), (2, [200, 20, 250, 150], 0.8)))
+    sampler.observe(frame(5), tracks((2, [0, 0, 1, 1], 0.8)))  # degenerate, but the track was seen
+    assert sampler.drop_idle(10, max_idle=5) == [1]
+    assert sampler.track_ids() == [2]

@@ -98,7 +98,7 @@ def query(colour: tuple[int, int, int]) -> np.ndarray:
 
 
 def test_default_stride_targets_a_few_frames_per_second() -> None:
-    assert [default_stride(f) for f in (10, 25, 30, 60, 0, float("nan"))] == [1, 3, 4, 8, 1, 1]
+    assert [default_stride(f) for f in (10, 25, 30, 60, 0, float("nan"))] == [2, 5, 6, 12, 1, 1]
 
 
 def test_prefetch_passes_items_and_errors() -> None:
@@ -128,26 +128,32 @@ def test_index_video_image_and_bad_file(tmp_path: Path) -> None:
     detector, embedder = BlobDetector(), ColourEmbedder()
     seen: list[FileReport] = []
     report = index_media(
-        media, tmp_path / "lib", detector=detector, model=embedder, options=IndexOptions(), on_file=seen.append
+        media,
+        tmp_path / "lib",
+        detector=detector,
+        model=embedder,
+        options=IndexOptions(),
+        on_file=seen.append,
     )
     by_name = {Path(f.path).name: f for f in report.files}
     assert len(seen) == 3 and set(by_name) == {"walk.mp4", "still.png", "broken.mp4"}
     assert by_name["broken.mp4"].status == "failed" and "broken.mp4" in by_name["broken.mp4"].message
 
     video = by_name["walk.mp4"]
-    assert video.status == "indexed" and video.tracklets == 2 and video.stride == 1
-    assert video.frames_processed == 40 and detector.calls == 41  # 40 frames + the still image
-    assert 60 <= video.boxes <= 66  # 40 red + 25 blue, less the frames before a track is confirmed
-    assert video.crops_embedded <= 2 * 8 and video.embed_calls == 1  # both tracklets in one batch
+    assert video.status == "indexed" and video.tracklets == 2 and video.stride == 2
+    assert video.frames_processed == 20 and detector.calls == 21  # every 2nd frame + the still image
+    assert video.boxes == 20 + 13  # red in all processed frames, blue in frames 10, 12, ..., 34
+    assert 28 <= video.tracked_boxes <= 33  # less the frames before a track is confirmed
+    assert video.crops_embedded == 3 + 2 and video.embed_calls == 1  # both tracklets in one batch
     assert video.realtime_factor > 0 and video.times.detect > 0
 
     lib = Library.open(tmp_path / "lib")
     assert lib.model == "colour-test" and len(lib) == 4
-    red = [h for h in lib.search(query(RED), k=4) if h.media.kind == "video"][0]
+    red = next(h for h in lib.search(query(RED), k=4) if h.media.kind == "video")
     assert red.score > 0.95 and red.media.fps == 10.0 and red.media.frame_count == 40
-    assert red.tracklet.start_frame <= 2 and red.tracklet.end_frame == 39
-    assert red.tracklet.end == pytest.approx(3.9)
-    assert red.tracklet.n_crops == 8 and lib.crop_vectors(red.tracklet.id).shape == (8, 3)
+    assert red.tracklet.start_frame <= 2 and red.tracklet.end_frame == 38
+    assert red.tracklet.end == pytest.approx(3.8)
+    assert red.tracklet.n_crops == 3 and lib.crop_vectors(red.tracklet.id).shape == (3, 3)  # 20 boxes / 8
     assert cv2.imread(str(lib.root / red.tracklet.thumbnail)) is not None
     box = red.tracklet.boxes[red.tracklet.frames.tolist().index(red.tracklet.best_frame)]
     assert np.allclose(box, red.tracklet.best_box)
