@@ -420,19 +420,24 @@ def crossing_scene(n_frames: int = 80, size: tuple[int, int] = (320, 240), seed:
 def reentry_scene(
     gap: int = 40, n_frames: int | None = None, size: tuple[int, int] = (320, 240), seed: int = 0
 ) -> Scene:
-    """Identity 1 walks in from the left, stops being visible (leaves through a door in the middle of
-    the frame, i.e. vanishes) at frame 30, and reappears at the same spot ``gap`` frames later, walking
-    on. Identity 2 walks across the whole time. Truth intervals of identity 1: ``[(0, 30), (30+gap, ...)]``."""
+    """Identity 1 walks left to right at constant speed but is out of sight (as if behind a pillar:
+    simply not drawn) for ``gap`` frames from frame 31, reappearing where steady walking puts them.
+    Identity 2 walks the other way, further back, the whole time. Identity 1's truth intervals are
+    ``[(0, 30), (31 + gap, n_frames - 1)]``. Use it to test re-activation within / beyond a tracker buffer.
+    """
     w, h = size
     leave = 30
-    back = leave + gap
+    back = leave + 1 + gap
     total = n_frames or back + 30
+    x0, x1 = 0.08 * w, 0.92 * w
+    speed = (x1 - x0) / (total - 1)
+    foot, body = 0.85 * h, 0.5 * h
     people = [
         PersonSpec(
             1,
             (
-                Visit(0, leave, (0.15 * w, 0.85 * h), (0.45 * w, 0.85 * h), (0.5 * h, 0.5 * h)),
-                Visit(back, total - 1, (0.45 * w, 0.85 * h), (0.8 * w, 0.85 * h), (0.5 * h, 0.5 * h)),
+                Visit(0, leave, (x0, foot), (x0 + speed * leave, foot), (body, body)),
+                Visit(back, total - 1, (x0 + speed * back, foot), (x1, foot), (body, body)),
             ),
         ),
         PersonSpec(2, (Visit(0, total - 1, (0.95 * w, 0.6 * h), (0.05 * w, 0.6 * h), (0.33 * h, 0.33 * h)),)),

@@ -29,7 +29,7 @@ import numpy as np
 
 from reidkit.core.types import Detections, Tracks
 from reidkit.track.kalman import KalmanFilter, xyah_to_xyxy, xyxy_to_xyah
-from reidkit.track.matching import iou_matrix, linear_assignment
+from reidkit.track.matching import expand_boxes, iou_matrix, linear_assignment
 
 
 @dataclass
@@ -41,7 +41,8 @@ class TrackerConfig:
     new_track: float = 0.6  # an unmatched detection needs this score to start a track
     match_iou: float = 0.2  # first association: minimal IoU (times the score when fuse_score) to pair
     match_iou_low: float = 0.5  # second association (low-score detections): minimal plain IoU
-    match_iou_tentative: float = 0.3  # unconfirmed tracks: minimal IoU (times score when fuse_score)
+    match_iou_tentative: float = 0.3  # unconfirmed tracks: minimal IoU of the expanded boxes (below)
+    tentative_expand: float = 0.5  # widen boxes by this fraction of their size per side to match new tracks
     buffer: int = 30  # source frames a lost track is kept for re-activation (independent of stride)
     min_hits: int = 2  # consecutive matches before a new track is confirmed and reported
     fuse_score: bool = True  # weight IoU by the detection score in the high-score associations
@@ -148,8 +149,11 @@ class ByteTracker:
             followed[i].state = TrackState.LOST
 
         # 3. Remaining high-score detections against tentative tracks; a tentative miss ends the track.
+        # A new track has no velocity yet, so at low frame rates (or strides) a walking person may have
+        # moved most of a body width: compare buffered (expanded) boxes, as in C-BIoU (Yang et al. 2023).
         matches, left_tentative, left_high = self._associate(
-            tentative, boxes[high], scores[high], cfg.match_iou_tentative, cfg.fuse_score
+            tentative, boxes[high], scores[high], cfg.match_iou_tentative, fuse=False,
+            expand=cfg.tentative_expand,
         )
         for ti, di in matches:
             self._apply(tentative[ti], boxes[high[di]], scores[high[di]], frame_index)
@@ -189,12 +193,18 @@ class ByteTracker:
             track.mean, track.cov = mean, cov
 
     def _associate(
-        self, tracks: list[_Track], boxes: np.ndarray, scores: np.ndarray, min_iou: float, fuse: bool
+        self,
+        tracks: list[_Track],
+        boxes: np.ndarray,
+        scores: np.ndarray,
+        min_iou: float,
+        fuse: bool,
+        expand: float = 0.0,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if not tracks or len(boxes) == 0:
             return np.zeros((0, 2), np.int64), np.arange(len(tracks)), np.arange(len(boxes))
         predicted = np.stack([t.predicted_box for t in tracks])
-        similarity = iou_matrix(predicted, boxes)
+        similarity = iou_matrix(expand_boxes(predicted, expand), expand_boxes(boxes, expand))
         if fuse:
             similarity = similarity * scores[None, :]
         return linear_assignment(1.0 - similarity, max_cost=1.0 - min_iou)

@@ -27,6 +27,16 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
 
 
+def expand_boxes(boxes: np.ndarray, scale: float) -> np.ndarray:
+    """Grow xyxy boxes by ``scale`` x their width / height on every side (``scale=0`` is a no-op)."""
+    if scale == 0:
+        return boxes
+    boxes = np.asarray(boxes, dtype=np.float64)
+    pad_w = (boxes[:, 2] - boxes[:, 0]) * scale
+    pad_h = (boxes[:, 3] - boxes[:, 1]) * scale
+    return boxes + np.stack([-pad_w, -pad_h, pad_w, pad_h], axis=1)
+
+
 def linear_assignment(cost: np.ndarray, max_cost: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Minimum-cost one-to-one matching that never pairs a row and column costing more than ``max_cost``.
 
