@@ -82,8 +82,15 @@ def synthetic_cases(config: TrackerConfig) -> list[tuple[str, np.ndarray, np.nda
             rows = []
             start = time.perf_counter()
             for index in range(0, len(scene), stride):
-                dets = gt_detections(scene, index, noise=0.03, drop_rate=0.05, low_score_rate=0.1,
-                                     false_positives=0.3, seed=stride)
+                dets = gt_detections(
+                    scene,
+                    index,
+                    noise=0.03,
+                    drop_rate=0.05,
+                    low_score_rate=0.1,
+                    false_positives=0.3,
+                    seed=stride,
+                )
                 rows.append(tracks_to_mot(index, tracker.update(dets, index)))
             elapsed = time.perf_counter() - start
             gt = scene.mot_gt(min_visibility=0.3)
@@ -117,12 +124,16 @@ def main() -> None:
         return "  n/a" if v is None else f"{100 * v:5.1f}"
 
     print(f"HOTA: {'TrackEval' if hota_available() else 'n/a (pip install --no-deps trackeval)'}")
-    print(f"{'sequence':18s} {'frames':>6s} {'gtIDs':>5s} {'IDs':>4s} {'IDF1':>5s} {'MOTA':>5s} "
-          f"{'HOTA':>5s} {'DetA':>5s} {'AssA':>5s} {'Prec':>5s} {'Rec':>5s} {'IDsw':>4s} {'Frag':>4s}")
+    print(
+        f"{'sequence':18s} {'frames':>6s} {'gtIDs':>5s} {'IDs':>4s} {'IDF1':>5s} {'MOTA':>5s} "
+        f"{'HOTA':>5s} {'DetA':>5s} {'AssA':>5s} {'Prec':>5s} {'Rec':>5s} {'IDsw':>4s} {'Frag':>4s}"
+    )
     for name, s in results:
-        print(f"{name:18s} {s.n_frames:6d} {s.n_gt_ids:5d} {s.n_hyp_ids:4d} {pct(s.idf1)} {pct(s.mota)} "
-              f"{pct(s.hota)} {pct(s.deta)} {pct(s.assa)} {pct(s.precision)} {pct(s.recall)} "
-              f"{s.id_switches:4d} {s.fragmentations:4d}")
+        print(
+            f"{name:18s} {s.n_frames:6d} {s.n_gt_ids:5d} {s.n_hyp_ids:4d} {pct(s.idf1)} {pct(s.mota)} "
+            f"{pct(s.hota)} {pct(s.deta)} {pct(s.assa)} {pct(s.precision)} {pct(s.recall)} "
+            f"{s.id_switches:4d} {s.fragmentations:4d}"
+        )
 
 
 if __name__ == "__main__":

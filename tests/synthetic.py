@@ -180,7 +180,13 @@ def _foot_and_height(visit: Visit, frame: int) -> tuple[float, float, float] | N
 
 
 def _draw_person(
-    canvas: np.ndarray, mask: np.ndarray | None, label: int, look: Appearance, fx: float, fy: float, h: float,
+    canvas: np.ndarray,
+    mask: np.ndarray | None,
+    label: int,
+    look: Appearance,
+    fx: float,
+    fy: float,
+    h: float,
     phase: float,
 ) -> None:
     """Draw a figure with feet at ``(fx, fy)`` and height ``h`` on ``canvas``; ``label`` into ``mask``."""
@@ -205,7 +211,14 @@ def _draw_person(
     _texture(canvas, torso, look, h)
     cv2.circle(canvas, (round(head[0]), round(head[1])), max(round(r), 1), look.skin, -1)
     cv2.ellipse(  # hair: the top half of the head
-        canvas, (round(head[0]), round(head[1])), (max(round(r), 1), max(round(r), 1)), 0, 180, 360, look.hair, -1
+        canvas,
+        (round(head[0]), round(head[1])),
+        (max(round(r), 1), max(round(r), 1)),
+        0,
+        180,
+        360,
+        look.hair,
+        -1,
     )
     if mask is not None:
         for leg in legs:
@@ -214,13 +227,15 @@ def _draw_person(
         cv2.circle(mask, (round(head[0]), round(head[1])), max(round(r), 1), label, -1)
 
 
-def _texture(canvas: np.ndarray, torso: tuple[float, float, float, float], look: Appearance, h: float) -> None:
+def _texture(
+    canvas: np.ndarray, torso: tuple[float, float, float, float], look: Appearance, h: float
+) -> None:
     x1, y1, x2, y2 = (round(v) for v in torso)
     H, W = canvas.shape[:2]
     cx1, cy1, cx2, cy2 = max(x1, 0), max(y1, 0), min(x2, W), min(y2, H)
     if cx2 <= cx1 or cy2 <= cy1 or look.texture == "plain":
         return
-    period = max(int(round(look.period * h / 100.0)), 2)
+    period = max(round(look.period * h / 100.0), 2)
     yy, xx = np.mgrid[cy1:cy2, cx1:cx2]
     yy, xx = yy - y1, xx - x1
     if look.texture == "stripes":
@@ -268,7 +283,10 @@ def render_scene(
     rng = np.random.default_rng(seed)
     # A few precomputed noise fields (saturating add / subtract of 0-3 levels) keep rendering cheap.
     noise_bank = [
-        (rng.integers(0, 4, (height, width, 3), dtype=np.uint8), rng.integers(0, 4, (height, width, 3), dtype=np.uint8))
+        (
+            rng.integers(0, 4, (height, width, 3), dtype=np.uint8),
+            rng.integers(0, 4, (height, width, 3), dtype=np.uint8),
+        )
         for _ in range(4)
     ]
     gt = {p.identity: IdentityTruth(p.identity) for p in people}
@@ -390,7 +408,7 @@ def _random_people(
         body = fy * float(rng.uniform(0.55, 0.7))  # nearer (lower feet) = taller
         duration = int(rng.uniform(0.35, 0.8) * n_frames)
         start = int(rng.integers(0, max(int(0.3 * n_frames), 1)))
-        end = min(start + duration, n_frames - 1)
+        end = start + duration
         margin = body * 0.3
         left_to_right = bool(rng.integers(0, 2))
         xs = (-margin, width + margin) if left_to_right else (width + margin, -margin)
@@ -399,20 +417,28 @@ def _random_people(
         visits = [Visit(start, end, (xs[0], fy), (xs[1], fy + dy), (body, body * (fy + dy) / fy), bend)]
         if reenter and k == 0 and end + 10 < n_frames - 5:
             back_start = end + 10
-            back_end = min(back_start + duration, n_frames - 1)
+            back_end = back_start + duration  # same walking speed; may end after the clip does
             visits.append(Visit(back_start, back_end, (xs[1], fy + dy), (xs[0], fy), (body, body), 0.0))
         people.append(PersonSpec(identity, tuple(visits)))
     return people
 
 
-def crossing_scene(n_frames: int = 80, size: tuple[int, int] = (320, 240), seed: int = 0, **kw: object) -> Scene:
+def crossing_scene(
+    n_frames: int = 80, size: tuple[int, int] = (320, 240), seed: int = 0, **kw: object
+) -> Scene:
     """Identities 1 and 2 walk towards each other at nearly the same depth and cross mid-clip
     (identity 2, slightly nearer, hides identity 1 for a few frames); identity 3 walks far behind."""
     w, h = size
     people = [
-        PersonSpec(1, (Visit(0, n_frames - 1, (0.1 * w, 0.80 * h), (0.9 * w, 0.80 * h), (0.5 * h, 0.5 * h)),)),
-        PersonSpec(2, (Visit(0, n_frames - 1, (0.9 * w, 0.84 * h), (0.1 * w, 0.84 * h), (0.52 * h, 0.52 * h)),)),
-        PersonSpec(3, (Visit(5, n_frames - 1, (0.15 * w, 0.55 * h), (0.6 * w, 0.55 * h), (0.3 * h, 0.3 * h)),)),
+        PersonSpec(
+            1, (Visit(0, n_frames - 1, (0.1 * w, 0.80 * h), (0.9 * w, 0.80 * h), (0.5 * h, 0.5 * h)),)
+        ),
+        PersonSpec(
+            2, (Visit(0, n_frames - 1, (0.9 * w, 0.84 * h), (0.1 * w, 0.84 * h), (0.52 * h, 0.52 * h)),)
+        ),
+        PersonSpec(
+            3, (Visit(5, n_frames - 1, (0.15 * w, 0.55 * h), (0.6 * w, 0.55 * h), (0.3 * h, 0.3 * h)),)
+        ),
     ]
     return make_scene(n_frames=n_frames, size=size, seed=seed, people=people, **kw)  # type: ignore[arg-type]
 

@@ -14,7 +14,9 @@ def register(app: typer.Typer) -> None:
         out: Path = typer.Option(..., "--out", "-o", help="MOTChallenge text file to write."),
         detector: str = typer.Option("yolox-nano", "--detector", help="Detector name or .onnx path."),
         stride: int = typer.Option(1, "--stride", min=1, help="Process every Nth frame."),
-        buffer: int = typer.Option(30, "--buffer", min=0, help="Frames a lost track is kept for re-activation."),
+        buffer: int = typer.Option(
+            30, "--buffer", min=0, help="Frames a lost track is kept for re-activation."
+        ),
         min_hits: int = typer.Option(2, "--min-hits", min=1, help="Matches before a new track is reported."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     ) -> None:

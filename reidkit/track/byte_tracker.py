@@ -152,7 +152,11 @@ class ByteTracker:
         # A new track has no velocity yet, so at low frame rates (or strides) a walking person may have
         # moved most of a body width: compare buffered (expanded) boxes, as in C-BIoU (Yang et al. 2023).
         matches, left_tentative, left_high = self._associate(
-            tentative, boxes[high], scores[high], cfg.match_iou_tentative, fuse=False,
+            tentative,
+            boxes[high],
+            scores[high],
+            cfg.match_iou_tentative,
+            fuse=False,
             expand=cfg.tentative_expand,
         )
         for ti, di in matches:
@@ -247,9 +251,7 @@ class ByteTracker:
             self._tracks = [t for t in self._tracks if id(t) not in drop]
 
     def _report(self, frame_index: int) -> Tracks:
-        live = [
-            t for t in self._tracks if t.state is TrackState.TRACKED and t.last_frame == frame_index
-        ]
+        live = [t for t in self._tracks if t.state is TrackState.TRACKED and t.last_frame == frame_index]
         if not live:
             return Tracks.empty()
         live.sort(key=lambda t: t.track_id)

@@ -28,9 +28,7 @@ def xyxy_to_xyah(boxes: np.ndarray) -> np.ndarray:
     boxes = np.asarray(boxes, dtype=np.float64)
     w = boxes[..., 2] - boxes[..., 0]
     h = boxes[..., 3] - boxes[..., 1]
-    return np.stack(
-        [boxes[..., 0] + w / 2, boxes[..., 1] + h / 2, w / np.maximum(h, 1e-6), h], axis=-1
-    )
+    return np.stack([boxes[..., 0] + w / 2, boxes[..., 1] + h / 2, w / np.maximum(h, 1e-6), h], axis=-1)
 
 
 def xyah_to_xyxy(xyah: np.ndarray) -> np.ndarray:

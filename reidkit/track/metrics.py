@@ -57,7 +57,9 @@ def score_tracking(gt: np.ndarray, hyp: np.ndarray, iou_threshold: float = 0.5) 
         overlap = iou_matrix(mot_to_boxes(g), mot_to_boxes(h))
         # motmetrics wants distances with NaN for "cannot match"; its own iou helper predates numpy 2.
         dist = np.where(overlap >= iou_threshold, 1.0 - overlap, np.nan)
-        acc.update(g[:, ID].astype(np.int64).tolist(), h[:, ID].astype(np.int64).tolist(), dist, frameid=int(frame))
+        acc.update(
+            g[:, ID].astype(np.int64).tolist(), h[:, ID].astype(np.int64).tolist(), dist, frameid=int(frame)
+        )
     names = ["idf1", "mota", "motp", "precision", "recall", "num_switches", "num_fragmentations"]
     summary = mm.metrics.create().compute(acc, metrics=names, name="seq")
     row = summary.loc["seq"]
@@ -95,7 +97,7 @@ def _import_hota() -> type | None:
             from trackeval.metrics import HOTA
     except Exception:
         return None
-    return HOTA  # type: ignore[no-any-return]
+    return HOTA
 
 
 def _hota(gt: np.ndarray, hyp: np.ndarray, frames: np.ndarray) -> tuple[float, float, float] | None:

@@ -76,7 +76,8 @@ def read_mot(path: str | Path) -> np.ndarray:
         fields = _split(line)
         if len(fields) < 7 or len(fields) > N_COLUMNS:
             raise MotFormatError(
-                f"line {lineno} has {len(fields)} columns, expected 7 to 10", path=path,
+                f"line {lineno} has {len(fields)} columns, expected 7 to 10",
+                path=path,
                 hint="the format is frame,id,x,y,w,h,conf,-1,-1,-1",
             )
         try:

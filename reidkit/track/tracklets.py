@@ -59,7 +59,9 @@ class TrackletBuilder:
             if tid < 1:
                 raise ValueError(f"track ids must be >= 1, got {tid}")
             if tid in self._popped:
-                log.warning("track %d came back after it was popped; raise max_idle to the tracker buffer", tid)
+                log.warning(
+                    "track %d came back after it was popped; raise max_idle to the tracker buffer", tid
+                )
                 self._popped.discard(tid)
             entry = self._open.setdefault(tid, _Open())
             entry.frames.append(frame.index)
