@@ -33,12 +33,16 @@ def main() -> int:
     parser.add_argument("--model", default=None, help="ReID model (default: the registry default)")
     parser.add_argument("--detector", default="yolox-nano")
     parser.add_argument("--stride", type=int, default=None, help="default: from the video's fps")
-    parser.add_argument("--prefetch", type=int, default=0, help="decode N frames ahead in a thread")
+    parser.add_argument("--prefetch", type=int, default=4, help="decode N frames ahead in a thread")
     parser.add_argument("--threads", type=int, default=None, help="onnxruntime threads per session")
+    parser.add_argument("--crops", type=int, default=8, help="crops embedded per long tracklet")
     args = parser.parse_args()
+
+    from reidkit.index.indexer import default_model_threads
 
     if args.threads:
         os.environ["REIDKIT_THREADS"] = str(args.threads)
+    threads = default_model_threads(args.prefetch)
     if (SHARED / "models").is_dir():
         os.environ.setdefault("REIDKIT_MODEL_DIR", str(SHARED / "models"))
     missing = [v for v in args.videos if not v.is_file()]
@@ -49,15 +53,16 @@ def main() -> int:
         return 2
 
     from reidkit.detect import build_detector
-    from reidkit.embed import build_embedder
+    from reidkit.embed import CropSamplerConfig, build_embedder
     from reidkit.index.indexer import IndexOptions, index_media
 
     t0 = time.perf_counter()
-    detector, embedder = build_detector(args.detector), build_embedder(args.model)
+    detector = build_detector(args.detector, threads=threads)
+    embedder = build_embedder(args.model, threads=threads)
     load = time.perf_counter() - t0
     print(
         f"detector {detector.name}, reid {embedder.name}, onnxruntime threads "
-        f"{os.environ.get('REIDKIT_THREADS', os.cpu_count())}, prefetch {args.prefetch}, "
+        f"{threads}, prefetch {args.prefetch}, crops {args.crops}, "
         f"cpus {os.cpu_count()}, models loaded in {load:.2f}s"
     )
     header = (
@@ -69,7 +74,8 @@ def main() -> int:
     print("-" * len(header))
     for video in args.videos:
         with tempfile.TemporaryDirectory() as lib:
-            options = IndexOptions(prefetch=args.prefetch, progress=False)
+            crops = CropSamplerConfig(k=args.crops, bins=max(16, 2 * args.crops))
+            options = IndexOptions(crops=crops, prefetch=args.prefetch, progress=False)
             report = index_media(
                 video, lib, detector=detector, model=embedder, stride=args.stride, options=options
             )
