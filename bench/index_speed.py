@@ -35,6 +35,7 @@ def main() -> int:
     parser.add_argument("--stride", type=int, default=None, help="default: from the video's fps")
     parser.add_argument("--prefetch", type=int, default=4, help="decode N frames ahead in a thread")
     parser.add_argument("--threads", type=int, default=None, help="onnxruntime threads per session")
+    parser.add_argument("--no-skip-static", action="store_true", help="run the detector on every frame")
     parser.add_argument("--crops", type=int, default=8, help="crops embedded per long tracklet")
     args = parser.parse_args()
 
@@ -66,7 +67,7 @@ def main() -> int:
         f"cpus {os.cpu_count()}, models loaded in {load:.2f}s"
     )
     header = (
-        f"{'video':38s} {'frames':>6s} {'proc':>5s} {'stride':>6s} {'video s':>7s} {'wall s':>6s} "
+        f"{'video':38s} {'frames':>6s} {'proc':>5s} {'det':>5s} {'stride':>6s} {'video s':>7s} {'wall s':>6s} "
         f"{'fps':>6s} {'x rt':>5s} {'tracklets':>9s} {'reid':>5s} {'naive':>6s} {'ratio':>7s} "
         f"{'decode':>6s} {'detect':>6s} {'track':>6s} {'embed':>6s} {'index':>6s}"
     )
@@ -75,7 +76,9 @@ def main() -> int:
     for video in args.videos:
         with tempfile.TemporaryDirectory() as lib:
             crops = CropSamplerConfig(k=args.crops, bins=max(16, 2 * args.crops))
-            options = IndexOptions(crops=crops, prefetch=args.prefetch, progress=False)
+            options = IndexOptions(
+                crops=crops, prefetch=args.prefetch, progress=False, skip_static=not args.no_skip_static
+            )
             report = index_media(
                 video, lib, detector=detector, model=embedder, stride=args.stride, options=options
             )
@@ -86,7 +89,7 @@ def main() -> int:
         t = f.times
         ratio = f"1/{f.boxes / f.crops_embedded:.0f}" if f.crops_embedded else "-"
         print(
-            f"{video.name:38s} {f.frames_total:6d} {f.frames_processed:5d} {f.stride:6d} {f.duration:7.1f} "
+            f"{video.name:38s} {f.frames_total:6d} {f.frames_processed:5d} {f.frames_detected:5d} {f.stride:6d} {f.duration:7.1f} "
             f"{f.wall:6.1f} {f.frames_total / f.wall:6.1f} {f.realtime_factor:5.1f} {f.tracklets:9d} "
             f"{f.crops_embedded:5d} {f.boxes:6d} {ratio:>7s} {t.decode:6.2f} {t.detect:6.2f} "
             f"{t.track:6.2f} {t.embed:6.2f} {t.index:6.2f}"
