@@ -42,14 +42,17 @@ def register(app: typer.Typer) -> None:
             prefetch=prefetch,
             progress=False if quiet else None,
         )
-        if not quiet:
-            typer.echo(
-                f"{'file':40s} {'status':8s} {'tracklets':>9s} {'frames':>7s} {'video s':>8s} {'wall s':>7s} {'x realtime':>10s}"
-            )
+        shown: list[FileReport] = []
 
         def show(f: FileReport) -> None:
             if quiet:
                 return
+            if not shown:  # after the models loaded: a model error prints no empty table
+                typer.echo(
+                    f"{'file':40s} {'status':8s} {'tracklets':>9s} {'frames':>7s} {'video s':>8s} "
+                    f"{'wall s':>7s} {'x realtime':>10s}"
+                )
+            shown.append(f)
             name = Path(f.path).name
             name = name if len(name) <= 40 else "…" + name[-39:]
             if f.status == "indexed":
@@ -57,8 +60,10 @@ def register(app: typer.Typer) -> None:
                 typer.echo(
                     f"{name:40s} {f.status:8s} {f.tracklets:9d} {f.frames_processed:7d} {f.duration:8.1f} {f.wall:7.2f} {rt}"
                 )
-            else:
+            elif f.status == "skipped":
                 typer.echo(f"{name:40s} {f.status:8s} {f.message}")
+            else:
+                typer.echo(f"{name:40s} {f.status:8s} cannot be read (see below)")
 
         report = index_media(
             paths,
@@ -79,4 +84,4 @@ def register(app: typer.Typer) -> None:
         for f in failed:
             typer.echo(f"failed: {f.message}", err=True)
         if failed:
-            raise typer.Exit(1)
+            raise SystemExit(1)

@@ -551,7 +551,7 @@ def index_media(
         for path in files:
             file_report = indexer.index_file(Path(path))
             if file_report.status == "failed":
-                log.warning("%s", file_report.message)
+                log.info("%s", file_report.message)  # in the report; the caller decides how to show it
             report.files.append(file_report)
             if on_file is not None:
                 on_file(file_report)

@@ -186,3 +186,40 @@ def test_ivf_index_is_trained_once_enough_vectors(tmp_path: Path, monkeypatch: p
         assert lib.search(target, k=1)[0].score == pytest.approx(1.0, abs=1e-5)
     db = sqlite3.connect(tmp_path / "library.sqlite")
     assert db.execute("SELECT value FROM meta WHERE key='index'").fetchone()[0] == "IVF2,Flat"
+
+
+WRITER = """
+import sys, numpy as np
+sys.path.insert(0, {repo!r})
+from tests.index.test_library import Library, media, make_tracklet
+lib = Library.create_or_open({root!r}, "fake", 8)
+rng = np.random.default_rng(0)
+for i in range(100000):
+    lib.add_media(media(f"{{i}}.mp4", f"{{i:064d}}"), [make_tracklet(t, rng.normal(size=8)) for t in (1, 2, 3)])
+    if i == 3:
+        print("ready", flush=True)
+"""
+
+
+def test_kill_9_mid_writing_leaves_a_consistent_library(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    repo = str(Path(__file__).resolve().parents[2])
+    code = WRITER.format(repo=repo, root=str(tmp_path))
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+    time.sleep(0.3)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+    lib = Library.create_or_open(tmp_path, "fake", DIM)  # the lock died with the writer
+    n_media = len(lib.media_list())
+    assert n_media >= 4 and len(lib) == 3 * n_media  # every file complete, none half-written
+    assert library_module._index_ids(lib._index) == set(lib.tracklet_vectors()[0].tolist())
+    lib.add_media(media("new.mp4", "f" * 64), [make_tracklet(1, basis(5))])
+    assert lib.search(basis(5), k=1)[0].media.path == "/videos/new.mp4"
+    lib.close()
