@@ -95,6 +95,9 @@ def main() -> int:
             f"{t.track:6.2f} {t.embed:6.2f} {t.index:6.2f}"
         )
     print(
+        "proc = frames decoded at the stride; det = frames the detector ran on (static, empty frames skipped)"
+    )
+    print(
         "fps = source frames per wall second; x rt = video seconds per wall second; stage columns in seconds"
     )
     return 0

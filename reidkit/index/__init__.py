@@ -1,5 +1,6 @@
 """The library of indexed media (SQLite + Faiss + thumbnails) and the pipeline that fills it."""
 
+from reidkit.index.indexer import FileReport, IndexOptions, IndexReport, index_media
 from reidkit.index.library import (
     Library,
     MediaRecord,
@@ -9,4 +10,15 @@ from reidkit.index.library import (
     TrackletRecord,
 )
 
-__all__ = ["Library", "MediaRecord", "NewMedia", "NewTracklet", "TrackletHit", "TrackletRecord"]
+__all__ = [
+    "FileReport",
+    "IndexOptions",
+    "IndexReport",
+    "Library",
+    "MediaRecord",
+    "NewMedia",
+    "NewTracklet",
+    "TrackletHit",
+    "TrackletRecord",
+    "index_media",
+]
