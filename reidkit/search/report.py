@@ -41,7 +41,8 @@ h2 { font-size:16px; margin:30px 0 12px; text-transform:uppercase; letter-spacin
 .track .label span { color:var(--muted); font-size:13px; }
 .bar { position:relative; height:26px; background:repeating-linear-gradient(90deg,#eef1f4 0 1px,#f6f8fa 1px 10%);
        border:1px solid var(--line); border-radius:6px; overflow:hidden; }
-.bar a { position:absolute; top:2px; bottom:2px; min-width:5px; border-radius:3px; box-shadow:0 0 0 1px #fff; }
+.bar a { position:absolute; top:2px; bottom:2px; min-width:5px; border-radius:3px; box-shadow:0 0 0 1px #fff;
+       font-size:11px; font-weight:600; line-height:22px; text-align:center; text-decoration:none; overflow:hidden; }
 .bar a:hover { outline:2px solid var(--ink); z-index:2; }
 .ticks { position:relative; height:16px; font-size:11px; color:var(--muted); }
 .ticks span { position:absolute; transform:translateX(-50%); }
@@ -54,15 +55,15 @@ h2 { font-size:16px; margin:30px 0 12px; text-transform:uppercase; letter-spacin
 .card:target { outline:3px solid var(--accent); }
 .card .thumb { position:relative; height:210px; background:#0d1117; display:flex; align-items:center;
         justify-content:center; }
-.card .thumb img { max-width:100%; max-height:100%; }
+.card .thumb img { width:100%; height:100%; object-fit:contain; }
 .card .rank { position:absolute; left:8px; top:8px; background:rgba(0,0,0,.65); color:#fff; font-weight:600;
         font-size:12px; padding:2px 7px; border-radius:10px; }
 .card .likely { position:absolute; right:8px; top:8px; background:#1a7f37; color:#fff; font-size:11px;
         padding:2px 7px; border-radius:10px; }
 .card .body { padding:9px 11px 11px; }
-.card .name { font-weight:600; font-size:13px; white-space:nowrap; overflow:hidden; text-overflow:ellipsis; }
+.card .name { font-weight:600; font-size:13px; overflow-wrap:anywhere; }
 .card .when { font-variant-numeric:tabular-nums; font-size:13px; }
-.card .frames { color:var(--muted); font-size:12px; }
+.card .frames, .card .when span { color:var(--muted); font-size:12px; }
 .score { display:flex; align-items:center; gap:8px; margin-top:6px; font-variant-numeric:tabular-nums;
         font-size:13px; font-weight:600; }
 .score .meter { flex:1; height:6px; background:var(--bg); border-radius:3px; overflow:hidden; }
@@ -96,7 +97,7 @@ def _esc(value: object) -> str:
 def _when(m: Moment) -> str:
     if m.kind == "image":
         return "photo"
-    return f"{format_time(m.start)} – {format_time(m.end)}"
+    return f"{format_time(m.start)} – {format_time(m.end)} <span>({m.end - m.start:.1f} s)</span>"
 
 
 def _frames(m: Moment) -> str:
@@ -123,9 +124,10 @@ def _timelines(moments: list[Moment]) -> str:
             left = 100.0 * m.start / duration
             width = 100.0 * (m.end - m.start) / duration
             tip = f"#{rank} {format_time(m.start)}–{format_time(m.end)} score {m.score:.2f}"
+            ink = "#fff" if m.score >= (RAMP_LOW + RAMP_HIGH) / 2 else "#1f2328"
             segments.append(
                 f'<a href="#m{rank}" title="{_esc(tip)}" style="left:{left:.3f}%;width:{width:.3f}%;'
-                f'background:{score_colour(m.score)}"></a>'
+                f'background:{score_colour(m.score)};color:{ink}">{rank if width >= 2.5 else ""}</a>'
             )
         ticks = "".join(
             f"<span style='left:{100 * i / 4:.0f}%'>{format_time(duration * i / 4)}</span>" for i in range(5)
@@ -159,7 +161,7 @@ def _cards(moments: list[Moment], image_src: Callable[[int, Moment], str], cal: 
             f'<div class="thumb"><img src="{_esc(image_src(rank, m))}" alt="moment {rank}" loading="lazy">'
             f'<span class="rank">#{rank}</span>{likely}</div><div class="body">'
             f'<div class="name">{_esc(Path(m.media).name)}</div>'
-            f'<div class="when">{_esc(_when(m))}</div><div class="frames">{_esc(_frames(m))}</div>'
+            f'<div class="when">{_when(m)}</div><div class="frames">{_esc(_frames(m))}</div>'
             f'<div class="score">{m.score:.3f}<span class="meter"><i style="width:{pct:.1f}%;'
             f'background:{score_colour(m.score)}"></i></span></div></div></a>'
         )
