@@ -6,7 +6,7 @@ write_report(result, "report/")
 """
 
 from reidkit.search.calibration import ScoreCalibration, calibration_for
-from reidkit.search.engine import SearchResult, find_person, open_library, search_vector
+from reidkit.search.engine import SearchResult, find_person, find_tracklet, open_library, search_vector
 from reidkit.search.moments import Moment, MomentRule, group_moments
 from reidkit.search.query import load_query, parse_box, select_person
 from reidkit.search.report import format_time, write_report
@@ -18,6 +18,7 @@ __all__ = [
     "SearchResult",
     "calibration_for",
     "find_person",
+    "find_tracklet",
     "format_time",
     "group_moments",
     "load_query",

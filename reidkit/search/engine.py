@@ -105,6 +105,34 @@ def search_vector(
     return moments[:top]
 
 
+def find_tracklet(
+    library: str | Path | Library,
+    tracklet_id: int,
+    top: int = 20,
+    *,
+    min_score: float | None = None,
+    rule: MomentRule = MomentRule(),
+) -> SearchResult:
+    """Search with a person already in the library (one of its tracklets) as the query."""
+    import cv2
+
+    lib = open_library(library)
+    record = next((t for t in lib.tracklets() if t.id == tracklet_id), None)
+    if record is None:
+        raise LibraryError(f"no tracklet {tracklet_id} in the library", path=lib.root)
+    vector = pooled_vector(lib.crop_vectors(tracklet_id))
+    moments = search_vector(lib, vector, top=top, min_score=min_score, rule=rule)
+    thumbnail = Path(lib.root) / record.thumbnail
+    return SearchResult(
+        query=str(thumbnail.resolve()),
+        model=lib.model,
+        moments=moments,
+        query_crop=cv2.imread(str(thumbnail)) if thumbnail.is_file() else None,
+        query_box=tuple(float(v) for v in np.asarray(record.best_box).reshape(4)),  # type: ignore[arg-type]
+        library_root=str(Path(lib.root).resolve()),
+    )
+
+
 def find_person(
     photo: str | Path,
     library: str | Path | Library,

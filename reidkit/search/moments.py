@@ -48,6 +48,7 @@ class Moment:
     box: tuple[float, float, float, float]  # best box of the moment, in media pixels
     best_frame: int
     tracklet_ids: tuple[int, ...]
+    best_tracklet: int = 0  # id of the member that matched the query best (its box and thumbnail)
     media_duration: float = 0.0  # seconds; 0 for images
     fps: float = 0.0
 
@@ -147,6 +148,7 @@ def _make_moment(hits: Sequence[TrackletHit], root: Path) -> Moment:
         box=tuple(float(v) for v in np.asarray(best.tracklet.best_box).reshape(4)),  # type: ignore[arg-type]
         best_frame=int(best.tracklet.best_frame),
         tracklet_ids=tuple(sorted(h.tracklet.id for h in hits)),
+        best_tracklet=int(best.tracklet.id),
         media_duration=float(media.duration),
         fps=float(media.fps),
     )
