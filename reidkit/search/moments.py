@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class MomentRule:
     max_gap: float = 4.0  # seconds between tracklets that may still be one moment
-    min_link: float = 0.6  # mean cosine between tracklets for them to be the same person
+    min_link: float = 0.7  # mean cosine between tracklets for them to be the same person
     max_overlap: float = 0.3  # seconds of overlap tolerated (a tracker hand-over can overlap a frame)
 
 

@@ -182,10 +182,9 @@ def render_results(
     cal = result.calibration
     n = len(result.moments)
     videos = len({m.media for m in result.moments if m.kind == "video"})
-    images = n - sum(1 for m in result.moments if m.kind == "video")
-    summary = f"in {videos} video{'s' if videos != 1 else ''}" + (
-        f" and {images} photo{'s' if images != 1 else ''}" if images else ""
-    )
+    photos = len({m.media for m in result.moments if m.kind == "image"})
+    where = [f"{k} {noun}{'s' if k != 1 else ''}" for k, noun in ((videos, "video"), (photos, "photo")) if k]
+    summary = f"in {' and '.join(where)}" if where else ""
     query_img = f'<img class="query" src="{_esc(query_src)}" alt="query person">' if query_src else ""
     note = "" if cal.measured else " (uncalibrated)"
     header = (
