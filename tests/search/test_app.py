@@ -26,7 +26,7 @@ def base_url(tmp_path: Path) -> Iterator[str]:
     lib.add_tracklet(video, 30.0, 41.0, mix(a, identity(2), 0.2))
     app = SearchApp(lib, detector=FakeDetector([]), embedder=FakeEmbedder(a), upload_dir=tmp_path / "up")
     server = make_server(app, port=0)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     host, port = server.server_address[:2]
     assert host == "127.0.0.1"
