@@ -139,6 +139,25 @@ class FakeLibrary:
         self._vectors[tid] = unit(vector + rng.normal(scale=noise, size=(len(frames), self.dim)))
         return record
 
+    def add_observed(
+        self, media: MediaRecord, frames: np.ndarray, boxes: np.ndarray, vectors: np.ndarray
+    ) -> TrackletRecord:
+        """A tracklet from observed boxes and per-crop vectors (one per frame)."""
+        tid = len(self._tracklets) + 1
+        thumb = f"thumbs/{tid}.jpg"
+        (self.root / "thumbs").mkdir(exist_ok=True)
+        cv2.imwrite(str(self.root / thumb), np.zeros((64, 32, 3), np.uint8))
+        frames = np.asarray(frames, np.int64)
+        middle = len(frames) // 2
+        record = TrackletRecord(
+            tid, media.id, tid, int(frames[0]), int(frames[-1]), frames[0] / media.fps,
+            frames[-1] / media.fps, frames, np.asarray(boxes, np.float32), int(frames[middle]),
+            np.asarray(boxes[middle], np.float32), thumb, len(frames), 1.0,
+        )  # fmt: skip
+        self._tracklets.append(record)
+        self._vectors[tid] = unit(vectors)
+        return record
+
     def __len__(self) -> int:
         return len(self._tracklets)
 
