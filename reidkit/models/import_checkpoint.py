@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
 from reidkit.core.errors import ModelError
 from reidkit.core.log import get_logger
+
+if TYPE_CHECKING:
+    from reidkit.models.model import ReidModel
 
 log = get_logger(__name__)
 
@@ -45,7 +48,7 @@ def load_checkpoint_weights(model: nn.Module, path: str | Path) -> None:
     log.info("loaded %d/%d tensors from %s", len(matched), len(own), path)
 
 
-def model_from_checkpoint(path: str | Path, **overrides: Any) -> tuple[nn.Module, dict[str, Any]]:
+def model_from_checkpoint(path: str | Path, **overrides: Any) -> tuple[ReidModel, dict[str, Any]]:
     """Rebuild an eval-mode ReidModel (no classifier) from a reidkit training checkpoint.
 
     The checkpoint is a dict with "model" (state dict) and "config" (the training config as a dict,

@@ -71,7 +71,9 @@ class ReidModel(nn.Module):
 def build_model(cfg: ModelConfig, num_classes: int) -> ReidModel:
     """Build the model ``cfg`` describes; ``num_classes=0`` builds it without a classifier."""
     pooling = POOLINGS.build(cfg.pooling)
-    backbone = BACKBONES.build(cfg.backbone, last_stride=cfg.last_stride, pooling=pooling)
+    backbone = BACKBONES.build(
+        cfg.backbone, last_stride=cfg.last_stride, pooling=pooling, input_size=(cfg.height, cfg.width)
+    )
     neck = HEADS.build(cfg.neck, backbone.feature_dim, cfg.embedding_dim)
     classifier = None
     if num_classes > 0:

@@ -1,3 +1,8 @@
-"""Backbones; importing this package registers them all in ``BACKBONES``."""
+"""Backbones; importing this package registers them all in ``BACKBONES``.
 
-from reidkit.models.backbones import osnet  # noqa: F401
+A backbone is built as ``BACKBONES.build(name, last_stride=, pooling=, **overrides)`` and maps
+(B, 3, H, W) images to (B, feature_dim) vectors (pooling included). ``overrides`` shrink depth/width
+in tests.
+"""
+
+from reidkit.models.backbones import osnet, resnet, vit_clip  # noqa: F401

@@ -194,7 +194,12 @@ class OSNet(nn.Module):
 
 
 def _register(name: str, widths: tuple[int, int, int, int]) -> None:
-    def build(last_stride: int = 0, pooling: nn.Module | None = None, **overrides: object) -> OSNet:
+    def build(
+        last_stride: int = 0,
+        pooling: nn.Module | None = None,
+        input_size: tuple[int, int] | None = None,
+        **overrides: object,
+    ) -> OSNet:
         kwargs: dict = {"channels": widths, "last_stride": last_stride or 2, "pooling": pooling}
         kwargs.update(overrides)  # tests shrink channels / feature_dim
         return OSNet(**kwargs)
