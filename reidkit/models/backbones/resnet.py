@@ -23,12 +23,12 @@ class IBN(nn.Module):
 
     def __init__(self, channels: int, in_ratio: float = 0.5) -> None:
         super().__init__()
-        self.half = int(channels * in_ratio)
-        self.IN = nn.InstanceNorm2d(self.half, affine=True)
-        self.BN = nn.BatchNorm2d(channels - self.half)
+        self.in_channels = int(channels * in_ratio)
+        self.IN = nn.InstanceNorm2d(self.in_channels, affine=True)
+        self.BN = nn.BatchNorm2d(channels - self.in_channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        first, second = torch.split(x, [self.half, x.shape[1] - self.half], dim=1)
+        first, second = torch.split(x, [self.in_channels, x.shape[1] - self.in_channels], dim=1)
         return torch.cat([self.IN(first.contiguous()), self.BN(second.contiguous())], dim=1)
 
 
@@ -75,18 +75,20 @@ class ResNet(nn.Module):
         self.bn1 = nn.BatchNorm2d(width)
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
-        cin = width
-        strides = (1, 2, 2, last_stride)
-        for index, (n_blocks, stride) in enumerate(zip(layers, strides, strict=True)):
-            planes = width * 2**index
-            use_ibn = ibn and index < 3
-            blocks = [Bottleneck(cin, planes, stride, use_ibn)]
-            cin = planes * Bottleneck.expansion
-            blocks += [Bottleneck(cin, planes, 1, use_ibn) for _ in range(n_blocks - 1)]
-            setattr(self, f"layer{index + 1}", nn.Sequential(*blocks))
+        self.cin = width
+        self.layer1 = self._stage(width, layers[0], 1, ibn)
+        self.layer2 = self._stage(width * 2, layers[1], 2, ibn)
+        self.layer3 = self._stage(width * 4, layers[2], 2, ibn)
+        self.layer4 = self._stage(width * 8, layers[3], last_stride, False)  # IBN-a: none in stage 4
         self.global_pool = pooling if pooling is not None else nn.AdaptiveAvgPool2d(1)
-        self.feature_dim = cin
+        self.feature_dim = self.cin
         self._init_weights()
+
+    def _stage(self, planes: int, n_blocks: int, stride: int, ibn: bool) -> nn.Sequential:
+        blocks = [Bottleneck(self.cin, planes, stride, ibn)]
+        self.cin = planes * Bottleneck.expansion
+        blocks += [Bottleneck(self.cin, planes, 1, ibn) for _ in range(n_blocks - 1)]
+        return nn.Sequential(*blocks)
 
     def _init_weights(self) -> None:
         for m in self.modules():

@@ -88,11 +88,15 @@ def resize_position_embedding(
     return torch.cat([cls, grid])
 
 
-def square_grid(n_patches: int) -> tuple[int, int]:
-    side = int(round(math.sqrt(n_patches)))
-    if side * side != n_patches:
-        raise ValueError(f"cannot infer the patch grid of {n_patches} positions; pass it explicitly")
-    return side, side
+def infer_grid(n_patches: int, like: tuple[int, int]) -> tuple[int, int]:
+    """The (rows, cols) of a stored grid: square if it can be (CLIP's 14x14), else the factorisation
+    closest in aspect ratio to ``like`` (ReID checkpoints trained at another size, e.g. 21x10)."""
+    side = round(math.sqrt(n_patches))
+    if side * side == n_patches:
+        return side, side
+    pairs = [(r, n_patches // r) for r in range(1, n_patches + 1) if n_patches % r == 0]
+    target = math.log(like[0] / like[1])
+    return min(pairs, key=lambda rc: abs(math.log(rc[0] / rc[1]) - target))
 
 
 class VisionTransformer(nn.Module):
@@ -130,7 +134,7 @@ class VisionTransformer(nn.Module):
         key = prefix + "positional_embedding"
         pe = state.get(key)
         if pe is not None and pe.shape != self.positional_embedding.shape:
-            state[key] = resize_position_embedding(pe, square_grid(pe.shape[0] - 1), self.grid)
+            state[key] = resize_position_embedding(pe, infer_grid(pe.shape[0] - 1, self.grid), self.grid)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         tokens = self.conv1(x).flatten(2).transpose(1, 2)  # (B, gh*gw, W)
