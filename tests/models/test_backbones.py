@@ -88,7 +88,21 @@ def test_position_embeddings_are_resized_on_load():
     assert torch.allclose(resize_position_embedding(flat, (4, 4), (6, 3)), torch.ones(1 + 18, 4), atol=1e-5)
 
 
-@pytest.mark.parametrize("name,overrides", [("resnet50_ibn_a", TINY_RESNET), ("vit_b16_clip", TINY_VIT)])
+def test_mobilenetv3_small():
+    net = BACKBONES.build("mobilenetv3_small")
+    assert net.feature_dim == 576
+    assert 0.8e6 < sum(p.numel() for p in net.parameters()) < 1.1e6  # ~0.93M without the classifier
+    assert net.forward_map(torch.randn(1, 3, 256, 128)).shape[-2:] == (8, 4)
+    fine = BACKBONES.build("mobilenetv3_small", last_stride=1)
+    assert fine.forward_map(torch.randn(1, 3, 64, 32)).shape[-2:] == (4, 2)
+    small = BACKBONES.build("mobilenetv3_small", width=0.25)
+    assert _forward_backward(small, torch.randn(2, 3, 64, 32)).shape == (2, small.feature_dim)
+
+
+@pytest.mark.parametrize(
+    "name,overrides",
+    [("resnet50_ibn_a", TINY_RESNET), ("vit_b16_clip", TINY_VIT), ("mobilenetv3_small", {"width": 0.25})],
+)
 def test_backbones_export_to_onnx(name, overrides, tmp_path):
     backbone = BACKBONES.build(name, **overrides).eval()
     parity = export_onnx(backbone, tmp_path / f"{name}.onnx", InputSpec(64, 32))
