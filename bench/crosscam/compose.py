@@ -337,7 +337,9 @@ def render_video(
                 paste(canvas, crop, box, gain)
                 x1, y1, x2, y2 = box
                 walk.frames.append(frame)
-                walk.boxes.append([float(max(0, x1)), float(max(0, y1)), float(min(W, x2)), float(min(H, y2))])
+                walk.boxes.append(
+                    [float(max(0, x1)), float(max(0, y1)), float(min(W, x2)), float(min(H, y2))]
+                )
             writer.write(canvas)
     finally:
         writer.release()
