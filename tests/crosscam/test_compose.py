@@ -8,7 +8,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
-from crosscam.compose import ROOMS, ComposeConfig, feather_mask, plan_walks, render_video  # noqa: E402
+from crosscam.compose import ROOMS, ComposeConfig, feather_mask, plan_walks, render_video
 
 CFG = ComposeConfig(n_videos=3, seconds=(8.0, 10.0), n_queried=3, n_distractors=4, walk_seconds=(2.0, 4.0))
 CAM_B = {f"{p:04d}": [f"{p:04d}_{k:02d}.jpg" for k in range(5, 10)] for p in range(10)}

@@ -7,7 +7,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
-from crosscam.metrics import (  # noqa: E402
+from crosscam.metrics import (
     Moment,
     evaluate_moments,
     identity_blind_results,
