@@ -52,6 +52,62 @@ def tracklet_pieces(library: Any) -> list[Piece]:
     return pieces
 
 
+def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
+    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
+    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
+    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
+    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-6)
+
+
+def stand_in_pieces(
+    boxes: dict[str, list[np.ndarray]],
+    vectors: dict[str, list[np.ndarray]],
+    fps: float,
+    min_iou: float = 0.3,
+    max_lost: int = 2,
+    min_length: int = 3,
+    crops_per_tracklet: int = 8,
+) -> list[Piece]:
+    """Tracklets from a bare greedy IoU tracker over the naive baseline's per-frame boxes and vectors.
+
+    A stand-in for the product's tracker and library while those are not on main: it lets the search
+    variants be measured on the same detections, with a deliberately weak tracker.
+    """
+    pieces = []
+    for video, frames in boxes.items():
+        open_tracks: list[dict] = []
+        done: list[dict] = []
+        for f, (b, v) in enumerate(zip(frames, vectors[video], strict=True)):
+            free = list(range(len(b)))
+            done.extend(t for t in open_tracks if f - t["frames"][-1] > max_lost + 1)
+            open_tracks = [t for t in open_tracks if f - t["frames"][-1] <= max_lost + 1]
+            if open_tracks and len(b):
+                ious = iou_matrix(np.stack([t["boxes"][-1] for t in open_tracks]), b)
+                for ti, di in sorted(np.ndindex(*ious.shape), key=lambda ij: -ious[ij]):
+                    if ious[ti, di] < min_iou:
+                        break
+                    t = open_tracks[ti]
+                    if di in free and t["frames"][-1] != f:
+                        free.remove(di)
+                        t["frames"].append(f)
+                        t["boxes"].append(b[di])
+                        t["vectors"].append(v[di])
+            open_tracks.extend({"frames": [f], "boxes": [b[d]], "vectors": [v[d]]} for d in free)
+        done.extend(open_tracks)
+        for t in done:
+            if len(t["frames"]) < min_length:
+                continue
+            pick = np.linspace(0, len(t["frames"]) - 1, min(crops_per_tracklet, len(t["frames"]))).round()
+            crops = np.stack([t["vectors"][int(i)] for i in pick])
+            first, last = t["frames"][0], t["frames"][-1]
+            pieces.append(Piece(video, first, last, first / fps, last / fps, unit(crops.mean(0)), crops))
+    return pieces
+
+
 def link_pieces(pieces: Sequence[Piece], min_link: float = 0.6, max_gap: float = 4.0) -> list[Piece]:
     """Greedy in time order: each tracklet joins the best-agreeing earlier group it may follow."""
     by_video: dict[str, list[Piece]] = {}
@@ -113,12 +169,13 @@ def rank(query: np.ndarray, pieces: Sequence[Piece], how: str, qe: int, top: int
     ]
 
 
-def run_experiments(bench: Any, library: Any, model: str, top: int) -> dict[str, MomentMetrics]:
+def run_experiments(
+    bench: Any, tracklets: Sequence[Piece], model: str, top: int
+) -> dict[str, MomentMetrics]:
     from reidkit.embed.onnx import OnnxEmbedder
 
     embedder = OnnxEmbedder(model)
     queries = {pid: embedder.embed([cv2.imread(str(p))])[0] for pid, p in bench.queries.items()}
-    tracklets = tracklet_pieces(library)
     candidates = {"none": tracklets, **{f"{t:.1f}": link_pieces(tracklets, t) for t in (0.5, 0.6, 0.7)}}
     out: dict[str, MomentMetrics] = {}
     for link, pieces in candidates.items():

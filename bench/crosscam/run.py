@@ -320,13 +320,27 @@ def main(argv: Sequence[str] | None = None) -> None:
             }
             metrics = evaluate_moments(results, bench.truth)
             rows.append(row("naive", model, metrics, detect_seconds + embed_seconds, n_boxes))
+            if library is None:
+                # No product library (pipeline not on main yet): measure on stand-in tracklets.
+                from crosscam.experiments import stand_in_pieces
+
+                stand_in = stand_in_pieces(boxes, vectors, bench.fps)
+                stretches = [Moment(p.video, p.start_frame, p.end_frame) for p in stand_in]
+                blind = identity_blind_results(stretches, list(bench.queries), args.seed)
+                rows.append(row("blind (stand-in)", model, evaluate_moments(blind, bench.truth), None, None))
+                if args.experiments:
+                    from crosscam.experiments import run_experiments
+
+                    for name, metrics in run_experiments(bench, stand_in, model, args.top).items():
+                        experiment_rows.append(row(f"stand-in {name}", model, metrics, None, None))
         if library is not None:
             blind = identity_blind_results(library_stretches(library), list(bench.queries), args.seed)
             rows.append(row("blind", model, evaluate_moments(blind, bench.truth), None, None))
             if args.experiments:
-                from crosscam.experiments import run_experiments
+                from crosscam.experiments import run_experiments, tracklet_pieces
 
-                for name, metrics in run_experiments(bench, library, model, args.top).items():
+                pieces = tracklet_pieces(library)
+                for name, metrics in run_experiments(bench, pieces, model, args.top).items():
                     experiment_rows.append(row(name, model, metrics, None, None))
 
     print()
