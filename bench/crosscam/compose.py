@@ -147,9 +147,9 @@ def load_plates(shared: Path, out: Path, step: int) -> dict[str, np.ndarray]:
             plates[room.name] = cv2.imread(str(cached))
             continue
         if detector is None:
-            from crosscam.people import build_person_detector
+            from reidkit.detect import build_detector
 
-            detector = build_person_detector()
+            detector = build_detector("yolox-nano")
         plate, n_empty = empty_room_plate(shared / room.source, detector, step)
         print(f"plate {room.name}: median of {n_empty} empty frames", file=sys.stderr)
         cv2.imwrite(str(cached), plate)

@@ -21,7 +21,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from crosscam.metrics import Moment, MomentMetrics, evaluate_moments
+from crosscam.metrics import Moment, MomentMetrics, coverage, evaluate_moments
 
 
 @dataclass
@@ -52,59 +52,44 @@ def tracklet_pieces(library: Any) -> list[Piece]:
     return pieces
 
 
-def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
-    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
-    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
-    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-6)
-
-
 def stand_in_pieces(
-    boxes: dict[str, list[np.ndarray]],
+    detections: dict[str, list[Any]],
     vectors: dict[str, list[np.ndarray]],
     fps: float,
-    min_iou: float = 0.3,
-    max_lost: int = 2,
-    min_length: int = 3,
     crops_per_tracklet: int = 8,
 ) -> list[Piece]:
-    """Tracklets from a bare greedy IoU tracker over the naive baseline's per-frame boxes and vectors.
+    """Tracklets from reidkit's ByteTracker over the naive baseline's cached detections and box vectors.
 
-    A stand-in for the product's tracker and library while those are not on main: it lets the search
-    variants be measured on the same detections, with a deliberately weak tracker.
+    A stand-in for the product's indexer while it is not on main: same detections, same tracker, and
+    ``crops_per_tracklet`` evenly spaced crops per tracklet (the vector of the detection each tracked box
+    came from).
     """
+    from reidkit.core.types import Frame
+    from reidkit.detect import box_iou
+    from reidkit.track import ByteTracker, TrackletBuilder
+
     pieces = []
-    for video, frames in boxes.items():
-        open_tracks: list[dict] = []
-        done: list[dict] = []
-        for f, (b, v) in enumerate(zip(frames, vectors[video], strict=True)):
-            free = list(range(len(b)))
-            done.extend(t for t in open_tracks if f - t["frames"][-1] > max_lost + 1)
-            open_tracks = [t for t in open_tracks if f - t["frames"][-1] <= max_lost + 1]
-            if open_tracks and len(b):
-                ious = iou_matrix(np.stack([t["boxes"][-1] for t in open_tracks]), b)
-                for ti, di in sorted(np.ndindex(*ious.shape), key=lambda ij: -ious[ij]):
-                    if ious[ti, di] < min_iou:
-                        break
-                    t = open_tracks[ti]
-                    if di in free and t["frames"][-1] != f:
-                        free.remove(di)
-                        t["frames"].append(f)
-                        t["boxes"].append(b[di])
-                        t["vectors"].append(v[di])
-            open_tracks.extend({"frames": [f], "boxes": [b[d]], "vectors": [v[d]]} for d in free)
-        done.extend(open_tracks)
-        for t in done:
-            if len(t["frames"]) < min_length:
-                continue
-            pick = np.linspace(0, len(t["frames"]) - 1, min(crops_per_tracklet, len(t["frames"]))).round()
-            crops = np.stack([t["vectors"][int(i)] for i in pick])
-            first, last = t["frames"][0], t["frames"][-1]
-            pieces.append(Piece(video, first, last, first / fps, last / fps, unit(crops.mean(0)), crops))
+    for video, frames in detections.items():
+        tracker = ByteTracker()
+        builder = TrackletBuilder(min_length=3, max_idle=tracker.config.buffer)
+        blank = np.zeros((1, 1, 3), np.uint8)
+        for f, dets in enumerate(frames):
+            builder.add(Frame(blank, f, f / fps), tracker.update(dets, f))
+        for t in builder.finish():
+            pick = np.linspace(0, len(t) - 1, min(crops_per_tracklet, len(t))).round().astype(int)
+            crops = []
+            for i in pick:
+                f = int(t.frames[i])
+                if len(frames[f]) == 0:
+                    continue
+                overlap = box_iou(t.boxes[i : i + 1], frames[f].boxes)[0]
+                if overlap.max() > 0.5:
+                    crops.append(vectors[video][f][int(overlap.argmax())])
+            if crops:
+                stacked = np.stack(crops)
+                pieces.append(
+                    Piece(video, t.start_frame, t.end_frame, t.start, t.end, unit(stacked.mean(0)), stacked)
+                )
     return pieces
 
 
@@ -171,16 +156,18 @@ def rank(query: np.ndarray, pieces: Sequence[Piece], how: str, qe: int, top: int
 
 def run_experiments(
     bench: Any, tracklets: Sequence[Piece], model: str, top: int
-) -> dict[str, MomentMetrics]:
+) -> dict[str, tuple[MomentMetrics, float]]:
+    """Metrics of every variant, with the coverage (recall ceiling) of the candidate moments it ranks."""
     from reidkit.embed.onnx import OnnxEmbedder
 
     embedder = OnnxEmbedder(model)
     queries = {pid: embedder.embed([cv2.imread(str(p))])[0] for pid, p in bench.queries.items()}
     candidates = {"none": tracklets, **{f"{t:.1f}": link_pieces(tracklets, t) for t in (0.5, 0.6, 0.7)}}
-    out: dict[str, MomentMetrics] = {}
+    out: dict[str, tuple[MomentMetrics, float]] = {}
     for link, pieces in candidates.items():
+        ceiling = coverage([Moment(p.video, p.start_frame, p.end_frame) for p in pieces], bench.truth)
         for how in ("pooled", "max", "mean"):
             for qe in (0, 1, 2):
                 results = {pid: rank(q, pieces, how, qe, top) for pid, q in queries.items()}
-                out[f"{how} link={link} qe={qe}"] = evaluate_moments(results, bench.truth)
+                out[f"{how} link={link} qe={qe}"] = (evaluate_moments(results, bench.truth), ceiling)
     return out

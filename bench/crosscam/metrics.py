@@ -120,3 +120,24 @@ def identity_blind_results(
     """
     rng = np.random.default_rng(seed)
     return {q: [everything[i] for i in rng.permutation(len(everything))] for q in queries}
+
+
+def coverage(
+    stretches: Sequence[Moment], truth: Mapping[str, Sequence[Moment]], min_iou: float = 0.5
+) -> float:
+    """Fraction of ground-truth intervals that some stretch matches (temporal IoU >= ``min_iou``).
+
+    The recall ceiling of any ranking over these stretches: what detection, tracking and linking allow.
+    """
+    by_video: dict[str, list[Moment]] = {}
+    for s in stretches:
+        by_video.setdefault(video_key(s.video), []).append(s)
+    intervals = [gt for gts in truth.values() for gt in gts]
+    found = sum(
+        any(
+            temporal_iou(s.start_frame, s.end_frame, gt.start_frame, gt.end_frame) >= min_iou
+            for s in by_video.get(video_key(gt.video), ())
+        )
+        for gt in intervals
+    )
+    return found / len(intervals) if intervals else 0.0

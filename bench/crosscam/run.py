@@ -43,6 +43,7 @@ for _p in (REPO, REPO / "bench"):
 
 from crosscam.compose import DEFAULT_OUT, DEFAULT_SHARED, ComposeConfig, compose  # noqa: E402
 from crosscam.metrics import Moment, MomentMetrics, evaluate_moments, identity_blind_results  # noqa: E402
+from reidkit.core.types import Detections  # noqa: E402
 
 DEFAULT_MODELS = "osnet_x0_25_msmt17,person-reidentification-retail-0287,person-reidentification-retail-0248"
 
@@ -112,42 +113,53 @@ def crop(frame: np.ndarray, box: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------------------------------- naive
 
 
-def detect_all(bench: Bench, cache: Path) -> tuple[dict[str, list[np.ndarray]], float]:
-    """Person boxes of every frame of every video (cached): video name -> per-frame (N, 4) arrays."""
-    path = cache / "detections.npz"
-    meta = cache / "detections.json"
-    if path.is_file() and meta.is_file():
+def detect_all(
+    bench: Bench, cache: Path, detector_name: str = "yolox-nano"
+) -> tuple[dict[str, list[Detections]], float]:
+    """People in every frame of every video (cached per detector): video name -> per-frame detections."""
+    path = cache / f"detections_{detector_name}.npz"
+    if path.is_file():
         stored = np.load(path)
-        info = json.loads(meta.read_text())
-        out: dict[str, list[np.ndarray]] = {}
-        for video in bench.videos:
-            n = info["frames"][video.name]
-            out[video.name] = [stored[f"{video.name}/{i}"] for i in range(n)]
-        return out, float(info["seconds"])
-    from crosscam.people import build_person_detector
+        frames = {str(k): int(n) for k, n in zip(stored["videos"], stored["frames"], strict=True)}
+        out = {
+            v.name: [
+                Detections(stored[f"{v.name}/{i}/b"], stored[f"{v.name}/{i}/s"])
+                for i in range(frames[v.name])
+            ]
+            for v in bench.videos
+        }
+        return out, float(stored["seconds"])
+    from reidkit.detect import build_detector
 
-    detector = build_person_detector()
+    detector = build_detector(detector_name)
     started = time.perf_counter()
-    out = {}
-    for video in bench.videos:
-        out[video.name] = [detector.detect(frame).boxes for frame in read_frames(video)]
+    out = {v.name: [detector.detect(frame) for frame in read_frames(v)] for v in bench.videos}
     seconds = time.perf_counter() - started
     cache.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(path, **{f"{v}/{i}": b for v, frames in out.items() for i, b in enumerate(frames)})
-    meta.write_text(json.dumps({"seconds": seconds, "frames": {v: len(f) for v, f in out.items()}}))
+    arrays: dict[str, np.ndarray] = {}
+    for video, dets in out.items():
+        for i, d in enumerate(dets):
+            arrays[f"{video}/{i}/b"], arrays[f"{video}/{i}/s"] = d.boxes, d.scores
+    np.savez_compressed(
+        path,
+        videos=np.array(list(out)),
+        frames=np.array([len(d) for d in out.values()]),
+        seconds=np.float64(seconds),
+        **arrays,
+    )
     return out, seconds
 
 
 def embed_all_boxes(
-    bench: Bench, boxes: dict[str, list[np.ndarray]], model: str, cache: Path
+    bench: Bench, detections: dict[str, list[Detections]], model: str, cache: Path
 ) -> tuple[dict[str, list[np.ndarray]], float, int]:
     """Vectors of every detected box (cached per model): video name -> per-frame (N, D) arrays."""
     path = cache / f"box_vectors_{model}.npz"
-    n_boxes = sum(len(b) for frames in boxes.values() for b in frames)
+    n_boxes = sum(len(d) for frames in detections.values() for d in frames)
     if path.is_file():
         stored = np.load(path)
         seconds = float(stored["__seconds__"])
-        vectors = {v: [stored[f"{v}/{i}"] for i in range(len(f))] for v, f in boxes.items()}
+        vectors = {v: [stored[f"{v}/{i}"] for i in range(len(f))] for v, f in detections.items()}
         return vectors, seconds, n_boxes
     from reidkit.embed.onnx import OnnxEmbedder
 
@@ -155,9 +167,9 @@ def embed_all_boxes(
     started = time.perf_counter()
     vectors: dict[str, list[np.ndarray]] = {}
     for video in bench.videos:
-        per_frame = boxes[video.name]
+        per_frame = detections[video.name]
         vectors[video.name] = [
-            embedder.embed([crop(frame, b) for b in per_frame[i]])
+            embedder.embed([crop(frame, b) for b in per_frame[i].boxes])
             for i, frame in enumerate(read_frames(video))
         ]
     seconds = time.perf_counter() - started
@@ -309,8 +321,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         if "naive" not in skip:
             from reidkit.embed.onnx import OnnxEmbedder
 
-            boxes, detect_seconds = detect_all(bench, cache)
-            vectors, embed_seconds, n_boxes = embed_all_boxes(bench, boxes, model, cache)
+            detections, detect_seconds = detect_all(bench, cache)
+            vectors, embed_seconds, n_boxes = embed_all_boxes(bench, detections, model, cache)
             threshold, source = naive_threshold(model, args.shared)
             print(f"naive {model}: threshold {threshold:.3f} ({source})", file=sys.stderr)
             embedder = OnnxEmbedder(model)
@@ -324,15 +336,20 @@ def main(argv: Sequence[str] | None = None) -> None:
                 # No product library (pipeline not on main yet): measure on stand-in tracklets.
                 from crosscam.experiments import stand_in_pieces
 
-                stand_in = stand_in_pieces(boxes, vectors, bench.fps)
+                stand_in = stand_in_pieces(detections, vectors, bench.fps)
                 stretches = [Moment(p.video, p.start_frame, p.end_frame) for p in stand_in]
                 blind = identity_blind_results(stretches, list(bench.queries), args.seed)
                 rows.append(row("blind (stand-in)", model, evaluate_moments(blind, bench.truth), None, None))
                 if args.experiments:
                     from crosscam.experiments import run_experiments
 
-                    for name, metrics in run_experiments(bench, stand_in, model, args.top).items():
-                        experiment_rows.append(row(f"stand-in {name}", model, metrics, None, None))
+                    for name, (metrics, ceiling) in run_experiments(bench, stand_in, model, args.top).items():
+                        experiment_rows.append(
+                            {
+                                **row(f"stand-in {name}", model, metrics, None, None),
+                                "coverage": round(100 * ceiling, 1),
+                            }
+                        )
         if library is not None:
             blind = identity_blind_results(library_stretches(library), list(bench.queries), args.seed)
             rows.append(row("blind", model, evaluate_moments(blind, bench.truth), None, None))
@@ -340,14 +357,16 @@ def main(argv: Sequence[str] | None = None) -> None:
                 from crosscam.experiments import run_experiments, tracklet_pieces
 
                 pieces = tracklet_pieces(library)
-                for name, metrics in run_experiments(bench, pieces, model, args.top).items():
-                    experiment_rows.append(row(name, model, metrics, None, None))
+                for name, (metrics, ceiling) in run_experiments(bench, pieces, model, args.top).items():
+                    experiment_rows.append(
+                        {**row(name, model, metrics, None, None), "coverage": round(100 * ceiling, 1)}
+                    )
 
     print()
     print_table(rows, ["method", "model", "mAP", "R1", "index s", "ReID calls"])
     if experiment_rows:
         print()
-        print_table(experiment_rows, ["method", "model", "mAP", "R1"])
+        print_table(experiment_rows, ["method", "model", "mAP", "R1", "coverage"])
     if args.json:
         args.json.write_text(json.dumps({"rows": rows, "experiments": experiment_rows}, indent=1))
 

@@ -9,6 +9,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
 from crosscam.metrics import (
     Moment,
+    coverage,
     evaluate_moments,
     identity_blind_results,
     moment_ap,
@@ -77,3 +78,9 @@ def test_identity_blind_control_is_seeded_and_scores_low() -> None:
     assert first == identity_blind_results(everything, ["q"], seed=1)
     assert sorted(first["q"], key=lambda m: m.start_frame) == everything
     assert evaluate_moments(first, truth).mAP < 0.2
+
+
+def test_coverage_is_the_fraction_of_intervals_any_stretch_matches() -> None:
+    stretches = [Moment("x/a.mp4", 0, 60), Moment("b.mp4", 0, 10)]
+    assert coverage(stretches, {"p": TRUTH}) == pytest.approx(1 / 3)
+    assert coverage([], {"p": TRUTH}) == 0.0
