@@ -155,14 +155,17 @@ def rank(query: np.ndarray, pieces: Sequence[Piece], how: str, qe: int, top: int
 
 
 def run_experiments(
-    bench: Any, tracklets: Sequence[Piece], model: str, top: int
+    bench: Any, tracklets: Sequence[Piece], model: str, top: int, same_person: float
 ) -> dict[str, tuple[MomentMetrics, float]]:
     """Metrics of every variant, with the coverage (recall ceiling) of the candidate moments it ranks."""
     from reidkit.embed.onnx import OnnxEmbedder
 
     embedder = OnnxEmbedder(model)
     queries = {pid: embedder.embed([cv2.imread(str(p))])[0] for pid, p in bench.queries.items()}
-    candidates = {"none": tracklets, **{f"{t:.1f}": link_pieces(tracklets, t) for t in (0.5, 0.6, 0.7)}}
+    # Linking thresholds: the fixed 0.6 of search-app's MomentRule, and the model's own "same person"
+    # cosine (FPR=1e-2 on CUHK03 train, as the naive baseline uses), which adapts to each model's scale.
+    links = {"0.6": 0.6, "0.7": 0.7, f"cal({same_person:.2f})": same_person}
+    candidates = {"none": tracklets, **{name: link_pieces(tracklets, t) for name, t in links.items()}}
     out: dict[str, tuple[MomentMetrics, float]] = {}
     for link, pieces in candidates.items():
         ceiling = coverage([Moment(p.video, p.start_frame, p.end_frame) for p in pieces], bench.truth)

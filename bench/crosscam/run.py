@@ -343,7 +343,9 @@ def main(argv: Sequence[str] | None = None) -> None:
                 if args.experiments:
                     from crosscam.experiments import run_experiments
 
-                    for name, (metrics, ceiling) in run_experiments(bench, stand_in, model, args.top).items():
+                    for name, (metrics, ceiling) in run_experiments(
+                        bench, stand_in, model, args.top, threshold
+                    ).items():
                         experiment_rows.append(
                             {
                                 **row(f"stand-in {name}", model, metrics, None, None),
@@ -351,13 +353,16 @@ def main(argv: Sequence[str] | None = None) -> None:
                             }
                         )
         if library is not None:
+            same_person, _ = naive_threshold(model, args.shared)
             blind = identity_blind_results(library_stretches(library), list(bench.queries), args.seed)
             rows.append(row("blind", model, evaluate_moments(blind, bench.truth), None, None))
             if args.experiments:
                 from crosscam.experiments import run_experiments, tracklet_pieces
 
                 pieces = tracklet_pieces(library)
-                for name, (metrics, ceiling) in run_experiments(bench, pieces, model, args.top).items():
+                for name, (metrics, ceiling) in run_experiments(
+                    bench, pieces, model, args.top, same_person
+                ).items():
                     experiment_rows.append(
                         {**row(name, model, metrics, None, None), "coverage": round(100 * ceiling, 1)}
                     )
