@@ -103,6 +103,13 @@ class Walk:
         return self.start_frame + self.n_frames - 1
 
 
+def imread(path: Path) -> np.ndarray:
+    image = cv2.imread(str(path))
+    if image is None:
+        raise FileNotFoundError(f"cannot read image {path}")
+    return image
+
+
 # ---------------------------------------------------------------------------------------- plates
 
 
@@ -144,7 +151,7 @@ def load_plates(shared: Path, out: Path, step: int) -> dict[str, np.ndarray]:
     for room in ROOMS:
         cached = out / f"plate_{room.name}.png"
         if cached.is_file():
-            plates[room.name] = cv2.imread(str(cached))
+            plates[room.name] = imread(cached)
             continue
         if detector is None:
             from reidkit.detect import build_detector
@@ -311,7 +318,7 @@ def render_video(
 ) -> None:
     """Write one video and fill each walk's per-frame ``frames``/``boxes`` (the visible, clipped box)."""
     H, W = plate.shape[:2]
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (W, H))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), fps, (W, H))
     if not writer.isOpened():
         raise RuntimeError(f"cannot write {path} (OpenCV has no mp4v encoder?)")
     # Sensor noise: a few precomputed fields used in turn keep rendering cheap.
@@ -365,7 +372,7 @@ def compose(cfg: ComposeConfig, out: Path, shared: Path = DEFAULT_SHARED, force:
     cam_a, cam_b = camera_crops(cuhk_val)
     rng = np.random.default_rng(cfg.seed)
     lengths, walks, queried = plan_walks(cfg, rng, cam_b, sorted(cam_b))
-    crop_images = {name: cv2.imread(str(cuhk_val / name)) for w in walks for name in w.crops}
+    crop_images = {name: imread(cuhk_val / name) for w in walks for name in w.crops}
 
     videos = []
     for v, n_frames in enumerate(lengths):

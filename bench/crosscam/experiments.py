@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
+from crosscam.compose import imread
 from crosscam.metrics import Moment, MomentMetrics, coverage, evaluate_moments
 
 
@@ -161,7 +161,7 @@ def run_experiments(
     from reidkit.embed.onnx import OnnxEmbedder
 
     embedder = OnnxEmbedder(model)
-    queries = {pid: embedder.embed([cv2.imread(str(p))])[0] for pid, p in bench.queries.items()}
+    queries = {pid: embedder.embed([imread(p)])[0] for pid, p in bench.queries.items()}
     # Linking thresholds: the fixed 0.6 of search-app's MomentRule, and the model's own "same person"
     # cosine (FPR=1e-2 on CUHK03 train, as the naive baseline uses), which adapts to each model's scale.
     links = {"0.6": 0.6, "0.7": 0.7, f"cal({same_person:.2f})": same_person}

@@ -41,7 +41,7 @@ for _p in (REPO, REPO / "bench"):
     if str(_p) not in sys.path:
         sys.path.insert(0, str(_p))
 
-from crosscam.compose import DEFAULT_OUT, DEFAULT_SHARED, ComposeConfig, compose  # noqa: E402
+from crosscam.compose import DEFAULT_OUT, DEFAULT_SHARED, ComposeConfig, compose, imread  # noqa: E402
 from crosscam.metrics import Moment, MomentMetrics, evaluate_moments, identity_blind_results  # noqa: E402
 from reidkit.core.types import Detections  # noqa: E402
 
@@ -145,7 +145,7 @@ def detect_all(
         videos=np.array(list(out)),
         frames=np.array([len(d) for d in out.values()]),
         seconds=np.float64(seconds),
-        **arrays,
+        **arrays,  # type: ignore[arg-type]
     )
     return out, seconds
 
@@ -159,8 +159,8 @@ def embed_all_boxes(
     if path.is_file():
         stored = np.load(path)
         seconds = float(stored["__seconds__"])
-        vectors = {v: [stored[f"{v}/{i}"] for i in range(len(f))] for v, f in detections.items()}
-        return vectors, seconds, n_boxes
+        cached = {v: [stored[f"{v}/{i}"] for i in range(len(f))] for v, f in detections.items()}
+        return cached, seconds, n_boxes
     from reidkit.embed.onnx import OnnxEmbedder
 
     embedder = OnnxEmbedder(model)
@@ -174,7 +174,7 @@ def embed_all_boxes(
         ]
     seconds = time.perf_counter() - started
     arrays = {f"{v}/{i}": x for v, frames in vectors.items() for i, x in enumerate(frames)}
-    np.savez_compressed(path, __seconds__=np.float64(seconds), **arrays)
+    np.savez_compressed(path, __seconds__=np.float64(seconds), **arrays)  # type: ignore[arg-type]
     return vectors, seconds, n_boxes
 
 
@@ -193,7 +193,7 @@ def naive_threshold(model: str, shared: Path, fpr: float = 1e-2, n_ids: int = 15
     keep = set(pids)
     files = [f for f in files if f.stem.split("_")[0] in keep]
     embedder = OnnxEmbedder(model)
-    vectors = embedder.embed([cv2.imread(str(f)) for f in files])
+    vectors = embedder.embed([imread(f) for f in files])
     ids = np.array([f.stem.split("_")[0] for f in files])
     cam_b = np.array([int(f.stem.split("_")[1]) >= 5 for f in files])
     sims = vectors[~cam_b] @ vectors[cam_b].T
@@ -327,7 +327,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             print(f"naive {model}: threshold {threshold:.3f} ({source})", file=sys.stderr)
             embedder = OnnxEmbedder(model)
             results = {
-                pid: naive_moments(embedder.embed([cv2.imread(str(photo))])[0], vectors, threshold, args.top)
+                pid: naive_moments(embedder.embed([imread(photo)])[0], vectors, threshold, args.top)
                 for pid, photo in bench.queries.items()
             }
             metrics = evaluate_moments(results, bench.truth)
