@@ -155,16 +155,20 @@ def rank(query: np.ndarray, pieces: Sequence[Piece], how: str, qe: int, top: int
 
 
 def run_experiments(
-    bench: Any, tracklets: Sequence[Piece], model: str, top: int, same_person: float
+    bench: Any, tracklets: Sequence[Piece], model: str, top: int, same_person: dict[float, float]
 ) -> dict[str, tuple[MomentMetrics, float]]:
     """Metrics of every variant, with the coverage (recall ceiling) of the candidate moments it ranks."""
     from reidkit.embed.onnx import OnnxEmbedder
 
     embedder = OnnxEmbedder(model)
     queries = {pid: embedder.embed([imread(p)])[0] for pid, p in bench.queries.items()}
-    # Linking thresholds: the fixed 0.6 of search-app's MomentRule, and the model's own "same person"
-    # cosine (FPR=1e-2 on CUHK03 train, as the naive baseline uses), which adapts to each model's scale.
-    links = {"0.6": 0.6, "0.7": 0.7, f"cal({same_person:.2f})": same_person}
+    # Linking thresholds: fixed 0.6 (search-app's MomentRule default) and 0.7, and the model's own
+    # "same person" cosine at FPR 1e-2 / 1e-3 on CUHK03 train pairs, which adapts to each model's scale.
+    links = {
+        "0.6": 0.6,
+        "0.7": 0.7,
+        **{f"fpr{fpr:g}({t:.2f})": t for fpr, t in same_person.items()},
+    }
     candidates = {"none": tracklets, **{name: link_pieces(tracklets, t) for name, t in links.items()}}
     out: dict[str, tuple[MomentMetrics, float]] = {}
     for link, pieces in candidates.items():
