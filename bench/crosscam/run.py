@@ -236,10 +236,9 @@ def run_reidkit(
 ) -> tuple[dict[str, list[Moment]], float, int | None, Any]:
     """Index into a fresh library and search every query. Returns results, index seconds, ReID calls, library."""
     from reidkit.api import find_person
+    from reidkit.embed.onnx import OnnxEmbedder
     from reidkit.index.indexer import index_media
     from reidkit.index.library import Library
-
-    from reidkit.embed.onnx import OnnxEmbedder
 
     shutil.rmtree(library_root, ignore_errors=True)
     embedder = CountingEmbedder(OnnxEmbedder(model))
@@ -316,7 +315,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     for model in args.models.split(","):
         library = None
         thresholds = same_person_thresholds(model, args.shared)
-        print(f"{model}: cosine at FPR 1e-2 / 1e-3 = {thresholds[1e-2]:.3f} / {thresholds[1e-3]:.3f}", file=sys.stderr)
+        print(
+            f"{model}: cosine at FPR 1e-2 / 1e-3 = {thresholds[1e-2]:.3f} / {thresholds[1e-3]:.3f}",
+            file=sys.stderr,
+        )
         if "reidkit" not in skip:
             try:
                 results, seconds, calls, library = run_reidkit(
