@@ -10,16 +10,27 @@ import typer
 def register(app: typer.Typer) -> None:
     @app.command("eval")
     def eval_command(
-        dataset: str = typer.Option(..., "--dataset", "-d", help="Dataset name (market1501, cuhk03, msmt17, folder, ...)."),
+        dataset: str = typer.Option(
+            ..., "--dataset", "-d", help="Dataset name (market1501, cuhk03, msmt17, folder, ...)."
+        ),
         root: Path = typer.Option(..., "--root", help="Folder holding the dataset in its documented layout."),
         model: str = typer.Option(
-            "", "--model", "-m", help="Registry name, .onnx file or .pth checkpoint (default: reidkit's default model)."
+            "",
+            "--model",
+            "-m",
+            help="Registry name, .onnx file or .pth checkpoint (default: reidkit's default model).",
         ),
-        protocol: str = typer.Option("", "--protocol", help="Query/gallery protocol (two-camera sets: a2b, b2a, all)."),
+        protocol: str = typer.Option(
+            "", "--protocol", help="Query/gallery protocol (two-camera sets: a2b, b2a, all)."
+        ),
         rerank: bool = typer.Option(False, "--rerank", help="k-reciprocal re-ranking (Zhong et al. 2017)."),
         json_out: bool = typer.Option(False, "--json", help="Print the numbers as one JSON object."),
-        report: Path | None = typer.Option(None, "--report", help="Write an HTML report with figures to this folder."),
-        cache_dir: Path | None = typer.Option(None, "--cache-dir", help="Feature cache (default ~/.cache/reidkit/features)."),
+        report: Path | None = typer.Option(
+            None, "--report", help="Write an HTML report with figures to this folder."
+        ),
+        cache_dir: Path | None = typer.Option(
+            None, "--cache-dir", help="Feature cache (default ~/.cache/reidkit/features)."
+        ),
         no_cache: bool = typer.Option(False, "--no-cache", help="Always extract features again."),
         threads: int = typer.Option(0, "--threads", help="Inference threads (0 = all cores)."),
     ) -> None:
@@ -57,7 +68,9 @@ def register(app: typer.Typer) -> None:
         if json_out:
             typer.echo(json.dumps({"dataset": data.name, "model": embedder.name, **metrics.as_dict()}))
         else:
-            typer.echo(f"{data.name} ({data.protocol}) with {embedder.name}{' + re-ranking' if rerank else ''}")
+            typer.echo(
+                f"{data.name} ({data.protocol}) with {embedder.name}{' + re-ranking' if rerank else ''}"
+            )
             typer.echo(metrics.summary())
         if report is not None:
             typer.echo(f"report: {page}", err=json_out)

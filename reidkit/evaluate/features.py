@@ -76,7 +76,10 @@ def extract_features(
 
     parts = []
     with tqdm(
-        total=len(paths), desc=f"embedding {embedder.name}", unit="img", disable=not (progress and sys.stderr.isatty())
+        total=len(paths),
+        desc=f"embedding {embedder.name}",
+        unit="img",
+        disable=not (progress and sys.stderr.isatty()),
     ) as bar:
         for start in range(0, len(paths), batch_size):
             chunk = paths[start : start + batch_size]

@@ -137,18 +137,18 @@ def evaluate_features(
     """Evaluate query features against gallery features by cosine similarity (rows are L2-normalised here).
 
     With ``rerank=True`` the scores are ``1 - d`` for the k-reciprocal re-ranked distance ``d``
-    (:func:`reidkit.evaluate.rerank.k_reciprocal_rerank`), so thresholds are on that scale.
+    (:class:`reidkit.evaluate.rerank.KReciprocal`, k1=20, k2=6, lambda=0.3), so thresholds are on that scale.
     """
     q = l2_rows(query_feats)
     g = l2_rows(gallery_feats)
     if q.ndim != 2 or g.ndim != 2 or q.shape[1] != g.shape[1]:
         raise ValueError(f"feature shapes do not match: query {q.shape}, gallery {g.shape}")
     if rerank:
-        from reidkit.evaluate.rerank import k_reciprocal_rerank
+        from reidkit.evaluate.rerank import KReciprocal
 
-        scores = 1.0 - k_reciprocal_rerank(q, g)
+        reranker = KReciprocal(q, g)
         return evaluate_scores(
-            lambda rows: scores[rows],
+            lambda rows: 1.0 - reranker.distance_rows(rows),
             q_pids,
             g_pids,
             q_camids,

@@ -35,7 +35,9 @@ class TorchEmbedder:
         model_cfg = {k: v for k, v in (config.get("model") or {}).items() if k in known}
         cfg = ModelConfig(**{**model_cfg, "pretrained": ""})
         weights = {k.removeprefix("module."): v for k, v in state["model"].items()}
-        classifier = next((v for k, v in weights.items() if k.startswith("classifier.") and v.ndim == 2), None)
+        classifier = next(
+            (v for k, v in weights.items() if k.startswith("classifier.") and v.ndim == 2), None
+        )
         self.model = build_model(cfg, int(classifier.shape[0]) if classifier is not None else 1)
         missing, _ = self.model.load_state_dict(weights, strict=False)
         if any(k.startswith("backbone.") for k in missing):
@@ -50,7 +52,9 @@ class TorchEmbedder:
             torch.set_num_threads(threads)
         self.max_batch = max_batch
         self.name = self.path.stem
-        self.dim = int(self._forward(np.zeros((1, self.input_spec.height, self.input_spec.width, 3), np.uint8)).shape[1])
+        self.dim = int(
+            self._forward(np.zeros((1, self.input_spec.height, self.input_spec.width, 3), np.uint8)).shape[1]
+        )
 
     def _forward(self, crops: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:
         batch = prepare_batch(list(crops), self.input_spec)
