@@ -41,6 +41,9 @@ class EvalDetails:
     first_match_rank: np.ndarray  # (Q,) 1-based rank of the first match after removals; 0 if none
     top_indices: np.ndarray  # (Q, k) gallery indices of the top-k kept gallery images, -1 padded
     top_scores: np.ndarray  # (Q, k) their scores
+    match_indices: np.ndarray  # (Q, m) gallery indices of the first m true matches (best first), -1 padded
+    match_ranks: np.ndarray  # (Q, m) their 1-based ranks after removals
+    match_scores: np.ndarray  # (Q, m) their scores
     hist_edges: np.ndarray  # (B+1,) score bin edges
     pos_hist: np.ndarray  # (B,) int64 counts of positive pair scores
     neg_hist: np.ndarray  # (B,) int64 counts of negative pair scores
@@ -262,6 +265,9 @@ class _Accumulator:
         if details:
             self.top_indices = np.full((n_query, top_k), -1, np.int64)
             self.top_scores = np.full((n_query, top_k), np.nan, np.float32)
+            self.match_indices = np.full((n_query, top_k), -1, np.int64)
+            self.match_ranks = np.zeros((n_query, top_k), np.int64)
+            self.match_scores = np.full((n_query, top_k), np.nan, np.float32)
         self.edges = np.linspace(-1.0, 1.0, HIST_BINS + 1)
         self.pos_hist = np.zeros(HIST_BINS, np.int64)
         self.neg_hist = np.zeros(HIST_BINS, np.int64)
@@ -330,7 +336,12 @@ class _Accumulator:
             tr, tc = np.nonzero(in_top)
             slot = kept_rank[tr, tc] - 1
             self.top_indices[idx[tr], slot] = order[tr, tc]
-            self.top_scores[idx[tr], slot] = np.take_along_axis(scores, order, axis=1)[tr, tc]
+            self.top_scores[idx[tr], slot] = scores[tr, order[tr, tc]]
+            first_m = hits <= self.top_k
+            mr, mc, slot = r[first_m], c[first_m], hits[first_m] - 1
+            self.match_indices[idx[mr], slot] = order[mr, mc]
+            self.match_ranks[idx[mr], slot] = ranks[first_m]
+            self.match_scores[idx[mr], slot] = scores[mr, order[mr, mc]]
 
     def _add_pairs(self, scores: np.ndarray, positive: np.ndarray, negative: np.ndarray) -> None:
         pos, neg = scores[positive], scores[negative]
@@ -382,6 +393,9 @@ class _Accumulator:
                 first_match_rank=self.first_rank,
                 top_indices=self.top_indices,
                 top_scores=self.top_scores,
+                match_indices=self.match_indices,
+                match_ranks=self.match_ranks,
+                match_scores=self.match_scores,
                 hist_edges=self.edges,
                 pos_hist=self.pos_hist,
                 neg_hist=self.neg_hist,

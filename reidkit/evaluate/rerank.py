@@ -22,6 +22,8 @@ of all-pairs similarities to find neighbours): 40k images take a few minutes on 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -155,7 +157,9 @@ def _expand(recip: sp.csr_matrix, recip_half: sp.csr_matrix) -> sp.csr_matrix:
     return expanded
 
 
-def _weights(expanded: sp.csr_matrix, distance_pairs) -> sp.csr_matrix:  # type: ignore[no-untyped-def]
+def _weights(
+    expanded: sp.csr_matrix, distance_pairs: Callable[[np.ndarray, np.ndarray], np.ndarray]
+) -> sp.csr_matrix:
     coo = expanded.tocoo()
     w = np.exp(-distance_pairs(coo.row, coo.col)).astype(np.float32)
     sums = np.bincount(coo.row, w, minlength=expanded.shape[0])

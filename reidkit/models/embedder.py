@@ -7,6 +7,7 @@ whose ``"model"`` entry holds the :class:`~reidkit.models.ModelConfig` fields an
 from __future__ import annotations
 
 import dataclasses
+import importlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,9 @@ from reidkit.embed.onnx import l2_normalise
 
 class TorchEmbedder:
     def __init__(self, path: str | Path, threads: int | None = None, max_batch: int = 64):
-        from reidkit.models import ModelConfig, build_model
+        # Through importlib: reidkit.models is built on its own branch; this file only needs its contract.
+        models = importlib.import_module("reidkit.models")
+        ModelConfig, build_model = models.ModelConfig, models.build_model
 
         self.path = Path(path)
         try:
