@@ -236,12 +236,18 @@ def descending_order(scores: np.ndarray) -> np.ndarray:
     Scores are packed with their column index into unique uint64 keys, which NumPy sorts with its
     vectorised quicksort much faster than a stable argsort.
     """
-    bits = (scores + np.float32(0.0)).view(np.uint32)  # +0.0 maps -0.0 to 0.0
-    ascending = np.where(bits >> 31 == 1, ~bits, bits | np.uint32(0x80000000))
-    keys = (~ascending).astype(np.uint64) << np.uint64(32)
+    # Map float32 bits to unsigned integers that sort in *descending* score order (IEEE-754 trick:
+    # flip the magnitude bits of non-negative numbers, keep negative ones), then append the column index.
+    bits = (scores + np.float32(0.0)).view(np.int32)  # +0.0 maps -0.0 to 0.0
+    flip = bits >> 31
+    np.invert(flip, out=flip)
+    flip &= np.int32(0x7FFFFFFF)
+    flip ^= bits
+    keys = flip.view(np.uint32).astype(np.uint64) << np.uint64(32)
     keys |= np.arange(scores.shape[1], dtype=np.uint64)[None, :]
     keys.sort(axis=1)
-    return (keys & np.uint64(0xFFFFFFFF)).astype(np.intp)
+    low_words = keys.view(np.uint32)[:, 0::2] if np.little_endian else keys.view(np.uint32)[:, 1::2]
+    return low_words.astype(np.intp)
 
 
 class _Accumulator:
@@ -344,15 +350,20 @@ class _Accumulator:
             self.match_scores[idx[mr], slot] = scores[mr, order[mr, mc]]
 
     def _add_pairs(self, scores: np.ndarray, positive: np.ndarray, negative: np.ndarray) -> None:
-        pos, neg = scores[positive], scores[negative]
+        pos = scores[positive]
+        n_neg = int(np.count_nonzero(negative))
         self.n_pos += len(pos)
-        self.n_neg += len(neg)
+        self.n_neg += n_neg
+        # Negatives are nearly all pairs: histogram everything once and subtract the (few) others.
         bins = len(self.pos_hist)
-        self.pos_hist += np.bincount(_bin_of(pos, bins), minlength=bins)
-        self.neg_hist += np.bincount(_bin_of(neg, bins), minlength=bins)
+        everything = np.bincount(_bin_of(scores, bins).ravel(), minlength=bins)
+        pos_hist = np.bincount(_bin_of(pos, bins), minlength=bins)
+        others = np.bincount(_bin_of(scores[~(positive | negative)], bins), minlength=bins)
+        self.pos_hist += pos_hist
+        self.neg_hist += everything - pos_hist - others
         if self.keep == 0:
             return
-        neg = neg[neg > self.bound]
+        neg = scores[negative & (scores > self.bound)]
         self.neg_parts.append(neg)
         self.neg_buffered += len(neg)
         if self.neg_buffered > 2 * self.keep + 1_000_000:
@@ -417,4 +428,5 @@ class _Accumulator:
 
 
 def _bin_of(values: np.ndarray, bins: int) -> np.ndarray:
-    return np.clip(((values.astype(np.float64) + 1.0) * (bins / 2.0)).astype(np.int64), 0, bins - 1)
+    index = (values + np.float32(1.0)) * np.float32(bins / 2.0)
+    return np.clip(index, 0, bins - 1, out=index).astype(np.int32)
