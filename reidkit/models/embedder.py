@@ -24,6 +24,8 @@ class TorchEmbedder:
     def __init__(self, path: str | Path, threads: int | None = None, max_batch: int = 64):
         # Through importlib: reidkit.models is built on its own branch; this file only needs its contract.
         models = importlib.import_module("reidkit.models")
+        if not hasattr(models, "build_model"):
+            raise ModelError("this reidkit build has no model builder (reidkit.models)", path=path)
         ModelConfig, build_model = models.ModelConfig, models.build_model
 
         self.path = Path(path)

@@ -80,6 +80,12 @@ def test_eval_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[
     person_folder(tmp_path / "people")
     assert main(["eval", "-d", "folder", "--root", str(tmp_path / "people"), "-m", "missing.onnx"]) == 2
     assert "missing.onnx" in capsys.readouterr().err
+    (tmp_path / "broken.pth").write_bytes(b"not a checkpoint")
+    assert (
+        main(["eval", "-d", "folder", "--root", str(tmp_path / "people"), "-m", str(tmp_path / "broken.pth")])
+        == 2
+    )
+    assert "broken.pth" in capsys.readouterr().err
 
 
 def test_real_cuhk03_reproduces_shared_numbers(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from reidkit.core.errors import DatasetError
-from reidkit.data.base import DATASETS, ReidDataset, build_dataset
+from reidkit.data.base import DATASETS, build_dataset
 from tests.conftest import shared_path
 
 PIXELS = np.full((8, 4, 3), 128, np.uint8)
@@ -130,12 +130,14 @@ def test_errors_are_one_line(tmp_path: Path) -> None:
         build_dataset("market1501", tmp_path / "missing")
 
 
-def test_custom_dataset_registration(tmp_path: Path) -> None:
-    @DATASETS.register("test-custom")
-    def custom(root: Path, **_: object) -> ReidDataset:
-        return ReidDataset("test-custom", query=[], gallery=[])
-
-    assert build_dataset("test-custom", tmp_path).name == "test-custom"
+def test_documented_custom_dataset_example(tmp_path: Path) -> None:
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "datasets.md").read_text()
+    code = docs.split("```python\n", 1)[1].split("```", 1)[0]
+    if "mycams" not in DATASETS:
+        exec(code, {})
+    write(tmp_path, "a/0001_0.jpg", "a/0002_0.jpg", "b/0001_1.jpg", "b/0002_1.jpg", "b/0003_0.jpg")
+    data = build_dataset("mycams", tmp_path)
+    assert labels(data.query) == [(1, 0), (2, 0)] and labels(data.gallery) == [(1, 1), (2, 1), (3, 1)]
 
 
 def test_real_cuhk03() -> None:
