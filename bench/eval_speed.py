@@ -1,6 +1,6 @@
 """Speed of the ReID metrics on a Market-sized problem: 20k queries x 20k gallery, random 512-d features.
 
-    PYTHONPATH=. python bench/eval_speed.py [--queries 20000] [--gallery 20000] [--dim 512]
+    PYTHONPATH=. python bench/eval_speed.py [--queries 20000] [--gallery 20000] [--dim 512] [--rerank]
 
 Prints wall and CPU seconds per stage (CPU time is the honest figure on a busy machine) and the peak
 resident memory of the process.
@@ -27,6 +27,7 @@ def main() -> None:
     parser.add_argument("--gallery", type=int, default=20_000)
     parser.add_argument("--dim", type=int, default=512)
     parser.add_argument("--ids", type=int, default=1500)
+    parser.add_argument("--rerank", action="store_true", help="also time k-reciprocal re-ranking (slow)")
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     rows: list[tuple[str, float, float]] = []
@@ -56,6 +57,11 @@ def main() -> None:
     t, c = time.perf_counter(), time.process_time()
     evaluate_features(q, g, qp, gp, qc, gc, details=True)
     rows.append(("evaluate_features(details=True)", time.perf_counter() - t, time.process_time() - c))
+
+    if args.rerank:
+        t, c = time.perf_counter(), time.process_time()
+        evaluate_features(q, g, qp, gp, qc, gc, rerank=True)
+        rows.append(("evaluate_features(rerank=True)", time.perf_counter() - t, time.process_time() - c))
 
     print(f"{args.queries} queries x {args.gallery} gallery, {args.dim}-d, {args.ids} ids")
     print(f"{'stage':40s} {'wall s':>8s} {'CPU s':>8s}")

@@ -98,8 +98,8 @@ negative pairs</p>
 the table gives the threshold that keeps the false-positive rate over all query-gallery pairs at or below the
 target, and the share of true pairs it still accepts.</p>
 <table><tr><th>target FPR</th><th>threshold</th><th>TPR (true pairs kept)</th></tr>{op_rows}</table>
-<div class="figs"><img src="cmc.png" alt="CMC curve"><img src="roc.png" alt="ROC curve">
-<img src="scores.png" alt="score distributions"></div>
+<div class="figs"><a href="cmc.png"><img src="cmc.png" alt="CMC curve"></a><a href="roc.png"><img src="roc.png" alt="ROC curve"></a>
+<a href="scores.png"><img src="scores.png" alt="score distributions"></a></div>
 <p class="key">Rank lists: <span style="border-color:#1e78c8">query</span>
 <span style="border-color:#b0b0b0">its true matches (with their rank)</span>
 <span style="border-color:#28aa3c">correct</span><span style="border-color:#dc3232">wrong</span>
