@@ -39,7 +39,10 @@ def _parse_split(folder: Path) -> list[ReidSample]:
 
 
 @DATASETS.register("cuhk03")
-def cuhk03(root: Path, protocol: str = "", **_: object) -> ReidDataset:
+def cuhk03(root: Path, protocol: str = "", holdout: int = 0, **_: object) -> ReidDataset:
+    """``holdout=N`` keeps ``val/`` out of sight: the last N identities of ``train/`` become the test
+    split (same camera protocol) and training uses the rest. Use it to choose a recipe (ablations)
+    without tuning on val."""
     if (root / "labeled" / "val").is_dir() and not (root / "val").is_dir():
         root = root / "labeled"
     if (root / "bounding_box_test").is_dir():
@@ -53,13 +56,21 @@ def cuhk03(root: Path, protocol: str = "", **_: object) -> ReidDataset:
             path=root,
             hint="pass --root pointing at the folder that holds train/ and val/",
         )
-    query, gallery, how = two_camera_protocol(val, protocol, "cuhk03")
+    test_split, where = val, "val/"
+    if holdout:
+        ids = sorted({s.pid for s in train})
+        if not 0 < holdout < len(ids):
+            raise DatasetError(f"holdout={holdout} must be between 1 and {len(ids) - 1} identities", path=root)
+        held = set(ids[-holdout:])
+        test_split, where = [s for s in train if s.pid in held], f"last {holdout} ids of train/"
+        train = [s for s in train if s.pid not in held]
+    query, gallery, how = two_camera_protocol(test_split, protocol, "cuhk03")
     return ReidDataset(
         name="cuhk03",
         train=relabel(train),
         query=query,
         gallery=gallery,
-        protocol=f"{protocol or 'a2b'} on val/: {how}",
+        protocol=f"{protocol or 'a2b'} on {where}: {how}",
     )
 
 
