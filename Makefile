@@ -27,6 +27,8 @@ $(VENV)/.base-installed: pyproject.toml | $(BIN)/python
 $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q "$(TORCH_SPEC)"
 	$(BIN)/python -m pip install -q -e '.[dev,train,eval]'
+	# TrackEval (HOTA) declares opencv-python, which clashes with the headless build: install it alone.
+	$(BIN)/python -m pip install -q --no-deps trackeval
 	touch $(VENV)/.base-installed $@
 
 setup: $(VENV)/.base-installed

@@ -49,26 +49,28 @@ _register_commands()
 
 
 def main(argv: list[str] | None = None) -> int:
+    # typer bundles its own click (typer._click); usage errors come back as its exceptions.
+    from typer._click.exceptions import ClickException
+
     try:
-        app(args=argv, standalone_mode=False)
+        result = app(args=argv, standalone_mode=False)
     except ReidkitError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except SystemExit as exc:  # typer/click exit with a code
+    except typer.Exit as exc:
+        return int(exc.exit_code or 0)
+    except ClickException as exc:
+        exc.show()
+        return int(exc.exit_code)
+    except typer.Abort:
+        return 1
+    except SystemExit as exc:
         return int(exc.code or 0)
-    except Exception as exc:  # click usage errors
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            return exc.exit_code
-        if isinstance(exc, click.exceptions.Abort):
-            return 1
-        raise
-    return 0
+    # standalone_mode=False returns a command's exit code instead of raising typer.Exit.
+    return int(result) if isinstance(result, int) else 0
 
 
 if __name__ == "__main__":

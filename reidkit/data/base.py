@@ -81,3 +81,47 @@ def list_images(folder: Path) -> list[Path]:
     return (
         sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES) if folder.is_dir() else []
     )
+
+
+TWO_CAMERA_PROTOCOLS = ("a2b", "b2a", "all")
+
+
+def two_camera_protocol(
+    samples: Sequence[ReidSample], protocol: str, name: str
+) -> tuple[list[ReidSample], list[ReidSample], str]:
+    """Query and gallery of a two-camera test split (camids 0 = A, 1 = B).
+
+    ``a2b`` (default): query = camera A, gallery = camera B; ``b2a`` swaps them; ``all``: every image is a
+    query against every image (the evaluator removes the same-camera images of the query's identity,
+    and with them the query itself).
+    """
+    protocol = protocol or "a2b"
+    if protocol == "a2b":
+        return (
+            [s for s in samples if s.camid == 0],
+            [s for s in samples if s.camid == 1],
+            "query = camera A, gallery = camera B",
+        )
+    if protocol == "b2a":
+        return (
+            [s for s in samples if s.camid == 1],
+            [s for s in samples if s.camid == 0],
+            "query = camera B, gallery = camera A",
+        )
+    if protocol == "all":
+        return list(samples), list(samples), "every image against all (same id + same camera removed)"
+    raise DatasetError(f"unknown {name} protocol {protocol!r}; use one of {', '.join(TWO_CAMERA_PROTOCOLS)}")
+
+
+def split_ids(
+    samples: Sequence[ReidSample], split: str, name: str
+) -> tuple[list[ReidSample], list[ReidSample]]:
+    """(train, test) for sets without an official split: ``half`` = the first half of the sorted identities
+    train, the rest test (a fixed split; published numbers average 10 random ones); ``all`` = test on all."""
+    if split == "all":
+        return [], list(samples)
+    if split != "half":
+        raise DatasetError(f"unknown {name} split {split!r}; use half or all")
+    ids = sorted({s.pid for s in samples})
+    test_ids = set(ids[len(ids) // 2 :])
+    return [s for s in samples if s.pid not in test_ids], [s for s in samples if s.pid in test_ids]

@@ -1,1 +1,26 @@
-"""reidkit.detect"""
+"""People detectors behind the :class:`~reidkit.core.types.Detector` protocol.
+
+* :func:`build_detector` (``"yolox-nano"`` by default, ``"light-person-detector"``, ``"hog"``, or a path
+  to a YOLOX-style ``.onnx``) -> a detector with ``detect(image) -> Detections`` and ``detect_batch``;
+* :class:`YoloxDetector`: ONNX Runtime, letterboxed input as the model registry says, raw head decoded
+  here (person class only), NMS, boxes in the original image's pixels;
+* :class:`HogDetector`: OpenCV's HOG people detector, the fallback that needs no weights.
+
+A file that is not a detector gives a one-line :class:`~reidkit.core.errors.ModelError`.
+"""
+
+from reidkit.detect.boxes import box_iou, nms
+from reidkit.detect.hog import HogDetector
+from reidkit.detect.registry import DETECTORS, build_detector
+from reidkit.detect.yolox import YoloxDetector, decode_yolox, yolox_grid
+
+__all__ = [
+    "DETECTORS",
+    "HogDetector",
+    "YoloxDetector",
+    "box_iou",
+    "build_detector",
+    "decode_yolox",
+    "nms",
+    "yolox_grid",
+]

@@ -1,5 +1,26 @@
-"""Person crops -> L2-normalised appearance vectors (ONNX Runtime backends)."""
+"""Person crops -> L2-normalised appearance vectors (ONNX Runtime backends), and per-tracklet pooling."""
 
+from reidkit.embed.crops import CropQualityConfig, CropSampler, CropSamplerConfig, box_quality, cut_crop
 from reidkit.embed.onnx import OnnxEmbedder, build_embedder
+from reidkit.embed.pooling import (
+    TrackletEmbedding,
+    embed_tracklet,
+    embed_tracklets,
+    encode_thumbnail,
+    pool_vectors,
+)
 
-__all__ = ["OnnxEmbedder", "build_embedder"]
+__all__ = [
+    "CropQualityConfig",
+    "CropSampler",
+    "CropSamplerConfig",
+    "OnnxEmbedder",
+    "TrackletEmbedding",
+    "box_quality",
+    "build_embedder",
+    "cut_crop",
+    "embed_tracklet",
+    "embed_tracklets",
+    "encode_thumbnail",
+    "pool_vectors",
+]

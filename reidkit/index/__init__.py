@@ -1,1 +1,24 @@
-"""reidkit.index"""
+"""The library of indexed media (SQLite + Faiss + thumbnails) and the pipeline that fills it."""
+
+from reidkit.index.indexer import FileReport, IndexOptions, IndexReport, index_media
+from reidkit.index.library import (
+    Library,
+    MediaRecord,
+    NewMedia,
+    NewTracklet,
+    TrackletHit,
+    TrackletRecord,
+)
+
+__all__ = [
+    "FileReport",
+    "IndexOptions",
+    "IndexReport",
+    "Library",
+    "MediaRecord",
+    "NewMedia",
+    "NewTracklet",
+    "TrackletHit",
+    "TrackletRecord",
+    "index_media",
+]

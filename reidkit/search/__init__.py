@@ -1,1 +1,30 @@
-"""reidkit.search"""
+"""Search an indexed library with one photo: query handling, moments, reports.
+
+from reidkit.search import find_person, write_report
+result = find_person("me.jpg", "lib/")
+write_report(result, "report/")
+"""
+
+from reidkit.search.calibration import ScoreCalibration, calibration_for
+from reidkit.search.engine import SearchResult, find_person, find_tracklet, open_library, search_vector
+from reidkit.search.moments import Moment, MomentRule, group_moments
+from reidkit.search.query import load_query, parse_box, select_person
+from reidkit.search.report import format_time, write_report
+
+__all__ = [
+    "Moment",
+    "MomentRule",
+    "ScoreCalibration",
+    "SearchResult",
+    "calibration_for",
+    "find_person",
+    "find_tracklet",
+    "format_time",
+    "group_moments",
+    "load_query",
+    "open_library",
+    "parse_box",
+    "search_vector",
+    "select_person",
+    "write_report",
+]

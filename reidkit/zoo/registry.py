@@ -96,6 +96,20 @@ register_model(
 )
 register_model(
     ModelSpec(
+        name="light-person-detector",
+        task="detect",
+        filename="light_person_detector.onnx",
+        sha256="4bf5f704cd3bd900645a4303e0934ede13d9fb2135058b38005f4c2886c68576",
+        input=InputSpec(192, 192, channels="BGR", scale=1.0, resize="letterbox", pad_value=114.0),
+        output_dim=6,
+        family="yolox",
+        licence="Apache-2.0",
+        url=f"{_KAZ}/Detector/light_person_detector/model/model.onnx",
+        description="person-only YOLOX-style detector at 192x192: ~4x faster than yolox-nano, misses small people",
+    )
+)
+register_model(
+    ModelSpec(
         name="osnet_x0_25_msmt17",
         task="reid",
         filename="osnet_x0_25_msmt17.onnx",

@@ -22,7 +22,7 @@ import re
 from pathlib import Path
 
 from reidkit.core.errors import DatasetError
-from reidkit.data.base import DATASETS, ReidDataset, ReidSample, list_images, relabel
+from reidkit.data.base import DATASETS, ReidDataset, ReidSample, list_images, relabel, two_camera_protocol
 
 _NAME = re.compile(r"^(\d+)_(\d+)$")
 
@@ -39,13 +39,16 @@ def _parse_split(folder: Path) -> list[ReidSample]:
 
 
 @DATASETS.register("cuhk03")
-def cuhk03(root: Path, protocol: str = "a2b", **_: object) -> ReidDataset:
+def cuhk03(root: Path, protocol: str = "", holdout: int = 0, **_: object) -> ReidDataset:
+    """``holdout=N`` keeps ``val/`` out of sight: the last N identities of ``train/`` become the test
+    split (same camera protocol) and training uses the rest. Use it to choose a recipe (ablations)
+    without tuning on val."""
     if (root / "labeled" / "val").is_dir() and not (root / "val").is_dir():
         root = root / "labeled"
     if (root / "bounding_box_test").is_dir():
         from reidkit.data.datasets.market1501 import market_layout
 
-        return market_layout(root, name="cuhk03-np")
+        return market_layout(root, name="cuhk03-np", protocol=protocol)
     train, val = _parse_split(root / "train"), _parse_split(root / "val")
     if not val:
         raise DatasetError(
@@ -53,19 +56,27 @@ def cuhk03(root: Path, protocol: str = "a2b", **_: object) -> ReidDataset:
             path=root,
             hint="pass --root pointing at the folder that holds train/ and val/",
         )
-    if protocol == "a2b":
-        query, gallery = [s for s in val if s.camid == 0], [s for s in val if s.camid == 1]
-    elif protocol == "b2a":
-        query, gallery = [s for s in val if s.camid == 1], [s for s in val if s.camid == 0]
-    elif protocol == "all":
-        query, gallery = list(val), list(val)
-    else:
-        raise DatasetError(f"unknown CUHK03 protocol {protocol!r}; use a2b, b2a or all")
+    test_split, where = val, "val/"
+    if holdout:
+        ids = sorted({s.pid for s in train})
+        if not 0 < holdout < len(ids):
+            raise DatasetError(f"holdout={holdout} must be between 1 and {len(ids) - 1} identities", path=root)
+        held = set(ids[-holdout:])
+        test_split, where = [s for s in train if s.pid in held], f"last {holdout} ids of train/"
+        train = [s for s in train if s.pid not in held]
+    query, gallery, how = two_camera_protocol(test_split, protocol, "cuhk03")
     return ReidDataset(
         name="cuhk03",
         train=relabel(train),
         query=query,
         gallery=gallery,
-        protocol=f"{protocol}: query = val camera {'A' if protocol != 'b2a' else 'B'}, "
-        f"gallery = val camera {'B' if protocol != 'b2a' else 'A'}",
+        protocol=f"{protocol or 'a2b'} on {where}: {how}",
     )
+
+
+@DATASETS.register("cuhk03-np")
+def cuhk03_np(root: Path, protocol: str = "", **_: object) -> ReidDataset:
+    """CUHK03 in the new protocol (Zhong et al. 2017): Market-1501 folders, 767 train / 700 test ids."""
+    from reidkit.data.datasets.market1501 import find_root, market_layout
+
+    return market_layout(find_root(root, "query", "labeled", "detected"), "cuhk03-np", protocol=protocol)

@@ -1,0 +1,1 @@
+"""Cross-camera search benchmark (see README.md)."""

@@ -1,0 +1,51 @@
+"""The Python API in two calls::
+
+import reidkit.api as rk
+rk.index(["videos/", "photos/"], "lib/")        # detect, track, embed, store
+result = rk.find_person("me.jpg", "lib/")        # every moment that person appears
+for m in result.moments:
+    print(m.media, m.start, m.end, m.score)
+rk.write_report(result, "report/")              # report/index.html
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from reidkit.search import Moment, SearchResult, write_report
+from reidkit.search import find_person as _find_person
+
+if TYPE_CHECKING:
+    from reidkit.index.library import Library
+
+__all__ = ["Moment", "SearchResult", "find_person", "index", "write_report"]
+
+
+def index(paths: str | Path | Sequence[str | Path], library: str | Path, **options: Any) -> Any:
+    """Index videos, images or folders of them into ``library`` (created when missing).
+
+    Options are those of :func:`reidkit.index.indexer.index_media` (``detector``, ``model``,
+    ``stride``, ...); files already in the library are skipped.
+    """
+    from reidkit.index.indexer import index_media
+
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    return index_media(list(paths), library, **options)
+
+
+def find_person(
+    photo: str | Path,
+    library: str | Path | Library,
+    top: int = 20,
+    box: Sequence[float] | None = None,
+    **options: Any,
+) -> SearchResult:
+    """Every moment the person in ``photo`` appears in ``library``, best first.
+
+    ``box=(x1, y1, x2, y2)`` picks the person when the photo shows several; ``min_score=`` drops weak
+    matches. See :func:`reidkit.search.find_person` for the other options.
+    """
+    return _find_person(photo, library, top=top, box=box, **options)

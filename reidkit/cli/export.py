@@ -1,0 +1,64 @@
+"""``reidkit export``: a training checkpoint -> ONNX (+ sidecar JSON), checked in onnxruntime."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from reidkit.zoo.registry import InputSpec
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("export")
+    def export_command(
+        checkpoint: Path = typer.Option(..., "--checkpoint", "-c", help="Checkpoint from `reidkit train`."),
+        out: Path = typer.Option(..., "--out", "-o", help="Where to write the .onnx file."),
+        int8: bool = typer.Option(False, "--int8", help="Also write an int8 model (<out>_int8.onnx)."),
+        calib: Path | None = typer.Option(
+            None, "--calib", help="Folder of person crops for static int8 calibration (else dynamic)."
+        ),
+        opset: int = typer.Option(17, "--opset"),
+        fixed_batch: bool = typer.Option(False, "--fixed-batch", help="Batch of 1 instead of dynamic."),
+    ) -> None:
+        """Export a trained ReID model to ONNX and check it against torch."""
+        from reidkit.core.errors import ReidkitError
+        from reidkit.export.onnx import export_onnx, quantize_int8
+        from reidkit.models.import_checkpoint import model_from_checkpoint
+
+        if out.suffix != ".onnx":
+            raise ReidkitError("the output must end in .onnx", path=out)
+        model, cfg = model_from_checkpoint(checkpoint)
+        parity = export_onnx(
+            model,
+            out,
+            dynamic_batch=not fixed_batch,
+            opset=opset,
+            source={"checkpoint": str(checkpoint), "model_config": cfg},
+        )
+        typer.echo(f"{out}: {model.embedding_dim}-d embeddings; onnxruntime vs torch: {parity}")
+        if int8:
+            calibration = None
+            if calib is not None:
+                calibration = _load_crops(calib, model.input_spec)
+            int8_path = out.with_name(out.stem + "_int8.onnx")
+            result = quantize_int8(out, int8_path, calibration=calibration)
+            typer.echo(f"{int8_path}: int8 vs fp32: {result}")
+
+
+def _load_crops(folder: Path, spec: InputSpec, limit: int = 64) -> np.ndarray:
+    import cv2
+
+    from reidkit.core.errors import ReidkitError
+    from reidkit.core.runtime import prepare_batch
+
+    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    if not files:
+        raise ReidkitError("no .jpg/.png crops found for calibration", path=folder)
+    step = max(1, len(files) // limit)
+    images = [img for img in (cv2.imread(str(p)) for p in files[::step][:limit]) if img is not None]
+    return prepare_batch(images, spec)

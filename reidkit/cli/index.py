@@ -1,0 +1,87 @@
+"""``reidkit index``: add videos and images to a library (detect, track, embed, index)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("index")
+    def index_command(
+        paths: list[Path] = typer.Argument(
+            ..., help="Videos, images or folders of them.", metavar="VIDEO_OR_FOLDER..."
+        ),
+        library: Path = typer.Option(..., "--library", "-l", help="Library folder (created if missing)."),
+        model: str = typer.Option(
+            None, "--model", "-m", help="ReID model name or .onnx path (default: the registry default)."
+        ),
+        detector: str = typer.Option("yolox-nano", "--detector", "-d", help="Detector name or .onnx path."),
+        stride: int = typer.Option(
+            None, "--stride", min=1, help="Process every N-th frame (default: from fps, ~8 per second)."
+        ),
+        crops: int = typer.Option(8, "--crops", min=1, help="Crops embedded per tracklet."),
+        index: str = typer.Option(
+            "Flat", "--index", help="Faiss index for a NEW library: Flat, IVF1024,Flat, HNSW32."
+        ),
+        prefetch: int = typer.Option(
+            0, "--prefetch", min=0, help="Decode this many frames ahead in a thread."
+        ),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar and no per-file lines."),
+    ) -> None:
+        """Index media into a library; files already there (same content) are skipped.
+
+        Exits 1 when some file could not be read (the others are still indexed).
+        """
+        from reidkit.embed.crops import CropSamplerConfig
+        from reidkit.index.indexer import FileReport, IndexOptions, index_media
+
+        options = IndexOptions(
+            crops=CropSamplerConfig(k=crops, bins=max(16, 2 * crops)),
+            prefetch=prefetch,
+            progress=False if quiet else None,
+        )
+        shown: list[FileReport] = []
+
+        def show(f: FileReport) -> None:
+            if quiet:
+                return
+            if not shown:  # after the models loaded: a model error prints no empty table
+                typer.echo(
+                    f"{'file':40s} {'status':8s} {'tracklets':>9s} {'frames':>7s} {'video s':>8s} "
+                    f"{'wall s':>7s} {'x realtime':>10s}"
+                )
+            shown.append(f)
+            name = Path(f.path).name
+            name = name if len(name) <= 40 else "…" + name[-39:]
+            if f.status == "indexed":
+                rt = f"{f.realtime_factor:10.1f}" if f.kind == "video" else f"{'-':>10s}"
+                typer.echo(
+                    f"{name:40s} {f.status:8s} {f.tracklets:9d} {f.frames_processed:7d} {f.duration:8.1f} {f.wall:7.2f} {rt}"
+                )
+            elif f.status == "skipped":
+                typer.echo(f"{name:40s} {f.status:8s} {f.message}")
+            else:
+                typer.echo(f"{name:40s} {f.status:8s} cannot be read (see below)")
+
+        report = index_media(
+            paths,
+            library,
+            detector=detector,
+            model=model,
+            stride=stride,
+            options=options,
+            index=index,
+            on_file=show,
+        )
+        indexed, skipped, failed = report.indexed, report.skipped, report.failed
+        tracklets = sum(f.tracklets for f in indexed)
+        typer.echo(
+            f"{len(indexed)} indexed ({tracklets} tracklets), {len(skipped)} skipped (already indexed), "
+            f"{len(failed)} failed — library {library} (model {report.model})"
+        )
+        for f in failed:
+            typer.echo(f"failed: {f.message}", err=True)
+        if failed:
+            raise SystemExit(1)

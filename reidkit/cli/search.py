@@ -1,0 +1,68 @@
+"""``reidkit search``: find every moment the person in a photo appears in an indexed library."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+if TYPE_CHECKING:
+    from reidkit.search import SearchResult
+
+
+def format_table(result: SearchResult) -> str:
+    """The moments as an aligned plain-text table, best first."""
+    from reidkit.search import format_time
+
+    if not result.moments:
+        return "no moments found (try a lower --min-score or a tighter crop of the person)"
+    names = [Path(m.media).name for m in result.moments]
+    width = min(48, max(5, *(len(n) for n in names)))
+    lines = [f"{'#':>3}  {'media':<{width}}  {'time':<19}  {'frames':<13}  score"]
+    for rank, (m, name) in enumerate(zip(result.moments, names, strict=True), 1):
+        if len(name) > width:
+            name = "…" + name[-(width - 1) :]
+        if m.kind == "image":
+            when, frames = "photo", "-"
+        else:
+            when = f"{format_time(m.start)} – {format_time(m.end)}"
+            frames = f"{m.start_frame}–{m.end_frame}"
+        lines.append(f"{rank:>3}  {name:<{width}}  {when:<19}  {frames:<13}  {m.score:.3f}")
+    return "\n".join(lines)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("search")
+    def search_command(
+        photo: Path = typer.Argument(..., help="Photo of the person: a crop, or a scene (see --box)."),
+        library: Path = typer.Option(..., "--library", "-l", help="Library folder made by `reidkit index`."),
+        top: int = typer.Option(20, "--top", "-k", min=1, help="Show at most this many moments."),
+        json_out: bool = typer.Option(False, "--json", help="Print only JSON on stdout."),
+        box: str | None = typer.Option(
+            None, "--box", help="x1,y1,x2,y2: the person to search for, in photo pixels."
+        ),
+        report: Path | None = typer.Option(
+            None, "--report", help="Folder for the HTML report [default: LIBRARY/reports/<photo name>]."
+        ),
+        min_score: float | None = typer.Option(
+            None, "--min-score", help="Drop moments scoring below this cosine similarity."
+        ),
+    ) -> None:
+        """Find every moment the person in PHOTO appears in the library's videos and images."""
+        from reidkit.core.errors import ReidkitError
+        from reidkit.search import find_person, parse_box, write_report
+
+        try:
+            query_box = parse_box(box) if box else None
+        except ValueError as exc:
+            raise ReidkitError(str(exc)) from None
+        result = find_person(photo, library, top=top, box=query_box, min_score=min_score)
+        if json_out:
+            if report is not None:
+                write_report(result, report)
+            typer.echo(result.to_json())
+            return
+        typer.echo(format_table(result))
+        out = report if report is not None else library / "reports" / photo.stem
+        typer.echo(f"report: {write_report(result, out)}")

@@ -1,0 +1,558 @@
+"""Fill a library: media files -> detect -> track -> sample crops -> embed -> one atomic add per file.
+
+::
+
+    report = index_media(["videos/"], "lib/")          # YOLOX-nano + the registry's default ReID model
+    for f in report.files:
+        print(f.path, f.status, f.tracklets, f"{f.realtime_factor:.1f}x")
+
+Videos are read once, at a stride chosen from their frame rate (:func:`default_stride`); frames are
+never kept. Each track keeps a few candidate crops (:class:`~reidkit.embed.CropSampler`); when a
+tracklet ends, ``k`` of them are embedded — batched with the other tracklets that ended — and pooled
+into one vector. A still image is detected once and every person becomes a tracklet of length 1.
+A file that cannot be read is reported and skipped; the others go on.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+
+import numpy as np
+
+from reidkit.core.errors import LibraryError, MediaError, ModelError, ReidkitError
+from reidkit.core.log import get_logger
+from reidkit.core.types import Detections, Detector, Embedder, Frame, Tracklet, Tracks
+from reidkit.embed.crops import CropSampler, CropSamplerConfig
+from reidkit.embed.pooling import TrackletEmbedding, embed_tracklets, encode_thumbnail
+from reidkit.index.library import DEFAULT_INDEX, Library, NewMedia, NewTracklet
+
+if TYPE_CHECKING:
+    from reidkit.track import TrackerConfig
+
+log = get_logger(__name__)
+
+T = TypeVar("T")
+
+# Videos are processed at about this many frames per second of footage: enough for an IoU tracker
+# to follow walking people, few enough to index many times faster than real time on a laptop CPU.
+TARGET_PROCESSED_FPS = 5.0
+IMAGE_MIN_SCORE = 0.5  # a still image has no tracker to confirm a detection, so ask for a clear one
+
+
+def default_stride(fps: float, target: float = TARGET_PROCESSED_FPS) -> int:
+    """Frames to advance per processed frame: 2 at 10 fps, 5 at 25 fps, 6 at 30 fps, 12 at 60 fps."""
+    if not fps or fps <= 0 or not np.isfinite(fps):
+        return 1
+    return max(1, round(fps / target))
+
+
+@dataclass
+class StageTimes:
+    """Seconds spent per stage of one file (decode = time waiting for the next frame)."""
+
+    decode: float = 0.0
+    detect: float = 0.0
+    track: float = 0.0
+    embed: float = 0.0
+    index: float = 0.0
+
+    def add(self, other: StageTimes) -> None:
+        for name in ("decode", "detect", "track", "embed", "index"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+    def as_dict(self) -> dict[str, float]:
+        return {
+            "decode": self.decode,
+            "detect": self.detect,
+            "track": self.track,
+            "embed": self.embed,
+            "index": self.index,
+        }
+
+
+@dataclass
+class FileReport:
+    path: str
+    status: Literal["indexed", "skipped", "failed"]
+    kind: str = ""
+    message: str = ""  # why a file was skipped or failed
+    media_id: int | None = None
+    frames_total: int = 0  # frames in the file
+    frames_processed: int = 0  # frames decoded at the stride
+    frames_detected: int = 0  # processed frames the detector ran on (static, empty frames are skipped)
+    stride: int = 1
+    duration: float = 0.0  # seconds of video
+    tracklets: int = 0
+    boxes: int = 0  # detections over all processed frames: what embedding every box would cost
+    tracked_boxes: int = 0  # boxes of confirmed tracks over all processed frames
+    crops_embedded: int = 0  # ReID inferences actually run
+    embed_calls: int = 0  # embedder.embed() batches
+    wall: float = 0.0
+    times: StageTimes = field(default_factory=StageTimes)
+
+    @property
+    def realtime_factor(self) -> float:
+        """Seconds of video indexed per second of wall time (0 for images)."""
+        return self.duration / self.wall if self.wall > 0 and self.duration > 0 else 0.0
+
+    @property
+    def reid_ratio(self) -> float:
+        """ReID inferences run per box seen (1.0 = a naive pipeline that embeds every box)."""
+        return self.crops_embedded / self.boxes if self.boxes else 0.0
+
+
+@dataclass
+class IndexReport:
+    library: Path
+    model: str
+    detector: str
+    files: list[FileReport] = field(default_factory=list)
+
+    def by_status(self, status: str) -> list[FileReport]:
+        return [f for f in self.files if f.status == status]
+
+    @property
+    def indexed(self) -> list[FileReport]:
+        return self.by_status("indexed")
+
+    @property
+    def skipped(self) -> list[FileReport]:
+        return self.by_status("skipped")
+
+    @property
+    def failed(self) -> list[FileReport]:
+        return self.by_status("failed")
+
+
+@dataclass
+class IndexOptions:
+    stride: int | None = None  # None: default_stride(fps)
+    crops: CropSamplerConfig = field(default_factory=CropSamplerConfig)
+    min_tracklet_length: int = 3  # observations (processed frames); shorter tracks are noise
+    embed_batch: int = 32  # embed finished tracklets once this many crops are waiting
+    image_min_score: float = IMAGE_MIN_SCORE
+    # Decode up to this many frames ahead in a thread (0: inline). Overlapping decode with the
+    # detector gave 15-20% more frames/s on 2 busy cores (bench/index_speed.py).
+    prefetch: int = 4
+    progress: bool | None = None  # None: a progress bar when stderr is a terminal
+    # Skip the detector on frames where nothing moves and no track is open (empty rooms, parked
+    # cameras); every `keyframe_seconds` the detector runs anyway, for people who stand still.
+    skip_static: bool = True
+    keyframe_seconds: float = 2.0
+
+
+class MotionGate:
+    """Says whether a frame is worth running the detector on.
+
+    Yes when a track is open (the tracker needs every frame then), when the frame differs from the
+    previous processed one (something moved: maybe someone entered), and at least every
+    ``keyframe_seconds`` (someone may stand still). Differences are measured on a small blurred grey
+    copy, so compression noise and lighting flicker do not count; a walking person 1/10 of the frame
+    tall changes well over ``min_fraction`` of it between frames 0.2 s apart.
+    """
+
+    def __init__(
+        self,
+        keyframe_seconds: float = 2.0,
+        width: int = 96,
+        pixel_delta: int = 16,
+        min_fraction: float = 0.002,
+    ):
+        self.keyframe_seconds = keyframe_seconds
+        self.width = width
+        self.pixel_delta = pixel_delta
+        self.min_fraction = min_fraction
+        self._previous: np.ndarray | None = None
+        self._last_detect: float | None = None
+
+    def moved(self, image: np.ndarray) -> bool:
+        import cv2
+
+        height = max(1, round(image.shape[0] * self.width / image.shape[1]))
+        small = cv2.resize(image, (self.width, height), interpolation=cv2.INTER_AREA)
+        grey = cv2.GaussianBlur(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY), (3, 3), 0)
+        previous, self._previous = self._previous, grey
+        if previous is None:
+            return True
+        changed = cv2.absdiff(grey, previous) > self.pixel_delta
+        return bool(changed.mean() >= self.min_fraction)
+
+    def should_detect(self, frame: Frame, open_tracks: bool) -> bool:
+        moved = self.moved(frame.image)  # always, so the reference frame stays the previous one
+        due = self._last_detect is None or frame.time - self._last_detect >= self.keyframe_seconds
+        if open_tracks or moved or due:
+            self._last_detect = frame.time
+            return True
+        return False
+
+
+class _Pending:
+    """Finished tracklets waiting to be embedded together."""
+
+    def __init__(self) -> None:
+        self.tracklets: list[Tracklet] = []
+        self.crops: list[list[Any]] = []
+
+    def __len__(self) -> int:
+        return sum(len(c) for c in self.crops)
+
+    def add(self, tracklet: Tracklet, crops: list[Any]) -> None:
+        if crops:
+            self.tracklets.append(tracklet)
+            self.crops.append(crops)
+
+    def drain(self) -> tuple[list[Tracklet], list[list[Any]]]:
+        out = (self.tracklets, self.crops)
+        self.tracklets, self.crops = [], []
+        return out
+
+
+class MediaIndexer:
+    """Indexes media files one by one into a library with one detector, tracker and embedder.
+
+    Parts may be given as objects (tests pass fakes) or names resolved through the registries.
+    """
+
+    def __init__(
+        self,
+        library: Library,
+        detector: Detector,
+        embedder: Embedder,
+        *,
+        options: IndexOptions | None = None,
+        tracker_config: TrackerConfig | None = None,
+        tracker_factory: Callable[[], Any] | None = None,
+    ):
+        if library.model != embedder.name:
+            raise LibraryError(f"library model {library.model!r} != embedder {embedder.name!r}")
+        self.library = library
+        self.detector = detector
+        self.embedder = embedder
+        self.options = options or IndexOptions()
+        self._tracker_config = tracker_config
+        self._tracker_factory = tracker_factory
+
+    # ------------------------------------------------------------------------------------------ files
+    def index_file(self, path: Path) -> FileReport:
+        """Index one file; a file that cannot be read gives a "failed" report instead of an exception."""
+        from reidkit.media import content_hash, is_image, open_media
+
+        started = time.perf_counter()
+        kind = "image" if is_image(path) else "video"
+        try:
+            sha = content_hash(path)
+            if self.library.has_media(sha):
+                return FileReport(str(path), "skipped", kind, "already in the library")
+            if kind == "image":
+                report = self._index_image(path, sha)
+            else:
+                report = self._index_video(open_media(path), sha)
+        except (ModelError, LibraryError):
+            raise  # not about this file: stop the batch
+        except ReidkitError as exc:
+            return FileReport(str(path), "failed", kind, str(exc), wall=time.perf_counter() - started)
+        except (OSError, ValueError, RuntimeError) as exc:  # decoders raise their own types mid-stream
+            message = f"{path}: cannot be indexed ({exc.__class__.__name__}: {exc})"
+            return FileReport(str(path), "failed", kind, message, wall=time.perf_counter() - started)
+        report.wall = time.perf_counter() - started
+        return report
+
+    def _index_image(self, path: Path, sha: str) -> FileReport:
+        from reidkit.media import read_image
+
+        report = FileReport(
+            str(path), "indexed", "image", frames_total=1, frames_processed=1, frames_detected=1
+        )
+        t0 = time.perf_counter()
+        image = read_image(path)
+        t1 = time.perf_counter()
+        detections = self.detector.detect(image)
+        t2 = time.perf_counter()
+        keep = detections.scores >= self.options.image_min_score
+        boxes, scores = detections.boxes[keep], detections.scores[keep]
+        tracks = Tracks(boxes, scores, np.arange(1, len(boxes) + 1, dtype=np.int64))
+        sampler = CropSampler(self.options.crops)
+        sampler.observe(Frame(image, 0, 0.0), tracks)
+        pending = _Pending()
+        for i, track_id in enumerate(tracks.track_ids):
+            tracklet = Tracklet(
+                int(track_id), np.zeros(1, np.int64), np.zeros(1), boxes[i : i + 1], scores[i : i + 1]
+            )
+            pending.add(tracklet, sampler.select(int(track_id)))
+        report.boxes = len(detections)
+        report.tracked_boxes = len(tracks)
+        entries = self._embed(pending, report)
+        height, width = image.shape[:2]
+        media = NewMedia(str(path.resolve()), sha, "image", 0.0, 1, 0.0, width, height)
+        t3 = time.perf_counter()
+        report.media_id = self.library.add_media(media, entries)
+        report.times.decode, report.times.detect = t1 - t0, t2 - t1
+        report.times.index = time.perf_counter() - t3
+        report.tracklets = len(entries)
+        return report
+
+    def _index_video(self, source: Any, sha: str) -> FileReport:
+        from reidkit.track import ByteTracker, TrackletBuilder
+
+        opts = self.options
+        stride = opts.stride or default_stride(source.fps)
+        report = FileReport(
+            str(source.path), "indexed", "video", frames_total=int(source.frame_count), stride=stride
+        )
+        times = report.times
+        if self._tracker_factory is not None:
+            tracker = self._tracker_factory()
+        else:
+            tracker = ByteTracker(self._tracker_config)
+        tracker.reset()
+        buffer = int(getattr(getattr(tracker, "config", None), "buffer", 30))
+        builder = TrackletBuilder(min_length=opts.min_tracklet_length, max_idle=buffer)
+        sampler = CropSampler(opts.crops)
+        pending = _Pending()
+        entries: list[NewTracklet] = []
+        last_index, last_time = -1, 0.0
+
+        def collect(finished: list[Tracklet], frame_index: int | None) -> None:
+            for tracklet in finished:
+                pending.add(tracklet, sampler.select(tracklet.track_id))
+            if frame_index is not None:
+                # Tracks the builder ended but dropped as too short: forget their crops too.
+                sampler.drop_idle(frame_index, buffer)
+
+        gate = MotionGate(opts.keyframe_seconds) if opts.skip_static else None
+        frames: Iterator[Frame] = iter(source.frames(stride))
+        if opts.prefetch > 0:
+            frames = prefetch(frames, opts.prefetch)
+        bar = _progress(opts.progress, max(1, -(-int(source.frame_count) // stride)), Path(source.path).name)
+        try:
+            while True:
+                t0 = time.perf_counter()
+                frame = next(frames, None)
+                t1 = time.perf_counter()
+                times.decode += t1 - t0
+                if frame is None:
+                    break
+                if gate is None or gate.should_detect(frame, open_tracks=builder.open_count > 0):
+                    detections = self.detector.detect(frame.image)
+                    report.frames_detected += 1
+                else:
+                    detections = Detections.empty()
+                t2 = time.perf_counter()
+                tracks = tracker.update(detections, frame.index)
+                builder.add(frame, tracks)
+                sampler.observe(frame, tracks)
+                collect(builder.pop_finished(frame.index), frame.index)
+                t3 = time.perf_counter()
+                times.detect += t2 - t1
+                times.track += t3 - t2
+                report.frames_processed += 1
+                report.boxes += len(detections)
+                report.tracked_boxes += len(tracks)
+                last_index, last_time = frame.index, frame.time
+                if len(pending) >= opts.embed_batch:
+                    entries.extend(self._embed(pending, report))
+                if bar is not None:
+                    bar.update(1)
+        finally:
+            if bar is not None:
+                bar.close()
+            close = getattr(frames, "close", None)
+            if close is not None:
+                close()
+        t0 = time.perf_counter()
+        collect(builder.finish(), None)
+        times.track += time.perf_counter() - t0
+        entries.extend(self._embed(pending, report))
+        if report.frames_processed == 0:
+            raise MediaError("no frame could be decoded", path=source.path, hint="check the file")
+        fps = float(source.fps)
+        frame_count = max(int(source.frame_count), last_index + 1)
+        duration = float(source.duration) or (frame_count / fps if fps > 0 else last_time)
+        report.duration = duration
+        report.frames_total = frame_count
+        media = NewMedia(
+            str(Path(source.path).resolve()),
+            sha,
+            "video",
+            fps,
+            frame_count,
+            duration,
+            int(source.width),
+            int(source.height),
+        )
+        t0 = time.perf_counter()
+        report.media_id = self.library.add_media(media, entries)
+        times.index += time.perf_counter() - t0
+        report.tracklets = len(entries)
+        return report
+
+    # ------------------------------------------------------------------------------------------ embed
+    def _embed(self, pending: _Pending, report: FileReport) -> list[NewTracklet]:
+        tracklets, groups = pending.drain()
+        if not tracklets:
+            return []
+        t0 = time.perf_counter()
+        embeddings = embed_tracklets(self.embedder, groups)
+        report.times.embed += time.perf_counter() - t0
+        report.embed_calls += 1
+        report.crops_embedded += sum(len(g) for g in groups)
+        return [to_new_tracklet(t, e) for t, e in zip(tracklets, embeddings, strict=True) if e is not None]
+
+
+def to_new_tracklet(tracklet: Tracklet, embedding: TrackletEmbedding) -> NewTracklet:
+    best = embedding.best
+    return NewTracklet(
+        track_id=int(tracklet.track_id),
+        frames=tracklet.frames,
+        times=tracklet.times,
+        boxes=tracklet.boxes,
+        vector=embedding.vector,
+        crop_vectors=embedding.crop_vectors,
+        best_frame=int(best.frame),
+        best_box=np.asarray(best.box, np.float32),
+        thumbnail_jpeg=encode_thumbnail(best.image),
+        quality=float(best.quality),
+        crop_frames=np.array([c.frame for c in embedding.crops], np.int64),
+        crop_qualities=np.array([c.quality for c in embedding.crops], np.float32),
+    )
+
+
+def prefetch(items: Iterator[T], depth: int) -> Iterator[T]:
+    """Run ``items`` in a thread, ``depth`` ahead, so decoding overlaps the caller's work.
+
+    Exceptions raised by ``items`` reach the caller at the point they happened; closing the returned
+    generator early stops the thread.
+    """
+    box: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=max(1, depth))
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        box.put(("item", item), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            box.put(("end", None))
+        except BaseException as exc:
+            box.put(("error", exc))
+
+    thread = threading.Thread(target=produce, name="reidkit-decode", daemon=True)
+    thread.start()
+    try:
+        while True:
+            kind, value = box.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise value
+            yield value
+    finally:
+        stop.set()
+        thread.join(timeout=5.0)
+
+
+def _progress(enabled: bool | None, total: int, name: str) -> Any:
+    if enabled is None:
+        enabled = sys.stderr.isatty()
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=name, unit="frame", leave=False, file=sys.stderr, dynamic_ncols=True)
+
+
+def default_model_threads(prefetch: int) -> int:
+    """onnxruntime threads per model: ``$REIDKIT_THREADS``, else the cores less one for the decode thread.
+
+    On 2 shared cores one ORT thread was 2x faster per frame than two (spinning threads fight the
+    decoder and other processes).
+    """
+    env = os.environ.get("REIDKIT_THREADS")
+    if env:
+        return max(1, int(env))
+    cores = os.cpu_count() or 1
+    return max(1, cores - 1) if prefetch > 0 else cores
+
+
+def _resolve_detector(detector: str | Path | Detector, threads: int | None) -> Detector:
+    if isinstance(detector, Detector):
+        return detector
+    from reidkit.detect import build_detector
+
+    kwargs = {} if threads is None or str(detector) == "hog" else {"threads": threads}
+    built: Detector = build_detector(str(detector), **kwargs)
+    return built
+
+
+def _resolve_embedder(model: str | Path | Embedder | None, threads: int | None) -> Embedder:
+    if model is not None and isinstance(model, Embedder):
+        return model
+    from reidkit.embed.onnx import build_embedder
+
+    return build_embedder(model, threads=threads)
+
+
+def index_media(
+    paths: str | Path | Sequence[str | Path],
+    library_root: str | Path,
+    *,
+    detector: str | Path | Detector = "yolox-nano",
+    model: str | Path | Embedder | None = None,
+    stride: int | None = None,
+    options: IndexOptions | None = None,
+    index: str = DEFAULT_INDEX,
+    tracker_config: TrackerConfig | None = None,
+    tracker_factory: Callable[[], Any] | None = None,
+    on_file: Callable[[FileReport], None] | None = None,
+    threads: int | None = None,
+) -> IndexReport:
+    """Index every video and image under ``paths`` into the library at ``library_root``.
+
+    ``model`` is a registry name, an .onnx path or an Embedder (None: the registry default);
+    ``detector`` likewise; ``threads`` is the onnxruntime threads per model (None:
+    :func:`default_model_threads`). Files already in the library (same content hash) are skipped; unreadable
+    files are reported as failed and skipped. ``on_file`` is called with each file's report as it ends.
+    """
+    from reidkit.media import iter_media_files
+
+    options = options or IndexOptions()
+    if threads is None:
+        threads = default_model_threads(options.prefetch)
+    if stride is not None:
+        if stride < 1:
+            raise ReidkitError(f"stride must be >= 1, got {stride}")
+        options.stride = stride
+    files = iter_media_files(paths if isinstance(paths, (str, Path)) else list(paths))
+    embedder = _resolve_embedder(model, threads)
+    det = _resolve_detector(detector, threads)
+    report = IndexReport(Path(library_root), embedder.name, getattr(det, "name", str(detector)))
+    with Library.create_or_open(library_root, embedder.name, embedder.dim, index=index) as library:
+        indexer = MediaIndexer(
+            library,
+            det,
+            embedder,
+            options=options,
+            tracker_config=tracker_config,
+            tracker_factory=tracker_factory,
+        )
+        for path in files:
+            file_report = indexer.index_file(Path(path))
+            if file_report.status == "failed":
+                log.info("%s", file_report.message)  # in the report; the caller decides how to show it
+            report.files.append(file_report)
+            if on_file is not None:
+                on_file(file_report)
+    return report

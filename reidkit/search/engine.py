@@ -1,0 +1,171 @@
+"""One photo in, the moments that person appears out.
+
+result = find_person("me.jpg", "lib/")
+for m in result.moments: print(m.media, m.start, m.end, m.score)
+print(result.to_json())
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from reidkit.core.errors import LibraryError
+from reidkit.core.log import get_logger
+from reidkit.core.types import Detector, Embedder
+from reidkit.search.calibration import ScoreCalibration, calibration_for
+from reidkit.search.moments import Moment, MomentRule, group_moments, pooled_vector
+from reidkit.search.query import load_query
+
+if TYPE_CHECKING:
+    from reidkit.index.library import Library
+
+log = get_logger(__name__)
+
+# Tracklets fetched per requested moment: a moment usually merges a few tracklets, and low-scoring
+# fragments of the right person must still be there to extend its time range.
+HITS_PER_MOMENT = 10
+MIN_HITS = 200
+
+
+@dataclass
+class SearchResult:
+    query: str  # the query photo's path
+    model: str  # the ReID model that made the library's (and the query's) vectors
+    moments: list[Moment]  # best first
+    query_crop: np.ndarray | None = field(default=None, repr=False)  # BGR, for reports
+    query_box: tuple[float, float, float, float] | None = None  # in query-photo pixels
+    library_root: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"query": self.query, "model": self.model, "moments": [m.to_dict() for m in self.moments]}
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent)
+
+    @property
+    def calibration(self) -> ScoreCalibration:
+        return calibration_for(self.model)
+
+
+def open_library(library: str | Path | Library) -> Library:
+    """A Library from a path (or the Library itself); LibraryError when it holds nobody yet."""
+    if isinstance(library, (str, Path)):
+        from reidkit.index.library import Library
+
+        library = Library.open(library)
+    if len(library) == 0:
+        raise LibraryError(
+            "the library has no people indexed yet",
+            path=library.root,
+            hint=f"run `reidkit index VIDEOS_OR_IMAGES... --library {library.root}` first",
+        )
+    return library
+
+
+@lru_cache(maxsize=4)
+def _embedder_for(model: str) -> Embedder:
+    from reidkit.embed import OnnxEmbedder
+
+    return OnnxEmbedder(model)
+
+
+def embedder_for(library: Library) -> Embedder:
+    """The embedder of the model that made the library's vectors (query vectors must be comparable)."""
+    return _embedder_for(library.model)
+
+
+def search_vector(
+    library: Library,
+    query: np.ndarray,
+    *,
+    top: int = 20,
+    min_score: float | None = None,
+    rule: MomentRule = MomentRule(),
+) -> list[Moment]:
+    """The best ``top`` moments for a unit query vector, best first, scores >= ``min_score``."""
+    k = min(len(library), max(MIN_HITS, HITS_PER_MOMENT * top))
+    hits = library.search(np.asarray(query, np.float32).reshape(-1), k)
+    pooled: dict[int, np.ndarray] = {}
+
+    def vector_of(tracklet_id: int) -> np.ndarray:
+        if tracklet_id not in pooled:
+            pooled[tracklet_id] = pooled_vector(library.crop_vectors(tracklet_id))
+        return pooled[tracklet_id]
+
+    moments = group_moments(hits, vector_of, library.root, rule)
+    if min_score is not None:
+        moments = [m for m in moments if m.score >= min_score]
+    return moments[:top]
+
+
+def find_tracklet(
+    library: str | Path | Library,
+    tracklet_id: int,
+    top: int = 20,
+    *,
+    min_score: float | None = None,
+    rule: MomentRule = MomentRule(),
+) -> SearchResult:
+    """Search with a person already in the library (one of its tracklets) as the query."""
+    import cv2
+
+    lib = open_library(library)
+    record = next((t for t in lib.tracklets() if t.id == tracklet_id), None)
+    if record is None:
+        raise LibraryError(f"no tracklet {tracklet_id} in the library", path=lib.root)
+    vector = pooled_vector(lib.crop_vectors(tracklet_id))
+    moments = search_vector(lib, vector, top=top, min_score=min_score, rule=rule)
+    thumbnail = Path(lib.root) / record.thumbnail
+    return SearchResult(
+        query=str(thumbnail.resolve()),
+        model=lib.model,
+        moments=moments,
+        query_crop=cv2.imread(str(thumbnail)) if thumbnail.is_file() else None,
+        query_box=tuple(float(v) for v in np.asarray(record.best_box).reshape(4)),  # type: ignore[arg-type]
+        library_root=str(Path(lib.root).resolve()),
+    )
+
+
+def find_person(
+    photo: str | Path,
+    library: str | Path | Library,
+    top: int = 20,
+    box: Sequence[float] | None = None,
+    *,
+    min_score: float | None = None,
+    detector: Detector | None = None,
+    embedder: Embedder | None = None,
+    rule: MomentRule = MomentRule(),
+) -> SearchResult:
+    """Find every moment the person in ``photo`` appears in the indexed ``library``.
+
+    ``box`` (x1, y1, x2, y2 in photo pixels) picks the person when the photo shows several; otherwise a
+    person crop is used as is and a scene's largest detected person is the query.
+    """
+    lib = open_library(library)
+    crop, query_box = load_query(photo, detector, box)
+    embedder = embedder or embedder_for(lib)
+    if embedder.name != lib.model:
+        raise LibraryError(
+            f"the library was built with {lib.model!r}, not {embedder.name!r}",
+            path=lib.root,
+            hint=f"search it with {lib.model!r} or re-index with the other model",
+        )
+    vector = embedder.embed([crop])[0]
+    moments = search_vector(lib, vector, top=top, min_score=min_score, rule=rule)
+    log.info("search %s: %d moments", photo, len(moments))
+    return SearchResult(
+        query=str(Path(photo).resolve()),
+        model=lib.model,
+        moments=moments,
+        query_crop=crop,
+        query_box=tuple(float(v) for v in query_box),  # type: ignore[arg-type]
+        library_root=str(Path(lib.root).resolve()),
+    )

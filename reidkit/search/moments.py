@@ -1,0 +1,154 @@
+"""From tracklet hits to *moments*: the spans of time a person is on screen.
+
+A tracker breaks one visit of a person into several tracklets whenever they are hidden, turn away or
+leave the frame for a moment. Showing each piece separately would flood the result list, so the hits of
+one video are merged into a moment when
+
+* the gap between them is short (``MomentRule.max_gap`` seconds),
+* they do not overlap in time (one person cannot be two boxes at once), and
+* their appearance agrees: the mean cosine between the new tracklet's pooled vector and those already in
+  the moment is at least ``MomentRule.min_link``.
+
+A moment scores as its best member: the query matched that person at least that well somewhere in it.
+Each person found in a still image is a moment of its own, at time 0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from reidkit.index.library import TrackletHit
+
+
+@dataclass(frozen=True)
+class MomentRule:
+    max_gap: float = 4.0  # seconds between tracklets that may still be one moment
+    min_link: float = 0.7  # mean cosine between tracklets for them to be the same person
+    max_overlap: float = 0.3  # seconds of overlap tolerated (a tracker hand-over can overlap a frame)
+
+
+@dataclass(frozen=True)
+class Moment:
+    """One continuous appearance of a person in one media file."""
+
+    media: str  # absolute path of the video or image
+    kind: str  # "video" or "image"
+    start: float  # seconds
+    end: float
+    start_frame: int
+    end_frame: int
+    score: float  # cosine similarity of the best member tracklet to the query
+    thumbnail: str  # absolute path of the best member's thumbnail JPEG
+    box: tuple[float, float, float, float]  # best box of the moment, in media pixels
+    best_frame: int
+    tracklet_ids: tuple[int, ...]
+    best_tracklet: int = 0  # id of the member that matched the query best (its box and thumbnail)
+    media_duration: float = 0.0  # seconds; 0 for images
+    fps: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "media": self.media,
+            "start": round(self.start, 3),
+            "end": round(self.end, 3),
+            "start_frame": self.start_frame,
+            "end_frame": self.end_frame,
+            "score": round(self.score, 4),
+            "thumbnail": self.thumbnail,
+            "box": [round(v, 1) for v in self.box],
+            "tracklets": list(self.tracklet_ids),
+        }
+
+
+@dataclass
+class _Group:
+    hits: list[TrackletHit]
+    vectors: list[np.ndarray] = field(default_factory=list)
+
+    @property
+    def end(self) -> float:
+        return max(h.tracklet.end for h in self.hits)
+
+
+def pooled_vector(crop_vectors: np.ndarray) -> np.ndarray:
+    """One unit vector for a tracklet from its per-crop vectors."""
+    mean = np.asarray(crop_vectors, np.float32).reshape(-1, crop_vectors.shape[-1]).mean(axis=0)
+    return (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32)
+
+
+def group_moments(
+    hits: Sequence[TrackletHit],
+    vector_of: Callable[[int], np.ndarray],
+    library_root: str | Path,
+    rule: MomentRule = MomentRule(),
+) -> list[Moment]:
+    """Merge ``hits`` into moments, best first.
+
+    ``vector_of(tracklet_id)`` returns the tracklet's pooled unit vector (see :func:`pooled_vector`).
+    """
+    root = Path(library_root).resolve()
+    by_media: dict[int, list[TrackletHit]] = {}
+    for hit in hits:
+        by_media.setdefault(hit.media.id, []).append(hit)
+
+    moments: list[Moment] = []
+    for media_hits in by_media.values():
+        if media_hits[0].media.kind == "image":
+            moments.extend(_make_moment([hit], root) for hit in media_hits)
+            continue
+        groups: list[_Group] = []
+        for hit in sorted(media_hits, key=lambda h: (h.tracklet.start, h.tracklet.id)):
+            vector = vector_of(hit.tracklet.id)
+            best, best_link = None, rule.min_link
+            for group in groups:
+                if not _close_in_time(group, hit, rule):
+                    continue
+                link = float(np.mean([float(vector @ v) for v in group.vectors]))
+                if link >= best_link:
+                    best, best_link = group, link
+            if best is None:
+                groups.append(_Group([hit], [vector]))
+            else:
+                best.hits.append(hit)
+                best.vectors.append(vector)
+        moments.extend(_make_moment(group.hits, root) for group in groups)
+    moments.sort(key=lambda m: (-m.score, m.media, m.start))
+    return moments
+
+
+def _close_in_time(group: _Group, hit: TrackletHit, rule: MomentRule) -> bool:
+    t = hit.tracklet
+    if t.start - group.end > rule.max_gap:
+        return False
+    for member in group.hits:
+        overlap = min(member.tracklet.end, t.end) - max(member.tracklet.start, t.start)
+        if overlap > rule.max_overlap:
+            return False
+    return True
+
+
+def _make_moment(hits: Sequence[TrackletHit], root: Path) -> Moment:
+    best = max(hits, key=lambda h: h.score)
+    media = best.media
+    return Moment(
+        media=str(Path(media.path).resolve()),
+        kind=media.kind,
+        start=min(h.tracklet.start for h in hits),
+        end=max(h.tracklet.end for h in hits),
+        start_frame=min(h.tracklet.start_frame for h in hits),
+        end_frame=max(h.tracklet.end_frame for h in hits),
+        score=float(best.score),
+        thumbnail=str(root / best.tracklet.thumbnail),
+        box=tuple(float(v) for v in np.asarray(best.tracklet.best_box).reshape(4)),  # type: ignore[arg-type]
+        best_frame=int(best.tracklet.best_frame),
+        tracklet_ids=tuple(sorted(h.tracklet.id for h in hits)),
+        best_tracklet=int(best.tracklet.id),
+        media_duration=float(media.duration),
+        fps=float(media.fps),
+    )

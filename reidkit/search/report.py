@@ -1,0 +1,234 @@
+"""A self-contained HTML report of a search: the query, a timeline per video, and each moment's thumbnail.
+
+``write_report(result, "out/")`` writes ``out/index.html`` with the query crop and the thumbnails copied
+beside it, so the folder can be zipped or opened anywhere; no external assets. The web app renders the
+same page body with :func:`render_results`, pointing the images at its own URLs.
+"""
+
+from __future__ import annotations
+
+import html
+import shutil
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+from reidkit.search.calibration import ScoreCalibration
+from reidkit.search.engine import SearchResult
+from reidkit.search.moments import Moment
+
+# The score range the colour ramp spans; most matches of a real person fall inside it.
+RAMP_LOW, RAMP_HIGH = 0.2, 0.9
+RAMP_COLOURS = ((219, 230, 250), (29, 78, 216))  # pale to deep blue: readable for colour-blind eyes
+
+CSS = """
+:root { --ink:#1f2328; --muted:#656d76; --line:#d0d7de; --bg:#f6f8fa; --card:#fff; --accent:#1d4ed8; }
+* { box-sizing: border-box; }
+body { margin:0; font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif; color:var(--ink);
+       background:var(--bg); }
+main { max-width:1120px; margin:0 auto; padding:28px 24px 48px; }
+header.top { display:flex; gap:24px; align-items:center; background:var(--card); border:1px solid var(--line);
+       border-radius:12px; padding:18px 22px; }
+header.top img.query { height:160px; width:auto; border-radius:8px; background:#000; object-fit:contain; }
+header.top h1 { margin:0 0 6px; font-size:24px; }
+header.top .meta { color:var(--muted); font-size:13px; }
+header.top .meta code { font-size:12px; background:var(--bg); padding:1px 5px; border-radius:4px; }
+h2 { font-size:16px; margin:30px 0 12px; text-transform:uppercase; letter-spacing:.06em; color:var(--muted); }
+.timeline { background:var(--card); border:1px solid var(--line); border-radius:12px; padding:14px 22px 8px; }
+.track { padding:10px 0 14px; border-bottom:1px solid var(--bg); }
+.track:last-child { border-bottom:0; }
+.track .label { display:flex; justify-content:space-between; font-size:14px; margin-bottom:6px; }
+.track .label span { color:var(--muted); font-size:13px; }
+.bar { position:relative; height:26px; background:repeating-linear-gradient(90deg,#eef1f4 0 1px,#f6f8fa 1px 10%);
+       border:1px solid var(--line); border-radius:6px; overflow:hidden; }
+.bar a { position:absolute; top:2px; bottom:2px; min-width:5px; border-radius:3px; box-shadow:0 0 0 1px #fff;
+       font-size:11px; font-weight:600; line-height:22px; text-align:center; text-decoration:none; overflow:hidden; }
+.bar a:hover { outline:2px solid var(--ink); z-index:2; }
+.ticks { position:relative; height:16px; font-size:11px; color:var(--muted); }
+.ticks span { position:absolute; transform:translateX(-50%); }
+.ticks span:first-child { transform:none; } .ticks span:last-child { transform:translateX(-100%); }
+.legend { display:flex; align-items:center; gap:8px; font-size:12px; color:var(--muted); margin:6px 0 4px; }
+.legend .ramp { width:140px; height:10px; border-radius:5px; border:1px solid var(--line); }
+.grid { display:grid; grid-template-columns:repeat(auto-fill,minmax(170px,1fr)); gap:14px; }
+.card { display:block; background:var(--card); border:1px solid var(--line); border-radius:10px; overflow:hidden;
+        color:inherit; text-decoration:none; }
+.card:target { outline:3px solid var(--accent); }
+.card .thumb { position:relative; height:210px; background:#0d1117; display:flex; align-items:center;
+        justify-content:center; }
+.card .thumb img { width:100%; height:100%; object-fit:contain; }
+.card .rank { position:absolute; left:8px; top:8px; background:rgba(0,0,0,.65); color:#fff; font-weight:600;
+        font-size:12px; padding:2px 7px; border-radius:10px; }
+.card .likely { position:absolute; right:8px; top:8px; background:#1a7f37; color:#fff; font-size:11px;
+        padding:2px 7px; border-radius:10px; }
+.card .body { padding:9px 11px 11px; }
+.card .name { font-weight:600; font-size:13px; overflow-wrap:anywhere; }
+.card .when { font-variant-numeric:tabular-nums; font-size:13px; }
+.card .frames, .card .when span { color:var(--muted); font-size:12px; }
+.score { display:flex; align-items:center; gap:8px; margin-top:6px; font-variant-numeric:tabular-nums;
+        font-size:13px; font-weight:600; }
+.score .meter { flex:1; height:6px; background:var(--bg); border-radius:3px; overflow:hidden; }
+.score .meter i { display:block; height:100%; }
+.empty { background:var(--card); border:1px dashed var(--line); border-radius:12px; padding:28px;
+        text-align:center; color:var(--muted); }
+footer { margin-top:30px; color:var(--muted); font-size:12px; }
+"""
+
+
+def format_time(seconds: float) -> str:
+    """Seconds -> ``mm:ss.s`` (``h:mm:ss.s`` past an hour)."""
+    tenths = round(max(0.0, seconds) * 10)
+    minutes, tenth_seconds = divmod(tenths, 600)
+    hours, minutes = divmod(minutes, 60)
+    text = f"{minutes:02d}:{tenth_seconds // 10:02d}.{tenth_seconds % 10}"
+    return f"{hours}:{text}" if hours else text
+
+
+def score_colour(score: float) -> str:
+    t = min(1.0, max(0.0, (score - RAMP_LOW) / (RAMP_HIGH - RAMP_LOW)))
+    low, high = RAMP_COLOURS
+    r, g, b = (round(a + (c - a) * t) for a, c in zip(low, high, strict=True))
+    return f"#{r:02x}{g:02x}{b:02x}"
+
+
+def _esc(value: object) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _when(m: Moment) -> str:
+    if m.kind == "image":
+        return "photo"
+    return f"{format_time(m.start)} – {format_time(m.end)} <span>({m.end - m.start:.1f} s)</span>"
+
+
+def _frames(m: Moment) -> str:
+    if m.kind == "image":
+        return Path(m.media).suffix.lstrip(".").upper() + " image"
+    if m.start_frame == m.end_frame:
+        return f"frame {m.start_frame}"
+    return f"frames {m.start_frame}–{m.end_frame}"
+
+
+def _timelines(moments: list[Moment]) -> str:
+    videos: dict[str, list[tuple[int, Moment]]] = {}
+    for rank, m in enumerate(moments, 1):
+        if m.kind == "video":
+            videos.setdefault(m.media, []).append((rank, m))
+    if not videos:
+        return ""
+    rows = []
+    for media, ranked in videos.items():
+        duration = max(ranked[0][1].media_duration, max(m.end for _, m in ranked), 1e-6)
+        segments = []
+        # Weakest first, so the strongest matches are drawn on top where segments overlap.
+        for rank, m in sorted(ranked, key=lambda rm: rm[1].score):
+            left = 100.0 * m.start / duration
+            width = 100.0 * (m.end - m.start) / duration
+            tip = f"#{rank} {format_time(m.start)}–{format_time(m.end)} score {m.score:.2f}"
+            ink = "#fff" if m.score >= (RAMP_LOW + RAMP_HIGH) / 2 else "#1f2328"
+            segments.append(
+                f'<a href="#m{rank}" title="{_esc(tip)}" style="left:{left:.3f}%;width:{width:.3f}%;'
+                f'background:{score_colour(m.score)};color:{ink}">{rank if width >= 2.5 else ""}</a>'
+            )
+        ticks = "".join(
+            f"<span style='left:{100 * i / 4:.0f}%'>{format_time(duration * i / 4)}</span>" for i in range(5)
+        )
+        name = Path(media).name
+        rows.append(
+            f'<div class="track"><div class="label"><b title="{_esc(media)}">{_esc(name)}</b>'
+            f"<span>{len(ranked)} moment{'s' if len(ranked) != 1 else ''} · {format_time(duration)}</span></div>"
+            f'<div class="bar">{"".join(segments)}</div><div class="ticks">{ticks}</div></div>'
+        )
+    low, high = (score_colour(RAMP_LOW), score_colour(RAMP_HIGH))
+    legend = (
+        f'<div class="legend">score {RAMP_LOW:.1f}<span class="ramp" style="background:linear-gradient(90deg,'
+        f'{low},{high})"></span>{RAMP_HIGH:.1f}</div>'
+    )
+    return f'<h2>Timeline</h2><div class="timeline">{"".join(rows)}{legend}</div>'
+
+
+def _cards(moments: list[Moment], image_src: Callable[[int, Moment], str], cal: ScoreCalibration) -> str:
+    if not moments:
+        return (
+            '<h2>Moments</h2><div class="empty">No moments scored high enough. Try a lower '
+            "<code>--min-score</code>, a tighter crop of the person, or index more media.</div>"
+        )
+    cards = []
+    for rank, m in enumerate(moments, 1):
+        likely = '<span class="likely">likely match</span>' if cal.likely(m.score) else ""
+        pct = 100.0 * min(1.0, max(0.0, m.score))
+        cards.append(
+            f'<a class="card" id="m{rank}" href="{_esc(_file_url(m.media))}" title="{_esc(m.media)}">'
+            f'<div class="thumb"><img src="{_esc(image_src(rank, m))}" alt="moment {rank}" loading="lazy">'
+            f'<span class="rank">#{rank}</span>{likely}</div><div class="body">'
+            f'<div class="name">{_esc(Path(m.media).name)}</div>'
+            f'<div class="when">{_when(m)}</div><div class="frames">{_esc(_frames(m))}</div>'
+            f'<div class="score">{m.score:.3f}<span class="meter"><i style="width:{pct:.1f}%;'
+            f'background:{score_colour(m.score)}"></i></span></div></div></a>'
+        )
+    return f'<h2>Moments</h2><div class="grid">{"".join(cards)}</div>'
+
+
+def _file_url(path: str) -> str:
+    try:
+        return Path(path).resolve().as_uri()
+    except ValueError:
+        return path
+
+
+def render_results(
+    result: SearchResult, image_src: Callable[[int, Moment], str], query_src: str | None
+) -> str:
+    """The report's body (query header, timelines, moment cards) as an HTML fragment."""
+    cal = result.calibration
+    n = len(result.moments)
+    videos = len({m.media for m in result.moments if m.kind == "video"})
+    photos = len({m.media for m in result.moments if m.kind == "image"})
+    where = [f"{k} {noun}{'s' if k != 1 else ''}" for k, noun in ((videos, "video"), (photos, "photo")) if k]
+    summary = f"in {' and '.join(where)}" if where else ""
+    query_img = f'<img class="query" src="{_esc(query_src)}" alt="query person">' if query_src else ""
+    note = "" if cal.measured else " (uncalibrated)"
+    header = (
+        f'<header class="top">{query_img}<div><h1>{n} moment{"s" if n != 1 else ""} {summary}</h1>'
+        f'<div class="meta">query <code>{_esc(Path(result.query).name)}</code> · model '
+        f"<code>{_esc(result.model)}</code> · “likely match” at score ≥ {cal.threshold:.2f}{note}</div>"
+        f"</div></header>"
+    )
+    return header + _timelines(result.moments) + _cards(result.moments, image_src, cal)
+
+
+def page(title: str, body: str, extra_head: str = "") -> str:
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width,initial-scale=1">'
+        f"<title>{_esc(title)}</title><style>{CSS}</style>{extra_head}</head>"
+        f"<body><main>{body}</main></body></html>"
+    )
+
+
+def write_report(result: SearchResult, out_dir: str | Path) -> Path:
+    """Write ``out_dir/index.html`` plus the query crop and thumbnails it shows; returns the HTML path."""
+    import cv2
+
+    out = Path(out_dir)
+    (out / "thumbs").mkdir(parents=True, exist_ok=True)
+    query_src = None
+    if result.query_crop is not None:
+        cv2.imwrite(str(out / "query.jpg"), result.query_crop)
+        query_src = "query.jpg"
+    elif Path(result.query).is_file():
+        query_src = "query" + Path(result.query).suffix.lower()
+        shutil.copyfile(result.query, out / query_src)
+
+    sources: dict[int, str] = {}
+    for rank, m in enumerate(result.moments, 1):
+        name = f"thumbs/{rank:03d}{Path(m.thumbnail).suffix or '.jpg'}"
+        if Path(m.thumbnail).is_file():
+            shutil.copyfile(m.thumbnail, out / name)
+        sources[rank] = name
+
+    stamp = datetime.now().strftime("%Y-%m-%d %H:%M")
+    body = render_results(result, lambda rank, _m: sources[rank], query_src)
+    body += f"<footer>reidkit search report · {stamp}</footer>"
+    target = out / "index.html"
+    target.write_text(page(f"reidkit: {Path(result.query).name}", body), encoding="utf-8")
+    return target

@@ -1,0 +1,182 @@
+"""index_media on a synthetic video and image, with a colour-blob detector and a colour embedder."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from reidkit.core.types import Detections
+from reidkit.index.indexer import FileReport, IndexOptions, default_stride, index_media, prefetch
+from reidkit.index.library import Library
+
+BACKGROUND = 128
+RED, BLUE, GREEN = (40, 40, 220), (220, 60, 40), (50, 200, 50)
+SIZE = (320, 240)
+
+
+def needs_pipeline() -> None:
+    import reidkit.media
+    import reidkit.track
+
+    if not hasattr(reidkit.media, "open_media") or not hasattr(reidkit.track, "ByteTracker"):
+        pytest.skip("needs reidkit.media and reidkit.track (branches media-detect and track)")
+
+
+class BlobDetector:
+    """Finds the coloured rectangles on the grey background: a detector with perfect recall."""
+
+    name = "blobs"
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def detect(self, image: np.ndarray) -> Detections:
+        self.calls += 1
+        mask = (np.abs(image.astype(np.int16) - BACKGROUND).sum(axis=2) > 90).astype(np.uint8)
+        mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+        n, _, stats, _ = cv2.connectedComponentsWithStats(mask)
+        boxes = [[x, y, x + w, y + h] for x, y, w, h, area in stats[1:n] if area > 200]
+        if not boxes:
+            return Detections.empty()
+        return Detections(np.array(boxes, np.float32), np.full(len(boxes), 0.9, np.float32))
+
+
+class ColourEmbedder:
+    """Appearance = the mean colour of the crop's centre: a 3-D embedder that needs no model."""
+
+    name = "colour-test"
+    dim = 3
+
+    def __init__(self) -> None:
+        self.crops = 0
+        self.calls = 0
+
+    def embed(self, crops: Sequence[np.ndarray]) -> np.ndarray:
+        self.calls += 1
+        self.crops += len(crops)
+        rows = []
+        for crop in crops:
+            h, w = crop.shape[:2]
+            centre = crop[h // 4 : 3 * h // 4 + 1, w // 4 : 3 * w // 4 + 1].reshape(-1, 3).mean(0)
+            rows.append(centre - BACKGROUND / 2)
+        out = np.array(rows, np.float32)
+        return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+
+def draw(canvas: np.ndarray, x: float, y: int, colour: tuple[int, int, int]) -> None:
+    cv2.rectangle(canvas, (round(x), y), (round(x) + 30, y + 80), colour, thickness=-1)
+
+
+def write_scene(path: Path, n_frames: int = 40, fps: float = 10.0) -> Path:
+    """Red walks left to right along the top for the whole clip; blue right to left below, frames 10-34."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, SIZE)
+    assert writer.isOpened()
+    for i in range(n_frames):
+        canvas = np.full((SIZE[1], SIZE[0], 3), BACKGROUND, np.uint8)
+        draw(canvas, 10 + 6 * i, 20, RED)
+        if 10 <= i < 35:
+            draw(canvas, 280 - 5 * (i - 10), 140, BLUE)
+        writer.write(canvas)
+    writer.release()
+    return path
+
+
+def write_still(path: Path) -> Path:
+    canvas = np.full((SIZE[1], SIZE[0], 3), BACKGROUND, np.uint8)
+    draw(canvas, 40, 60, GREEN)
+    draw(canvas, 200, 100, RED)
+    cv2.imwrite(str(path), canvas)
+    return path
+
+
+def query(colour: tuple[int, int, int]) -> np.ndarray:
+    return ColourEmbedder().embed([np.full((80, 30, 3), colour, np.uint8)])[0]
+
+
+def test_default_stride_targets_a_few_frames_per_second() -> None:
+    assert [default_stride(f) for f in (10, 25, 30, 60, 0, float("nan"))] == [2, 5, 6, 12, 1, 1]
+
+
+def test_prefetch_passes_items_and_errors() -> None:
+    assert list(prefetch(iter(range(50)), 3)) == list(range(50))
+
+    def broken():  # type: ignore[no-untyped-def]
+        yield 1
+        raise ValueError("bad packet")
+
+    got = []
+    with pytest.raises(ValueError, match="bad packet"):
+        for item in prefetch(broken(), 2):
+            got.append(item)
+    assert got == [1]
+    early = prefetch(iter(range(10_000)), 2)
+    assert next(early) == 0
+    early.close()  # stops the thread without draining
+
+
+def test_index_video_image_and_bad_file(tmp_path: Path) -> None:
+    needs_pipeline()
+    media = tmp_path / "media"
+    media.mkdir()
+    write_scene(media / "walk.mp4")
+    write_still(media / "still.png")
+    (media / "broken.mp4").write_bytes(b"\x00\x00\x00 not a video" * 50)
+    detector, embedder = BlobDetector(), ColourEmbedder()
+    seen: list[FileReport] = []
+    report = index_media(
+        media,
+        tmp_path / "lib",
+        detector=detector,
+        model=embedder,
+        options=IndexOptions(),
+        on_file=seen.append,
+    )
+    by_name = {Path(f.path).name: f for f in report.files}
+    assert len(seen) == 3 and set(by_name) == {"walk.mp4", "still.png", "broken.mp4"}
+    assert by_name["broken.mp4"].status == "failed" and "broken.mp4" in by_name["broken.mp4"].message
+
+    video = by_name["walk.mp4"]
+    assert video.status == "indexed" and video.tracklets == 2 and video.stride == 2
+    assert video.frames_processed == 20 and detector.calls == 21  # every 2nd frame + the still image
+    assert video.boxes == 20 + 13  # red in all processed frames, blue in frames 10, 12, ..., 34
+    assert 28 <= video.tracked_boxes <= 33  # less the frames before a track is confirmed
+    assert video.crops_embedded == 3 + 2 and video.embed_calls == 1  # both tracklets in one batch
+    assert video.realtime_factor > 0 and video.times.detect > 0
+
+    lib = Library.open(tmp_path / "lib")
+    assert lib.model == "colour-test" and len(lib) == 4
+    red = next(h for h in lib.search(query(RED), k=4) if h.media.kind == "video")
+    assert red.score > 0.95 and red.media.fps == 10.0 and red.media.frame_count == 40
+    assert red.tracklet.start_frame <= 2 and red.tracklet.end_frame == 38
+    assert red.tracklet.end == pytest.approx(3.8)
+    assert red.tracklet.n_crops == 3 and lib.crop_vectors(red.tracklet.id).shape == (3, 3)  # 20 boxes / 8
+    assert cv2.imread(str(lib.root / red.tracklet.thumbnail)) is not None
+    box = red.tracklet.boxes[red.tracklet.frames.tolist().index(red.tracklet.best_frame)]
+    assert np.allclose(box, red.tracklet.best_box)
+    blue = lib.search(query(BLUE), k=1)[0]
+    assert blue.media.kind == "video" and 10 <= blue.tracklet.start_frame <= 12
+    assert blue.tracklet.end_frame == 34
+    green = lib.search(query(GREEN), k=1)[0]
+    assert green.media.kind == "image" and green.tracklet.start == green.tracklet.end == 0.0
+    assert green.tracklet.frames.tolist() == [0] and green.tracklet.boxes.shape == (1, 4)
+    lib.close()
+
+    again = index_media(media, tmp_path / "lib", detector=BlobDetector(), model=embedder)
+    assert [f.status for f in again.files if f.status != "failed"] == ["skipped", "skipped"]
+
+
+def test_stride_and_prefetch(tmp_path: Path) -> None:
+    needs_pipeline()
+    video = write_scene(tmp_path / "walk.mp4")
+    options = IndexOptions(prefetch=4, min_tracklet_length=2)
+    report = index_media(
+        video, tmp_path / "lib", detector=BlobDetector(), model=ColourEmbedder(), stride=2, options=options
+    )
+    (only,) = report.files
+    assert only.status == "indexed" and only.frames_processed == 20 and only.tracklets == 2
+    frames = Library.open(tmp_path / "lib").tracklets()[0].frames
+    assert np.all(frames % 2 == 0)

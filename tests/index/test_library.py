@@ -1,0 +1,225 @@
+"""Library: round trip, model mismatch, duplicates, crash safety, the writer lock."""
+
+from __future__ import annotations
+
+import itertools
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from reidkit.core.errors import LibraryError
+from reidkit.index import library as library_module
+from reidkit.index.library import INDEX_NAME, Library, NewMedia, NewTracklet
+
+DIM = 8
+JPEG = b"\xff\xd8\xff\xd9"  # the library stores thumbnail bytes as given
+
+
+def unit(v: np.ndarray) -> np.ndarray:
+    return (v / np.linalg.norm(v)).astype(np.float32)
+
+
+def make_tracklet(track_id: int, vector: np.ndarray, n: int = 3, start: int = 0) -> NewTracklet:
+    frames = np.arange(start, start + n)
+    boxes = np.tile(np.array([10, 20, 50, 120], np.float32), (n, 1)) + frames[:, None]
+    crop_vectors = np.stack([unit(vector + 0.01 * i) for i in range(2)])
+    return NewTracklet(
+        track_id=track_id,
+        frames=frames,
+        times=frames / 10.0,
+        boxes=boxes,
+        vector=unit(vector),
+        crop_vectors=crop_vectors,
+        best_frame=int(frames[1 % n]),
+        best_box=boxes[1 % n],
+        thumbnail_jpeg=JPEG,
+        quality=0.7,
+        crop_frames=frames[:2],
+        crop_qualities=np.array([0.7, 0.5]),
+    )
+
+
+def media(name: str, sha: str) -> NewMedia:
+    return NewMedia(f"/videos/{name}", sha, "video", 10.0, 100, 10.0, 640, 480)
+
+
+def basis(i: int) -> np.ndarray:
+    v = np.zeros(DIM, np.float32)
+    v[i] = 1.0
+    return v
+
+
+def test_round_trip_search_and_reopen(tmp_path: Path) -> None:
+    root = tmp_path / "lib"
+    with Library.create_or_open(root, "fake", DIM) as lib:
+        m1 = lib.add_media(media("a.mp4", "a" * 64), [make_tracklet(1, basis(0)), make_tracklet(2, basis(1))])
+        m2 = lib.add_media(media("b.mp4", "b" * 64), [make_tracklet(1, basis(2) + 0.1 * basis(0))])
+        assert len(lib) == 3 and m1 != m2
+        hits = lib.search(basis(0), k=10)
+        assert [h.media.id for h in hits][:2] == [m1, m2]
+        assert hits[0].score == pytest.approx(1.0, abs=1e-5)
+        assert all(a.score >= b.score for a, b in itertools.pairwise(hits))
+    lib = Library.open(root)
+    assert (lib.model, lib.dim, len(lib)) == ("fake", DIM, 3)
+    hit = lib.search(basis(1), k=1)[0]
+    t = hit.tracklet
+    assert (t.track_id, t.start_frame, t.end_frame, t.start, t.end) == (2, 0, 2, 0.0, 0.2)
+    assert t.frames.tolist() == [0, 1, 2] and t.boxes.shape == (3, 4) and t.n_crops == 2
+    assert (root / t.thumbnail).read_bytes() == JPEG
+    assert hit.media.path == "/videos/a.mp4" and hit.media.kind == "video" and hit.media.fps == 10.0
+    assert lib.crop_vectors(t.id).shape == (2, DIM)
+    assert [m.sha256[0] for m in lib.media_list()] == ["a", "b"]
+    assert len(lib.tracklets(m1)) == 2 and len(lib.tracklets()) == 3
+    lib.close()
+
+
+def test_model_mismatch_is_refused(tmp_path: Path) -> None:
+    Library.create_or_open(tmp_path, "osnet", DIM).close()
+    with pytest.raises(LibraryError, match=r"built with model 'osnet'.*--model osnet"):
+        Library.create_or_open(tmp_path, "retail-0287", DIM)
+    Library.create_or_open(tmp_path, "osnet", DIM).close()  # the lock was released
+
+
+def test_duplicate_add_is_a_noop(tmp_path: Path) -> None:
+    with Library.create_or_open(tmp_path, "fake", DIM) as lib:
+        first = lib.add_media(media("a.mp4", "a" * 64), [make_tracklet(1, basis(0))])
+        assert lib.has_media("a" * 64)
+        again = lib.add_media(media("copy.mp4", "a" * 64), [make_tracklet(1, basis(3))])
+        assert again == first and len(lib) == 1 and len(lib.media_list()) == 1
+
+
+def test_empty_library_search_says_to_index(tmp_path: Path) -> None:
+    Library.create_or_open(tmp_path, "fake", DIM).close()
+    with pytest.raises(LibraryError, match=r"library is empty.*reidkit index"):
+        Library.open(tmp_path).search(basis(0), k=5)
+
+
+def test_open_missing_library(tmp_path: Path) -> None:
+    with pytest.raises(LibraryError, match=r"not a library.*reidkit index"):
+        Library.open(tmp_path / "nope")
+
+
+def test_crash_mid_add_leaves_nothing_and_file_can_be_readded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lib = Library.create_or_open(tmp_path, "fake", DIM)
+    lib.add_media(media("a.mp4", "a" * 64), [make_tracklet(1, basis(0))])
+    calls = {"n": 0}
+    real_insert = Library._insert_tracklet
+
+    def crash_on_second(self, cur, media_id, thumb, t):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt("killed")
+        return real_insert(self, cur, media_id, thumb, t)
+
+    monkeypatch.setattr(Library, "_insert_tracklet", crash_on_second)
+    with pytest.raises(KeyboardInterrupt):
+        lib.add_media(media("b.mp4", "b" * 64), [make_tracklet(1, basis(1)), make_tracklet(2, basis(2))])
+    lib.close()
+    monkeypatch.setattr(Library, "_insert_tracklet", real_insert)
+
+    lib = Library.create_or_open(tmp_path, "fake", DIM)
+    assert not lib.has_media("b" * 64) and len(lib) == 1
+    assert sorted(p.name for p in (tmp_path / "thumbs").iterdir()) == [f"{'a' * 16}_1.jpg"]
+    lib.add_media(media("b.mp4", "b" * 64), [make_tracklet(1, basis(1)), make_tracklet(2, basis(2))])
+    assert len(lib) == 3 and lib.search(basis(2), k=1)[0].tracklet.track_id == 2
+    lib.close()
+
+
+def test_crash_after_commit_before_index_write_is_repaired(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lib = Library.create_or_open(tmp_path, "fake", DIM)
+    lib.add_media(media("a.mp4", "a" * 64), [make_tracklet(1, basis(0))])
+
+    def die(self: Library) -> None:
+        raise KeyboardInterrupt("killed before the index was written")
+
+    monkeypatch.setattr(Library, "_save_index", die)
+    with pytest.raises(KeyboardInterrupt):
+        lib.add_media(media("b.mp4", "b" * 64), [make_tracklet(1, basis(1))])
+    lib.close()
+    monkeypatch.undo()
+
+    reader = Library.open(tmp_path)  # the faiss file holds 1 vector, SQLite 2: rebuilt on open
+    assert len(reader) == 2
+    assert reader.search(basis(1), k=1)[0].media.path == "/videos/b.mp4"
+    reader.close()
+    import faiss
+
+    assert faiss.read_index(str(tmp_path / INDEX_NAME)).ntotal == 2  # the repair was saved
+
+
+def test_corrupt_index_file_is_rebuilt(tmp_path: Path) -> None:
+    with Library.create_or_open(tmp_path, "fake", DIM) as lib:
+        lib.add_media(media("a.mp4", "a" * 64), [make_tracklet(1, basis(0))])
+    (tmp_path / INDEX_NAME).write_bytes(b"garbage")
+    assert Library.open(tmp_path).search(basis(0), k=1)[0].score == pytest.approx(1.0, abs=1e-5)
+
+
+def test_second_writer_is_refused(tmp_path: Path) -> None:
+    lib = Library.create_or_open(tmp_path, "fake", DIM)
+    with pytest.raises(LibraryError, match=r"being written by pid"):
+        Library.create_or_open(tmp_path, "fake", DIM)
+    Library.open(tmp_path).close()  # readers are fine
+    lib.close()
+
+
+def test_not_a_database(tmp_path: Path) -> None:
+    (tmp_path / "library.sqlite").write_bytes(b"not sqlite at all" * 100)
+    with pytest.raises(LibraryError, match=r"not a readable database"):
+        Library.open(tmp_path)
+
+
+def test_ivf_index_is_trained_once_enough_vectors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(library_module, "IVF_TRAIN_PER_LIST", 5)
+    rng = np.random.default_rng(0)
+    with Library.create_or_open(tmp_path, "fake", DIM, index="IVF2,Flat") as lib:
+        for i in range(12):
+            lib.add_media(media(f"{i}.mp4", f"{i:064d}"), [make_tracklet(1, rng.normal(size=DIM))])
+        assert "IVF" in library_module._inner_index_type(lib._index)
+        target = lib.tracklet_vectors()[1][4]
+        lib.nprobe = 2
+        assert lib.search(target, k=1)[0].score == pytest.approx(1.0, abs=1e-5)
+    db = sqlite3.connect(tmp_path / "library.sqlite")
+    assert db.execute("SELECT value FROM meta WHERE key='index'").fetchone()[0] == "IVF2,Flat"
+
+
+WRITER = """
+import sys, numpy as np
+sys.path.insert(0, {repo!r})
+from tests.index.test_library import Library, media, make_tracklet
+lib = Library.create_or_open({root!r}, "fake", 8)
+rng = np.random.default_rng(0)
+for i in range(100000):
+    lib.add_media(media(f"{{i}}.mp4", f"{{i:064d}}"), [make_tracklet(t, rng.normal(size=8)) for t in (1, 2, 3)])
+    if i == 3:
+        print("ready", flush=True)
+"""
+
+
+def test_kill_9_mid_writing_leaves_a_consistent_library(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    repo = str(Path(__file__).resolve().parents[2])
+    code = WRITER.format(repo=repo, root=str(tmp_path))
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+    time.sleep(0.3)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+    lib = Library.create_or_open(tmp_path, "fake", DIM)  # the lock died with the writer
+    n_media = len(lib.media_list())
+    assert n_media >= 4 and len(lib) == 3 * n_media  # every file complete, none half-written
+    assert library_module._index_ids(lib._index) == set(lib.tracklet_vectors()[0].tolist())
+    lib.add_media(media("new.mp4", "f" * 64), [make_tracklet(1, basis(5))])
+    assert lib.search(basis(5), k=1)[0].media.path == "/videos/new.mp4"
+    lib.close()

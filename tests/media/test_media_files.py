@@ -1,0 +1,40 @@
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from reidkit.core.errors import MediaError
+from reidkit.media import content_hash, is_image, is_video, iter_media_files
+
+
+def test_suffixes_decide_kind() -> None:
+    assert is_video("a/b.MP4") and is_video("x.264") and is_video("x.mkv")
+    assert is_image("p.JPG") and is_image("p.png") and is_image("p.tiff")
+    assert not is_video("p.jpg") and not is_image("v.mp4") and not is_image("notes.txt")
+
+
+def test_iter_media_files_sorted_recursive_and_deduplicated(tmp_path: Path) -> None:
+    for name in ["b.jpg", "a.mp4", "c.txt", ".hidden.jpg", "sub/z.png", "sub/a.264", ".git/x.jpg"]:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"x")
+    found = iter_media_files([tmp_path, tmp_path / "b.jpg"])
+    assert [p.relative_to(tmp_path).as_posix() for p in found] == ["a.mp4", "b.jpg", "sub/a.264", "sub/z.png"]
+    flat = iter_media_files(tmp_path, recursive=False)
+    assert [p.name for p in flat] == ["a.mp4", "b.jpg"]
+    # A file named explicitly is kept whatever its suffix (FFmpeg may still read it).
+    assert iter_media_files(tmp_path / "c.txt") == [tmp_path / "c.txt"]
+
+
+def test_iter_media_files_missing_path(tmp_path: Path) -> None:
+    with pytest.raises(MediaError, match="no such file"):
+        iter_media_files([tmp_path / "nope"])
+
+
+def test_content_hash_is_sha256_of_bytes(tmp_path: Path) -> None:
+    data = bytes(range(256)) * 5000
+    path = tmp_path / "f.bin"
+    path.write_bytes(data)
+    assert content_hash(path) == hashlib.sha256(data).hexdigest()
+    assert content_hash(path, chunk_size=7) == hashlib.sha256(data).hexdigest()
+    with pytest.raises(MediaError):
+        content_hash(tmp_path / "missing.mp4")

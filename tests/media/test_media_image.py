@@ -1,0 +1,115 @@
+import struct
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from reidkit.core.errors import MediaError
+from reidkit.media import open_media, read_image
+
+
+def _write(path: Path, image: np.ndarray) -> Path:
+    assert cv2.imwrite(str(path), image)
+    return path
+
+
+def test_gray_becomes_three_channels(tmp_path: Path) -> None:
+    gray = np.arange(12 * 10, dtype=np.uint8).reshape(12, 10)
+    out = read_image(_write(tmp_path / "g.png", gray))
+    assert out.shape == (12, 10, 3) and out.dtype == np.uint8
+    assert np.array_equal(out[:, :, 0], gray) and np.array_equal(out[:, :, 2], gray)
+
+
+def test_sixteen_bit_png_and_tiff_scale_by_full_range(tmp_path: Path) -> None:
+    values = np.array([[0, 257, 32896, 65535]], np.uint16)
+    expected = np.array([[0, 1, 128, 255]], np.uint8)
+    for suffix in (".png", ".tif"):
+        out = read_image(_write(tmp_path / f"d{suffix}", np.dstack([values] * 3)))
+        assert out.dtype == np.uint8
+        assert np.array_equal(out[:, :, 1], expected), suffix
+        gray = read_image(_write(tmp_path / f"g{suffix}", values))
+        assert np.array_equal(gray[:, :, 0], expected), suffix
+
+
+def test_alpha_is_composited_on_white(tmp_path: Path) -> None:
+    bgra = np.zeros((2, 2, 4), np.uint8)
+    bgra[0, 0] = (255, 0, 0, 255)  # opaque blue
+    bgra[0, 1] = (0, 0, 255, 0)  # transparent red -> white
+    bgra[1, 0] = (0, 0, 0, 128)  # half-transparent black -> mid grey
+    out = read_image(_write(tmp_path / "a.png", bgra))
+    assert out.shape == (2, 2, 3)
+    assert tuple(out[0, 0]) == (255, 0, 0)
+    assert tuple(out[0, 1]) == (255, 255, 255)
+    assert 120 <= out[1, 0, 0] <= 135
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    import zlib
+
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def test_palette_png(tmp_path: Path) -> None:
+    import zlib
+
+    # 2x1 palette image: index 0 = pure red, index 1 = pure green.
+    header = struct.pack(">IIBBBBB", 2, 1, 8, 3, 0, 0, 0)
+    raw = zlib.compress(b"\x00\x00\x01")
+    png = (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", header)
+        + _png_chunk(b"PLTE", bytes([255, 0, 0, 0, 255, 0]))
+        + _png_chunk(b"IDAT", raw)
+        + _png_chunk(b"IEND", b"")
+    )
+    path = tmp_path / "p.png"
+    path.write_bytes(png)
+    out = read_image(path)
+    assert out.shape == (1, 2, 3)
+    assert tuple(out[0, 0]) == (0, 0, 255) and tuple(out[0, 1]) == (0, 255, 0)
+
+
+def _with_exif_orientation(jpeg: bytes, orientation: int) -> bytes:
+    # Minimal APP1 Exif segment: big-endian TIFF header, one IFD entry (0x0112 Orientation, SHORT).
+    tiff = b"MM\x00\x2a" + struct.pack(">I", 8) + struct.pack(">H", 1)
+    tiff += struct.pack(">HHIHH", 0x0112, 3, 1, orientation, 0) + struct.pack(">I", 0)
+    payload = b"Exif\x00\x00" + tiff
+    app1 = b"\xff\xe1" + struct.pack(">H", len(payload) + 2) + payload
+    return jpeg[:2] + app1 + jpeg[2:]
+
+
+def test_jpeg_exif_orientation_is_applied(tmp_path: Path) -> None:
+    image = np.zeros((40, 80, 3), np.uint8)
+    image[:, :40] = 255  # left half white
+    ok, encoded = cv2.imencode(".jpg", image)
+    assert ok
+    path = tmp_path / "rotated.jpg"
+    path.write_bytes(_with_exif_orientation(encoded.tobytes(), 6))  # 6 = rotate 90° clockwise
+    out = read_image(path)
+    assert out.shape == (80, 40, 3)
+    assert out[:40].mean() > 200 and out[40:].mean() < 50  # the white half is now on top
+
+
+def test_bad_images_raise_one_line_media_error(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.jpg"
+    empty.write_bytes(b"")
+    garbage = tmp_path / "garbage.png"
+    garbage.write_bytes(b"this is not a png at all")
+    for path, message in [(tmp_path / "missing.jpg", "no such file"), (empty, "empty"), (garbage, "decode")]:
+        with pytest.raises(MediaError, match=message) as info:
+            read_image(path)
+        assert str(path) in str(info.value) and "\n" not in str(info.value)
+    with pytest.raises(MediaError, match="decode"):
+        open_media(garbage)
+
+
+def test_image_as_media_source(tmp_path: Path) -> None:
+    image = np.full((30, 20, 3), 7, np.uint8)
+    source = open_media(_write(tmp_path / "x.png", image))
+    assert (source.kind, source.width, source.height, source.frame_count) == ("image", 20, 30, 1)
+    assert source.fps == 0.0 and source.duration == 0.0
+    for _ in range(2):  # frames() can be called again
+        frames = list(source.frames())
+        assert len(frames) == 1 and frames[0].index == 0 and frames[0].time == 0.0
+        assert np.array_equal(frames[0].image, image)

@@ -1,0 +1,154 @@
+import logging
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from reidkit.core.errors import MediaError
+from reidkit.media import open_media
+from reidkit.media.source import OpenCVVideo, PyAVVideo
+from tests.conftest import shared_path
+
+N_FRAMES, FPS, W, H = 30, 10.0, 64, 48
+
+
+def _frame(i: int) -> np.ndarray:
+    # A bright bar whose position encodes the frame index, robust to lossy compression.
+    image = np.zeros((H, W, 3), np.uint8)
+    image[:, 2 * i : 2 * i + 4] = 255
+    return image
+
+
+def _bar_position(image: np.ndarray) -> int:
+    return int(np.argmax(image.mean(axis=(0, 2)) > 128)) // 2
+
+
+@pytest.fixture(scope="module")
+def mp4(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("video") / "synthetic.mp4"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), FPS, (W, H))
+    for i in range(N_FRAMES):
+        writer.write(_frame(i))
+    writer.release()
+    return path
+
+
+def test_mp4_properties_and_frames(mp4: Path) -> None:
+    source = open_media(mp4)
+    assert isinstance(source, PyAVVideo)
+    assert (source.kind, source.width, source.height) == ("video", W, H)
+    assert source.fps == pytest.approx(FPS)
+    assert source.frame_count == N_FRAMES
+    assert source.duration == pytest.approx(N_FRAMES / FPS)
+    frames = list(source.frames())
+    assert [f.index for f in frames] == list(range(N_FRAMES))
+    assert [f.time for f in frames] == pytest.approx([i / FPS for i in range(N_FRAMES)])
+    for f in frames:
+        assert f.image.shape == (H, W, 3) and f.image.dtype == np.uint8
+        assert _bar_position(f.image) == f.index
+
+
+@pytest.mark.parametrize("backend", [PyAVVideo, OpenCVVideo])
+def test_stride_yields_every_nth_frame(mp4: Path, backend: type) -> None:
+    source = backend(mp4)
+    frames = list(source.frames(stride=4))
+    assert [f.index for f in frames] == list(range(0, N_FRAMES, 4))
+    assert [_bar_position(f.image) for f in frames] == [f.index for f in frames]
+    assert frames[1].time == pytest.approx(4 / FPS)
+    with pytest.raises(ValueError):
+        next(source.frames(stride=0))
+
+
+def test_raw_h264_stream_without_container_timing(tmp_path: Path) -> None:
+    import av
+
+    path = tmp_path / "raw.h264"
+    with av.open(str(path), "w", format="h264") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = W, H, "yuv420p"
+        for i in range(N_FRAMES):
+            frame = av.VideoFrame.from_ndarray(_frame(i), format="bgr24")
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    source = open_media(path)
+    assert source.fps == pytest.approx(25.0)
+    assert source.frame_count == N_FRAMES  # counted from packets: the header has no count
+    assert source.duration == pytest.approx(N_FRAMES / 25.0)
+    frames = list(source.frames(stride=3))
+    assert [f.index for f in frames] == list(range(0, N_FRAMES, 3))
+    assert [f.time for f in frames] == pytest.approx([i / 25.0 for i in range(0, N_FRAMES, 3)])
+
+
+def _one_line(error: pytest.ExceptionInfo[MediaError], path: Path) -> None:
+    assert str(path) in str(error.value) and "\n" not in str(error.value)
+
+
+def test_missing_empty_text_and_truncated_files(mp4: Path, tmp_path: Path) -> None:
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    text = tmp_path / "notes.mp4"
+    text.write_text("these are my notes, not a video\n" * 20)
+    truncated = tmp_path / "truncated.mp4"
+    truncated.write_bytes(mp4.read_bytes()[: mp4.stat().st_size // 2])  # mp4v writes moov last: lost
+    cases = [(tmp_path / "missing.mp4", "no such file"), (empty, "empty"), (text, "cannot read video"),
+             (truncated, "cannot read video")]  # fmt: skip
+    for path, message in cases:
+        with pytest.raises(MediaError, match=message) as info:
+            open_media(path)
+        _one_line(info, path)
+
+
+def test_video_with_zero_decodable_frames(mp4: Path, tmp_path: Path) -> None:
+    data = bytearray(mp4.read_bytes())
+    start = data.index(b"mdat") + 4
+    end = data.index(b"moov") - 4
+    data[start:end] = np.random.default_rng(0).integers(0, 256, end - start, dtype=np.uint8).tobytes()
+    path = tmp_path / "garbage_frames.mp4"
+    path.write_bytes(bytes(data))
+    with pytest.raises(MediaError, match="cannot read video") as info:
+        open_media(path)
+    _one_line(info, path)
+
+
+def test_corrupt_middle_ends_stream_with_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # Noise frames make large packets, so garbage in the middle breaks a packet instead of being concealed.
+    rng = np.random.default_rng(0)
+    clean = tmp_path / "noise.mp4"
+    writer = cv2.VideoWriter(str(clean), cv2.VideoWriter_fourcc(*"mp4v"), FPS, (W, H))
+    for _ in range(N_FRAMES):
+        writer.write(rng.integers(0, 256, (H, W, 3), dtype=np.uint8))
+    writer.release()
+    data = bytearray(clean.read_bytes())
+    start, end = data.index(b"mdat") + 4, data.index(b"moov") - 4  # the frame data
+    middle = (start + end) // 2
+    data[middle : middle + 2000] = rng.integers(0, 256, 2000, dtype=np.uint8).tobytes()
+    path = tmp_path / "corrupt.mp4"
+    path.write_bytes(bytes(data))
+    source = open_media(path)
+    assert source.frame_count == N_FRAMES  # what the header says, before decoding
+    with caplog.at_level(logging.WARNING, logger="reidkit"):
+        frames = list(source.frames())
+    assert 0 < len(frames) < N_FRAMES
+    assert any("ends early" in r.getMessage() for r in caplog.records)
+    assert source.frame_count == len(frames)  # a full pass corrects the header's count
+
+
+def test_shared_raw_h264_and_mp4() -> None:
+    raw = open_media(shared_path("data", "videos", "people-detection.264"))
+    assert (raw.width, raw.height, raw.fps, raw.frame_count) == (768, 432, 25.0, 596)
+    assert raw.duration == pytest.approx(596 / 25)
+    times = [f.time for f in raw.frames(stride=100)]
+    assert times == pytest.approx([i / 25 for i in range(0, 596, 100)])
+    mp4 = open_media(shared_path("data", "videos", "one-by-one-person-detection.mp4"))
+    assert (mp4.width, mp4.height, mp4.fps, mp4.frame_count) == (768, 432, 10.0, 1394)
+    first = next(mp4.frames())
+    assert first.image.shape == (432, 768, 3)
+
+
+def test_opencv_fallback_reads_raw_h264() -> None:
+    source = OpenCVVideo(shared_path("data", "videos", "people-detection.264"))
+    assert source.fps == 25.0 and source.frame_count == 596
+    frames = list(source.frames(stride=200))
+    assert [f.index for f in frames] == [0, 200, 400]
+    assert frames[1].time == pytest.approx(8.0)

@@ -1,0 +1,203 @@
+"""A small in-memory Library with the contract's records, for tests that must not need real models."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from reidkit.core.types import Detections
+
+try:
+    from reidkit.index.library import MediaRecord, TrackletHit, TrackletRecord
+except ImportError:  # before the index stage lands: the same fields as the contract
+
+    @dataclass(frozen=True)
+    class MediaRecord:  # type: ignore[no-redef]
+        id: int
+        path: str
+        sha256: str
+        kind: str
+        fps: float
+        frame_count: int
+        duration: float
+        width: int
+        height: int
+
+    @dataclass(frozen=True)
+    class TrackletRecord:  # type: ignore[no-redef]
+        id: int
+        media_id: int
+        track_id: int
+        start_frame: int
+        end_frame: int
+        start: float
+        end: float
+        frames: np.ndarray
+        boxes: np.ndarray
+        best_frame: int
+        best_box: np.ndarray
+        thumbnail: str
+        n_crops: int
+        quality: float
+
+    @dataclass(frozen=True)
+    class TrackletHit:  # type: ignore[no-redef]
+        tracklet: TrackletRecord
+        media: MediaRecord
+        score: float
+
+
+DIM = 16
+
+
+def unit(v: np.ndarray) -> np.ndarray:
+    v = np.asarray(v, np.float32)
+    return v / np.linalg.norm(v, axis=-1, keepdims=True)
+
+
+def identity(seed: int) -> np.ndarray:
+    """A random unit appearance vector for one synthetic person."""
+    return unit(np.random.default_rng(seed).normal(size=DIM))
+
+
+def mix(a: np.ndarray, b: np.ndarray, cos: float) -> np.ndarray:
+    """A unit vector with cosine ``cos`` to ``a``, in the plane of ``a`` and ``b``."""
+    b_perp = unit(b - (b @ a) * a)
+    return unit(cos * a + np.sqrt(1 - cos**2) * b_perp)
+
+
+class FakeLibrary:
+    def __init__(self, root: Path, model: str = "fake-reid", dim: int = DIM):
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.model = model
+        self.dim = dim
+        self._media: list[MediaRecord] = []
+        self._tracklets: list[TrackletRecord] = []
+        self._vectors: dict[int, np.ndarray] = {}
+
+    def add_video(self, path: str, duration: float = 60.0, fps: float = 10.0) -> MediaRecord:
+        media = MediaRecord(
+            len(self._media) + 1,
+            path,
+            f"sha{len(self._media)}",
+            "video",
+            fps,
+            round(duration * fps),
+            duration,
+            768,
+            432,
+        )
+        self._media.append(media)
+        return media
+
+    def add_image(self, path: str) -> MediaRecord:
+        media = MediaRecord(
+            len(self._media) + 1, path, f"sha{len(self._media)}", "image", 0.0, 1, 0.0, 640, 480
+        )
+        self._media.append(media)
+        return media
+
+    def add_tracklet(
+        self,
+        media: MediaRecord,
+        start: float,
+        end: float,
+        vector: np.ndarray,
+        noise: float = 0.05,
+        seed: int = 0,
+    ) -> TrackletRecord:
+        fps = media.fps or 1.0
+        frames = np.arange(round(start * fps), round(end * fps) + 1, max(1, round(fps / 2)), dtype=np.int64)
+        boxes = np.tile(np.array([100, 50, 160, 230], np.float32), (len(frames), 1))
+        tid = len(self._tracklets) + 1
+        thumb = f"thumbs/{tid}.jpg"
+        (self.root / "thumbs").mkdir(exist_ok=True)
+        cv2.imwrite(str(self.root / thumb), np.full((64, 32, 3), (40 * tid) % 255, np.uint8))
+        record = TrackletRecord(
+            tid,
+            media.id,
+            tid,
+            int(frames[0]),
+            int(frames[-1]),
+            start,
+            end,
+            frames,
+            boxes,
+            int(frames[len(frames) // 2]),
+            boxes[0],
+            thumb,
+            len(frames),
+            1.0,
+        )
+        self._tracklets.append(record)
+        rng = np.random.default_rng(seed + tid)
+        self._vectors[tid] = unit(vector + rng.normal(scale=noise, size=(len(frames), self.dim)))
+        return record
+
+    def add_observed(
+        self, media: MediaRecord, frames: np.ndarray, boxes: np.ndarray, vectors: np.ndarray
+    ) -> TrackletRecord:
+        """A tracklet from observed boxes and per-crop vectors (one per frame)."""
+        tid = len(self._tracklets) + 1
+        thumb = f"thumbs/{tid}.jpg"
+        (self.root / "thumbs").mkdir(exist_ok=True)
+        cv2.imwrite(str(self.root / thumb), np.zeros((64, 32, 3), np.uint8))
+        frames = np.asarray(frames, np.int64)
+        middle = len(frames) // 2
+        record = TrackletRecord(
+            tid, media.id, tid, int(frames[0]), int(frames[-1]), frames[0] / media.fps,
+            frames[-1] / media.fps, frames, np.asarray(boxes, np.float32), int(frames[middle]),
+            np.asarray(boxes[middle], np.float32), thumb, len(frames), 1.0,
+        )  # fmt: skip
+        self._tracklets.append(record)
+        self._vectors[tid] = unit(vectors)
+        return record
+
+    def __len__(self) -> int:
+        return len(self._tracklets)
+
+    def media_list(self) -> list[MediaRecord]:
+        return list(self._media)
+
+    def tracklets(self, media_id: int | None = None) -> list[TrackletRecord]:
+        return [t for t in self._tracklets if media_id is None or t.media_id == media_id]
+
+    def crop_vectors(self, tracklet_id: int) -> np.ndarray:
+        return self._vectors[tracklet_id]
+
+    def search(self, query: np.ndarray, k: int) -> list[TrackletHit]:
+        media = {m.id: m for m in self._media}
+        hits = [
+            TrackletHit(t, media[t.media_id], float(unit(self._vectors[t.id].mean(0)) @ query))
+            for t in self._tracklets
+        ]
+        return sorted(hits, key=lambda h: -h.score)[:k]
+
+
+class FakeEmbedder:
+    """Embeds every crop as a fixed vector (the test's query identity)."""
+
+    def __init__(self, vector: np.ndarray, name: str = "fake-reid"):
+        self.vector = unit(vector)
+        self.name = name
+        self.dim = int(self.vector.shape[0])
+        self.seen: list[np.ndarray] = []
+
+    def embed(self, crops: Sequence[np.ndarray]) -> np.ndarray:
+        self.seen.extend(crops)
+        return np.tile(self.vector, (len(crops), 1))
+
+
+class FakeDetector:
+    name = "fake-detector"
+
+    def __init__(self, boxes: Sequence[Sequence[float]] = ()):
+        self.boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+
+    def detect(self, image: np.ndarray) -> Detections:
+        return Detections(self.boxes.copy(), np.full(len(self.boxes), 0.9, np.float32))

@@ -1,0 +1,105 @@
+"""Moment grouping: re-entries, gaps, look-alikes, images, and the exact JSON shape."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from reidkit.search import MomentRule, SearchResult, search_vector
+from reidkit.search.calibration import ScoreCalibration, calibration_for
+from tests.search.fakes import FakeLibrary, identity, mix
+
+MOMENT_KEYS = {"media", "start", "end", "start_frame", "end_frame", "score", "thumbnail", "box"}
+
+
+@pytest.fixture
+def scene(tmp_path: Path) -> tuple[FakeLibrary, dict[str, np.ndarray]]:
+    """One video: A visits twice (first visit split by a 1 s occlusion), B overlaps A, C looks like A."""
+    lib = FakeLibrary(tmp_path / "lib")
+    a, b = identity(1), identity(2)
+    c = mix(a, identity(3), 0.45)  # a look-alike (grey cardigan): similar but not the same person
+    video = lib.add_video("/videos/room.mp4", duration=60.0)
+    lib.add_tracklet(video, 0.0, 10.0, a)
+    lib.add_tracklet(video, 11.0, 20.0, a)  # same visit, after a 1 s occlusion
+    lib.add_tracklet(video, 12.0, 30.0, b)  # someone else, on screen at the same time
+    lib.add_tracklet(video, 21.0, 28.0, c)  # the look-alike enters right after A leaves
+    lib.add_tracklet(video, 45.0, 52.0, a)  # A comes back much later
+    return lib, {"a": a, "b": b, "c": c}
+
+
+def test_reentering_person_gives_one_moment_per_visit(scene) -> None:
+    lib, people = scene
+    moments = search_vector(lib, people["a"], top=10)
+    spans = [(m.start, m.end) for m in moments[:2]]
+    assert sorted(spans) == [(0.0, 20.0), (45.0, 52.0)]
+    assert all(len(m.tracklet_ids) in (1, 2) for m in moments)
+    # the look-alike and the other person are separate moments that rank below both visits
+    rest = moments[2:]
+    assert {(m.start, m.end) for m in rest} == {(12.0, 30.0), (21.0, 28.0)}
+    assert max(m.score for m in rest) < min(m.score for m in moments[:2])
+
+
+def test_gap_rule_splits_or_merges(scene) -> None:
+    lib, people = scene
+    short = search_vector(lib, people["a"], top=10, rule=MomentRule(max_gap=0.5))
+    assert sorted((m.start, m.end) for m in short if m.score > 0.9) == [
+        (0.0, 10.0),
+        (11.0, 20.0),
+        (45.0, 52.0),
+    ]
+    long = search_vector(lib, people["a"], top=10, rule=MomentRule(max_gap=30.0))
+    assert sorted((m.start, m.end) for m in long if m.score > 0.9) == [(0.0, 52.0)]
+
+
+def test_overlapping_tracklets_are_never_one_person(tmp_path: Path) -> None:
+    lib = FakeLibrary(tmp_path / "lib")
+    a = identity(1)
+    video = lib.add_video("/v.mp4")
+    lib.add_tracklet(video, 0.0, 10.0, a)
+    lib.add_tracklet(video, 5.0, 15.0, mix(a, identity(9), 0.95))  # twin on screen at once
+    assert len(search_vector(lib, a, top=10)) == 2
+
+
+def test_min_score_and_top(scene) -> None:
+    lib, people = scene
+    assert len(search_vector(lib, people["a"], top=1)) == 1
+    strong = search_vector(lib, people["a"], top=10, min_score=0.8)
+    assert [round(m.start) for m in sorted(strong, key=lambda m: m.start)] == [0, 45]
+
+
+def test_images_give_one_moment_per_person(tmp_path: Path) -> None:
+    lib = FakeLibrary(tmp_path / "lib")
+    a = identity(1)
+    photo = lib.add_image("/photos/p.jpg")
+    lib.add_tracklet(photo, 0.0, 0.0, a)
+    lib.add_tracklet(photo, 0.0, 0.0, mix(a, identity(5), 0.97))
+    moments = search_vector(lib, a, top=10)
+    assert len(moments) == 2
+    assert all(m.start == m.end == 0.0 and m.start_frame == m.end_frame == 0 for m in moments)
+
+
+def test_json_has_exactly_the_contract_keys(scene) -> None:
+    lib, people = scene
+    moments = search_vector(lib, people["a"], top=10)
+    result = SearchResult(query="/q/me.jpg", model=lib.model, moments=moments)
+    data = json.loads(result.to_json())
+    assert set(data) == {"query", "model", "moments"}
+    assert data["model"] == "fake-reid"
+    scores = [m["score"] for m in data["moments"]]
+    assert scores == sorted(scores, reverse=True)
+    for m in data["moments"]:
+        assert MOMENT_KEYS <= set(m) <= MOMENT_KEYS | {"tracklets"}
+        assert isinstance(m["start_frame"], int) and isinstance(m["box"], list) and len(m["box"]) == 4
+        assert Path(m["thumbnail"]).is_absolute() and Path(m["thumbnail"]).is_file()
+        assert m["start"] <= m["end"] and m["start_frame"] <= m["end_frame"]
+
+
+def test_calibration_hook() -> None:
+    cal = calibration_for("no-such-model")
+    assert not cal.measured
+    assert cal.probability(cal.threshold) == pytest.approx(0.5)
+    assert cal.probability(0.95) > 0.9 > 0.1 > cal.probability(0.1)
+    assert ScoreCalibration(0.7, 10.0, -7.0, True).likely(0.71)

@@ -1,0 +1,122 @@
+"""find_person, the `reidkit search` command and the HTML report, over an in-memory library."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from reidkit.cli import main
+from reidkit.core.errors import LibraryError
+from reidkit.search import engine, find_person, query, write_report
+from tests.search.fakes import FakeDetector, FakeEmbedder, FakeLibrary, identity, mix
+
+
+@pytest.fixture
+def library(tmp_path: Path) -> FakeLibrary:
+    lib = FakeLibrary(tmp_path / "lib")
+    a = identity(1)
+    video = lib.add_video("/videos/hall.mp4", duration=90.0)
+    lib.add_tracklet(video, 3.0, 12.5, a)
+    lib.add_tracklet(video, 30.0, 41.0, mix(a, identity(2), 0.2))
+    lib.add_tracklet(video, 70.0, 75.0, a)
+    photo = lib.add_image("/photos/party.jpg")
+    lib.add_tracklet(photo, 0.0, 0.0, mix(a, identity(4), 0.8))
+    return lib
+
+
+@pytest.fixture
+def photo(tmp_path: Path) -> Path:
+    path = tmp_path / "me.jpg"
+    cv2.imwrite(str(path), np.full((128, 64, 3), 120, np.uint8))
+    return path
+
+
+@pytest.fixture
+def fakes(monkeypatch: pytest.MonkeyPatch, library: FakeLibrary) -> FakeEmbedder:
+    """Route the CLI's library path, embedder and detector to the fakes."""
+    embedder = FakeEmbedder(identity(1))
+    monkeypatch.setattr(engine, "open_library", lambda _lib: library)
+    monkeypatch.setattr(engine, "_embedder_for", lambda _model: embedder)
+    monkeypatch.setattr(query, "_default_detector", lambda: FakeDetector([]))
+    _needs_read_image()
+    return embedder
+
+
+def _needs_read_image() -> None:
+    import reidkit.media
+
+    if not hasattr(reidkit.media, "read_image"):
+        pytest.skip("reidkit.media.read_image is not merged yet")
+
+
+def test_find_person_with_a_library_object(library: FakeLibrary, photo: Path) -> None:
+    _needs_read_image()
+    embedder = FakeEmbedder(identity(1))
+    result = find_person(photo, library, top=5, detector=FakeDetector([]), embedder=embedder)
+    assert embedder.seen[0].shape == (128, 64, 3)
+    assert [(m.start, m.end) for m in result.moments[:2]] == [(3.0, 12.5), (70.0, 75.0)] or [
+        (m.start, m.end) for m in result.moments[:2]
+    ] == [(70.0, 75.0), (3.0, 12.5)]
+    assert result.moments[2].kind == "image"
+    assert result.model == "fake-reid" and result.query == str(photo.resolve())
+
+
+def test_model_mismatch_is_refused(library: FakeLibrary, photo: Path) -> None:
+    _needs_read_image()
+    with pytest.raises(LibraryError, match="built with 'fake-reid'"):
+        find_person(photo, library, embedder=FakeEmbedder(identity(1), name="other"), detector=FakeDetector())
+
+
+def test_empty_library_is_a_one_line_error(tmp_path: Path) -> None:
+    with pytest.raises(LibraryError) as err:
+        engine.open_library(FakeLibrary(tmp_path / "empty"))
+    assert "reidkit index" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_cli_json_prints_only_json(fakes, photo: Path, tmp_path: Path, capsys) -> None:
+    assert main(["search", str(photo), "--library", str(tmp_path / "lib"), "--json", "--top", "3"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert len(data["moments"]) == 3 and data["moments"][0]["score"] > 0.9
+
+
+def test_cli_table_and_report(fakes, photo: Path, tmp_path: Path, capsys) -> None:
+    lib = tmp_path / "lib"
+    assert main(["search", str(photo), "--library", str(lib), "--min-score", "0.5"]) == 0
+    out = capsys.readouterr().out
+    assert "hall.mp4" in out and "00:03.0 – 00:12.5" in out and "party.jpg" in out
+    assert "00:30.0" not in out  # the other person scores below --min-score
+    report = lib / "reports" / "me" / "index.html"
+    assert f"report: {report}" in out
+    assert report.is_file() and (report.parent / "query.jpg").is_file()
+
+
+def test_cli_bad_box_and_empty_library(fakes, photo: Path, tmp_path: Path, monkeypatch, capsys) -> None:
+    assert main(["search", str(photo), "--library", str(tmp_path / "lib"), "--box", "1,2"]) == 2
+    assert "--box x1,y1,x2,y2" in capsys.readouterr().err
+    monkeypatch.setattr(engine, "open_library", _empty)
+    assert main(["search", str(photo), "--library", str(tmp_path / "lib")]) == 2
+    assert "error: " in capsys.readouterr().err
+
+
+def _empty(_lib: object) -> None:
+    raise LibraryError("the library has no people indexed yet", path="lib", hint="run `reidkit index` first")
+
+
+def test_report_shows_every_moment(library: FakeLibrary, tmp_path: Path) -> None:
+    from reidkit.search import SearchResult, search_vector
+
+    moments = search_vector(library, identity(1), top=10)
+    result = SearchResult("/q/me.jpg", library.model, moments, query_crop=np.zeros((128, 64, 3), np.uint8))
+    page = write_report(result, tmp_path / "report")
+    text = page.read_text()
+    assert page.name == "index.html"
+    for rank, m in enumerate(moments, 1):
+        assert f'id="m{rank}"' in text and f"{m.score:.3f}" in text
+        assert (tmp_path / "report" / "thumbs" / f"{rank:03d}.jpg").is_file()
+    assert "00:03.0 – 00:12.5" in text and "01:10.0 – 01:15.0" in text
+    assert text.count('class="track"') == 1  # one timeline: the video; the photo has none
+    assert "http" not in text.replace("http-equiv", "")  # no external assets
