@@ -1,6 +1,7 @@
 """Run under torchrun by test_ddp.py: trains the tiny model on the synthetic set, one process per rank.
 
 Each rank writes ``rank<R>.json`` with the steps it ran and a checksum of its final weights.
+(``train_helpers`` is found because Python puts this script's folder first on ``sys.path``.)
 """
 
 from __future__ import annotations
@@ -10,18 +11,12 @@ import os
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-
 import torch
-from train_helpers import simple_evaluate_features, tiny_criterion_factory, tiny_model_factory
+from train_helpers import tiny_criterion_factory, tiny_model_factory
 
-import reidkit.evaluate
 from reidkit.train.config import load_train_config
 from reidkit.train.hooks import HookBase
 from reidkit.train.launch import run_training
-
-if not hasattr(reidkit.evaluate, "evaluate_features"):
-    reidkit.evaluate.evaluate_features = simple_evaluate_features  # type: ignore[attr-defined]
 
 
 class Report(HookBase):

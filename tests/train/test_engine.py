@@ -20,8 +20,6 @@ from reidkit.train.hooks import StopAfter
 from reidkit.train.launch import run_training
 from reidkit.train.transforms import EvalTransform
 
-pytestmark = pytest.mark.usefixtures("evaluator")
-
 
 def tiny_config(output: Path, *overrides: str) -> TrainConfig:
     return load_train_config(

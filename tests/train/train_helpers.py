@@ -1,4 +1,4 @@
-"""Synthetic identities, a tiny stand-in ReID model, loss and evaluator for the training tests.
+"""Synthetic identities, a tiny stand-in ReID model and loss for the training tests.
 
 Each identity is a stick figure with its own shirt/trousers colours; the two CUHK03 "cameras" differ in
 brightness and background, so a model must learn colours, not backgrounds, to match across cameras.
@@ -7,7 +7,6 @@ Images are written in the CUHK03 split layout (``train/PPPP_KK.jpg``, ``val/PPPP
 
 from __future__ import annotations
 
-import types
 from pathlib import Path
 from typing import Any
 
@@ -89,20 +88,3 @@ def tiny_criterion_factory(loss_cfg: Any) -> Any:
         return ce, {"ce": float(ce.detach())}
 
     return criterion
-
-
-def simple_evaluate_features(
-    qf: np.ndarray, gf: np.ndarray, qp: np.ndarray, gp: np.ndarray, qc: np.ndarray, gc: np.ndarray, **_: Any
-) -> Any:
-    """Stand-in for reidkit.evaluate.evaluate_features (R1 and mAP only) until that package lands."""
-    qf = qf / np.linalg.norm(qf, axis=1, keepdims=True)
-    gf = gf / np.linalg.norm(gf, axis=1, keepdims=True)
-    order = np.argsort(-qf @ gf.T, axis=1)
-    r1, aps = [], []
-    for i in range(len(qf)):
-        keep = ~((gp[order[i]] == qp[i]) & (gc[order[i]] == qc[i]))
-        matches = (gp[order[i]] == qp[i])[keep]
-        r1.append(float(matches[0]))
-        hits = np.cumsum(matches)
-        aps.append(float((hits / np.arange(1, len(matches) + 1))[matches].mean()))
-    return types.SimpleNamespace(cmc=np.array([np.mean(r1)]), mAP=float(np.mean(aps)))
