@@ -14,11 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from reidkit.core.config import load_config
-
-try:
-    from reidkit.models import LossConfig, ModelConfig
-except ImportError:  # the models package has not landed yet
-    from reidkit.train._pending_models import LossConfig, ModelConfig  # type: ignore[assignment]
+from reidkit.models.config import LossConfig, ModelConfig
 
 
 @dataclass

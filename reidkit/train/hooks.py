@@ -148,7 +148,11 @@ class MetricsWriter(HookBase):
         trainer = self.trainer
         if not trainer.is_main:
             return
-        row: dict[str, Any] = {"epoch": trainer.epoch + 1, "iter": trainer.iter, "lr": trainer.lr}
+        row: dict[str, Any] = {
+            "epoch": trainer.epoch + 1,
+            "iter": trainer.iter,
+            "lr": float(f"{trainer.lr:.6g}"),
+        }
         row["seconds"] = round(time.perf_counter() - self._epoch_start, 2)
         row.update({k: round(v, 5) for k, v in trainer.epoch_means().items()})
         row.update({k: round(v, 3) for k, v in trainer.storage.items() if isinstance(v, float)})

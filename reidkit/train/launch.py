@@ -147,6 +147,20 @@ def make_extractor(
     return extract
 
 
+def config_changes(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two config dicts (``output`` and ``threads`` ignored)."""
+    changed = []
+    for key in sorted(set(old) | set(new)):
+        if key in ("output", "threads"):
+            continue
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, Mapping) and isinstance(b, Mapping):
+            changed += config_changes(a, b, f"{prefix}{key}.")
+        elif a != b:
+            changed.append(prefix + key)
+    return changed
+
+
 def run_training(
     cfg: TrainConfig,
     roots: Mapping[str, str] | None = None,
@@ -243,7 +257,14 @@ def run_training(
     ]
     trainer.register_hooks(hooks)
     if resuming:
-        trainer.load_state_dict(load_checkpoint(last))
+        state = load_checkpoint(last)
+        changed = config_changes(state.get("config", {}), config_dict)
+        if changed:
+            logger.warning(
+                f"resuming with a config that differs from the checkpoint's in {', '.join(changed)};"
+                " the learning-rate schedule continues as saved"
+            )
+        trainer.load_state_dict(state)
         logger.info(f"resumed from {last} at epoch {trainer.start_epoch}")
     logger.info(
         f"training {train_data.num_classes} ids / {len(train_data.samples)} images on {device}"
