@@ -143,3 +143,18 @@ def test_schedule_warms_up_linearly_then_follows_a_cosine() -> None:
     assert s(60) == pytest.approx(0.5) and s(110) == pytest.approx(0.0, abs=1e-12)
     assert all(s(i) >= s(i + 1) for i in range(10, 110))
     assert not math.isnan(WarmupCosine(0, 0, 0.1, True, 0.0)(0))
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ("optim.name=sgd", "optim.grad_clip=1.0"),
+        ("optim.name=adamw", "cpu_bf16=true"),
+        ("optim.cosine=false",),
+    ],
+)
+def test_optimiser_variants_train(synthetic_root: Path, tmp_path: Path, overrides: tuple[str, ...]) -> None:
+    out = train(tiny_config(tmp_path / "v", "optim.epochs=2", "eval_period=0", *overrides), synthetic_root)
+    rows = read_metrics(out)
+    assert len(rows) == 2 and all(math.isfinite(float(r["loss"])) for r in rows)
+    assert rows[-1]["cuhk03/R1"] != ""  # the last epoch is always evaluated
