@@ -17,6 +17,7 @@ from reidkit.zoo.registry import (
     ModelSpec,
     resolve_model,
 )
+from reidkit.zoo.sidecar import read_sidecar
 
 
 def spec_from_session(path: Path, session: object) -> InputSpec:
@@ -51,7 +52,11 @@ class OnnxEmbedder:
         if spec is not None and spec.task != "reid":
             raise ModelError(f"{spec.name!r} is a {spec.task} model, not a ReID model", path=self.path)
         self.spec = spec
-        self.input_spec = spec.input if spec is not None else spec_from_session(self.path, self.session)
+        if spec is not None:
+            self.input_spec = spec.input
+        else:  # a reidkit export says how to feed it; otherwise guess from the input shape
+            sidecar = read_sidecar(self.path)
+            self.input_spec = sidecar["input"] if sidecar else spec_from_session(self.path, self.session)
         self.name = spec.name if spec is not None else self.path.stem
         self.max_batch = max_batch
         self.fixed_batch = input_batch_size(self.session)
