@@ -14,37 +14,45 @@ def register(app: typer.Typer) -> None:
         out: Path = typer.Option(..., "--out", "-o", help="MOTChallenge text file to write."),
         detector: str = typer.Option("yolox-nano", "--detector", help="Detector name or .onnx path."),
         stride: int = typer.Option(1, "--stride", min=1, help="Process every Nth frame."),
+        max_frames: int = typer.Option(
+            0, "--max-frames", min=0, help="Only the first N frames of the video (0 = all)."
+        ),
         buffer: int = typer.Option(
             30, "--buffer", min=0, help="Frames a lost track is kept for re-activation."
         ),
         min_hits: int = typer.Option(2, "--min-hits", min=1, help="Matches before a new track is reported."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     ) -> None:
-        """Track people through a video; one line per person per processed frame (frames 1-based)."""
+        """Track people through a video; one line per person per processed frame (frames 1-based).
+
+        Lines are ``frame,id,x,y,w,h,score,-1,-1,-1`` (MOTChallenge), in pixels of the video.
+        """
         import sys
 
         import numpy as np
-        from tqdm import tqdm
 
-        from reidkit.detect import build_detector
-        from reidkit.media import open_media
-        from reidkit.track import ByteTracker, TrackerConfig, tracks_to_mot, write_mot
+        from reidkit.core.errors import ReidkitError
+        from reidkit.track import TrackerConfig, write_mot
+        from reidkit.track.video import build_tracking_detector, track_media
 
+        # Fail before the long part: an output path that cannot be written.
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.touch()
+        except OSError as exc:
+            raise ReidkitError(
+                f"cannot write ({exc.strerror})", path=out, hint="pass another --out path"
+            ) from None
         config = TrackerConfig(buffer=buffer, min_hits=min_hits)
-        source = open_media(video)
-        # ByteTrack uses low-score detections too, so the detector must not drop them.
-        det = build_detector(detector, conf=config.track_low)
-        tracker = ByteTracker(config)
-        rows = []
-        total = (source.frame_count + stride - 1) // stride if source.frame_count else None
-        progress = tqdm(
-            source.frames(stride), total=total, unit="frame", disable=quiet or not sys.stderr.isatty()
+        det = build_tracking_detector(detector, config)
+        rows = track_media(
+            video,
+            det,
+            config,
+            stride=stride,
+            max_frames=max_frames or None,
+            progress=not quiet and sys.stderr.isatty(),
         )
-        for frame in progress:
-            tracks = tracker.update(det.detect(frame.image), frame.index)
-            rows.append(tracks_to_mot(frame.index, tracks))
-        table = np.concatenate(rows) if rows else np.zeros((0, 10))
-        out.parent.mkdir(parents=True, exist_ok=True)
-        n = write_mot(out, table)
-        ids = len(np.unique(table[:, 1])) if n else 0
+        n = write_mot(out, rows)
+        ids = len(np.unique(rows[:, 1])) if n else 0
         typer.echo(f"{out}: {n} rows, {ids} tracks", err=True)

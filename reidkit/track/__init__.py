@@ -3,6 +3,7 @@
 - :class:`ByteTracker` / :class:`TrackerConfig`: ByteTrack-style IoU + Kalman tracker (``core.types.Tracker``).
 - :class:`TrackletBuilder`: per-frame tracks -> :class:`~reidkit.core.types.Tracklet` objects.
 - :mod:`reidkit.track.mot`: MOTChallenge text files (``write_mot``, ``read_mot``, ``validate_mot_file``).
+- :mod:`reidkit.track.video`: the ``reidkit track`` loop (``track_media``, ``track_detections``).
 - :mod:`reidkit.track.metrics`: IDF1 / MOTA / HOTA against ground truth (development dependencies).
 """
 

@@ -162,3 +162,16 @@ def test_config_validation():
         TrackerConfig(track_low=0.6, track_high=0.5)
     with pytest.raises(ValueError):
         TrackerConfig(min_hits=0)
+
+
+@pytest.mark.parametrize("low_recent, resumed", [(0, False), (5, True)])
+def test_low_score_detection_resumes_a_recently_lost_track(low_recent: int, resumed: bool) -> None:
+    tracker = ByteTracker(TrackerConfig(low_recent=low_recent))
+    box = np.array([[100, 100, 140, 200]], np.float32)
+    for frame in range(3):
+        tracker.update(Detections(box, np.array([0.9], np.float32)), frame)
+    tracker.update(Detections.empty(), 3)  # missed once: lost
+    tracks = tracker.update(Detections(box, np.array([0.3], np.float32)), 4)  # back, partly hidden
+    assert (len(tracks) == 1) is resumed
+    if resumed:
+        assert tracks.track_ids.tolist() == [1]
