@@ -242,9 +242,9 @@ class PyAVVideo(MediaSource):
             container.close()
         if index < 0:
             raise MediaError("video has no decodable frames", path=self.path, hint=_FIX_VIDEO)
-        decoded = index + 1
-        if self._header_frames and self._header_frames - decoded > max(2, 0.02 * self._header_frames):
-            self.decoded_frames = decoded  # the header promised more: the file was cut short
+        count = index + 1
+        if self._header_frames and self._header_frames - count > max(2, 0.02 * self._header_frames):
+            self.decoded_frames = count  # the header promised more: the file was cut short
         if self._frame_count is None or (stride == 1 and self._frame_count != index + 1):
             self._frame_count = index + 1  # a full pass is the truth
 
