@@ -1,0 +1,91 @@
+"""The training configuration: one typed dataclass tree, loaded from YAML with ``_BASE_`` and overrides.
+
+    cfg = load_train_config("configs/cuhk03_osnet_x0_25.yaml", ["optim.lr=1e-4", "data.p=8"])
+
+Dataset *locations* are not part of the config: they come from ``--root name=DIR`` or the environment
+at run time (see :func:`reidkit.train.data.resolve_root`), so one YAML works on every machine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from reidkit.core.config import load_config
+from reidkit.models.config import LossConfig, ModelConfig
+
+
+@dataclass
+class DataConfig:
+    # Dataset names from the reidkit.data registry. Several train sets are concatenated (identities kept
+    # apart by pid offsets); every test set is evaluated on its own.
+    train: list[str] = field(default_factory=lambda: ["cuhk03"])
+    test: list[str] = field(default_factory=lambda: ["cuhk03"])
+    # Extra keyword options per dataset, e.g. {cuhk03: {protocol: b2a}}.
+    options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    height: int = 256
+    width: int = 128
+    p: int = 16  # identities per batch
+    k: int = 4  # images per identity
+    workers: int = 2
+    test_batch_size: int = 128
+
+
+@dataclass
+class AugmentConfig:
+    """Probabilities (0 = off) and strengths of the train-time augmentations, applied in this order."""
+
+    autoaugment: float = 0.0  # chance of applying a random 2-op policy (AutoAugment/RandAugment-style)
+    autoaugment_magnitude: float = 0.5  # 0-1 strength of each policy op
+    flip: float = 0.5
+    pad: int = 10  # pixels of zero padding before the random crop back to the input size
+    crop: float = 1.0  # chance of the pad + random crop
+    color_jitter: float = 0.0
+    brightness: float = 0.2
+    contrast: float = 0.15
+    saturation: float = 0.0
+    hue: float = 0.0
+    random_patch: float = 0.0  # paste a patch of the image over another place (occlusion)
+    erasing: float = 0.5  # random erasing, filled with the ImageNet mean colour
+    erasing_area: tuple[float, float] = (0.02, 0.4)
+    erasing_aspect: float = 0.3  # aspect ratios drawn log-uniformly in [a, 1/a]
+
+
+@dataclass
+class OptimConfig:
+    name: Literal["adam", "adamw", "sgd"] = "adam"
+    lr: float = 3.5e-4
+    weight_decay: float = 5e-4
+    weight_decay_bias: float = 5e-4
+    bias_lr_factor: float = 1.0
+    momentum: float = 0.9  # sgd only
+    epochs: int = 60
+    warmup_epochs: float = 5.0  # linear warm-up from warmup_factor * lr, per iteration
+    warmup_factor: float = 0.01
+    cosine: bool = True  # cosine decay per iteration after warm-up (else constant lr)
+    min_lr_factor: float = 0.01  # cosine ends at min_lr_factor * lr
+    freeze_backbone_epochs: int = 0  # train only the neck/head for the first N epochs
+    grad_clip: float = 0.0  # max gradient L2 norm; 0 = off
+
+
+@dataclass
+class TrainConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    amp: bool = True  # float16 autocast + grad scaling on CUDA; ignored on CPU
+    cpu_bf16: bool = False  # bfloat16 autocast on CPU (fast only on CPUs with AVX512-BF16/AMX)
+    seed: int = 0
+    threads: int = 0  # torch intra-op threads; 0 = $REIDKIT_THREADS or torch's default
+    eval_period: int = 10  # evaluate every N epochs (and after the last); 0 = only after the last
+    checkpoint_period: int = 1  # write last.pth every N epochs (and after the last)
+    log_period: int = 20  # iterations between log lines / TensorBoard points
+    output: str = "runs/default"
+
+
+def load_train_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -> TrainConfig:
+    return load_config(TrainConfig, path, overrides)

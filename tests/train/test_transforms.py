@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from reidkit.core.runtime import prepare_batch
+from reidkit.train.config import AugmentConfig
+from reidkit.train.transforms import (
+    MEAN_BGR,
+    POLICY_OPS,
+    EvalTransform,
+    TrainTransform,
+    color_jitter,
+    random_erase,
+    random_patch,
+)
+from reidkit.zoo.registry import IMAGENET_MEAN, IMAGENET_STD, InputSpec
+
+ALL_ON = AugmentConfig(
+    autoaugment=1.0, color_jitter=1.0, saturation=0.2, hue=0.05, random_patch=1.0, erasing=1.0
+)
+
+
+@pytest.fixture
+def image() -> np.ndarray:
+    return np.random.default_rng(0).integers(0, 256, size=(90, 40, 3), dtype=np.uint8)
+
+
+def test_train_transform_is_deterministic_given_the_rng(image: np.ndarray) -> None:
+    transform = TrainTransform(ALL_ON, 64, 32)
+    a = transform(image, np.random.default_rng(7))
+    b = transform(image, np.random.default_rng(7))
+    c = transform(image, np.random.default_rng(8))
+    assert a.shape == (3, 64, 32) and a.dtype == np.float32
+    assert np.array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def test_test_transform_matches_the_onnx_embedder_preprocessing(image: np.ndarray) -> None:
+    spec = InputSpec(64, 32, mean=IMAGENET_MEAN, std=IMAGENET_STD)
+    expected = prepare_batch([image], spec)[0]
+    np.testing.assert_allclose(EvalTransform(64, 32)(image), expected, atol=1e-5)
+
+
+def test_flip_with_probability_one_mirrors(image: np.ndarray) -> None:
+    cfg = AugmentConfig(flip=1.0, crop=0.0, erasing=0.0)
+    out = TrainTransform(cfg, 90, 40).augment(image, np.random.default_rng(0))
+    assert np.array_equal(out, image[:, ::-1])
+
+
+def test_everything_off_is_a_plain_resize(image: np.ndarray) -> None:
+    cfg = AugmentConfig(flip=0.0, crop=0.0, erasing=0.0)
+    assert np.array_equal(TrainTransform(cfg, 90, 40).augment(image, np.random.default_rng(0)), image)
+
+
+def test_random_erasing_fills_with_the_mean_colour_so_zero_after_normalising() -> None:
+    image = np.full((64, 32, 3), 255, np.uint8)
+    erased = random_erase(image, np.random.default_rng(0), area=(0.2, 0.3))
+    changed = np.any(erased != 255, axis=2)
+    assert 0.15 * 64 * 32 < changed.sum() < 0.35 * 64 * 32
+    assert np.array_equal(erased[changed][0], MEAN_BGR.round().astype(np.uint8))
+    normalised = EvalTransform(64, 32)(erased)
+    assert np.abs(normalised[:, changed]).max() < 0.02
+
+
+def test_pixel_ops_keep_shape_and_dtype(image: np.ndarray) -> None:
+    rng = np.random.default_rng(1)
+    outputs = [op(image, 0.8, rng) for op in POLICY_OPS.values()]
+    outputs += [color_jitter(image, rng, 0.3, 0.3, 0.3, 0.1), random_patch(image, rng)]
+    for out in outputs:
+        assert out.shape == image.shape and out.dtype == np.uint8
+    assert sum(not np.array_equal(o, image) for o in outputs) >= len(outputs) - 1
