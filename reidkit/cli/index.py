@@ -25,8 +25,11 @@ def register(app: typer.Typer) -> None:
         index: str = typer.Option(
             "Flat", "--index", help="Faiss index for a NEW library: Flat, IVF1024,Flat, HNSW32."
         ),
-        prefetch: int = typer.Option(
-            0, "--prefetch", min=0, help="Decode this many frames ahead in a thread."
+        prefetch: int | None = typer.Option(
+            None,
+            "--prefetch",
+            min=0,
+            help="Decode this many frames ahead in a thread (0: inline) [default: 4].",
         ),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar and no per-file lines."),
     ) -> None:
@@ -39,10 +42,10 @@ def register(app: typer.Typer) -> None:
         from reidkit.index.indexer import FileReport, IndexOptions, index_media
 
         options = IndexOptions(
-            crops=CropSamplerConfig(k=crops, bins=max(16, 2 * crops)),
-            prefetch=prefetch,
-            progress=False if quiet else None,
+            crops=CropSamplerConfig(k=crops, bins=max(16, 2 * crops)), progress=False if quiet else None
         )
+        if prefetch is not None:
+            options.prefetch = prefetch
         shown: list[FileReport] = []
 
         def show(f: FileReport) -> None:
