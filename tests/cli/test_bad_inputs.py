@@ -7,6 +7,7 @@ folder with one unreadable file still indexes the rest. Cases that index run the
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -121,8 +122,6 @@ def test_odd_images_work_as_queries_and_as_media(
 ) -> None:
     code, out, err = run(capfd, "search", odd_images[kind], "--library", library, "--json")
     assert code == 0, err
-    import json
-
     moments = json.loads(out)["moments"]
     assert {Path(m["media"]).name for m in moments} == {"grey.png", "rgba.png", "deep.png"}
     assert moments[0]["score"] > 0.6  # the same person in every file
@@ -193,3 +192,19 @@ def test_eval_with_a_missing_dataset_root(tmp_path: Path, capfd) -> None:
     code, _, err = run(capfd, "eval", "--dataset", "cuhk03", "--root", root)
     assert code == 2
     one_line_error(err, str(root), "dataset root not found", "--root")
+
+
+def test_library_built_with_an_unregistered_model_file(
+    tmp_path: Path, capfd, odd_images: dict[str, Path], models
+) -> None:
+    model = tmp_path / "mine.onnx"
+    shutil.copy(shared_path("models", "osnet_x0_25_msmt17.onnx"), model)
+    lib = tmp_path / "lib"
+    assert main(["index", str(odd_images["grey"]), "--library", str(lib), "--model", str(model), "-q"]) == 0
+    capfd.readouterr()
+    code, _, err = run(capfd, "search", odd_images["grey"], "--library", lib)
+    assert code == 2  # the library knows the model only as "mine"
+    one_line_error(err, str(lib), "'mine'", "--model")
+    code, out, err = run(capfd, "search", odd_images["grey"], "--library", lib, "--model", model, "--json")
+    assert code == 0, err
+    assert '"model": "mine"' in out
