@@ -17,6 +17,7 @@ from reidkit.zoo.registry import (
     ModelSpec,
     resolve_model,
 )
+from reidkit.zoo.sidecar import read_sidecar
 
 
 def spec_from_session(path: Path, session: object) -> InputSpec:
@@ -55,7 +56,11 @@ class OnnxEmbedder:
                 hint="pass a ReID model as --model (`reidkit models` lists them); detectors go to --detector",
             )
         self.spec = spec
-        self.input_spec = spec.input if spec is not None else spec_from_session(self.path, self.session)
+        if spec is not None:
+            self.input_spec = spec.input
+        else:  # a reidkit export says how to feed it; otherwise guess from the input shape
+            sidecar = read_sidecar(self.path)
+            self.input_spec = sidecar["input"] if sidecar else spec_from_session(self.path, self.session)
         self.name = spec.name if spec is not None else self.path.stem
         self.max_batch = max_batch
         self.fixed_batch = input_batch_size(self.session)

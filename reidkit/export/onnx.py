@@ -7,7 +7,7 @@ torch.export-based one took ~35 s, emitted opset 18 and failed to down-convert t
 
 Every export is checked: the ONNX model and the torch model see the same random batch and the max
 absolute difference (relative to the output magnitude) and the worst cosine similarity are reported;
-an export outside tolerance raises ``ModelError``. A sidecar JSON (see ``reidkit.export.sidecar``)
+an export outside tolerance raises ``ModelError``. A sidecar JSON (see ``reidkit.zoo.sidecar``)
 records the input spec so ``embed`` feeds the model correctly.
 """
 
@@ -26,8 +26,8 @@ from torch import nn
 
 from reidkit.core.errors import ModelError
 from reidkit.core.log import get_logger
-from reidkit.export.sidecar import write_sidecar
 from reidkit.zoo.registry import InputSpec
+from reidkit.zoo.sidecar import write_sidecar
 
 log = get_logger(__name__)
 
@@ -196,7 +196,7 @@ def quantize_int8(
     )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    from reidkit.export.sidecar import read_sidecar
+    from reidkit.zoo.sidecar import read_sidecar
 
     fp32_path, out_path = Path(fp32_path), Path(out_path)
     meta = read_sidecar(fp32_path)

@@ -60,7 +60,9 @@ def cuhk03(root: Path, protocol: str = "", holdout: int = 0, **_: object) -> Rei
     if holdout:
         ids = sorted({s.pid for s in train})
         if not 0 < holdout < len(ids):
-            raise DatasetError(f"holdout={holdout} must be between 1 and {len(ids) - 1} identities", path=root)
+            raise DatasetError(
+                f"holdout={holdout} must be between 1 and {len(ids) - 1} identities", path=root
+            )
         held = set(ids[-holdout:])
         test_split, where = [s for s in train if s.pid in held], f"last {holdout} ids of train/"
         train = [s for s in train if s.pid not in held]
