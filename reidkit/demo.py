@@ -14,6 +14,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -71,12 +72,15 @@ def run(shared: Path, out: Path, *, stride: int = 2, quick: bool = False) -> Non
     if not quick:
         # 25 fps: stride 5 processes 5 frames per second, like stride 2 on the 10 fps video.
         jobs += [(shared / STREAM, 5), (shared / MARKET_FRAMES, None)]
+    files: list[Any] = []
     for path, file_stride in jobs:
         report = index(path, library, detector=detector, stride=file_stride)
         for f in report.files:
+            files.append(f)
             wall = float(getattr(f, "wall", 0.0))
             print(f"  {Path(f.path).name:<36} {f.status:<8} {f.tracklets:>3} tracklets  {wall:5.1f} s")
-    print(f"  indexed in {time.perf_counter() - started:.1f} s -> {library}")
+    index_wall = time.perf_counter() - started
+    print(f"  indexed in {index_wall:.1f} s -> {library}")
 
     _step(f"2/4 cut the query: the largest person detected in frame {QUERY_FRAME} of {Path(VIDEO).name}")
     frame = _frame_at(shared / VIDEO, QUERY_FRAME)
@@ -101,7 +105,36 @@ def run(shared: Path, out: Path, *, stride: int = 2, quick: bool = False) -> Non
         print(format_table(result))
         market_report = write_report(result, out / "report-market")
         print(f"  report: {market_report}")
-    print(f"\ndone in {time.perf_counter() - started:.1f} s. Open {video_report} in a browser.")
+    reports = [video_report] if quick else [video_report, market_report]
+    _summary(files, index_wall, time.perf_counter() - started, library, reports)
+
+
+def _summary(
+    files: list[Any], index_wall: float, total_wall: float, library: Path, reports: list[Path]
+) -> None:
+    """What happened, in a few lines: what was indexed, how fast, where the results are."""
+    from reidkit.search import format_time
+
+    indexed = [f for f in files if f.status == "indexed"]
+    videos = [f for f in indexed if f.kind == "video"]
+    photos = [f for f in indexed if f.kind == "image"]
+    footage = sum(f.duration for f in videos)
+    video_wall = sum(f.wall for f in videos)
+    present = sum(f.status == "skipped" for f in files)
+    _step("what happened")
+    print(
+        f"  indexed {len(videos)} videos ({format_time(footage)} of footage, "
+        f"{footage / video_wall if video_wall else 0:.1f}x real time) and {len(photos)} photos "
+        f"into {sum(f.tracklets for f in indexed)} tracklets in {index_wall:.1f} s"
+        + (f"; {present} files were already in the library" if present else "")
+    )
+    embedded = sum(f.crops_embedded for f in indexed)
+    boxes = sum(f.boxes for f in indexed)
+    print(f"  ReID ran on {embedded} crops for {boxes} detected boxes; the library is {library}")
+    print(f"  searched {len(reports)} query photo(s); everything took {total_wall:.1f} s")
+    for report in reports:
+        print(f"  report: {report}")
+    print(f"  open {reports[0]} in a browser")
 
 
 def _frame_at(path: Path, index: int) -> np.ndarray:

@@ -31,6 +31,7 @@ from reidkit.core.errors import ReidkitError
 from reidkit.core.log import get_logger
 from reidkit.core.types import Detector, Embedder
 from reidkit.search import SearchResult, find_person, find_tracklet, open_library, parse_box
+from reidkit.search.engine import embedder_for
 from reidkit.search.report import page, render_results
 
 if TYPE_CHECKING:
@@ -279,10 +280,16 @@ def serve(
     library: str | Path | Library,
     port: int = 8000,
     *,
+    model: str | Path | None = None,
     on_ready: Callable[[str], None] | None = None,
 ) -> None:
-    """Serve ``library`` on http://127.0.0.1:port until interrupted."""
+    """Serve ``library`` on http://127.0.0.1:port until interrupted.
+
+    ``model`` (a .onnx path) is needed only when the library was indexed with an unregistered model file.
+    """
     app = SearchApp(library)
+    if model is not None:
+        app.embedder = embedder_for(app.library, model)
     server = make_server(app, port)
     url = f"http://127.0.0.1:{server.server_address[1]}/"
     if on_ready is not None:

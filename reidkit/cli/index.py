@@ -25,23 +25,27 @@ def register(app: typer.Typer) -> None:
         index: str = typer.Option(
             "Flat", "--index", help="Faiss index for a NEW library: Flat, IVF1024,Flat, HNSW32."
         ),
-        prefetch: int = typer.Option(
-            0, "--prefetch", min=0, help="Decode this many frames ahead in a thread."
+        prefetch: int | None = typer.Option(
+            None,
+            "--prefetch",
+            min=0,
+            help="Decode this many frames ahead in a thread (0: inline) [default: 4].",
         ),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar and no per-file lines."),
     ) -> None:
         """Index media into a library; files already there (same content) are skipped.
 
-        Exits 1 when some file could not be read (the others are still indexed).
+        Unreadable files are skipped with a one-line reason on stderr; the others are still indexed.
+        Exits 1 when some file was skipped that way, 2 when no file could be read.
         """
         from reidkit.embed.crops import CropSamplerConfig
         from reidkit.index.indexer import FileReport, IndexOptions, index_media
 
         options = IndexOptions(
-            crops=CropSamplerConfig(k=crops, bins=max(16, 2 * crops)),
-            prefetch=prefetch,
-            progress=False if quiet else None,
+            crops=CropSamplerConfig(k=crops, bins=max(16, 2 * crops)), progress=False if quiet else None
         )
+        if prefetch is not None:
+            options.prefetch = prefetch
         shown: list[FileReport] = []
 
         def show(f: FileReport) -> None:
@@ -61,9 +65,9 @@ def register(app: typer.Typer) -> None:
                     f"{name:40s} {f.status:8s} {f.tracklets:9d} {f.frames_processed:7d} {f.duration:8.1f} {f.wall:7.2f} {rt}"
                 )
             elif f.status == "skipped":
-                typer.echo(f"{name:40s} {f.status:8s} {f.message}")
+                typer.echo(f"{name:40s} {'present':8s} {f.message}")
             else:
-                typer.echo(f"{name:40s} {f.status:8s} cannot be read (see below)")
+                typer.echo(f"{name:40s} {'skipped':8s} cannot be read (see below)")
 
         report = index_media(
             paths,
@@ -76,12 +80,17 @@ def register(app: typer.Typer) -> None:
             on_file=show,
         )
         indexed, skipped, failed = report.indexed, report.skipped, report.failed
+        if failed and not indexed and not skipped:
+            # Nothing usable: the same one-line errors as every other command, exit 2.
+            for f in failed:
+                typer.echo(f"error: {f.message}", err=True)
+            raise SystemExit(2)
         tracklets = sum(f.tracklets for f in indexed)
         typer.echo(
-            f"{len(indexed)} indexed ({tracklets} tracklets), {len(skipped)} skipped (already indexed), "
-            f"{len(failed)} failed — library {library} (model {report.model})"
+            f"{len(indexed)} indexed ({tracklets} tracklets), {len(skipped)} already in the library, "
+            f"{len(failed)} unreadable — library {library} (model {report.model})"
         )
         for f in failed:
-            typer.echo(f"failed: {f.message}", err=True)
+            typer.echo(f"skipped: {f.message}", err=True)
         if failed:
             raise SystemExit(1)

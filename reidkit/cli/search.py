@@ -48,6 +48,12 @@ def register(app: typer.Typer) -> None:
         min_score: float | None = typer.Option(
             None, "--min-score", help="Drop moments scoring below this cosine similarity."
         ),
+        model: str | None = typer.Option(
+            None,
+            "--model",
+            "-m",
+            help="The .onnx file the library was indexed with, when that was not a registry model.",
+        ),
     ) -> None:
         """Find every moment the person in PHOTO appears in the library's videos and images."""
         from reidkit.core.errors import ReidkitError
@@ -57,7 +63,7 @@ def register(app: typer.Typer) -> None:
             query_box = parse_box(box) if box else None
         except ValueError as exc:
             raise ReidkitError(str(exc)) from None
-        result = find_person(photo, library, top=top, box=query_box, min_score=min_score)
+        result = find_person(photo, library, top=top, box=query_box, min_score=min_score, model=model)
         if json_out:
             if report is not None:
                 write_report(result, report)

@@ -43,7 +43,7 @@ def create_session(path: str | Path, threads: int | None = None) -> ort.Inferenc
         raise ModelError(
             f"not a valid ONNX model ({exc.__class__.__name__})",
             path=path,
-            hint="re-download the file or pass the right --model",
+            hint="re-download it, or pass another model file (`reidkit models` lists the known ones)",
         ) from exc
 
 

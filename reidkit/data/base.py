@@ -59,7 +59,9 @@ def build_dataset(name: str, root: str | Path, **options: object) -> ReidDataset
     root = Path(root).expanduser()
     if not root.exists():
         raise DatasetError(
-            "dataset root not found", path=root, hint=f"pass --root pointing at the {name} folder"
+            "dataset root not found",
+            path=root,
+            hint=f"pass --root with the folder that holds the {name!r} dataset (layouts: docs/datasets.md)",
         )
     try:
         factory = DATASETS.get(name)

@@ -67,7 +67,7 @@ class YoloxDetector:
             raise ModelError(
                 f"{spec.name!r} is a {spec.task} model, not a detector",
                 path=self.path,
-                hint="pass --detector",
+                hint="pass a detector as --detector (`reidkit models` lists them); ReID models go to --model",
             )
         self.session = create_session(self.path, threads)
         self.input_spec = spec.input if spec is not None else _spec_from_session(self.path, self.session)

@@ -50,7 +50,11 @@ class OnnxEmbedder:
         self.session = create_session(self.path, threads)
         spec: ModelSpec | None = registered
         if spec is not None and spec.task != "reid":
-            raise ModelError(f"{spec.name!r} is a {spec.task} model, not a ReID model", path=self.path)
+            raise ModelError(
+                f"{spec.name!r} is a {spec.task} model, not a ReID model",
+                path=self.path,
+                hint="pass a ReID model as --model (`reidkit models` lists them); detectors go to --detector",
+            )
         self.spec = spec
         if spec is not None:
             self.input_spec = spec.input

@@ -373,6 +373,14 @@ class MediaIndexer:
         entries.extend(self._embed(pending, report))
         if report.frames_processed == 0:
             raise MediaError("no frame could be decoded", path=source.path, hint="check the file")
+        decoded = getattr(source, "decoded_frames", None)
+        if decoded is not None:
+            # Indexing the readable part silently would hide that the rest of the footage is missing.
+            raise MediaError(
+                f"truncated: only {decoded} of {report.frames_total} frames could be decoded",
+                path=source.path,
+                hint="re-copy the file, or to index what is there: ffmpeg -i IN -c copy OUT.mp4",
+            )
         fps = float(source.fps)
         frame_count = max(int(source.frame_count), last_index + 1)
         duration = float(source.duration) or (frame_count / fps if fps > 0 else last_time)

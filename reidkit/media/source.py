@@ -18,6 +18,7 @@ turns corrupt part-way ends at the last good frame with a logged warning.
 from __future__ import annotations
 
 import logging
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from fractions import Fraction
@@ -35,6 +36,10 @@ from reidkit.media.image import read_image
 
 log = get_logger(__name__)
 
+# OpenCV's FFmpeg backend prints demuxer errors ("moov atom not found") straight to stderr; reidkit
+# reports unreadable files itself, in one line. Read when the backend first opens a file.
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+
 DEFAULT_FPS = 25.0  # used (with a warning) when a video does not say its frame rate
 _FIX_VIDEO = "re-copy the file, or re-encode it, e.g. ffmpeg -i IN -c:v libx264 OUT.mp4"
 
@@ -47,6 +52,8 @@ class MediaSource(ABC):
     fps: float  # 0.0 for an image
     width: int
     height: int
+    # After a pass: frames decoded when that is far fewer than the header promised (truncated file).
+    decoded_frames: int | None = None
 
     @property
     @abstractmethod
@@ -167,6 +174,8 @@ class PyAVVideo(MediaSource):
         finally:
             container.close()
         self._frame_count: int | None = self._header_frames or None
+        # Set by a full pass that decoded far fewer frames than the header says (a truncated file).
+        self.decoded_frames: int | None = None
 
     @property
     def frame_count(self) -> int:
@@ -233,6 +242,9 @@ class PyAVVideo(MediaSource):
             container.close()
         if index < 0:
             raise MediaError("video has no decodable frames", path=self.path, hint=_FIX_VIDEO)
+        count = index + 1
+        if self._header_frames and self._header_frames - count > max(2, 0.02 * self._header_frames):
+            self.decoded_frames = count  # the header promised more: the file was cut short
         if self._frame_count is None or (stride == 1 and self._frame_count != index + 1):
             self._frame_count = index + 1  # a full pass is the truth
 

@@ -76,9 +76,27 @@ def _embedder_for(model: str) -> Embedder:
     return OnnxEmbedder(model)
 
 
-def embedder_for(library: Library) -> Embedder:
-    """The embedder of the model that made the library's vectors (query vectors must be comparable)."""
-    return _embedder_for(library.model)
+def embedder_for(library: Library, model: str | Path | None = None) -> Embedder:
+    """The embedder of the model that made the library's vectors (query vectors must be comparable).
+
+    ``model`` is the model file to use when the library's model is not a registry name (a library
+    indexed with ``--model path/to/mine.onnx`` records only ``mine``).
+    """
+    from reidkit.core.errors import ModelError
+    from reidkit.zoo.registry import MODELS
+
+    if model is not None:
+        return _embedder_for(str(model))
+    try:
+        return _embedder_for(library.model)
+    except ModelError:
+        if library.model in MODELS:
+            raise  # a registered model whose file is missing: its own message says how to get it
+        raise LibraryError(
+            f"cannot load the model the library was built with, {library.model!r}",
+            path=library.root,
+            hint="pass --model with the .onnx file it was indexed with",
+        ) from None
 
 
 def search_vector(
@@ -142,16 +160,18 @@ def find_person(
     min_score: float | None = None,
     detector: Detector | None = None,
     embedder: Embedder | None = None,
+    model: str | Path | None = None,
     rule: MomentRule = MomentRule(),
 ) -> SearchResult:
     """Find every moment the person in ``photo`` appears in the indexed ``library``.
 
     ``box`` (x1, y1, x2, y2 in photo pixels) picks the person when the photo shows several; otherwise a
-    person crop is used as is and a scene's largest detected person is the query.
+    person crop is used as is and a scene's largest detected person is the query. ``model`` (a name or
+    .onnx path) is needed only when the library was indexed with an unregistered model file.
     """
     lib = open_library(library)
     crop, query_box = load_query(photo, detector, box)
-    embedder = embedder or embedder_for(lib)
+    embedder = embedder or embedder_for(lib, model)
     if embedder.name != lib.model:
         raise LibraryError(
             f"the library was built with {lib.model!r}, not {embedder.name!r}",

@@ -105,4 +105,4 @@ def load_query(
 
     path = Path(path)
     image = read_image(path)
-    return select_person(image, detector, box, name=path.name)
+    return select_person(image, detector, box, name=str(path))

@@ -1,0 +1,35 @@
+"""The Python API exactly as README.md and reidkit/api.py document it, on real Market-1501 frames."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import shared_path
+
+
+def test_index_then_find_person_as_documented(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    frames = shared_path("data", "market-frames", "frames")
+    photo = shared_path("data", "market-frames", "query", "0001_c1s1_001051_00.jpg")
+    shared_path("models", "yolox_nano_416x416.onnx")
+    monkeypatch.chdir(tmp_path)  # the documented relative "lib/" lands here
+
+    import reidkit.api as rk
+
+    report = rk.index([frames, frames / "c1s1_001051.jpg"], "lib/")  # a folder and a file in it
+    assert len(report.indexed) == 16 and not report.failed  # the file is not indexed twice
+    assert rk.index(frames, "lib/").skipped  # same content: skipped on the second run
+
+    result = rk.find_person(photo, "lib/")
+    best = result.moments[0]
+    # The query was cut from this very frame: it must come first, with a high cosine score.
+    assert Path(best.media).name == "c1s1_001051.jpg" and best.score > 0.8
+    assert best.kind == "image" and best.start == best.end == 0.0
+    assert [m.score for m in result.moments] == sorted((m.score for m in result.moments), reverse=True)
+    assert json.loads(result.to_json())["moments"][0]["media"] == best.media
+
+    page = rk.write_report(result, "report/")
+    assert Path(page).resolve() == (tmp_path / "report" / "index.html").resolve()
+    assert "c1s1_001051.jpg" in Path(page).read_text()
