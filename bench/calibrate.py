@@ -10,6 +10,8 @@ For every (query, gallery) pair of different cameras, positives share the identi
 
 * ``threshold``: the cosine at FPR = 1e-2 (``reidkit.evaluate.evaluate_features``; a pair is accepted when
   strictly above it), i.e. 1 in 100 different-person pairs passes;
+* ``link_threshold``: the cosine at FPR = 1e-3, used to join tracklets of one video into a visit
+  without the query (``reidkit.search.moments.link_tracklets``): a wrong link hides a person;
 * ``logit_slope`` / ``logit_bias``: a logistic fit of P(same | cosine) with positives and negatives
   weighted equally (a 50/50 prior: the probability answers "which is more likely, same or different?",
   not "how many of the library's people are this one", which depends on the library's size).
@@ -87,7 +89,7 @@ def calibrate(model: str, root: Path, holdout: int = 100, threads: int | None = 
         "logit_bias": round(bias, 3),
         # Context, not read by reidkit.search: how often a true pair passes, and the split's rank-1/mAP.
         "tpr_at_threshold": round(float(metrics.tpr_at_fpr[FPR]), 4),
-        "threshold_fpr_1e-3": round(float(metrics.threshold_at_fpr[1e-3]), 4),
+        "link_threshold": round(float(metrics.threshold_at_fpr[1e-3]), 4),
         "rank1": round(metrics.rank(1), 4),
         "mAP": round(float(metrics.mAP), 4),
     }
@@ -113,7 +115,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         numbers = calibrate(model, args.root, args.holdout)
         results[model] = numbers
         print(f"{model}: {json.dumps(numbers)}")
-        keys = ("threshold", "logit_slope", "logit_bias")
+        keys = ("threshold", "logit_slope", "logit_bias", "link_threshold")
         print(f"    calibration={{{', '.join(f'{k!r}: {numbers[k]}' for k in keys)}}},")
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
