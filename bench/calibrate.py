@@ -103,7 +103,9 @@ def reid_models() -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--models", default="all", help="comma-separated ReID models or .onnx paths; all = registry")
+    parser.add_argument(
+        "--models", default="all", help="comma-separated ReID models or .onnx paths; all = registry"
+    )
     parser.add_argument("--root", type=Path, default=DEFAULT_SHARED / "data" / "cuhk03")
     parser.add_argument("--holdout", type=int, default=100, help="last N train identities to measure on")
     parser.add_argument("--json", type=Path, help="also write {model: numbers} here")

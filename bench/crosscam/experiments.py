@@ -165,7 +165,9 @@ def link_pieces(
                     max(m.end for m in group),
                     unit(np.stack([m.pooled for m in group]).mean(0)),
                     crops,
-                    stored=None if group[0].stored is None else unit(np.stack([m.stored for m in group]).mean(0)),
+                    stored=None
+                    if group[0].stored is None
+                    else unit(np.stack([m.stored for m in group]).mean(0)),
                     members=[m for g in group for m in (g.members or [g])],
                 )
             )
@@ -179,7 +181,13 @@ def score_pieces(query: np.ndarray, pieces: Sequence[Piece], how: str) -> np.nda
         return np.array([(p.stored if p.stored is not None else p.pooled) @ query for p in pieces])
     if how == "member-max":  # a linked piece scores as its best tracklet (by stored vector)
         return np.array(
-            [max(float((m.stored if m.stored is not None else m.pooled) @ query) for m in (p.members or [p])) for p in pieces]
+            [
+                max(
+                    float((m.stored if m.stored is not None else m.pooled) @ query)
+                    for m in (p.members or [p])
+                )
+                for p in pieces
+            ]
         )
     per_crop = [p.crops @ query for p in pieces]
     if how == "max":

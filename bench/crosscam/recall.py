@@ -65,13 +65,13 @@ def ground_truth_boxes(truth: dict) -> dict[str, dict[int, list[tuple[np.ndarray
         out[video] = {}
         for f, boxes in frames.items():
             # Drawn far to near: a box with a larger bottom y is painted later, over the others.
-            out[video][f] = [
-                (b, visible_fraction(b, [o for o in boxes if o[3] > b[3]])) for b in boxes
-            ]
+            out[video][f] = [(b, visible_fraction(b, [o for o in boxes if o[3] > b[3]])) for b in boxes]
     return out
 
 
-def detect_low(bench_root: Path, videos: list[str], stride: int, cache: Path) -> dict[str, dict[int, Detections]]:
+def detect_low(
+    bench_root: Path, videos: list[str], stride: int, cache: Path
+) -> dict[str, dict[int, Detections]]:
     path = cache / f"detections_low_s{stride}.npz"
     if path.is_file():
         stored = np.load(path)
@@ -134,7 +134,9 @@ def tracklet_stretches(
         for f in sorted(frames):
             d = frames[f]
             keep = d.scores >= conf
-            builder.add(Frame(blank, f, f / fps), tracker.update(Detections(d.boxes[keep], d.scores[keep]), f))
+            builder.add(
+                Frame(blank, f, f / fps), tracker.update(Detections(d.boxes[keep], d.scores[keep]), f)
+            )
         out.extend(Moment(video, t.start_frame, t.end_frame) for t in builder.finish())
     return out
 

@@ -491,7 +491,9 @@ def default_model_threads(prefetch: int) -> int:
     return max(1, cores - 1) if prefetch > 0 else cores
 
 
-def _resolve_detector(detector: str | Path | Detector, threads: int | None, conf: float | None = None) -> Detector:
+def _resolve_detector(
+    detector: str | Path | Detector, threads: int | None, conf: float | None = None
+) -> Detector:
     if isinstance(detector, Detector):
         return detector
     from reidkit.detect import build_detector

@@ -43,7 +43,9 @@ FALLBACK_MIN_LINK = 0.7
 @dataclass(frozen=True)
 class MomentRule:
     max_gap: float = 4.0  # seconds between tracklets that may still be one moment
-    min_link: float | None = None  # mean cosine to link tracklets; None: the model's calibrated link threshold
+    min_link: float | None = (
+        None  # mean cosine to link tracklets; None: the model's calibrated link threshold
+    )
     max_overlap: float = 0.3  # seconds of overlap tolerated (a tracker hand-over can overlap a frame)
     max_speed: float = 1.5  # body heights per second a person may move while unseen (a brisk walk is ~1)
     edge_gap: float = 1.0  # seconds: a person who left the frame and is back later is a new visit
@@ -185,9 +187,7 @@ def link_tracklets(
         vector = vectors[record.id]
         best, best_link = None, min_link
         for visit in visits:
-            if any(
-                min(m.end, record.end) - max(m.start, record.start) > rule.max_overlap for m in visit
-            ):
+            if any(min(m.end, record.end) - max(m.start, record.start) > rule.max_overlap for m in visit):
                 continue
             latest = max(visit, key=lambda m: (m.end, m.id))
             if not plausible_link(latest, record, media.width, rule):
