@@ -14,9 +14,9 @@ looking at the query* (a link is the index's own claim that two pieces are one p
   the visit reaches the model's calibrated *link* threshold (``ScoreCalibration.link_threshold``,
   measured at a false-positive rate of 1e-3), or ``MomentRule.min_link`` when given.
 
-A search then returns the visits that hold a matching tracklet, each scored as its best member: the
-query matched that person at least that well somewhere in it (measured against a mean over members and
-the visit's pooled vector in bench/crosscam/README.md). Each person found in a still image is a moment
+A search then returns the visits that hold a matching tracklet, each scored by the cosine between the
+query and the visit's pooled vector (the mean of its tracklets' vectors; measured against the best
+member's score and a mean of per-crop scores in bench/crosscam/README.md). Each person found in a still image is a moment
 of its own, at time 0.
 """
 
@@ -202,7 +202,8 @@ def link_tracklets(
     return visits
 
 
-def make_moment(hits: Sequence[TrackletHit], root: Path) -> Moment:
+def make_moment(hits: Sequence[TrackletHit], root: Path, score: float | None = None) -> Moment:
+    """A moment spanning ``hits``; it shows the best-matching member and scores as it (or ``score``)."""
     best = max(hits, key=lambda h: h.score)
     media = best.media
     return Moment(
@@ -212,7 +213,7 @@ def make_moment(hits: Sequence[TrackletHit], root: Path) -> Moment:
         end=max(h.tracklet.end for h in hits),
         start_frame=min(h.tracklet.start_frame for h in hits),
         end_frame=max(h.tracklet.end_frame for h in hits),
-        score=float(best.score),
+        score=float(best.score if score is None else score),
         thumbnail=str(root / best.tracklet.thumbnail),
         box=tuple(float(v) for v in np.asarray(best.tracklet.best_box).reshape(4)),  # type: ignore[arg-type]
         best_frame=int(best.tracklet.best_frame),
