@@ -30,7 +30,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: opaque heads and feet (feather_mask)
 REPO = Path(__file__).resolve().parents[2]
 # Same rule as tests/conftest.py: $REIDKIT_SHARED, else ../shared beside the checkout.
 DEFAULT_SHARED = Path(os.environ.get("REIDKIT_SHARED", REPO.parent / "shared"))
@@ -178,18 +178,24 @@ def camera_crops(cuhk_val: Path) -> tuple[dict[str, list[str]], dict[str, list[s
     return {p: cam_a[p] for p in both}, {p: cam_b[p] for p in both}
 
 
-def feather_mask(height: int, width: int, inner: float = 0.6, power: float = 4.0) -> np.ndarray:
-    """Soft rounded-rectangle alpha: 1 inside, falling smoothly to 0 at the crop border.
+def feather_mask(height: int, width: int, side: float = 0.25, edge: float = 0.04) -> np.ndarray:
+    """Alpha for a pasted crop: opaque over the body, fading to 0 at the crop's left and right sides.
 
-    A superellipse keeps the person's head and feet (which touch the top and bottom of a tight crop)
-    while the crop's own background corners fade into the room.
+    A tight person crop has the head and feet at its top and bottom and its own background at the
+    sides, so only the sides fade (over ``side`` of the half-width) and the top and bottom only at
+    the very edge (``edge`` of the half-height) to hide the seam. A person is opaque: an earlier
+    rounded-rectangle mask faded heads and feet to 10-40 % alpha, which made people ghost-like and
+    cost the detector ~7 points of recall on pasted CUHK03 crops (hard paste 45 %, that mask 38 %,
+    this one 43 % of crops found at score >= 0.35 in one hall position).
     """
-    v = np.abs(np.linspace(-1, 1, height, dtype=np.float32))[:, None]
+
+    def ramp(x: np.ndarray, width_fraction: float) -> np.ndarray:
+        t = np.clip((x - (1 - width_fraction)) / width_fraction, 0, 1)
+        return 1 - t * t * (3 - 2 * t)
+
     u = np.abs(np.linspace(-1, 1, width, dtype=np.float32))[None, :]
-    # Vertical falloff is kept shorter so feet are not erased.
-    r = (u**power + (v * 0.96) ** (power * 2)) ** (1 / power)
-    t = np.clip((r - inner) / (1 - inner), 0, 1)
-    return (1 - t * t * (3 - 2 * t))[..., None]
+    v = np.abs(np.linspace(-1, 1, height, dtype=np.float32))[:, None]
+    return (ramp(u, side) * ramp(v, edge))[..., None].astype(np.float32)
 
 
 # ---------------------------------------------------------------------------------------- planning

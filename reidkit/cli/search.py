@@ -12,14 +12,25 @@ if TYPE_CHECKING:
 
 
 def format_table(result: SearchResult) -> str:
-    """The moments as an aligned plain-text table, best first."""
+    """The moments as an aligned plain-text table, best first, with the calibrated verdict.
+
+    Moments at or above the model's calibrated threshold are marked "likely" (the same person); when
+    none is, the table says "not found" first and still lists the best candidates below the threshold.
+    """
     from reidkit.search import format_time
 
     if not result.moments:
         return "no moments found (try a lower --min-score or a tighter crop of the person)"
+    cal = result.calibration
+    how = "calibrated" if cal.measured else "default, uncalibrated"
     names = [Path(m.media).name for m in result.moments]
     width = min(48, max(5, *(len(n) for n in names)))
-    lines = [f"{'#':>3}  {'media':<{width}}  {'time':<19}  {'frames':<13}  score"]
+    lines = []
+    if not any(cal.likely(m.score) for m in result.moments):
+        lines.append(
+            f"not found: no moment above the {how} threshold ({cal.threshold:.2f}); best candidates below it:"
+        )
+    lines.append(f"{'#':>3}  {'media':<{width}}  {'time':<19}  {'frames':<13}  score  verdict")
     for rank, (m, name) in enumerate(zip(result.moments, names, strict=True), 1):
         if len(name) > width:
             name = "…" + name[-(width - 1) :]
@@ -28,7 +39,8 @@ def format_table(result: SearchResult) -> str:
         else:
             when = f"{format_time(m.start)} – {format_time(m.end)}"
             frames = f"{m.start_frame}–{m.end_frame}"
-        lines.append(f"{rank:>3}  {name:<{width}}  {when:<19}  {frames:<13}  {m.score:.3f}")
+        verdict = "likely the same person" if cal.likely(m.score) else "below threshold"
+        lines.append(f"{rank:>3}  {name:<{width}}  {when:<19}  {frames:<13}  {m.score:.3f}  {verdict}")
     return "\n".join(lines)
 
 

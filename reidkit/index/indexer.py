@@ -147,6 +147,10 @@ class IndexOptions:
     # cameras); every `keyframe_seconds` the detector runs anyway, for people who stand still.
     skip_static: bool = True
     keyframe_seconds: float = 2.0
+    # Detector confidence for videos when the detector is built here by name. None: the tracker's
+    # `track_low`, so ByteTrack's second association sees the low-score boxes of partly hidden or
+    # blurred people (a detector's own 0.35 default hides them; new tracks still need `new_track`).
+    detect_conf: float | None = None
 
 
 class MotionGate:
@@ -495,12 +499,19 @@ def default_model_threads(prefetch: int) -> int:
     return max(1, cores - 1) if prefetch > 0 else cores
 
 
-def _resolve_detector(detector: str | Path | Detector, threads: int | None) -> Detector:
+def _resolve_detector(
+    detector: str | Path | Detector, threads: int | None, conf: float | None = None
+) -> Detector:
     if isinstance(detector, Detector):
         return detector
     from reidkit.detect import build_detector
 
-    kwargs = {} if threads is None or str(detector) == "hog" else {"threads": threads}
+    kwargs: dict[str, Any] = {}
+    if str(detector) != "hog":
+        if threads is not None:
+            kwargs["threads"] = threads
+        if conf is not None:
+            kwargs["conf"] = conf
     built: Detector = build_detector(str(detector), **kwargs)
     return built
 
@@ -545,7 +556,12 @@ def index_media(
         options.stride = stride
     files = iter_media_files(paths if isinstance(paths, (str, Path)) else list(paths))
     embedder = _resolve_embedder(model, threads)
-    det = _resolve_detector(detector, threads)
+    conf = options.detect_conf
+    if conf is None:
+        from reidkit.track import TrackerConfig
+
+        conf = (tracker_config or TrackerConfig()).track_low
+    det = _resolve_detector(detector, threads, conf)
     report = IndexReport(Path(library_root), embedder.name, getattr(det, "name", str(detector)))
     with Library.create_or_open(library_root, embedder.name, embedder.dim, index=index) as library:
         indexer = MediaIndexer(

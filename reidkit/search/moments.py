@@ -1,16 +1,23 @@
 """From tracklet hits to *moments*: the spans of time a person is on screen.
 
 A tracker breaks one visit of a person into several tracklets whenever they are hidden, turn away or
-leave the frame for a moment. Showing each piece separately would flood the result list, so the hits of
-one video are merged into a moment when
+the detector misses them for a moment. Showing each piece separately would flood the result list and
+cut the moment short, so :func:`link_tracklets` joins the tracklets of one video into visits, *without
+looking at the query* (a link is the index's own claim that two pieces are one person), when
 
-* the gap between them is short (``MomentRule.max_gap`` seconds),
-* they do not overlap in time (one person cannot be two boxes at once), and
+* the gap between them is short (``MomentRule.max_gap`` seconds) and they do not overlap in time (one
+  person cannot be two boxes at once);
+* the move is plausible: the later tracklet starts within walking reach of where the earlier one ended
+  (``MomentRule.max_speed`` body heights per second, plus half a body height), and a tracklet that ended
+  at the frame border (the person left) is only continued within ``MomentRule.edge_gap`` seconds;
 * their appearance agrees: the mean cosine between the new tracklet's pooled vector and those already in
-  the moment is at least ``MomentRule.min_link``.
+  the visit reaches the model's calibrated *link* threshold (``ScoreCalibration.link_threshold``,
+  measured at a false-positive rate of 1e-3), or ``MomentRule.min_link`` when given.
 
-A moment scores as its best member: the query matched that person at least that well somewhere in it.
-Each person found in a still image is a moment of its own, at time 0.
+A search then returns the visits that hold a matching tracklet, each scored by the cosine between the
+query and the visit's pooled vector (the mean of its tracklets' vectors; measured against the best
+member's score and a mean of per-crop scores in bench/crosscam/README.md). Each person found in a still image is a moment
+of its own, at time 0.
 """
 
 from __future__ import annotations
@@ -26,11 +33,22 @@ if TYPE_CHECKING:
     from reidkit.index.library import TrackletHit
 
 
+if TYPE_CHECKING:
+    from reidkit.index.library import MediaRecord, TrackletRecord
+
+# Linking threshold of group_moments() when the rule leaves it to the calibration but none is passed.
+FALLBACK_MIN_LINK = 0.7
+
+
 @dataclass(frozen=True)
 class MomentRule:
     max_gap: float = 4.0  # seconds between tracklets that may still be one moment
-    min_link: float = 0.7  # mean cosine between tracklets for them to be the same person
+    min_link: float | None = (
+        None  # mean cosine to link tracklets; None: the model's calibrated link threshold
+    )
     max_overlap: float = 0.3  # seconds of overlap tolerated (a tracker hand-over can overlap a frame)
+    max_speed: float = 1.5  # body heights per second a person may move while unseen (a brisk walk is ~1)
+    edge_gap: float = 1.0  # seconds: a person who left the frame and is back later is a new visit
 
 
 @dataclass(frozen=True)
@@ -100,12 +118,12 @@ def group_moments(
     moments: list[Moment] = []
     for media_hits in by_media.values():
         if media_hits[0].media.kind == "image":
-            moments.extend(_make_moment([hit], root) for hit in media_hits)
+            moments.extend(make_moment([hit], root) for hit in media_hits)
             continue
         groups: list[_Group] = []
         for hit in sorted(media_hits, key=lambda h: (h.tracklet.start, h.tracklet.id)):
             vector = vector_of(hit.tracklet.id)
-            best, best_link = None, rule.min_link
+            best, best_link = None, FALLBACK_MIN_LINK if rule.min_link is None else rule.min_link
             for group in groups:
                 if not _close_in_time(group, hit, rule):
                     continue
@@ -117,7 +135,7 @@ def group_moments(
             else:
                 best.hits.append(hit)
                 best.vectors.append(vector)
-        moments.extend(_make_moment(group.hits, root) for group in groups)
+        moments.extend(make_moment(group.hits, root) for group in groups)
     moments.sort(key=lambda m: (-m.score, m.media, m.start))
     return moments
 
@@ -133,7 +151,59 @@ def _close_in_time(group: _Group, hit: TrackletHit, rule: MomentRule) -> bool:
     return True
 
 
-def _make_moment(hits: Sequence[TrackletHit], root: Path) -> Moment:
+def plausible_link(
+    earlier: TrackletRecord, later: TrackletRecord, frame_width: int, rule: MomentRule = MomentRule()
+) -> bool:
+    """Could the person at the end of ``earlier`` be the one at the start of ``later``, by time and place?"""
+    gap = later.start - earlier.end
+    if gap > rule.max_gap or gap < -rule.max_overlap:
+        return False
+    gap = max(0.0, gap)
+    ax1, ay1, ax2, ay2 = (float(v) for v in np.asarray(earlier.boxes[-1]).reshape(4))
+    bx1, by1, bx2, by2 = (float(v) for v in np.asarray(later.boxes[0]).reshape(4))
+    height = max(ay2 - ay1, by2 - by1, 1.0)
+    distance = float(np.hypot((ax1 + ax2 - bx1 - bx2) / 2, (ay1 + ay2 - by1 - by2) / 2))
+    if distance > height * (0.5 + rule.max_speed * gap):
+        return False
+    left_frame = frame_width > 0 and (ax1 <= 2.0 or ax2 >= frame_width - 2.0)
+    return not (left_frame and gap > rule.edge_gap)
+
+
+def link_tracklets(
+    records: Sequence[TrackletRecord],
+    vectors: dict[int, np.ndarray],
+    media: MediaRecord,
+    min_link: float,
+    rule: MomentRule = MomentRule(),
+) -> list[list[TrackletRecord]]:
+    """Group one video's tracklets into visits of one person each (see the module docstring).
+
+    Greedy in time order: a tracklet joins the visit whose appearance agrees best among those it may
+    plausibly continue (checked against the visit's latest member), else starts a visit of its own.
+    ``vectors`` maps tracklet id -> pooled unit vector.
+    """
+    visits: list[list[TrackletRecord]] = []
+    for record in sorted(records, key=lambda r: (r.start, r.id)):
+        vector = vectors[record.id]
+        best, best_link = None, min_link
+        for visit in visits:
+            if any(min(m.end, record.end) - max(m.start, record.start) > rule.max_overlap for m in visit):
+                continue
+            latest = max(visit, key=lambda m: (m.end, m.id))
+            if not plausible_link(latest, record, media.width, rule):
+                continue
+            link = float(np.mean([float(vector @ vectors[m.id]) for m in visit]))
+            if link >= best_link:
+                best, best_link = visit, link
+        if best is None:
+            visits.append([record])
+        else:
+            best.append(record)
+    return visits
+
+
+def make_moment(hits: Sequence[TrackletHit], root: Path, score: float | None = None) -> Moment:
+    """A moment spanning ``hits``; it shows the best-matching member and scores as it (or ``score``)."""
     best = max(hits, key=lambda h: h.score)
     media = best.media
     return Moment(
@@ -143,7 +213,7 @@ def _make_moment(hits: Sequence[TrackletHit], root: Path) -> Moment:
         end=max(h.tracklet.end for h in hits),
         start_frame=min(h.tracklet.start_frame for h in hits),
         end_frame=max(h.tracklet.end_frame for h in hits),
-        score=float(best.score),
+        score=float(best.score if score is None else score),
         thumbnail=str(root / best.tracklet.thumbnail),
         box=tuple(float(v) for v in np.asarray(best.tracklet.best_box).reshape(4)),  # type: ignore[arg-type]
         best_frame=int(best.tracklet.best_frame),

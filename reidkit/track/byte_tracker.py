@@ -38,7 +38,11 @@ class TrackerConfig:
 
     track_high: float = 0.5  # detections scoring at least this take part in the first association
     track_low: float = 0.1  # detections below this are ignored entirely
-    new_track: float = 0.6  # an unmatched detection needs this score to start a track
+    # An unmatched detection needs this score to start a (tentative) track. ByteTrack uses high + 0.1
+    # with a large detector; a small one such as YOLOX-nano scores people lower, and a tentative track
+    # must still be matched min_hits times in a row before it counts, so a box good enough to follow
+    # is good enough to start one (+2-5 points of walk coverage on bench/crosscam/recall.py).
+    new_track: float = 0.5
     match_iou: float = 0.2  # first association: minimal IoU (times the score when fuse_score) to pair
     match_iou_low: float = 0.5  # second association (low-score detections): minimal plain IoU
     match_iou_tentative: float = 0.3  # unconfirmed tracks: minimal IoU of the expanded boxes (below)

@@ -63,9 +63,10 @@ class ModelSpec:
     licence: str = ""
     url: str | None = None
     description: str = ""
-    # Cosine-similarity calibration for "same person" decisions, measured on an evaluation split
-    # (see docs/models.md): threshold at FPR=1e-2 and the logistic fit used to turn scores into
-    # probabilities. None until measured.
+    # Cosine-similarity calibration for "same person" decisions (reidkit/search/calibration.py):
+    # threshold at FPR=1e-2, link_threshold at FPR=1e-3 and a class-balanced logistic fit of
+    # P(same | score), measured by `python bench/calibrate.py --models NAME` on the last 100 CUHK03
+    # train identities (camera A vs B), never on CUHK03 val or bench/crosscam. Empty until measured.
     calibration: dict[str, float] = field(default_factory=dict)
 
 
@@ -120,6 +121,12 @@ register_model(
         licence="weights MIT (torchreid); file Apache-2.0 (Multitarget-tracker)",
         url="https://github.com/Smorodov/Multitarget-tracker/raw/fab4bb4/data/reid/osnet_x0_25_msmt17.onnx",
         description="OSNet x0.25 trained on MSMT17 (torchreid model zoo)",
+        calibration={
+            "threshold": 0.6414,
+            "logit_slope": 29.962,
+            "logit_bias": -16.101,
+            "link_threshold": 0.7184,
+        },  # bench/calibrate.py
     )
 )
 register_model(
@@ -134,6 +141,12 @@ register_model(
         licence="Apache-2.0 (Open Model Zoo)",
         url=f"{_KAZ}/Tracker/person_reid/model/person-reidentification-retail-0287.onnx",
         description="Open Model Zoo person ReID, converted to ONNX (NHWC, BGR 0-255)",
+        calibration={
+            "threshold": 0.5632,
+            "logit_slope": 19.357,
+            "logit_bias": -8.156,
+            "link_threshold": 0.641,
+        },  # bench/calibrate.py
     )
 )
 register_model(
@@ -148,6 +161,12 @@ register_model(
         licence="Apache-2.0 (Open Model Zoo)",
         url=f"{_KAZ}/Tracker/person_reid/model/person-reidentification-retail-0248.onnx",
         description="Open Model Zoo person ReID, smaller, converted to ONNX",
+        calibration={
+            "threshold": 0.4941,
+            "logit_slope": 20.244,
+            "logit_bias": -7.222,
+            "link_threshold": 0.5801,
+        },  # bench/calibrate.py
     )
 )
 

@@ -103,3 +103,56 @@ def test_calibration_hook() -> None:
     assert cal.probability(cal.threshold) == pytest.approx(0.5)
     assert cal.probability(0.95) > 0.9 > 0.1 > cal.probability(0.1)
     assert ScoreCalibration(0.7, 10.0, -7.0, True).likely(0.71)
+
+
+def _walker(lib: FakeLibrary, video, frames, boxes, vector) -> None:
+    lib.add_observed(
+        video, np.asarray(frames), np.asarray(boxes, np.float32), np.tile(vector, (len(frames), 1))
+    )
+
+
+def test_link_needs_a_plausible_move(tmp_path: Path) -> None:
+    """Same look, short gap: linked when the person could have walked there, not across the room."""
+    lib = FakeLibrary(tmp_path / "lib")
+    a = identity(1)
+    video = lib.add_video("/v.mp4", fps=10.0)
+    _walker(lib, video, range(0, 20), [[300, 100, 360, 280]] * 20, a)
+    _walker(lib, video, range(30, 50), [[330, 100, 390, 280]] * 20, a)  # 1 s later, 30 px on: linked
+    _walker(lib, video, range(55, 75), [[20, 100, 80, 280]] * 20, a)  # 0.5 s later, 310 px away: not
+    moments = search_vector(lib, a, top=10, rule=MomentRule(min_link=0.7))
+    assert sorted((m.start_frame, m.end_frame) for m in moments) == [(0, 49), (55, 74)]
+
+
+def test_a_person_who_left_the_frame_starts_a_new_visit(tmp_path: Path) -> None:
+    lib = FakeLibrary(tmp_path / "lib")
+    a = identity(1)
+    video = lib.add_video("/v.mp4", fps=10.0)
+    _walker(lib, video, range(0, 20), [[700, 100, 768, 280]] * 20, a)  # ends at the right border
+    _walker(lib, video, range(40, 60), [[700, 100, 768, 280]] * 20, a)  # back 2 s later
+    _walker(lib, video, range(65, 80), [[690, 100, 760, 280]] * 15, a)  # 0.5 s gap inside: same visit
+    moments = search_vector(lib, a, top=10, rule=MomentRule(min_link=0.7))
+    assert sorted((m.start_frame, m.end_frame) for m in moments) == [(0, 19), (40, 79)]
+
+
+def test_link_threshold_comes_from_the_calibration(tmp_path: Path, monkeypatch) -> None:
+    """Two pieces with cosine ~0.8: linked under a 0.75 link threshold, separate under 0.85."""
+    from reidkit.zoo import registry
+
+    lib = FakeLibrary(tmp_path / "lib", model="calibrated-fake")
+    a = identity(1)
+    video = lib.add_video("/v.mp4", fps=10.0)
+    _walker(lib, video, range(0, 20), [[300, 100, 360, 280]] * 20, a)
+    _walker(lib, video, range(25, 45), [[310, 100, 370, 280]] * 20, mix(a, identity(2), 0.8))
+    spec = registry.ModelSpec("calibrated-fake", "reid", "x.onnx", None, registry.InputSpec(256, 128))
+    for link, expected in ((0.75, 1), (0.85, 2)):
+        calibrated = registry.ModelSpec(
+            **{**spec.__dict__, "calibration": {"threshold": 0.5, "link_threshold": link}}
+        )
+        monkeypatch.setitem(registry.MODELS, "calibrated-fake", calibrated)
+        assert len(search_vector(lib, a, top=10)) == expected
+    assert calibration_for("calibrated-fake").measured
+
+
+def test_unmeasured_link_threshold_is_stricter_than_the_match_threshold() -> None:
+    cal = calibration_for("no-such-model")
+    assert cal.link_threshold > cal.threshold

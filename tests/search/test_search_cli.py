@@ -120,3 +120,24 @@ def test_report_shows_every_moment(library: FakeLibrary, tmp_path: Path) -> None
     assert "00:03.0 – 00:12.5" in text and "01:10.0 – 01:15.0" in text
     assert text.count('class="track"') == 1  # one timeline: the video; the photo has none
     assert "http" not in text.replace("http-equiv", "")  # no external assets
+
+
+def test_cli_says_not_found_below_the_threshold_but_shows_candidates(
+    fakes, photo: Path, tmp_path: Path, capsys
+) -> None:
+    from tests.search.fakes import identity as person
+
+    fakes.vector = person(7)  # a query nobody in the library resembles
+    assert main(["search", str(photo), "--library", str(tmp_path / "lib")]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("not found: no moment above the default, uncalibrated threshold (0.60)")
+    assert "hall.mp4" in out and "below threshold" in out and "likely the same person" not in out
+
+
+def test_cli_marks_likely_matches(fakes, photo: Path, tmp_path: Path, capsys) -> None:
+    assert main(["search", str(photo), "--library", str(tmp_path / "lib")]) == 0
+    out = capsys.readouterr().out
+    assert "not found" not in out
+    first = out.splitlines()[1]
+    assert "00:03.0" in first or "01:10.0" in first
+    assert first.endswith("likely the same person")
