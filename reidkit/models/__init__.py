@@ -6,6 +6,7 @@ Typical use: ``model = build_model(ModelConfig(pretrained="osnet_x0_25_msmt17.on
 """
 
 from reidkit.models import backbones as _backbones  # noqa: F401  (fills BACKBONES)
+from reidkit.models import distill as _distill  # noqa: F401  (fills LOSSES with distill_*)
 from reidkit.models import heads as _heads  # noqa: F401  (fills POOLINGS / HEADS / CLASSIFIERS)
 from reidkit.models.config import LossConfig, ModelConfig
 from reidkit.models.losses import build_criterion

@@ -71,12 +71,23 @@ class OptimConfig:
 
 
 @dataclass
+class DistillConfig:
+    """Knowledge distillation from a frozen teacher (see ``reidkit.models.distill``); off while empty."""
+
+    teacher: str = ""  # registry name (person-reidentification-retail-0287), .onnx file or .pth checkpoint
+    kind: str = "similarity"  # similarity (batch similarity matrices) | cosine (learned projection)
+    weight: float = 1.0  # the term is added to the losses in `loss` with this weight
+    threads: int = 0  # onnxruntime threads for an ONNX teacher; 0 = $REIDKIT_THREADS or all cores
+
+
+@dataclass
 class TrainConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     data: DataConfig = field(default_factory=DataConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
+    distill: DistillConfig = field(default_factory=DistillConfig)
     amp: bool = True  # float16 autocast + grad scaling on CUDA; ignored on CPU
     cpu_bf16: bool = False  # bfloat16 autocast on CPU (fast only on CPUs with AVX512-BF16/AMX)
     seed: int = 0

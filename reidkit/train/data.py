@@ -87,10 +87,12 @@ def read_image(path: str) -> np.ndarray:
 
 
 class ImageDataset(Dataset):
-    """ReidSample list -> (image tensor CHW float32, pid, camid, dsetid).
+    """ReidSample list -> (image tensor CHW float32, pid, camid, dsetid[, augmented HxWx3 uint8 BGR]).
 
     Indexed by ``i`` or by ``(i, aug_seed)`` as :class:`~reidkit.train.sampler.PKSampler` yields; the
     seed drives the transform, so an image's augmentation doesn't depend on which worker loads it.
+    A transform returning ``(tensor, augmented)`` (``TrainTransform(keep_augmented=True)``) adds the
+    augmented uint8 image as a fifth item, for a distillation teacher.
     """
 
     def __init__(self, samples: Sequence[ReidSample], transform: Any):
@@ -100,11 +102,20 @@ class ImageDataset(Dataset):
     def __len__(self) -> int:
         return len(self.samples)
 
-    def __getitem__(self, item: int | tuple[int, int]) -> tuple[torch.Tensor, int, int, int]:
+    def __getitem__(self, item: int | tuple[int, int]) -> tuple[Any, ...]:
         index, seed = item if isinstance(item, tuple) else (item, index_seed(item))
         sample = self.samples[index]
-        image = self.transform(read_image(sample.path), np.random.default_rng(seed))
-        return torch.from_numpy(image), sample.pid, sample.camid, sample.dsetid
+        out = self.transform(read_image(sample.path), np.random.default_rng(seed))
+        if isinstance(out, tuple):
+            tensor, augmented = out
+            return (
+                torch.from_numpy(tensor),
+                sample.pid,
+                sample.camid,
+                sample.dsetid,
+                torch.from_numpy(augmented),
+            )
+        return torch.from_numpy(out), sample.pid, sample.camid, sample.dsetid
 
 
 def index_seed(index: int) -> int:

@@ -117,6 +117,32 @@ def default_criterion_factory(loss_cfg: Any) -> Criterion:
     return build_criterion(loss_cfg)
 
 
+def setup_distillation(
+    cfg: TrainConfig, model: nn.Module, criterion: Criterion, device: torch.device
+) -> tuple[Criterion, Any]:
+    """The teacher named by ``cfg.distill`` and ``criterion`` plus its distillation term."""
+    from reidkit.models.distill import DistilledCriterion, build_teacher
+
+    distill = cfg.distill
+    teacher = build_teacher(resolve_teacher(distill.teacher), device, threads=distill.threads or None)
+    student_dim = int(getattr(model, "feature_dim", 0))
+    if distill.kind == "cosine" and not student_dim:
+        raise ModelError(
+            "distill.kind=cosine needs a model with .feature_dim", hint="use distill.kind=similarity"
+        )
+    logger.info(f"distilling from {teacher.name} ({teacher.dim}-d), {distill.kind} x {distill.weight}")
+    distilled = DistilledCriterion(
+        criterion, distill.kind, distill.weight, student_dim=student_dim, teacher_dim=teacher.dim
+    )
+    return distilled.to(device), teacher
+
+
+def resolve_teacher(value: str) -> str:
+    """A path (``$VARS`` expanded) if it is a file, else the name as given (for the model registry)."""
+    expanded = os.path.expandvars(os.path.expanduser(value))
+    return expanded if Path(expanded).is_file() else value
+
+
 def init_worker(_worker_id: int) -> None:
     """One thread per loader process: the workers already run in parallel with each other."""
     import cv2
@@ -196,8 +222,17 @@ def run_training(
     model = model_factory(model_cfg, train_data.num_classes).to(device)
     model = model.to(memory_format=CHANNELS_LAST)  # type: ignore[call-overload]  # missing from torch's stubs
     criterion = criterion_factory(cfg.loss)
-    optimizer = build_optimizer(model, cfg.optim)
-    train_set = ImageDataset(train_data.samples, TrainTransform(cfg.augment, cfg.data.height, cfg.data.width))
+    teacher = None
+    if cfg.distill.teacher:
+        criterion, teacher = setup_distillation(cfg, model, criterion, device)
+    # A distillation projection learns alongside the model (and is checkpointed by the trainer).
+    optimizer = build_optimizer(
+        nn.ModuleList([model, criterion]) if isinstance(criterion, nn.Module) else model, cfg.optim
+    )
+    transform = TrainTransform(
+        cfg.augment, cfg.data.height, cfg.data.width, keep_augmented=teacher is not None
+    )
+    train_set = ImageDataset(train_data.samples, transform)
     sampler = PKSampler(
         [s.pid for s in train_data.samples],
         cfg.data.p,
@@ -244,6 +279,7 @@ def run_training(
         amp_dtype=amp_dtype,
         rank=env.rank,
         world_size=env.world_size,
+        teacher=teacher,
     )
     config_dict = to_dict(cfg)
     if env.rank == 0:

@@ -44,13 +44,21 @@ class EvalTransform:
 
 
 class TrainTransform:
-    """Resize + the augmentations enabled in ``cfg`` + normalisation. Same rng state, same output."""
+    """Resize + the augmentations enabled in ``cfg`` + normalisation. Same rng state, same output.
 
-    def __init__(self, cfg: AugmentConfig, height: int, width: int):
+    ``keep_augmented=True`` returns ``(tensor, augmented)``: the uint8 BGR image the tensor was made
+    from too, for a distillation teacher with its own input spec (see ``reidkit.models.distill``).
+    """
+
+    def __init__(self, cfg: AugmentConfig, height: int, width: int, keep_augmented: bool = False):
         self.cfg, self.height, self.width = cfg, height, width
+        self.keep_augmented = keep_augmented
 
-    def __call__(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        return to_tensor(self.augment(image, rng))
+    def __call__(
+        self, image: np.ndarray, rng: np.random.Generator
+    ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+        augmented = self.augment(image, rng)
+        return (to_tensor(augmented), augmented) if self.keep_augmented else to_tensor(augmented)
 
     def augment(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """The uint8 BGR image after resizing and augmentation (useful to look at)."""

@@ -64,6 +64,7 @@ class TinyReid(nn.Module):
             nn.ReLU(),
             nn.Dropout(dropout),  # exercises the torch RNG, which an exact resume must restore
         )
+        self.feature_dim = dim
         self.neck = nn.BatchNorm1d(dim)
         self.classifier = nn.Linear(dim, num_classes, bias=False)
         self.input_spec = InputSpec(64, 32, mean=IMAGENET_MEAN, std=IMAGENET_STD)
@@ -88,3 +89,38 @@ def tiny_criterion_factory(loss_cfg: Any) -> Any:
         return ce, {"ce": float(ce.detach())}
 
     return criterion
+
+
+class NhwcTeacherNet(nn.Module):
+    """A tiny teacher fed like the OpenVINO ReID models: (B, H, W, 3) BGR floats 0-255, no normalisation."""
+
+    def __init__(self, dim: int = 24):
+        super().__init__()
+        torch.manual_seed(1)
+        self.body = nn.Sequential(
+            nn.Conv2d(3, 12, 5, stride=2, padding=2),
+            nn.ReLU(),
+            nn.Conv2d(12, dim, 3, stride=2, padding=1),
+            nn.ReLU(),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x.permute(0, 3, 1, 2) / 64.0 - 2.0)
+
+
+def write_nhwc_teacher(path: Path, height: int = 64, width: int = 32) -> tuple[Path, nn.Module]:
+    """Export :class:`NhwcTeacherNet` to ONNX without a sidecar (the embedder infers NHWC BGR 0-255)."""
+    net = NhwcTeacherNet().eval()
+    torch.onnx.export(
+        net,
+        (torch.zeros(1, height, width, 3),),
+        str(path),
+        input_names=["inputs"],
+        output_names=["embeddings"],
+        dynamic_axes={"inputs": {0: "batch"}, "embeddings": {0: "batch"}},
+        opset_version=17,
+        dynamo=False,
+    )
+    return path, net
