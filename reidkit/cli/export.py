@@ -1,4 +1,5 @@
-"""``reidkit export``: a training checkpoint -> ONNX (+ sidecar JSON), checked in onnxruntime."""
+"""``reidkit export``: a training checkpoint -> ONNX (+ sidecar JSON), checked in onnxruntime; or an
+existing ONNX ReID model (``--onnx``, a file or registry name) -> its int8 copy."""
 
 from __future__ import annotations
 
@@ -16,22 +17,39 @@ if TYPE_CHECKING:
 def register(app: typer.Typer) -> None:
     @app.command("export")
     def export_command(
-        checkpoint: Path = typer.Option(..., "--checkpoint", "-c", help="Checkpoint from `reidkit train`."),
+        checkpoint: Path | None = typer.Option(
+            None, "--checkpoint", "-c", help="Checkpoint from `reidkit train`."
+        ),
+        onnx_model: str = typer.Option(
+            "",
+            "--onnx",
+            help="Quantise this ONNX model (file or registry name) to --out instead; needs --int8.",
+        ),
         out: Path = typer.Option(..., "--out", "-o", help="Where to write the .onnx file."),
-        int8: bool = typer.Option(False, "--int8", help="Also write an int8 model (<out>_int8.onnx)."),
+        int8: bool = typer.Option(
+            False, "--int8", help="Also write an int8 model (<out>_int8.onnx; with --onnx: <out>)."
+        ),
         calib: Path | None = typer.Option(
             None, "--calib", help="Folder of person crops for static int8 calibration (else dynamic)."
         ),
         opset: int = typer.Option(17, "--opset"),
         fixed_batch: bool = typer.Option(False, "--fixed-batch", help="Batch of 1 instead of dynamic."),
     ) -> None:
-        """Export a trained ReID model to ONNX and check it against torch."""
+        """Export a trained ReID model to ONNX and check it against torch (or quantise an ONNX model)."""
         from reidkit.core.errors import ReidkitError
         from reidkit.export.onnx import export_onnx, quantize_int8
         from reidkit.models.import_checkpoint import model_from_checkpoint
 
         if out.suffix != ".onnx":
             raise ReidkitError("the output must end in .onnx", path=out)
+        if (checkpoint is None) == (not onnx_model):
+            raise ReidkitError("pass either --checkpoint (export) or --onnx with --int8 (quantise)")
+        if onnx_model:
+            if not int8:
+                raise ReidkitError("--onnx only quantises: add --int8", path=onnx_model)
+            _quantise_existing(onnx_model, out, calib)
+            return
+        assert checkpoint is not None
         model, cfg = model_from_checkpoint(checkpoint)
         parity = export_onnx(
             model,
@@ -48,6 +66,16 @@ def register(app: typer.Typer) -> None:
             int8_path = out.with_name(out.stem + "_int8.onnx")
             result = quantize_int8(out, int8_path, calibration=calibration)
             typer.echo(f"{int8_path}: int8 vs fp32: {result}")
+
+
+def _quantise_existing(model: str, out: Path, calib: Path | None) -> None:
+    from reidkit.export.onnx import input_spec_of, quantize_int8
+    from reidkit.zoo.registry import resolve_model
+
+    fp32_path, _ = resolve_model(model, download=False)
+    calibration = None if calib is None else _load_crops(calib, input_spec_of(fp32_path))
+    result = quantize_int8(fp32_path, out, calibration=calibration)
+    typer.echo(f"{out}: int8 vs fp32 ({fp32_path.name}): {result}")
 
 
 def _load_crops(folder: Path, spec: InputSpec, limit: int = 64) -> np.ndarray:

@@ -147,6 +147,55 @@ def export_onnx(
     return parity
 
 
+def input_spec_of(path: str | Path) -> InputSpec:
+    """How ``OnnxEmbedder`` feeds an ONNX ReID model: its registry entry, its sidecar, else its input shape."""
+    from reidkit.core.runtime import create_session
+    from reidkit.embed.onnx import spec_from_session
+    from reidkit.zoo.registry import resolve_model
+    from reidkit.zoo.sidecar import read_sidecar
+
+    path = Path(path)
+    _, registered = resolve_model(path, download=False)
+    if registered is not None:
+        return registered.input
+    sidecar = read_sidecar(path)
+    if sidecar is not None:
+        spec: InputSpec = sidecar["input"]
+        return spec
+    return spec_from_session(path, create_session(path, threads=1))
+
+
+# Per-channel QDQ writes DequantizeLinear with an ``axis``, which exists from opset 13 (older public
+# models, e.g. the opset-12 OSNet in the registry, otherwise quantise to a graph onnxruntime rejects).
+MIN_QUANT_OPSET = 13
+
+
+def _at_least_opset(path: Path, opset: int, upgraded: Path) -> Path:
+    """``path`` itself when its default-domain opset is >= ``opset``, else a converted copy at ``upgraded``."""
+    import onnx
+    from onnx import version_converter
+
+    model = onnx.load(str(path))
+    current = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), opset)
+    if current >= opset:
+        return path
+    onnx.save(version_converter.convert_version(model, opset), str(upgraded))
+    log.info("converted %s from opset %d to %d for quantisation", path, current, opset)
+    return upgraded
+
+
+def _batch_shape(n: int, spec: InputSpec) -> tuple[int, int, int, int]:
+    if spec.layout == "NHWC":
+        return (n, spec.height, spec.width, 3)
+    return (n, 3, spec.height, spec.width)
+
+
+def _input_name(path: Path) -> str:
+    from reidkit.core.runtime import create_session
+
+    return str(create_session(path, threads=1).get_inputs()[0].name)
+
+
 def run_onnx(path: str | Path, batch: np.ndarray) -> np.ndarray:
     """Run an exported model on a (B, 3, H, W) float batch, one image at a time if its batch is fixed."""
     from reidkit.core.runtime import create_session, input_batch_size
@@ -186,6 +235,10 @@ def quantize_int8(
     CNNs. Without it only weights are quantised (dynamic quantisation of MatMul/Gemm/Conv).
     Parity is measured on ``check`` (default: the calibration batch, else 4 random images) and
     raises ModelError when the worst cosine falls below ``min_cosine``.
+
+    The fp32 model is a reidkit export (its sidecar gives the input spec) or any ReID ONNX model,
+    e.g. a registry one: then the spec comes from the registry or, failing that, from the input shape
+    (as :class:`~reidkit.embed.OnnxEmbedder` would feed it). The int8 model gets a sidecar either way.
     """
     from onnxruntime.quantization import (
         CalibrationDataReader,
@@ -199,18 +252,20 @@ def quantize_int8(
     from reidkit.zoo.sidecar import read_sidecar
 
     fp32_path, out_path = Path(fp32_path), Path(out_path)
-    meta = read_sidecar(fp32_path)
-    if meta is None:
-        raise ModelError("no sidecar beside the fp32 model", path=fp32_path, hint="export it with reidkit")
-    spec: InputSpec = meta["input"]
+    if fp32_path.resolve() == out_path.resolve():
+        raise ModelError("the int8 model would overwrite its fp32 source", path=out_path)
+    meta = read_sidecar(fp32_path) or {"source": {"onnx": str(fp32_path)}}
+    spec = input_spec_of(fp32_path)
+    input_name = _input_name(fp32_path)
     with tempfile.TemporaryDirectory() as tmp:
         prepared = Path(tmp) / "prepared.onnx"
-        quant_pre_process(str(fp32_path), str(prepared), skip_symbolic_shape=True)
+        source = _at_least_opset(fp32_path, MIN_QUANT_OPSET, Path(tmp) / "upgraded.onnx")
+        quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
         if calibration is not None:
 
             class Reader(CalibrationDataReader):
                 def __init__(self, batches: Iterable[np.ndarray]) -> None:
-                    self.items = iter([{INPUT_NAME: b[None].astype(np.float32)} for b in batches])
+                    self.items = iter([{input_name: b[None].astype(np.float32)} for b in batches])
 
                 def get_next(self) -> dict[str, np.ndarray] | None:
                     return next(self.items, None)
@@ -230,7 +285,7 @@ def quantize_int8(
         check = (
             calibration
             if calibration is not None
-            else np.random.default_rng(0).standard_normal((4, 3, spec.height, spec.width))
+            else np.random.default_rng(0).standard_normal(_batch_shape(4, spec))
         )
     check = check.astype(np.float32)
     parity = compare(run_onnx(fp32_path, check), run_onnx(out_path, check))
