@@ -47,7 +47,7 @@ def test_distilled_criterion_adds_the_weighted_term_and_logs_it() -> None:
     total, parts = criterion(outputs, targets)
     expected = 2.0 * float(similarity_distillation(outputs["features"], outputs["teacher"]).detach())
     assert parts["distill_similarity"] == pytest.approx(expected, rel=1e-5)
-    assert float(total) == pytest.approx(float(base_total) + expected, rel=1e-5)
+    assert float(total.detach()) == pytest.approx(float(base_total.detach()) + expected, rel=1e-5)
     assert not list(criterion.parameters())
 
     cosine = DistilledCriterion(base, "cosine", 1.0, student_dim=16, teacher_dim=24)

@@ -110,3 +110,26 @@ def test_a_missing_teacher_fails_with_a_model_error(synthetic_root: Path, tmp_pa
 
     with pytest.raises(ModelError):
         distill_train(tiny_config(tmp_path / "a", "distill.teacher=no-such-model"), synthetic_root)
+
+
+def test_cosine_distillation_resumes_with_its_projection(
+    synthetic_root: Path, tmp_path: Path, teacher_onnx
+) -> None:
+    options = [f"distill.teacher={teacher_onnx[0]}", "distill.kind=cosine", "distill.threads=1"]
+    options += ["eval_period=0", "data.p=6"]
+    out = distill_train(tiny_config(tmp_path / "run", *options, "optim.epochs=2"), synthetic_root)
+    state = torch.load(out / "last.pth", weights_only=False)
+    state["criterion"]["term.projection.weight"].fill_(0.5)  # a value no fresh projection starts from
+    torch.save(state, out / "last.pth")
+    cfg = tiny_config(tmp_path / "run", *options, "optim.epochs=3")
+    run_training(
+        cfg,
+        {"cuhk03": str(synthetic_root)},
+        resume=True,
+        model_factory=tiny_model_factory,
+        criterion_factory=lambda _: zero_loss,
+    )
+    state = torch.load(out / "last.pth", weights_only=False)
+    assert state["epoch"] == 3
+    resumed = state["criterion"]["term.projection.weight"]
+    assert (resumed - 0.5).abs().max() < 0.1  # one epoch of small steps from the loaded projection
