@@ -7,6 +7,7 @@ CUDA is available, gloo on CPU. Rank 0 evaluates, logs and writes checkpoints.
 from __future__ import annotations
 
 import dataclasses
+import multiprocessing as mp
 import os
 import random
 from collections.abc import Callable, Mapping, Sequence
@@ -69,6 +70,12 @@ def pick_device(env: DistEnv) -> torch.device:
     if torch.cuda.is_available():
         return torch.device("cuda", env.local_rank)
     return torch.device("cpu")
+
+
+def worker_context(workers: int) -> str | None:
+    """Start loader workers with forkserver, not fork: a child forked after torch's OpenMP pool has run
+    with more than one thread can deadlock (seen here: threads=2, workers=1 hung on the first batch)."""
+    return "forkserver" if workers > 0 and "forkserver" in mp.get_all_start_methods() else None
 
 
 def set_threads(cfg: TrainConfig) -> None:
@@ -165,6 +172,7 @@ def make_extractor(
             shuffle=False,
             num_workers=cfg.data.workers,
             worker_init_fn=init_worker,
+            multiprocessing_context=worker_context(cfg.data.workers),
             generator=torch.Generator().manual_seed(0),  # leave the global RNG alone
         )
         feats = []
@@ -256,6 +264,7 @@ def run_training(
         batch_sampler=sampler,
         num_workers=cfg.data.workers,
         worker_init_fn=init_worker,
+        multiprocessing_context=worker_context(cfg.data.workers),
         pin_memory=device.type == "cuda",
         persistent_workers=cfg.data.workers > 0,
         generator=torch.Generator().manual_seed(cfg.seed),
