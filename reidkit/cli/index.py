@@ -31,6 +31,19 @@ def register(app: typer.Typer) -> None:
             min=0,
             help="Decode this many frames ahead in a thread (0: inline) [default: 4].",
         ),
+        ray: str | None = typer.Option(
+            None,
+            "--ray",
+            metavar="local|auto|ADDRESS",
+            help="Analyse files in parallel on Ray workers: 'local' (this machine), 'auto' or "
+            "ray://host:port (a running cluster; media must be at the same path on every node).",
+        ),
+        ray_cpus: float = typer.Option(
+            1.0, "--ray-cpus", min=0.1, help="CPUs each Ray worker reserves (its onnxruntime threads)."
+        ),
+        workers: int | None = typer.Option(
+            None, "--workers", min=1, help="Ray workers (default: the cluster's CPUs / --ray-cpus)."
+        ),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar and no per-file lines."),
     ) -> None:
         """Index media into a library; files already there (same content) are skipped.
@@ -69,16 +82,33 @@ def register(app: typer.Typer) -> None:
             else:
                 typer.echo(f"{name:40s} {'skipped':8s} cannot be read (see below)")
 
-        report = index_media(
-            paths,
-            library,
-            detector=detector,
-            model=model,
-            stride=stride,
-            options=options,
-            index=index,
-            on_file=show,
-        )
+        if ray is None:
+            report = index_media(
+                paths,
+                library,
+                detector=detector,
+                model=model,
+                stride=stride,
+                options=options,
+                index=index,
+                on_file=show,
+            )
+        else:
+            from reidkit.index.distributed import index_media_ray
+
+            report = index_media_ray(
+                paths,
+                library,
+                address=ray,
+                workers=workers,
+                num_cpus_per_worker=ray_cpus,
+                detector=detector,
+                model=model,
+                stride=stride,
+                options=options,
+                index=index,
+                on_file=show,
+            )
         indexed, skipped, failed = report.indexed, report.skipped, report.failed
         if failed and not indexed and not skipped:
             # Nothing usable: the same one-line errors as every other command, exit 2.
