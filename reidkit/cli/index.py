@@ -25,6 +25,12 @@ def register(app: typer.Typer) -> None:
         index: str = typer.Option(
             "Flat", "--index", help="Faiss index for a NEW library: Flat, IVF1024,Flat, HNSW32."
         ),
+        nprobe: int | None = typer.Option(
+            None, "--nprobe", min=1, help="IVF lists searched per query, stored in the library (default 16)."
+        ),
+        ef_search: int | None = typer.Option(
+            None, "--ef-search", min=1, help="HNSW efSearch, stored in the library (default 64)."
+        ),
         prefetch: int | None = typer.Option(
             None,
             "--prefetch",
@@ -91,6 +97,8 @@ def register(app: typer.Typer) -> None:
                 stride=stride,
                 options=options,
                 index=index,
+                nprobe=nprobe,
+                ef_search=ef_search,
                 on_file=show,
             )
         else:
@@ -107,6 +115,8 @@ def register(app: typer.Typer) -> None:
                 stride=stride,
                 options=options,
                 index=index,
+                nprobe=nprobe,
+                ef_search=ef_search,
                 on_file=show,
             )
         indexed, skipped, failed = report.indexed, report.skipped, report.failed

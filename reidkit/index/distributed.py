@@ -118,6 +118,8 @@ def index_media_ray(
     stride: int | None = None,
     options: IndexOptions | None = None,
     index: str = DEFAULT_INDEX,
+    nprobe: int | None = None,
+    ef_search: int | None = None,
     tracker_config: TrackerConfig | None = None,
     tracker_factory: Callable[[], Any] | None = None,
     on_file: Callable[[FileReport], None] | None = None,
@@ -157,7 +159,9 @@ def index_media_ray(
         first = new_worker()
         model_name, dim, detector_name = _get(ray, first.describe.remote())
         report = IndexReport(Path(library_root), model_name, detector_name or str(detector))
-        with Library.create_or_open(library_root, model_name, dim, index=index) as library:
+        with Library.create_or_open(
+            library_root, model_name, dim, index=index, nprobe=nprobe, ef_search=ef_search
+        ) as library:
             todo: deque[_Job] = deque()
             seen: dict[str, str] = {}
             for path in files:

@@ -590,6 +590,8 @@ def index_media(
     stride: int | None = None,
     options: IndexOptions | None = None,
     index: str = DEFAULT_INDEX,
+    nprobe: int | None = None,
+    ef_search: int | None = None,
     tracker_config: TrackerConfig | None = None,
     tracker_factory: Callable[[], Any] | None = None,
     on_file: Callable[[FileReport], None] | None = None,
@@ -601,6 +603,8 @@ def index_media(
     ``detector`` likewise; ``threads`` is the onnxruntime threads per model (None:
     :func:`default_model_threads`). Files already in the library (same content hash) are skipped; unreadable
     files are reported as failed and skipped. ``on_file`` is called with each file's report as it ends.
+    ``index``, ``nprobe`` and ``ef_search`` are the Faiss index and its search settings, stored in the
+    library (:meth:`Library.create_or_open`; docs/search.md says which to choose).
     """
     from reidkit.media import iter_media_files
 
@@ -619,7 +623,9 @@ def index_media(
     embedder = analyser.embedder
     name = getattr(analyser.detector, "name", str(detector))
     report = IndexReport(Path(library_root), embedder.name, name)
-    with Library.create_or_open(library_root, embedder.name, embedder.dim, index=index) as library:
+    with Library.create_or_open(
+        library_root, embedder.name, embedder.dim, index=index, nprobe=nprobe, ef_search=ef_search
+    ) as library:
         indexer = MediaIndexer(library, analyser)
         for path in files:
             file_report = indexer.index_file(Path(path))
