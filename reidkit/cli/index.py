@@ -25,11 +25,30 @@ def register(app: typer.Typer) -> None:
         index: str = typer.Option(
             "Flat", "--index", help="Faiss index for a NEW library: Flat, IVF1024,Flat, HNSW32."
         ),
+        nprobe: int | None = typer.Option(
+            None, "--nprobe", min=1, help="IVF lists searched per query, stored in the library (default 16)."
+        ),
+        ef_search: int | None = typer.Option(
+            None, "--ef-search", min=1, help="HNSW efSearch, stored in the library (default 64)."
+        ),
         prefetch: int | None = typer.Option(
             None,
             "--prefetch",
             min=0,
             help="Decode this many frames ahead in a thread (0: inline) [default: 4].",
+        ),
+        ray: str | None = typer.Option(
+            None,
+            "--ray",
+            metavar="local|auto|ADDRESS",
+            help="Analyse files in parallel on Ray workers: 'local' (this machine), 'auto' or "
+            "ray://host:port (a running cluster; media must be at the same path on every node).",
+        ),
+        ray_cpus: float = typer.Option(
+            1.0, "--ray-cpus", min=0.1, help="CPUs each Ray worker reserves (its onnxruntime threads)."
+        ),
+        workers: int | None = typer.Option(
+            None, "--workers", min=1, help="Ray workers (default: the cluster's CPUs / --ray-cpus)."
         ),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar and no per-file lines."),
     ) -> None:
@@ -69,16 +88,37 @@ def register(app: typer.Typer) -> None:
             else:
                 typer.echo(f"{name:40s} {'skipped':8s} cannot be read (see below)")
 
-        report = index_media(
-            paths,
-            library,
-            detector=detector,
-            model=model,
-            stride=stride,
-            options=options,
-            index=index,
-            on_file=show,
-        )
+        if ray is None:
+            report = index_media(
+                paths,
+                library,
+                detector=detector,
+                model=model,
+                stride=stride,
+                options=options,
+                index=index,
+                nprobe=nprobe,
+                ef_search=ef_search,
+                on_file=show,
+            )
+        else:
+            from reidkit.index.distributed import index_media_ray
+
+            report = index_media_ray(
+                paths,
+                library,
+                address=ray,
+                workers=workers,
+                num_cpus_per_worker=ray_cpus,
+                detector=detector,
+                model=model,
+                stride=stride,
+                options=options,
+                index=index,
+                nprobe=nprobe,
+                ef_search=ef_search,
+                on_file=show,
+            )
         indexed, skipped, failed = report.indexed, report.skipped, report.failed
         if failed and not indexed and not skipped:
             # Nothing usable: the same one-line errors as every other command, exit 2.

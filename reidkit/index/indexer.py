@@ -219,15 +219,28 @@ class _Pending:
         return out
 
 
-class MediaIndexer:
-    """Indexes media files one by one into a library with one detector, tracker and embedder.
+@dataclass
+class FileAnalysis:
+    """What analysing one file produced, before anything is written: a report, the media and its tracklets.
 
-    Parts may be given as objects (tests pass fakes) or names resolved through the registries.
+    Plain data (numpy arrays, JPEG bytes), so a remote worker can send it back to the one process that
+    writes the library. ``media`` is None when the file failed (``report.status == "failed"``).
+    """
+
+    report: FileReport
+    media: NewMedia | None = None
+    tracklets: list[NewTracklet] = field(default_factory=list)
+
+
+class MediaAnalyser:
+    """Turns one media file into tracklets with pooled and per-crop vectors; writes nothing.
+
+    One detector, tracker and embedder, reused file after file. :class:`MediaIndexer` pairs it with a
+    library; :mod:`reidkit.index.distributed` runs one per Ray worker.
     """
 
     def __init__(
         self,
-        library: Library,
         detector: Detector,
         embedder: Embedder,
         *,
@@ -235,41 +248,40 @@ class MediaIndexer:
         tracker_config: TrackerConfig | None = None,
         tracker_factory: Callable[[], Any] | None = None,
     ):
-        if library.model != embedder.name:
-            raise LibraryError(f"library model {library.model!r} != embedder {embedder.name!r}")
-        self.library = library
         self.detector = detector
         self.embedder = embedder
         self.options = options or IndexOptions()
         self._tracker_config = tracker_config
         self._tracker_factory = tracker_factory
 
-    # ------------------------------------------------------------------------------------------ files
-    def index_file(self, path: Path) -> FileReport:
-        """Index one file; a file that cannot be read gives a "failed" report instead of an exception."""
+    def analyse(self, path: Path, sha: str | None = None) -> FileAnalysis:
+        """Analyse one file (``sha``: its content hash, computed here when None).
+
+        A file that cannot be read gives a "failed" report instead of an exception; model errors,
+        which are not about this file, are raised.
+        """
         from reidkit.media import content_hash, is_image, open_media
 
         started = time.perf_counter()
         kind = "image" if is_image(path) else "video"
         try:
-            sha = content_hash(path)
-            if self.library.has_media(sha):
-                return FileReport(str(path), "skipped", kind, "already in the library")
+            if sha is None:
+                sha = content_hash(path)
             if kind == "image":
-                report = self._index_image(path, sha)
+                analysis = self._analyse_image(path, sha)
             else:
-                report = self._index_video(open_media(path), sha)
+                analysis = self._analyse_video(open_media(path), sha)
         except (ModelError, LibraryError):
             raise  # not about this file: stop the batch
         except ReidkitError as exc:
-            return FileReport(str(path), "failed", kind, str(exc), wall=time.perf_counter() - started)
+            return _failed(path, kind, str(exc), started)
         except (OSError, ValueError, RuntimeError) as exc:  # decoders raise their own types mid-stream
             message = f"{path}: cannot be indexed ({exc.__class__.__name__}: {exc})"
-            return FileReport(str(path), "failed", kind, message, wall=time.perf_counter() - started)
-        report.wall = time.perf_counter() - started
-        return report
+            return _failed(path, kind, message, started)
+        analysis.report.wall = time.perf_counter() - started
+        return analysis
 
-    def _index_image(self, path: Path, sha: str) -> FileReport:
+    def _analyse_image(self, path: Path, sha: str) -> FileAnalysis:
         from reidkit.media import read_image
 
         report = FileReport(
@@ -296,14 +308,11 @@ class MediaIndexer:
         entries = self._embed(pending, report)
         height, width = image.shape[:2]
         media = NewMedia(str(path.resolve()), sha, "image", 0.0, 1, 0.0, width, height)
-        t3 = time.perf_counter()
-        report.media_id = self.library.add_media(media, entries)
         report.times.decode, report.times.detect = t1 - t0, t2 - t1
-        report.times.index = time.perf_counter() - t3
         report.tracklets = len(entries)
-        return report
+        return FileAnalysis(report, media, entries)
 
-    def _index_video(self, source: Any, sha: str) -> FileReport:
+    def _analyse_video(self, source: Any, sha: str) -> FileAnalysis:
         from reidkit.track import ByteTracker, TrackletBuilder
 
         opts = self.options
@@ -400,11 +409,8 @@ class MediaIndexer:
             int(source.width),
             int(source.height),
         )
-        t0 = time.perf_counter()
-        report.media_id = self.library.add_media(media, entries)
-        times.index += time.perf_counter() - t0
         report.tracklets = len(entries)
-        return report
+        return FileAnalysis(report, media, entries)
 
     # ------------------------------------------------------------------------------------------ embed
     def _embed(self, pending: _Pending, report: FileReport) -> list[NewTracklet]:
@@ -417,6 +423,57 @@ class MediaIndexer:
         report.embed_calls += 1
         report.crops_embedded += sum(len(g) for g in groups)
         return [to_new_tracklet(t, e) for t, e in zip(tracklets, embeddings, strict=True) if e is not None]
+
+
+def _failed(path: Path, kind: str, message: str, started: float) -> FileAnalysis:
+    return FileAnalysis(FileReport(str(path), "failed", kind, message, wall=time.perf_counter() - started))
+
+
+def write_analysis(library: Library, analysis: FileAnalysis) -> FileReport:
+    """Add an analysed file to ``library`` in one atomic step; returns its report, completed.
+
+    The report gains the media id and the write time (``times.index``, also added to ``wall``). A failed
+    analysis is returned as it is.
+    """
+    report = analysis.report
+    if analysis.media is None:
+        return report
+    t0 = time.perf_counter()
+    try:
+        report.media_id = library.add_media(analysis.media, analysis.tracklets)
+    except ValueError as exc:  # e.g. tracklet arrays that do not fit together: lose this file only
+        report.status, report.message = "failed", f"{report.path}: cannot be indexed ({exc})"
+    elapsed = time.perf_counter() - t0
+    report.times.index += elapsed
+    report.wall += elapsed
+    return report
+
+
+class MediaIndexer:
+    """Indexes media files one by one into a library: a :class:`MediaAnalyser` plus the library writes."""
+
+    def __init__(self, library: Library, analyser: MediaAnalyser):
+        if library.model != analyser.embedder.name:
+            raise LibraryError(f"library model {library.model!r} != embedder {analyser.embedder.name!r}")
+        self.library = library
+        self.analyser = analyser
+
+    def index_file(self, path: Path) -> FileReport:
+        """Index one file; a file that cannot be read gives a "failed" report instead of an exception."""
+        from reidkit.media import content_hash, is_image
+
+        started = time.perf_counter()
+        kind = "image" if is_image(path) else "video"
+        try:
+            sha = content_hash(path)
+        except OSError as exc:
+            message = f"{path}: cannot be indexed ({exc.__class__.__name__}: {exc})"
+            return _failed(path, kind, message, started).report
+        if self.library.has_media(sha):
+            return FileReport(str(path), "skipped", kind, "already in the library")
+        report = write_analysis(self.library, self.analyser.analyse(path, sha))
+        report.wall = time.perf_counter() - started
+        return report
 
 
 def to_new_tracklet(tracklet: Tracklet, embedding: TrackletEmbedding) -> NewTracklet:
@@ -533,6 +590,8 @@ def index_media(
     stride: int | None = None,
     options: IndexOptions | None = None,
     index: str = DEFAULT_INDEX,
+    nprobe: int | None = None,
+    ef_search: int | None = None,
     tracker_config: TrackerConfig | None = None,
     tracker_factory: Callable[[], Any] | None = None,
     on_file: Callable[[FileReport], None] | None = None,
@@ -544,34 +603,30 @@ def index_media(
     ``detector`` likewise; ``threads`` is the onnxruntime threads per model (None:
     :func:`default_model_threads`). Files already in the library (same content hash) are skipped; unreadable
     files are reported as failed and skipped. ``on_file`` is called with each file's report as it ends.
+    ``index``, ``nprobe`` and ``ef_search`` are the Faiss index and its search settings, stored in the
+    library (:meth:`Library.create_or_open`; docs/search.md says which to choose).
     """
     from reidkit.media import iter_media_files
 
-    options = options or IndexOptions()
+    options = with_stride(options, stride)
     if threads is None:
         threads = default_model_threads(options.prefetch)
-    if stride is not None:
-        if stride < 1:
-            raise ReidkitError(f"stride must be >= 1, got {stride}")
-        options.stride = stride
     files = iter_media_files(paths if isinstance(paths, (str, Path)) else list(paths))
-    embedder = _resolve_embedder(model, threads)
-    conf = options.detect_conf
-    if conf is None:
-        from reidkit.track import TrackerConfig
-
-        conf = (tracker_config or TrackerConfig()).track_low
-    det = _resolve_detector(detector, threads, conf)
-    report = IndexReport(Path(library_root), embedder.name, getattr(det, "name", str(detector)))
-    with Library.create_or_open(library_root, embedder.name, embedder.dim, index=index) as library:
-        indexer = MediaIndexer(
-            library,
-            det,
-            embedder,
-            options=options,
-            tracker_config=tracker_config,
-            tracker_factory=tracker_factory,
-        )
+    analyser = build_analyser(
+        detector,
+        model,
+        options=options,
+        tracker_config=tracker_config,
+        tracker_factory=tracker_factory,
+        threads=threads,
+    )
+    embedder = analyser.embedder
+    name = getattr(analyser.detector, "name", str(detector))
+    report = IndexReport(Path(library_root), embedder.name, name)
+    with Library.create_or_open(
+        library_root, embedder.name, embedder.dim, index=index, nprobe=nprobe, ef_search=ef_search
+    ) as library:
+        indexer = MediaIndexer(library, analyser)
         for path in files:
             file_report = indexer.index_file(Path(path))
             if file_report.status == "failed":
@@ -580,3 +635,41 @@ def index_media(
             if on_file is not None:
                 on_file(file_report)
     return report
+
+
+def with_stride(options: IndexOptions | None, stride: int | None) -> IndexOptions:
+    """``options`` (or the defaults) with ``stride`` applied when given; rejects a stride below 1."""
+    options = options or IndexOptions()
+    if stride is not None:
+        if stride < 1:
+            raise ReidkitError(f"stride must be >= 1, got {stride}")
+        options.stride = stride
+    return options
+
+
+def build_analyser(
+    detector: str | Path | Detector,
+    model: str | Path | Embedder | None,
+    *,
+    options: IndexOptions,
+    tracker_config: TrackerConfig | None = None,
+    tracker_factory: Callable[[], Any] | None = None,
+    threads: int | None = None,
+) -> MediaAnalyser:
+    """Resolve the detector and embedder (names, paths or objects) into a :class:`MediaAnalyser`.
+
+    A detector built here by name gets ``options.detect_conf``, or the tracker's ``track_low``.
+    """
+    embedder = _resolve_embedder(model, threads)
+    conf = options.detect_conf
+    if conf is None:
+        from reidkit.track import TrackerConfig
+
+        conf = (tracker_config or TrackerConfig()).track_low
+    return MediaAnalyser(
+        _resolve_detector(detector, threads, conf),
+        embedder,
+        options=options,
+        tracker_config=tracker_config,
+        tracker_factory=tracker_factory,
+    )

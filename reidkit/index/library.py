@@ -40,6 +40,10 @@ LOCK_NAME = ".lock"
 DEFAULT_INDEX = "Flat"
 # An IVF index needs this many training vectors per list before it is trained; below that, Flat is used.
 IVF_TRAIN_PER_LIST = 39
+# Search-time speed/recall knobs (bench/gallery_scale.py): IVF lists visited per query, HNSW candidate
+# list length. Stored in meta once set; a reader may override them for its own session.
+DEFAULT_NPROBE = 16
+DEFAULT_EF_SEARCH = 64
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -225,7 +229,8 @@ class Library:
         self.dim: int = int(meta["dim"])
         self.version: int = int(meta.get("version", SCHEMA_VERSION))
         self.index_spec: str = meta.get("index", DEFAULT_INDEX)
-        self.nprobe = 16
+        self._nprobe = int(meta.get("nprobe", DEFAULT_NPROBE))
+        self._ef_search = int(meta.get("ef_search", DEFAULT_EF_SEARCH))
         self._use_gpu = use_gpu
         self._index: Any = None
         self._search_index: Any = None
@@ -255,11 +260,15 @@ class Library:
         *,
         index: str = DEFAULT_INDEX,
         use_gpu: bool | None = None,
+        nprobe: int | None = None,
+        ef_search: int | None = None,
     ) -> Library:
         """Open ``root`` for writing (creating it if needed); refuses a library built with another model.
 
         ``index`` is a Faiss ``index_factory`` string for a new library: "Flat" (exact, the default),
-        "IVF1024,Flat" or "HNSW32" for large galleries. IVF indexes are trained once enough vectors exist.
+        "IVF1024,Flat" or "HNSW32" for large galleries (docs/search.md). IVF indexes are trained once
+        enough vectors exist. ``nprobe`` / ``ef_search``, when given, are stored as the library's search
+        settings (see :meth:`save_search_params`).
         """
         root = Path(root).expanduser()
         if root.exists() and not root.is_dir():
@@ -294,6 +303,10 @@ class Library:
                 )
             lib = cls(root, conn, writable=True, use_gpu=use_gpu)
             lib._lock = lock
+            if nprobe is not None or ef_search is not None:
+                lib.nprobe = lib.nprobe if nprobe is None else nprobe
+                lib.ef_search = lib.ef_search if ef_search is None else ef_search
+                lib.save_search_params()
             lib._load_index()
             lib._remove_orphan_thumbnails()
         except BaseException:
@@ -312,6 +325,43 @@ class Library:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    # ---------------------------------------------------------------------------------- search settings
+    @property
+    def nprobe(self) -> int:
+        """IVF lists searched per query: more = higher recall, slower (ignored by Flat and HNSW)."""
+        return self._nprobe
+
+    @nprobe.setter
+    def nprobe(self, value: int) -> None:
+        if int(value) < 1:
+            raise ValueError(f"nprobe must be >= 1, got {value}")
+        self._nprobe = int(value)
+        self._search_index = None  # re-applied on the next search
+
+    @property
+    def ef_search(self) -> int:
+        """HNSW candidate list length per query (efSearch; >= k): more = higher recall, slower."""
+        return self._ef_search
+
+    @ef_search.setter
+    def ef_search(self, value: int) -> None:
+        if int(value) < 1:
+            raise ValueError(f"ef_search must be >= 1, got {value}")
+        self._ef_search = int(value)
+        self._search_index = None
+
+    def save_search_params(self) -> None:
+        """Store the current ``nprobe`` and ``ef_search`` in the library, for every later reader."""
+        if not self.writable:
+            raise LibraryError(
+                "library was opened read-only", path=self.root, hint="use Library.create_or_open"
+            )
+        with self._transaction() as cur:
+            cur.executemany(
+                "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
+                [("nprobe", str(self._nprobe)), ("ef_search", str(self._ef_search))],
+            )
 
     # ----------------------------------------------------------------------------------------- reading
     def __len__(self) -> int:
@@ -588,14 +638,7 @@ class Library:
 
     def _searchable(self) -> Any:
         if self._search_index is None:
-            self._search_index = self._index
-            if hasattr(self._index, "nprobe"):
-                self._index.nprobe = self.nprobe
-            else:
-                with suppress(Exception):
-                    import faiss
-
-                    faiss.extract_index_ivf(self._index).nprobe = self.nprobe
+            _set_search_params(self._index, self._nprobe, self._ef_search)
             self._search_index = _maybe_gpu(self._index, self._use_gpu)
         return self._search_index
 
@@ -721,8 +764,27 @@ def _train_size(spec: str) -> int:
     return 1000
 
 
+def _set_search_params(index: Any, nprobe: int, ef_search: int) -> None:
+    """Set ``nprobe`` on an IVF index and ``efSearch`` on an HNSW one, through the IDMap2 wrapper."""
+    import faiss
+
+    inner = faiss.downcast_index(index.index) if hasattr(index, "id_map") else index
+    with suppress(RuntimeError):  # not an IVF index
+        faiss.extract_index_ivf(inner).nprobe = nprobe
+    hnsw = getattr(inner, "hnsw", None)
+    if hnsw is not None:
+        hnsw.efSearch = ef_search
+
+
 def _maybe_gpu(index: Any, use_gpu: bool | None) -> Any:
-    """A GPU copy of the index for searching when Faiss has GPUs (``use_gpu=None``: when available)."""
+    """A copy of the index on every GPU Faiss sees, for searching (``use_gpu=None``: when there are any).
+
+    Only the search copy moves: the CPU index stays the one that is added to and saved. Flat and IVF
+    indexes have GPU implementations (``index_cpu_to_all_gpus`` shards or replicates them; IVF keeps the
+    ``nprobe`` set before copying); HNSW has none and stays on the CPU, as does any index the cloner
+    refuses. Untested here: the development machines run faiss-cpu, where ``get_num_gpus()`` is 0 and
+    this returns ``index`` unchanged.
+    """
     if use_gpu is False:
         return index
     import faiss

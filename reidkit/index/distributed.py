@@ -1,0 +1,289 @@
+"""Index many media files in parallel with Ray: workers analyse files, this process writes the library.
+
+::
+
+    report = index_media_ray(["/nfs/videos/"], "lib/", address="auto", num_cpus_per_worker=2)
+
+Each worker is a Ray actor holding one :class:`~reidkit.index.indexer.MediaAnalyser` (one detector,
+tracker and embedder session, built once) and analyses one file per call: media -> detect -> track ->
+embed. It sends back a :class:`~reidkit.index.indexer.FileAnalysis` (tracklets, pooled and per-crop
+vectors, thumbnails as JPEG bytes). This process is the library's only writer: it hashes every file,
+skips those already in the library (and repeats of the same content) before dispatching anything, keeps
+every worker busy, and adds each result with :func:`~reidkit.index.indexer.write_analysis` as it
+arrives — one atomic add per file, so an interrupted run keeps every finished file.
+
+The same code runs on a local Ray (``address="local"``, started here and shut down at the end) and on
+a cluster (``"auto"`` or ``"ray://head:10001"``). On a cluster every node must see the media at the
+same absolute path (shared storage), have reidkit installed and reach the models
+(``REIDKIT_MODEL_DIR``); the library lives beside this process only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import sys
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from reidkit.core.errors import ReidkitError
+from reidkit.core.log import get_logger
+from reidkit.core.types import Detector, Embedder
+from reidkit.index.indexer import (
+    FileAnalysis,
+    FileReport,
+    IndexOptions,
+    IndexReport,
+    MediaAnalyser,
+    build_analyser,
+    with_stride,
+    write_analysis,
+)
+from reidkit.index.library import DEFAULT_INDEX, Library
+
+if TYPE_CHECKING:
+    from reidkit.track import TrackerConfig
+
+log = get_logger(__name__)
+
+INSTALL_HINT = "install the optional extra: pip install 'reidkit[scale]' (ray>=2.9)"
+
+
+class AnalyserWorker:
+    """The body of one Ray actor: one analyser, built once, analysing the files it is sent.
+
+    A user-fixable error while building the models (a missing model file) is kept and raised by
+    :meth:`describe`, so the driver reports it as the one-line error it is instead of a dead actor.
+    """
+
+    def __init__(
+        self,
+        detector: str | Path | Detector,
+        model: str | Path | Embedder | None,
+        options: IndexOptions,
+        tracker_config: TrackerConfig | None,
+        tracker_factory: Callable[[], Any] | None,
+        threads: int,
+    ):
+        self.analyser: MediaAnalyser | None = None
+        self.error: ReidkitError | None = None
+        try:
+            self.analyser = build_analyser(
+                detector,
+                model,
+                options=options,
+                tracker_config=tracker_config,
+                tracker_factory=tracker_factory,
+                threads=threads,
+            )
+        except ReidkitError as exc:
+            self.error = exc
+
+    def describe(self) -> tuple[str, int, str]:
+        """``(embedder name, embedder dim, detector name)``: what the driver needs to open the library."""
+        if self.error is not None:
+            raise self.error
+        assert self.analyser is not None
+        detector = self.analyser.detector
+        return self.analyser.embedder.name, int(self.analyser.embedder.dim), getattr(detector, "name", "")
+
+    def analyse(self, path: str, sha: str) -> FileAnalysis:
+        if self.error is not None:
+            raise self.error
+        assert self.analyser is not None
+        return self.analyser.analyse(Path(path), sha)
+
+
+@dataclass(frozen=True)
+class _Job:
+    path: str
+    sha: str
+    kind: str
+
+
+def index_media_ray(
+    paths: str | Path | Sequence[str | Path],
+    library_root: str | Path,
+    *,
+    address: str | None = None,
+    workers: int | None = None,
+    num_cpus_per_worker: float = 1.0,
+    local_cpus: int | None = None,
+    detector: str | Path | Detector = "yolox-nano",
+    model: str | Path | Embedder | None = None,
+    stride: int | None = None,
+    options: IndexOptions | None = None,
+    index: str = DEFAULT_INDEX,
+    nprobe: int | None = None,
+    ef_search: int | None = None,
+    tracker_config: TrackerConfig | None = None,
+    tracker_factory: Callable[[], Any] | None = None,
+    on_file: Callable[[FileReport], None] | None = None,
+    threads: int | None = None,
+) -> IndexReport:
+    """Index every video and image under ``paths`` into ``library_root`` with a pool of Ray workers.
+
+    ``address``: ``"local"`` starts Ray on this machine (``local_cpus`` CPUs, default all) and stops it
+    at the end; ``"auto"`` or ``"ray://host:port"`` joins a running cluster; None uses the Ray this
+    process already initialised, else starts a local one. ``workers`` (default: the cluster's CPUs //
+    ``num_cpus_per_worker``, at most one per file) actors each reserve ``num_cpus_per_worker`` CPUs and
+    run onnxruntime with ``threads`` threads (default: that many CPUs, at least 1).
+
+    ``detector`` and ``model`` are names or .onnx paths resolved in each worker, or picklable objects
+    (tests pass fakes). Everything else is as in :func:`reidkit.index.indexer.index_media`: files
+    already in the library are skipped, unreadable files are reported as failed and skipped, a model
+    error stops the run. ``report.files`` and ``on_file`` follow the order in which files finish.
+    """
+    from reidkit.media import content_hash, is_image, iter_media_files
+
+    ray = import_ray()
+    options = with_stride(options, stride)
+    show_progress = options.progress
+    options = dataclasses.replace(options, progress=False)  # workers draw no bars; this process does
+    if threads is None:
+        threads = max(1, math.floor(num_cpus_per_worker))
+    files = [
+        Path(p).resolve() for p in iter_media_files(paths if isinstance(paths, (str, Path)) else list(paths))
+    ]
+    started_ray = connect(address, local_cpus)
+    try:
+        actor_class = ray.remote(num_cpus=num_cpus_per_worker)(AnalyserWorker)
+
+        def new_worker() -> Any:
+            return actor_class.remote(detector, model, options, tracker_config, tracker_factory, threads)
+
+        first = new_worker()
+        model_name, dim, detector_name = _get(ray, first.describe.remote())
+        report = IndexReport(Path(library_root), model_name, detector_name or str(detector))
+        with Library.create_or_open(
+            library_root, model_name, dim, index=index, nprobe=nprobe, ef_search=ef_search
+        ) as library:
+            todo: deque[_Job] = deque()
+            seen: dict[str, str] = {}
+            for path in files:
+                kind = "image" if is_image(path) else "video"
+                try:
+                    sha = content_hash(path)
+                except OSError as exc:
+                    message = f"{path}: cannot be indexed ({exc.__class__.__name__}: {exc})"
+                    _finish(report, FileReport(str(path), "failed", kind, message), on_file)
+                    continue
+                if library.has_media(sha):
+                    _finish(report, FileReport(str(path), "skipped", kind, "already in the library"), on_file)
+                elif sha in seen:
+                    message = f"same content as {seen[sha]}"
+                    _finish(report, FileReport(str(path), "skipped", kind, message), on_file)
+                else:
+                    seen[sha] = str(path)
+                    todo.append(_Job(str(path), sha, kind))
+            if not todo:
+                return report
+            if workers is None:
+                cpus = float(ray.cluster_resources().get("CPU", 1.0))
+                workers = max(1, int(cpus // max(num_cpus_per_worker, 1e-9)))
+            idle = [first] + [new_worker() for _ in range(min(workers, len(todo)) - 1)]
+            bar = _progress(show_progress, len(todo))
+            running: dict[Any, tuple[Any, _Job]] = {}
+            try:
+                while todo or running:
+                    while idle and todo:
+                        worker, job = idle.pop(), todo.popleft()
+                        running[worker.analyse.remote(job.path, job.sha)] = (worker, job)
+                    (ref,), _ = ray.wait(list(running), num_returns=1)
+                    worker, job = running.pop(ref)
+                    analysis, worker_alive = _collect(ray, ref, job)
+                    idle.append(worker if worker_alive else new_worker())
+                    file_report = write_analysis(library, analysis)
+                    if file_report.status == "failed":
+                        log.info("%s", file_report.message)
+                    _finish(report, file_report, on_file)
+                    if bar is not None:
+                        bar.update(1)
+            finally:
+                if bar is not None:
+                    bar.close()
+        return report
+    finally:
+        if started_ray:
+            ray.shutdown()
+
+
+def _collect(ray: Any, ref: Any, job: _Job) -> tuple[FileAnalysis, bool]:
+    """The analysis a worker returned, or a failed one; and whether that worker can take another file."""
+    from ray.exceptions import RayActorError, RayTaskError
+
+    try:
+        return _get(ray, ref), True
+    except RayActorError as exc:  # the worker process died (a crashing decoder, the OOM killer)
+        message = f"{job.path}: the worker died while indexing it ({exc.__class__.__name__}); skipped"
+        return _failed_analysis(job, message), False
+    except RayTaskError as exc:  # analyse() raised something that is neither a ReidkitError nor expected
+        cause = exc.cause if exc.cause is not None else exc
+        message = f"{job.path}: cannot be indexed ({cause.__class__.__name__}: {cause})"
+        return _failed_analysis(job, message), True
+
+
+def _get(ray: Any, ref: Any) -> Any:
+    """``ray.get``, re-raising a worker's ReidkitError (model / library errors) as itself."""
+    from ray.exceptions import RayTaskError
+
+    try:
+        return ray.get(ref)
+    except RayTaskError as exc:
+        if isinstance(exc.cause, ReidkitError):
+            raise exc.cause from None
+        raise
+
+
+def _failed_analysis(job: _Job, message: str) -> FileAnalysis:
+    return FileAnalysis(FileReport(job.path, "failed", job.kind, message))
+
+
+def _finish(
+    report: IndexReport, file_report: FileReport, on_file: Callable[[FileReport], None] | None
+) -> None:
+    report.files.append(file_report)
+    if on_file is not None:
+        on_file(file_report)
+
+
+def _progress(enabled: bool | None, total: int) -> Any:
+    if not (sys.stderr.isatty() if enabled is None else enabled):
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc="files", unit="file", leave=False, file=sys.stderr, dynamic_ncols=True)
+
+
+def import_ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise ReidkitError(f"distributed indexing needs Ray — {INSTALL_HINT}") from None
+    return ray
+
+
+def connect(address: str | None, local_cpus: int | None = None) -> bool:
+    """Make sure Ray is initialised; returns True when this call started it (the caller shuts it down).
+
+    ``None`` reuses a Ray this process already initialised, else acts like ``"local"``.
+    """
+    ray = import_ray()
+    if ray.is_initialized():
+        return False
+    quiet = {"logging_level": logging.WARNING, "log_to_driver": False}
+    if address in (None, "", "local"):
+        ray.init(num_cpus=local_cpus, include_dashboard=False, **quiet)
+    else:
+        try:
+            ray.init(address=address, **quiet)
+        except ConnectionError as exc:
+            raise ReidkitError(
+                f"cannot reach a Ray cluster at {address!r} ({exc}) — start one with `ray start --head`, "
+                "or use --ray local"
+            ) from None
+    return True
