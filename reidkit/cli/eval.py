@@ -23,6 +23,12 @@ def register(app: typer.Typer) -> None:
         protocol: str = typer.Option(
             "", "--protocol", help="Query/gallery protocol (two-camera sets: a2b, b2a, all)."
         ),
+        dataset_options: list[str] = typer.Option(
+            [],
+            "--option",
+            "-o",
+            help="Dataset option KEY=VALUE, repeatable (e.g. holdout=100 for CUHK03's dev split).",
+        ),
         rerank: bool = typer.Option(False, "--rerank", help="k-reciprocal re-ranking (Zhong et al. 2017)."),
         json_out: bool = typer.Option(False, "--json", help="Print the numbers as one JSON object."),
         report: Path | None = typer.Option(
@@ -41,7 +47,11 @@ def register(app: typer.Typer) -> None:
         from reidkit.evaluate.features import default_cache_dir, extract_features, load_embedder
         from reidkit.evaluate.metrics import evaluate_features
 
-        options: dict[str, object] = {"protocol": protocol} if protocol else {}
+        from reidkit.core.config import parse_overrides
+
+        options: dict[str, object] = dict(parse_overrides(dataset_options))
+        if protocol:
+            options["protocol"] = protocol
         data = build_dataset(dataset, root, **options)
         embedder = load_embedder(model or None, threads=threads or None)
         cache = None if no_cache else (cache_dir or default_cache_dir())

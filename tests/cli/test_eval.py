@@ -96,3 +96,24 @@ def test_real_cuhk03_reproduces_shared_numbers(tmp_path: Path, capsys: pytest.Ca
     out = json.loads(capsys.readouterr().out)
     assert (out["n_query"], out["n_gallery"]) == (451, 487)
     assert out["R1"] == pytest.approx(40.8, abs=1.0) and out["mAP"] == pytest.approx(41.0, abs=1.0)
+
+
+def test_dataset_options_reach_the_dataset(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # --option holdout=N evaluates on the last N train identities, never on val/.
+    root = shared_path("data", "cuhk03", "labeled")
+    shared_path("models", "osnet_x0_25_msmt17.onnx")
+    args = [
+        "eval",
+        "-d",
+        "cuhk03",
+        "--root",
+        str(root),
+        "-m",
+        "osnet_x0_25_msmt17",
+        "--json",
+        "-o",
+        "holdout=100",
+    ]
+    assert main([*args, "--cache-dir", str(tmp_path)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert (out["n_query"], out["n_gallery"]) == (484, 491)
