@@ -111,6 +111,24 @@ register_model(
 )
 register_model(
     ModelSpec(
+        name="reidkit-osnet-x0_25-cuhk03",
+        task="reid",
+        filename="reidkit_osnet_x0_25_cuhk03.onnx",
+        sha256="c2af2ea75276a3aa54b4c928879a8550090399af1ce6e2752c396b4d68e6b99b",
+        input=InputSpec(256, 128, mean=IMAGENET_MEAN, std=IMAGENET_STD),
+        output_dim=512,
+        fixed_batch=False,
+        family="osnet_x0_25",
+        licence="weights: MIT (torchreid OSNet, MSMT17) fine-tuned on CUHK03 (research use only); see docs/models.md",
+        url=None,  # shipped inside the package: reidkit/zoo/weights/
+        description="reidkit's default: OSNet x0.25 (MSMT17 init) fine-tuned on CUHK03-labeled train; docs/models.md",
+        # Measured by bench/calibrate.py on the sibling run of the same recipe that never saw the
+        # calibration split (CUHK03 train minus its last 100 ids); see docs/models.md.
+        calibration={"threshold": 0.3916, "logit_slope": 22.94, "logit_bias": -6.504, "link_threshold": 0.5554},
+    )
+)
+register_model(
+    ModelSpec(
         name="osnet_x0_25_msmt17",
         task="reid",
         filename="osnet_x0_25_msmt17.onnx",
@@ -170,8 +188,8 @@ register_model(
     )
 )
 
-# The model used when none is named. Changes to reidkit's own model once one is shipped.
-DEFAULT_REID_MODEL = "person-reidentification-retail-0287"
+# The model used when none is named: reidkit's own, shipped in the package (docs/models.md).
+DEFAULT_REID_MODEL = "reidkit-osnet-x0_25-cuhk03"
 DEFAULT_DETECTOR = "yolox-nano"
 
 

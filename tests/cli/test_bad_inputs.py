@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from reidkit.cli import main
+from reidkit.zoo.registry import DEFAULT_REID_MODEL
 from tests.conftest import shared_path
 
 VIDEO = ("data", "videos", "one-by-one-person-detection.mp4")
@@ -163,7 +164,7 @@ def test_library_built_with_another_model(capfd, odd_images: dict[str, Path], li
         capfd, "index", odd_images["grey"], "--library", library, "--model", "osnet_x0_25_msmt17"
     )
     assert code == 2
-    one_line_error(err, str(library), "person-reidentification-retail-0287", "--model")
+    one_line_error(err, str(library), DEFAULT_REID_MODEL, "--model")
 
 
 # ------------------------------------------------------------------------------------------ models
