@@ -114,7 +114,7 @@ register_model(
         name="reidkit-osnet-x0_25-cuhk03",
         task="reid",
         filename="reidkit_osnet_x0_25_cuhk03.onnx",
-        sha256="c2af2ea75276a3aa54b4c928879a8550090399af1ce6e2752c396b4d68e6b99b",
+        sha256="0b1f0fb6c5b3be1f605fe1dcc56d93701f7cfadf02580127be35f9c5a1797c05",
         input=InputSpec(256, 128, mean=IMAGENET_MEAN, std=IMAGENET_STD),
         output_dim=512,
         fixed_batch=False,
