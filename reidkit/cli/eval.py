@@ -43,11 +43,10 @@ def register(app: typer.Typer) -> None:
         """Evaluate a ReID model on a dataset's query/gallery protocol."""
         import json
 
+        from reidkit.core.config import parse_overrides
         from reidkit.data.base import build_dataset
         from reidkit.evaluate.features import default_cache_dir, extract_features, load_embedder
         from reidkit.evaluate.metrics import evaluate_features
-
-        from reidkit.core.config import parse_overrides
 
         options: dict[str, object] = dict(parse_overrides(dataset_options))
         if protocol:

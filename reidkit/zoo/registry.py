@@ -124,7 +124,12 @@ register_model(
         description="reidkit's default: OSNet x0.25 (MSMT17 init) fine-tuned on CUHK03-labeled train; docs/models.md",
         # Measured by bench/calibrate.py on the sibling run of the same recipe that never saw the
         # calibration split (CUHK03 train minus its last 100 ids); see docs/models.md.
-        calibration={"threshold": 0.3916, "logit_slope": 22.94, "logit_bias": -6.504, "link_threshold": 0.5554},
+        calibration={
+            "threshold": 0.3916,
+            "logit_slope": 22.94,
+            "logit_bias": -6.504,
+            "link_threshold": 0.5554,
+        },
     )
 )
 register_model(
