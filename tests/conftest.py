@@ -7,6 +7,10 @@ from pathlib import Path
 
 import pytest
 
+# reidkit.media quiets OpenCV's FFmpeg logging; that only works before OpenCV first loads FFmpeg, so it
+# happens here, before any test (e.g. tests/synthetic.py's write_video) can load it in another order.
+import reidkit.media  # noqa: F401
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("REIDKIT_SHARED", REPO.parent / "shared")).resolve()
 MODEL_DIR = SHARED / "models"

@@ -150,22 +150,19 @@ def evaluate_features(
         from reidkit.evaluate.rerank import KReciprocal
 
         reranker = KReciprocal(q, g)
-        return evaluate_scores(
-            lambda rows: 1.0 - reranker.distance_rows(rows),
-            q_pids,
-            g_pids,
-            q_camids,
-            g_camids,
-            n_gallery=len(g),
-            max_rank=max_rank,
-            fprs=fprs,
-            details=details,
-            top_k=top_k,
-            chunk_elements=chunk_elements,
-            score_name="1 - re-ranked distance",
-        )
+
+        def score_rows(rows: slice) -> np.ndarray:
+            return 1.0 - reranker.distance_rows(rows)
+
+        score_name = "1 - re-ranked distance"
+    else:
+
+        def score_rows(rows: slice) -> np.ndarray:
+            return q[rows] @ g.T
+
+        score_name = "cosine similarity"
     return evaluate_scores(
-        lambda rows: q[rows] @ g.T,
+        score_rows,
         q_pids,
         g_pids,
         q_camids,
@@ -176,6 +173,7 @@ def evaluate_features(
         details=details,
         top_k=top_k,
         chunk_elements=chunk_elements,
+        score_name=score_name,
     )
 
 

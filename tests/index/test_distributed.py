@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import reidkit.media  # noqa: F401  (quiets OpenCV's FFmpeg before write_video first loads it)
 from reidkit.core.errors import ReidkitError
 from reidkit.index.indexer import IndexReport, index_media
 from reidkit.index.library import Library

@@ -3,53 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from reidkit.core.types import Detections
-
-try:
-    from reidkit.index.library import MediaRecord, TrackletHit, TrackletRecord
-except ImportError:  # before the index stage lands: the same fields as the contract
-
-    @dataclass(frozen=True)
-    class MediaRecord:  # type: ignore[no-redef]
-        id: int
-        path: str
-        sha256: str
-        kind: str
-        fps: float
-        frame_count: int
-        duration: float
-        width: int
-        height: int
-
-    @dataclass(frozen=True)
-    class TrackletRecord:  # type: ignore[no-redef]
-        id: int
-        media_id: int
-        track_id: int
-        start_frame: int
-        end_frame: int
-        start: float
-        end: float
-        frames: np.ndarray
-        boxes: np.ndarray
-        best_frame: int
-        best_box: np.ndarray
-        thumbnail: str
-        n_crops: int
-        quality: float
-
-    @dataclass(frozen=True)
-    class TrackletHit:  # type: ignore[no-redef]
-        tracklet: TrackletRecord
-        media: MediaRecord
-        score: float
-
+from reidkit.index.library import MediaRecord, TrackletHit, TrackletRecord
 
 DIM = 16
 

@@ -64,7 +64,6 @@ def test_click_a_person(base_url: str) -> None:
 
 
 def test_upload_a_photo(base_url: str) -> None:
-    _needs_read_image()
     jpeg = cv2.imencode(".jpg", np.full((128, 64, 3), 100, np.uint8))[1].tobytes()
     request = urllib.request.Request(base_url + "/upload", data=jpeg, headers={"Content-Type": "image/jpeg"})
     with urllib.request.urlopen(request, timeout=10) as response:
@@ -76,10 +75,3 @@ def test_upload_a_photo(base_url: str) -> None:
     with pytest.raises(urllib.error.HTTPError) as err:
         urllib.request.urlopen(bad, timeout=10)
     assert err.value.code == 400 and "error" in json.loads(err.value.read())
-
-
-def _needs_read_image() -> None:
-    import reidkit.media
-
-    if not hasattr(reidkit.media, "read_image"):
-        pytest.skip("reidkit.media.read_image is not merged yet")

@@ -57,16 +57,8 @@ def test_parse_box() -> None:
         parse_box("1,2,3")
 
 
-def _needs_read_image() -> None:
-    import reidkit.media
-
-    if not hasattr(reidkit.media, "read_image"):
-        pytest.skip("reidkit.media.read_image is not merged yet")
-
-
 @pytest.mark.parametrize("mode", ["gray", "rgba", "gray16", "bgr16"])
 def test_any_image_mode_loads(tmp_path: Path, mode: str) -> None:
-    _needs_read_image()
     base = np.random.default_rng(0).integers(0, 255, (128, 64, 3), dtype=np.uint8)
     image = {
         "gray": cv2.cvtColor(base, cv2.COLOR_BGR2GRAY),
@@ -82,7 +74,6 @@ def test_any_image_mode_loads(tmp_path: Path, mode: str) -> None:
 
 
 def test_bad_file_is_a_media_error(tmp_path: Path) -> None:
-    _needs_read_image()
     bad = tmp_path / "photo.jpg"
     bad.write_bytes(b"not an image")
     with pytest.raises(MediaError, match=r"photo\.jpg"):

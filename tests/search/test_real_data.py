@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
+from reidkit.index.indexer import index_media
 from tests.conftest import shared_path
 
 pytestmark = [pytest.mark.shared, pytest.mark.slow]
@@ -30,15 +31,10 @@ PEOPLE = {
 }
 
 
-def _index_media():  # type: ignore[no-untyped-def]
-    return pytest.importorskip("reidkit.index.indexer", reason="the indexer is not merged yet").index_media
-
-
 @pytest.fixture(scope="session")
 def video_library(tmp_path_factory: pytest.TempPathFactory) -> Path:
     video = shared_path(*VIDEO)
     shared_path("models", "yolox_nano_416x416.onnx")
-    index_media = _index_media()
     root = tmp_path_factory.mktemp("video-lib")
     index_media([video], root, stride=STRIDE)
     return root
@@ -47,7 +43,6 @@ def video_library(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def query_crops(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Each person's query: the largest person the detector finds in that person's frame."""
-    _index_media()
     from reidkit.detect import build_detector
     from reidkit.media import open_media
 
@@ -127,7 +122,6 @@ def test_market_cross_camera_query_finds_the_camera_1_frame(tmp_path_factory: py
     frames = shared_path("data", "market-frames", "frames")
     query = shared_path("data", "market-frames", "query", "0001_c6s1_009601_00.jpg")
     same_frame_crop = shared_path("data", "market-frames", "query", "0001_c1s1_001051_00.jpg")
-    index_media = _index_media()
     from reidkit.search import find_person
 
     root = tmp_path_factory.mktemp("market-lib")

@@ -42,19 +42,10 @@ def fakes(monkeypatch: pytest.MonkeyPatch, library: FakeLibrary) -> FakeEmbedder
     monkeypatch.setattr(engine, "open_library", lambda _lib: library)
     monkeypatch.setattr(engine, "_embedder_for", lambda _model: embedder)
     monkeypatch.setattr(query, "_default_detector", lambda: FakeDetector([]))
-    _needs_read_image()
     return embedder
 
 
-def _needs_read_image() -> None:
-    import reidkit.media
-
-    if not hasattr(reidkit.media, "read_image"):
-        pytest.skip("reidkit.media.read_image is not merged yet")
-
-
 def test_find_person_with_a_library_object(library: FakeLibrary, photo: Path) -> None:
-    _needs_read_image()
     embedder = FakeEmbedder(identity(1))
     result = find_person(photo, library, top=5, detector=FakeDetector([]), embedder=embedder)
     assert embedder.seen[0].shape == (128, 64, 3)
@@ -66,7 +57,6 @@ def test_find_person_with_a_library_object(library: FakeLibrary, photo: Path) ->
 
 
 def test_model_mismatch_is_refused(library: FakeLibrary, photo: Path) -> None:
-    _needs_read_image()
     with pytest.raises(LibraryError, match="built with 'fake-reid'"):
         find_person(photo, library, embedder=FakeEmbedder(identity(1), name="other"), detector=FakeDetector())
 
