@@ -36,6 +36,7 @@ for _p in (REPO, REPO / "bench"):
 from crosscam.compose import DEFAULT_OUT, DEFAULT_SHARED, ComposeConfig, compose  # noqa: E402
 from crosscam.metrics import Moment, coverage  # noqa: E402
 from reidkit.core.types import Detections  # noqa: E402
+from reidkit.detect.yolox import DEFAULT_INPUT_SIDE  # noqa: E402
 
 LOW_CONF = 0.05
 
@@ -72,7 +73,7 @@ def ground_truth_boxes(truth: dict) -> dict[str, dict[int, list[tuple[np.ndarray
 def detect_low(
     bench_root: Path, videos: list[str], stride: int, cache: Path
 ) -> dict[str, dict[int, Detections]]:
-    path = cache / f"detections_low_s{stride}.npz"
+    path = cache / f"detections_low_s{stride}_in{DEFAULT_INPUT_SIDE}.npz"
     if path.is_file():
         stored = np.load(path)
         out: dict[str, dict[int, Detections]] = {}

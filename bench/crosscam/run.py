@@ -51,6 +51,7 @@ from crosscam.metrics import (  # noqa: E402
     identity_blind_results,
 )
 from reidkit.core.types import Detections  # noqa: E402
+from reidkit.detect.yolox import DEFAULT_INPUT_SIDE  # noqa: E402
 
 DEFAULT_MODELS = "osnet_x0_25_msmt17,person-reidentification-retail-0287,person-reidentification-retail-0248"
 
@@ -119,12 +120,15 @@ def crop(frame: np.ndarray, box: np.ndarray) -> np.ndarray:
 
 # ---------------------------------------------------------------------------------------- naive
 
+# Cached detections and box vectors are only valid for the detector input they were made with.
+DETECTOR_TAG = f"in{DEFAULT_INPUT_SIDE}"
+
 
 def detect_all(
     bench: Bench, cache: Path, detector_name: str = "yolox-nano"
 ) -> tuple[dict[str, list[Detections]], float]:
     """People in every frame of every video (cached per detector): video name -> per-frame detections."""
-    path = cache / f"detections_{detector_name}.npz"
+    path = cache / f"detections_{detector_name}_{DETECTOR_TAG}.npz"
     if path.is_file():
         stored = np.load(path)
         frames = {str(k): int(n) for k, n in zip(stored["videos"], stored["frames"], strict=True)}
@@ -161,7 +165,7 @@ def embed_all_boxes(
     bench: Bench, detections: dict[str, list[Detections]], model: str, cache: Path
 ) -> tuple[dict[str, list[np.ndarray]], float, int]:
     """Vectors of every detected box (cached per model): video name -> per-frame (N, D) arrays."""
-    path = cache / f"box_vectors_{model}.npz"
+    path = cache / f"box_vectors_{model}_{DETECTOR_TAG}.npz"
     n_boxes = sum(len(d) for frames in detections.values() for d in frames)
     if path.is_file():
         stored = np.load(path)

@@ -26,11 +26,12 @@ def default_threads() -> int:
     return int(env) if env else max(1, os.cpu_count() or 1)
 
 
-def create_session(path: str | Path, threads: int | None = None) -> ort.InferenceSession:
-    """Open an ONNX model; a file that is not a valid model gives a one-line ModelError."""
+def create_session(model: str | Path | bytes, threads: int | None = None) -> ort.InferenceSession:
+    """Open an ONNX model (a file, or a serialized graph); an invalid model gives a one-line ModelError."""
     import onnxruntime as ort
 
-    path = Path(path)
+    source = model if isinstance(model, bytes) else str(model)
+    path = None if isinstance(model, bytes) else Path(model)
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads or default_threads()
     options.inter_op_num_threads = 1
@@ -38,7 +39,7 @@ def create_session(path: str | Path, threads: int | None = None) -> ort.Inferenc
     available = ort.get_available_providers()
     providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
     try:
-        return ort.InferenceSession(str(path), sess_options=options, providers=providers)
+        return ort.InferenceSession(source, sess_options=options, providers=providers)
     except Exception as exc:  # onnxruntime raises several private exception types
         raise ModelError(
             f"not a valid ONNX model ({exc.__class__.__name__})",

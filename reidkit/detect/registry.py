@@ -17,13 +17,14 @@ DETECTORS: Registry[Any] = Registry("detector")
 
 @DETECTORS.register("yolox-nano")
 def yolox_nano(**kwargs: Any) -> YoloxDetector:
-    """YOLOX-nano 416x416 (COCO, person class): the default."""
+    """YOLOX-nano (COCO, person class), fed at the frame's aspect ratio up to 640 px: the default."""
     return YoloxDetector("yolox-nano", **kwargs)
 
 
 @DETECTORS.register("light-person-detector")
 def light_person_detector(**kwargs: Any) -> YoloxDetector:
     """Person-only YOLOX-style model at 192x192: much faster, misses people under ~80 px in a 1080p frame."""
+    kwargs.setdefault("input_side", None)  # its point is speed: keep the fixed 192x192 input
     return YoloxDetector("light-person-detector", **kwargs)
 
 
@@ -36,7 +37,8 @@ SUFFIX_BACKENDS: dict[str, Any] = {".onnx": YoloxDetector}
 def build_detector(name_or_path: str | Path = DEFAULT_DETECTOR, **kwargs: Any) -> Detector:
     """A detector by registry name (``yolox-nano``, ``light-person-detector``, ``hog``) or model file path.
 
-    Keyword arguments go to the detector (``conf``, ``nms_iou``, ``min_size``, ``threads`` for ONNX models).
+    Keyword arguments go to the detector (``conf``, ``nms_iou``, ``min_size``, ``threads``, ``input_side``
+    for ONNX models).
     """
     text = str(name_or_path)
     if text in DETECTORS:

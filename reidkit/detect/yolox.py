@@ -4,16 +4,23 @@ The graph's output is ``(1, A, 5 + C)`` per image, one row per anchor cell of th
 (``A = sum((H/s) * (W/s))``): ``x, y, w, h`` offsets, objectness, ``C`` class scores. A cell at grid
 position ``(gx, gy)`` of stride ``s`` decodes to centre ``((x + gx) * s, (y + gy) * s)`` and size
 ``(exp(w) * s, exp(h) * s)`` in letterboxed input pixels; the person score is ``obj * cls[0]``.
+
+The graphs are fully convolutional (their reshapes use -1, their upsampling scales), but ship with a
+fixed square input. Letterboxing a 16:9 frame into 416x416 wastes 44 % of the input and shrinks people
+to half size; so by default the detector frees the graph's spatial dimensions and feeds each frame at
+its own aspect ratio with its longest side at ``input_side`` pixels (``bench/detect_recall.py``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from reidkit.core.errors import ModelError
+from reidkit.core.log import get_logger
 from reidkit.core.runtime import create_session, prepare_batch, run_batched
 from reidkit.core.types import Detections
 from reidkit.detect.boxes import finish
@@ -21,6 +28,11 @@ from reidkit.zoo.registry import DEFAULT_DETECTOR, InputSpec, resolve_model
 
 STRIDES = (8, 16, 32)
 PERSON = 0  # COCO class 0
+# yolox-nano's recall on people 150-330 px tall in 768x432 frames, conf 0.35 (bench/detect_recall.py):
+# 70 % letterboxed into 416x416, 83 % at 640x384, for 1.4x the time; 960 px (an up-scale) was worse.
+DEFAULT_INPUT_SIDE = 640
+
+_log = get_logger(__name__)
 
 
 def yolox_grid(height: int, width: int, strides: Sequence[int] = STRIDES) -> tuple[np.ndarray, np.ndarray]:
@@ -52,6 +64,10 @@ class YoloxDetector:
     detections = detector.detect(frame_bgr)         # boxes in the frame's pixels, best score first
 
     ``min_size`` drops people shorter than that many pixels (too small to re-identify).
+    ``input_side``: the longest side of the network input. Each image is letterboxed at its own aspect
+    ratio (sides rounded up to multiples of 32), scaled so that its longest side is ``input_side``, but
+    never below the model's native size (small photos are enlarged as before). ``None`` keeps the
+    model's fixed input. A graph whose input cannot be freed falls back to its fixed input.
     """
 
     def __init__(
@@ -61,6 +77,7 @@ class YoloxDetector:
         nms_iou: float = 0.45,
         min_size: float = 16.0,
         threads: int | None = None,
+        input_side: int | None = DEFAULT_INPUT_SIDE,
     ):
         self.path, spec = resolve_model(model)
         if spec is not None and spec.task != "detect":
@@ -76,32 +93,104 @@ class YoloxDetector:
         self._input_name = self.session.get_inputs()[0].name
         self.grid, self.strides = yolox_grid(self.input_spec.height, self.input_spec.width)
         self.num_classes = _check_output(self.path, self.session, len(self.grid))
+        self.native_side = max(self.input_spec.height, self.input_spec.width)
+        self.input_side: int | None = None
+        if input_side is not None and input_side != self.native_side:
+            free = _free_spatial_session(self.path, threads, self.input_spec, self.num_classes)
+            if free is not None:
+                self.session, self.input_side = free, max(input_side, self.native_side)
+        self._grids: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
 
     def detect(self, image: np.ndarray) -> Detections:
         return self.detect_batch([image])[0]
 
+    def input_shape(self, height: int, width: int) -> tuple[int, int]:
+        """The network input (height, width) for an image of that size."""
+        if self.input_side is None:
+            return self.input_spec.height, self.input_spec.width
+        longest = max(height, width)
+        scale = min(max(longest, self.native_side), self.input_side) / longest
+        return _round_up(height * scale, STRIDES[-1]), _round_up(width * scale, STRIDES[-1])
+
     def detect_batch(self, images: Sequence[np.ndarray]) -> list[Detections]:
         if len(images) == 0:
             return []
-        raw = run_batched(self.session, prepare_batch(images, self.input_spec))
-        if raw.ndim != 3 or raw.shape[1:] != (len(self.grid), 5 + self.num_classes):
-            raise ModelError(
-                f"model output has shape {raw.shape}, expected (N, {len(self.grid)}, {5 + self.num_classes})",
-                path=self.path,
-                hint="pass a YOLOX-style detector",
-            )
-        return [self._postprocess(out, image) for out, image in zip(raw, images, strict=True)]
+        shapes = [self.input_shape(*image.shape[:2]) for image in images]
+        out: list[Detections | None] = [None] * len(images)
+        # Frames of one video share a shape: one batch per shape.
+        for shape in dict.fromkeys(shapes):
+            members = [i for i, s in enumerate(shapes) if s == shape]
+            spec = replace(self.input_spec, height=shape[0], width=shape[1])
+            raw = run_batched(self.session, prepare_batch([images[i] for i in members], spec))
+            grid, strides = self._grid(*shape)
+            if raw.ndim != 3 or raw.shape[1:] != (len(grid), 5 + self.num_classes):
+                raise ModelError(
+                    f"model output has shape {raw.shape}, expected (N, {len(grid)}, {5 + self.num_classes})",
+                    path=self.path,
+                    hint="pass a YOLOX-style detector",
+                )
+            for i, rows in zip(members, raw, strict=True):
+                out[i] = self._postprocess(rows, images[i], shape, grid, strides)
+        return [d if d is not None else Detections.empty() for d in out]
 
-    def _postprocess(self, raw: np.ndarray, image: np.ndarray) -> Detections:
-        boxes, scores = decode_yolox(raw, self.grid, self.strides, self.conf)
+    def _grid(self, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+        if (height, width) not in self._grids:
+            self._grids[height, width] = yolox_grid(height, width)
+        return self._grids[height, width]
+
+    def _postprocess(
+        self,
+        raw: np.ndarray,
+        image: np.ndarray,
+        shape: tuple[int, int],
+        grid: np.ndarray,
+        strides: np.ndarray,
+    ) -> Detections:
+        boxes, scores = decode_yolox(raw, grid, strides, self.conf)
         if len(boxes) == 0:
             return Detections.empty()
         # Letterbox padding is bottom/right only, so undoing it is a single scale.
-        scale = min(self.input_spec.height / image.shape[0], self.input_spec.width / image.shape[1])
+        scale = min(shape[0] / image.shape[0], shape[1] / image.shape[1])
         return finish(boxes / scale, scores, image.shape, iou_threshold=self.nms_iou, min_size=self.min_size)
 
     def __repr__(self) -> str:
-        return f"YoloxDetector({self.name!r}, conf={self.conf}, path={str(self.path)!r})"
+        side = self.input_side or f"{self.input_spec.height}x{self.input_spec.width} fixed"
+        return f"YoloxDetector({self.name!r}, conf={self.conf}, input_side={side}, path={str(self.path)!r})"
+
+
+def _round_up(value: float, multiple: int) -> int:
+    return max(multiple, -(-round(value) // multiple) * multiple)
+
+
+def _free_spatial_session(
+    path: Path, threads: int | None, spec: InputSpec, num_classes: int
+) -> object | None:
+    """A session on the graph with its input height/width (and anchor count) made symbolic, or None.
+
+    None when ``onnx`` cannot read the file or the freed graph fails a probe at a non-square size (a
+    graph with fixed reshapes inside): the caller keeps the fixed input then.
+    """
+    try:
+        import onnx
+
+        graph = onnx.load(str(path))
+        dims = graph.graph.input[0].type.tensor_type.shape.dim
+        dims[2].dim_param, dims[3].dim_param = "height", "width"
+        graph.graph.output[0].type.tensor_type.shape.dim[1].dim_param = "anchors"
+        del graph.graph.value_info[:]  # stale intermediate shapes of the square input
+        session = create_session(graph.SerializeToString(), threads)
+        probe_shape = (spec.height, spec.width + STRIDES[-1])
+        probe = prepare_batch(
+            [np.zeros((*probe_shape, 3), np.uint8)],
+            replace(spec, height=probe_shape[0], width=probe_shape[1]),
+        )
+        raw = run_batched(session, probe)
+        if raw.shape[1:] != (len(yolox_grid(*probe_shape)[0]), 5 + num_classes):
+            raise ValueError(f"output {raw.shape} at input {probe_shape}")
+        return session
+    except Exception as exc:  # any failure: keep the model's own fixed input
+        _log.warning("%s: input size cannot be freed (%s); using its fixed input", path.name, exc)
+        return None
 
 
 def _spec_from_session(path: Path, session: object) -> InputSpec:
