@@ -8,8 +8,9 @@ looking at the query* (a link is the index's own claim that two pieces are one p
 * the gap between them is short (``MomentRule.max_gap`` seconds) and they do not overlap in time (one
   person cannot be two boxes at once);
 * the move is plausible: the later tracklet starts within walking reach of where the earlier one ended
-  (``MomentRule.max_speed`` body heights per second, plus half a body height), and a tracklet that ended
-  at the frame border (the person left) is only continued within ``MomentRule.edge_gap`` seconds;
+  (``MomentRule.max_speed`` body heights per second, plus half a body height); and the frame's side
+  borders are doors: a tracklet that ended at one (the person left) or a tracklet that starts at one
+  (someone came in) only joins a visit across a gap of at most ``MomentRule.edge_gap`` seconds;
 * their appearance agrees: the mean cosine between the new tracklet's pooled vector and those already in
   the visit reaches the model's calibrated *link* threshold (``ScoreCalibration.link_threshold``,
   measured at a false-positive rate of 1e-3), or ``MomentRule.min_link`` when given.
@@ -49,6 +50,9 @@ class MomentRule:
     max_overlap: float = 0.3  # seconds of overlap tolerated (a tracker hand-over can overlap a frame)
     max_speed: float = 1.5  # body heights per second a person may move while unseen (a brisk walk is ~1)
     edge_gap: float = 1.0  # seconds: a person who left the frame and is back later is a new visit
+    # A box within this fraction of the frame width from a side border is at the border: detectors
+    # lose a person who is half out of frame a few pixels before the box touches the edge.
+    border: float = 0.02
 
 
 @dataclass(frozen=True)
@@ -165,8 +169,14 @@ def plausible_link(
     distance = float(np.hypot((ax1 + ax2 - bx1 - bx2) / 2, (ay1 + ay2 - by1 - by2) / 2))
     if distance > height * (0.5 + rule.max_speed * gap):
         return False
-    left_frame = frame_width > 0 and (ax1 <= 2.0 or ax2 >= frame_width - 2.0)
-    return not (left_frame and gap > rule.edge_gap)
+    if gap <= rule.edge_gap or frame_width <= 0:
+        return True
+    # A longer gap at a door: the one who left is not the one who came in (bench/crosscam: people
+    # leaving at the left and a look-alike entering at the right 1.6 s later were linked).
+    margin = max(2.0, rule.border * frame_width)
+    left_frame = ax1 <= margin or ax2 >= frame_width - margin
+    came_in = bx1 <= margin or bx2 >= frame_width - margin
+    return not (left_frame or came_in)
 
 
 def link_tracklets(

@@ -134,6 +134,29 @@ def test_a_person_who_left_the_frame_starts_a_new_visit(tmp_path: Path) -> None:
     assert sorted((m.start_frame, m.end_frame) for m in moments) == [(0, 19), (40, 79)]
 
 
+def test_a_box_a_few_pixels_from_the_border_has_left(tmp_path: Path) -> None:
+    """Detectors lose a half-out person before the box touches the edge: 9 px of 768 is at the border."""
+    lib = FakeLibrary(tmp_path / "lib")
+    a = identity(1)
+    video = lib.add_video("/v.mp4", fps=10.0)
+    _walker(lib, video, range(0, 20), [[9, 100, 60, 280]] * 20, a)  # lost 9 px from the left border
+    _walker(lib, video, range(36, 56), [[40, 100, 100, 280]] * 20, a)  # 1.6 s later, near: someone entering
+    moments = search_vector(lib, a, top=10, rule=MomentRule(min_link=0.7))
+    assert sorted((m.start_frame, m.end_frame) for m in moments) == [(0, 19), (36, 55)]
+
+
+def test_someone_entering_at_the_border_is_a_new_visit(tmp_path: Path) -> None:
+    """Lost mid-frame, and 1.8 s later a look-alike comes in at the right border: not the same visit."""
+    lib = FakeLibrary(tmp_path / "lib")
+    a = identity(1)
+    video = lib.add_video("/v.mp4", fps=10.0)
+    _walker(lib, video, range(0, 20), [[500, 100, 560, 280]] * 20, a)
+    _walker(lib, video, range(38, 58), [[712, 100, 768, 280]] * 20, a)  # enters at the right border
+    _walker(lib, video, range(62, 80), [[600, 100, 660, 280]] * 18, a)  # 0.4 s gap: that visit goes on
+    moments = search_vector(lib, a, top=10, rule=MomentRule(min_link=0.7))
+    assert sorted((m.start_frame, m.end_frame) for m in moments) == [(0, 19), (38, 79)]
+
+
 def test_link_threshold_comes_from_the_calibration(tmp_path: Path, monkeypatch) -> None:
     """Two pieces with cosine ~0.8: linked under a 0.75 link threshold, separate under 0.85."""
     from reidkit.zoo import registry
