@@ -32,7 +32,9 @@ from reidkit.core.log import get_logger
 from reidkit.core.types import Detections, Detector, Embedder, Frame, Tracklet, Tracks
 from reidkit.embed.crops import CropSampler, CropSamplerConfig
 from reidkit.embed.pooling import TrackletEmbedding, embed_tracklets, encode_thumbnail
+from reidkit.embed.split import split_on_appearance
 from reidkit.index.library import DEFAULT_INDEX, Library, NewMedia, NewTracklet
+from reidkit.zoo.calibration import calibration_for
 
 if TYPE_CHECKING:
     from reidkit.track import TrackerConfig
@@ -95,6 +97,7 @@ class FileReport:
     tracked_boxes: int = 0  # boxes of confirmed tracks over all processed frames
     crops_embedded: int = 0  # ReID inferences actually run
     embed_calls: int = 0  # embedder.embed() batches
+    tracklets_split: int = 0  # extra tracklets from cutting tracks that jumped between two people
     wall: float = 0.0
     times: StageTimes = field(default_factory=StageTimes)
 
@@ -151,6 +154,10 @@ class IndexOptions:
     # `track_low`, so ByteTrack's second association sees the low-score boxes of partly hidden or
     # blurred people (a detector's own 0.35 default hides them; new tracks still need `new_track`).
     detect_conf: float | None = None
+    # Cut a video tracklet where its crops stop looking like one person (a tracker jumping between two
+    # people who cross): at the model's calibrated "same person" cosine. Off for unmeasured models,
+    # whose default threshold is a guess. See reidkit/embed/split.py.
+    split_tracklets: bool = True
 
 
 class MotionGate:
@@ -305,7 +312,7 @@ class MediaAnalyser:
             pending.add(tracklet, sampler.select(int(track_id)))
         report.boxes = len(detections)
         report.tracked_boxes = len(tracks)
-        entries = self._embed(pending, report)
+        entries = self._embed(pending, report, split=False)
         height, width = image.shape[:2]
         media = NewMedia(str(path.resolve()), sha, "image", 0.0, 1, 0.0, width, height)
         report.times.decode, report.times.detect = t1 - t0, t2 - t1
@@ -413,7 +420,7 @@ class MediaAnalyser:
         return FileAnalysis(report, media, entries)
 
     # ------------------------------------------------------------------------------------------ embed
-    def _embed(self, pending: _Pending, report: FileReport) -> list[NewTracklet]:
+    def _embed(self, pending: _Pending, report: FileReport, split: bool = True) -> list[NewTracklet]:
         tracklets, groups = pending.drain()
         if not tracklets:
             return []
@@ -422,7 +429,25 @@ class MediaAnalyser:
         report.times.embed += time.perf_counter() - t0
         report.embed_calls += 1
         report.crops_embedded += sum(len(g) for g in groups)
-        return [to_new_tracklet(t, e) for t, e in zip(tracklets, embeddings, strict=True) if e is not None]
+        threshold = self._split_threshold() if split else None
+        out: list[NewTracklet] = []
+        for tracklet, embedding in zip(tracklets, embeddings, strict=True):
+            if embedding is None:
+                continue
+            pieces = (
+                [(tracklet, embedding)]
+                if threshold is None
+                else split_on_appearance(tracklet, embedding, threshold)
+            )
+            report.tracklets_split += len(pieces) - 1
+            out.extend(to_new_tracklet(t, e) for t, e in pieces)
+        return out
+
+    def _split_threshold(self) -> float | None:
+        if not self.options.split_tracklets:
+            return None
+        calibration = calibration_for(self.embedder.name)
+        return calibration.threshold if calibration.measured else None
 
 
 def _failed(path: Path, kind: str, message: str, started: float) -> FileAnalysis:

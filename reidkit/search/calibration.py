@@ -1,59 +1,11 @@
-"""Turning a cosine score into a "likely the same person" decision.
+"""Score calibration lives with the models (:mod:`reidkit.zoo.calibration`); re-exported for search."""
 
-Raw cosine similarities mean different things for different models (one model's 0.5 is another's 0.7),
-so every decision that reads a score goes through :func:`calibration_for`. A model's registry entry may
-carry measured values in ``ModelSpec.calibration``:
+from reidkit.zoo.calibration import (
+    DEFAULT_LINK_MARGIN,
+    DEFAULT_SLOPE,
+    DEFAULT_THRESHOLD,
+    ScoreCalibration,
+    calibration_for,
+)
 
-* ``threshold``: the cosine at which a pair is called "likely the same person" (measured at FPR=1e-2);
-* ``logit_slope`` / ``logit_bias``: a logistic fit ``p = 1 / (1 + exp(-(slope * score + bias)))``;
-* ``link_threshold``: the stricter cosine (measured at FPR=1e-3) at which two tracklets of one video are
-  joined into one moment without looking at the query (a wrong link hides a person, so it must be rare).
-
-``bench/calibrate.py`` measures them on held-out CUHK03 train identities (see its docstring).
-
-Until a model is measured, a conservative default stands in and :attr:`ScoreCalibration.measured` is
-False, so user interfaces can say the verdict is a rough guess.
-"""
-
-from __future__ import annotations
-
-import math
-from dataclasses import dataclass
-
-# Rough defaults for unmeasured models. On the shared indoor video with person-reidentification-retail-0287,
-# a query cut from one frame scores 0.9 against the same person's tracklet and 0.37-0.54 against the five
-# other people; tracklets of two different men in black score 0.72 against each other.
-DEFAULT_THRESHOLD = 0.6
-DEFAULT_SLOPE = 12.0
-DEFAULT_LINK_MARGIN = 0.1  # unmeasured models link tracklets at threshold + this
-
-
-@dataclass(frozen=True)
-class ScoreCalibration:
-    threshold: float
-    slope: float
-    bias: float
-    measured: bool
-    link_threshold: float = DEFAULT_THRESHOLD + DEFAULT_LINK_MARGIN
-
-    def probability(self, score: float) -> float:
-        """Estimated probability that a match with this cosine score is the query person."""
-        z = self.slope * score + self.bias
-        return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, z))))
-
-    def likely(self, score: float) -> bool:
-        return score >= self.threshold
-
-
-def calibration_for(model: str) -> ScoreCalibration:
-    """The calibration recorded for ``model`` in the registry, or the default for unmeasured models."""
-    from reidkit.zoo.registry import MODELS
-
-    spec = MODELS.get(model)
-    values = dict(spec.calibration) if spec is not None else {}
-    threshold = float(values.get("threshold", DEFAULT_THRESHOLD))
-    slope = float(values.get("logit_slope", DEFAULT_SLOPE))
-    # Without a fitted bias, centre the logistic on the threshold: p = 0.5 exactly at the threshold.
-    bias = float(values.get("logit_bias", -slope * threshold))
-    link = float(values.get("link_threshold", threshold + DEFAULT_LINK_MARGIN))
-    return ScoreCalibration(threshold, slope, bias, measured="threshold" in values, link_threshold=link)
+__all__ = ["DEFAULT_LINK_MARGIN", "DEFAULT_SLOPE", "DEFAULT_THRESHOLD", "ScoreCalibration", "calibration_for"]
