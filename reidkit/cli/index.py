@@ -18,6 +18,13 @@ def register(app: typer.Typer) -> None:
             None, "--model", "-m", help="ReID model name or .onnx path (default: the registry default)."
         ),
         detector: str = typer.Option("yolox-nano", "--detector", "-d", help="Detector name or .onnx path."),
+        detector_side: int | None = typer.Option(
+            None,
+            "--detector-side",
+            min=64,
+            help="Longest side of the detector input, frames keep their aspect [default: 640]; "
+            "960 finds smaller people in HD footage at ~2x the detector time.",
+        ),
         stride: int = typer.Option(
             None, "--stride", min=1, help="Process every N-th frame (default: from fps, ~8 per second)."
         ),
@@ -65,6 +72,7 @@ def register(app: typer.Typer) -> None:
         )
         if prefetch is not None:
             options.prefetch = prefetch
+        options.detect_input_side = detector_side
         shown: list[FileReport] = []
 
         def show(f: FileReport) -> None:

@@ -154,6 +154,9 @@ class IndexOptions:
     # `track_low`, so ByteTrack's second association sees the low-score boxes of partly hidden or
     # blurred people (a detector's own 0.35 default hides them; new tracks still need `new_track`).
     detect_conf: float | None = None
+    # Longest side of the detector input for an ONNX detector built here by name (frames keep their
+    # aspect ratio); None: the detector's default (640 for yolox-nano). Larger finds smaller people.
+    detect_input_side: int | None = None
     # Cut a video tracklet where its crops stop looking like one person (a tracker jumping between two
     # people who cross): at the model's calibrated "same person" cosine. Off for unmeasured models,
     # whose default threshold is a guess. See reidkit/embed/split.py.
@@ -582,7 +585,10 @@ def default_model_threads(prefetch: int) -> int:
 
 
 def _resolve_detector(
-    detector: str | Path | Detector, threads: int | None, conf: float | None = None
+    detector: str | Path | Detector,
+    threads: int | None,
+    conf: float | None = None,
+    input_side: int | None = None,
 ) -> Detector:
     if isinstance(detector, Detector):
         return detector
@@ -594,6 +600,8 @@ def _resolve_detector(
             kwargs["threads"] = threads
         if conf is not None:
             kwargs["conf"] = conf
+        if input_side is not None:
+            kwargs["input_side"] = input_side
     built: Detector = build_detector(str(detector), **kwargs)
     return built
 
@@ -683,7 +691,8 @@ def build_analyser(
 ) -> MediaAnalyser:
     """Resolve the detector and embedder (names, paths or objects) into a :class:`MediaAnalyser`.
 
-    A detector built here by name gets ``options.detect_conf``, or the tracker's ``track_low``.
+    A detector built here by name gets ``options.detect_conf``, or the tracker's ``track_low``, and
+    ``options.detect_input_side`` when set.
     """
     embedder = _resolve_embedder(model, threads)
     conf = options.detect_conf
@@ -692,7 +701,7 @@ def build_analyser(
 
         conf = (tracker_config or TrackerConfig()).track_low
     return MediaAnalyser(
-        _resolve_detector(detector, threads, conf),
+        _resolve_detector(detector, threads, conf, options.detect_input_side),
         embedder,
         options=options,
         tracker_config=tracker_config,

@@ -180,3 +180,16 @@ def test_stride_and_prefetch(tmp_path: Path) -> None:
     assert only.status == "indexed" and only.frames_processed == 20 and only.tracklets == 2
     frames = Library.open(tmp_path / "lib").tracklets()[0].frames
     assert np.all(frames % 2 == 0)
+
+
+@pytest.mark.shared
+def test_detector_built_by_name_takes_the_input_side_option() -> None:
+    from reidkit.index.indexer import build_analyser
+    from tests.conftest import shared_path
+
+    shared_path("models", "yolox_nano_416x416.onnx")
+    default = build_analyser("yolox-nano", ColourEmbedder(), options=IndexOptions())
+    larger = build_analyser("yolox-nano", ColourEmbedder(), options=IndexOptions(detect_input_side=960))
+    assert default.detector.input_side == 640  # type: ignore[attr-defined]
+    assert larger.detector.input_side == 960  # type: ignore[attr-defined]
+    assert larger.detector.conf == pytest.approx(0.1)  # type: ignore[attr-defined]  # tracker's track_low
