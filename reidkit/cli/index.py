@@ -22,7 +22,7 @@ def register(app: typer.Typer) -> None:
             None,
             "--detector-side",
             min=64,
-            help="Longest side of the detector input, frames keep their aspect [default: 640]; "
+            help="Longest side of the detector input, frames keep their aspect (default 640); "
             "960 finds smaller people in HD footage at ~2x the detector time.",
         ),
         stride: int = typer.Option(
