@@ -35,6 +35,7 @@ for _p in (REPO, REPO / "bench"):
 
 from reidkit.detect import YoloxDetector, box_iou  # noqa: E402
 from reidkit.media import open_media, read_image  # noqa: E402
+from reidkit.track.mot import mot_to_boxes, read_mot  # noqa: E402
 
 SHARED = Path(os.environ.get("REIDKIT_SHARED", REPO.parent / "shared"))
 LOW, HIGH = 0.1, 0.35
@@ -46,10 +47,10 @@ Sample = tuple[np.ndarray, np.ndarray, np.ndarray]
 def mot17_samples(root: Path) -> list[Sample]:
     samples = []
     for seq in sorted(p for p in (root / "train").iterdir() if p.is_dir()):
-        gt = np.loadtxt(seq / "gt" / "gt.txt", delimiter=",", ndmin=2)
+        gt = read_mot(seq / "gt" / "gt.txt")
         for image_path in sorted((seq / "img1").glob("*.jpg")):
             rows = gt[gt[:, 0] == int(image_path.stem)]
-            boxes = np.concatenate([rows[:, 2:4], rows[:, 2:4] + rows[:, 4:6]], axis=1)
+            boxes = mot_to_boxes(rows)
             wanted = (rows[:, 6] == 1) & (rows[:, 7] == 1) & (rows[:, 8] >= 0.5)
             samples.append((read_image(image_path), boxes[wanted], boxes))
     return samples

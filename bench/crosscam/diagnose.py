@@ -121,8 +121,8 @@ def main() -> None:
 
     from reidkit.api import find_person
     from reidkit.index.library import Library
-    from reidkit.search.calibration import calibration_for
     from reidkit.search.moments import link_tracklets, pooled_vector
+    from reidkit.zoo.calibration import calibration_for
 
     truth_path = args.out / "ground_truth.json"
     bench = load_bench(truth_path)

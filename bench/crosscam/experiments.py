@@ -113,19 +113,13 @@ def stand_in_pieces(
     return pieces
 
 
-def plausible(a: Piece, b: Piece, max_speed: float = 1.5, edge_gap: float = 1.0) -> bool:
-    """Could the person at the end of ``a`` be the one at the start of ``b`` (``b`` starts later)?"""
+def plausible(a: Piece, b: Piece) -> bool:
+    """Could the person at the end of ``a`` be the one at the start of ``b``? The product's rule."""
+    from reidkit.search.moments import plausible_move
+
     if a.last_box is None or b.first_box is None:
         return True
-    gap = max(0.0, b.start - a.end)
-    (ax1, ay1, ax2, ay2), (bx1, by1, bx2, by2) = a.last_box, b.first_box
-    height = max(ay2 - ay1, by2 - by1, 1.0)
-    distance = float(np.hypot((ax1 + ax2 - bx1 - bx2) / 2, (ay1 + ay2 - by1 - by2) / 2))
-    if distance > height * (0.5 + max_speed * gap):
-        return False
-    width = a.frame_size[0]
-    left_frame = width > 0 and (ax1 <= 2 or ax2 >= width - 2)
-    return not (left_frame and gap > edge_gap)
+    return plausible_move(a.last_box, b.first_box, max(0.0, b.start - a.end), a.frame_size[0])
 
 
 def link_pieces(

@@ -91,15 +91,15 @@ class YoloxDetector:
         self.name = spec.name if spec is not None else self.path.stem
         self.conf, self.nms_iou, self.min_size = conf, nms_iou, min_size
         self._input_name = self.session.get_inputs()[0].name
-        self.grid, self.strides = yolox_grid(self.input_spec.height, self.input_spec.width)
-        self.num_classes = _check_output(self.path, self.session, len(self.grid))
+        native_grid = yolox_grid(self.input_spec.height, self.input_spec.width)
+        self._grids = {(self.input_spec.height, self.input_spec.width): native_grid}
+        self.num_classes = _check_output(self.path, self.session, len(native_grid[0]))
         self.native_side = max(self.input_spec.height, self.input_spec.width)
         self.input_side: int | None = None
         if input_side is not None and input_side != self.native_side:
             free = _free_spatial_session(self.path, threads, self.input_spec, self.num_classes)
             if free is not None:
                 self.session, self.input_side = free, max(input_side, self.native_side)
-        self._grids: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
 
     def detect(self, image: np.ndarray) -> Detections:
         return self.detect_batch([image])[0]

@@ -263,6 +263,11 @@ class MediaAnalyser:
         self.options = options or IndexOptions()
         self._tracker_config = tracker_config
         self._tracker_factory = tracker_factory
+        calibration = calibration_for(embedder.name)
+        # None: video tracklets are not cut (switched off, or the model's threshold is a guess).
+        self._split_threshold = (
+            calibration.threshold if self.options.split_tracklets and calibration.measured else None
+        )
 
     def analyse(self, path: Path, sha: str | None = None) -> FileAnalysis:
         """Analyse one file (``sha``: its content hash, computed here when None).
@@ -432,7 +437,7 @@ class MediaAnalyser:
         report.times.embed += time.perf_counter() - t0
         report.embed_calls += 1
         report.crops_embedded += sum(len(g) for g in groups)
-        threshold = self._split_threshold() if split else None
+        threshold = self._split_threshold if split else None
         out: list[NewTracklet] = []
         for tracklet, embedding in zip(tracklets, embeddings, strict=True):
             if embedding is None:
@@ -445,12 +450,6 @@ class MediaAnalyser:
             report.tracklets_split += len(pieces) - 1
             out.extend(to_new_tracklet(t, e) for t, e in pieces)
         return out
-
-    def _split_threshold(self) -> float | None:
-        if not self.options.split_tracklets:
-            return None
-        calibration = calibration_for(self.embedder.name)
-        return calibration.threshold if calibration.measured else None
 
 
 def _failed(path: Path, kind: str, message: str, started: float) -> FileAnalysis:

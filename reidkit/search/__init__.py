@@ -5,11 +5,11 @@ result = find_person("me.jpg", "lib/")
 write_report(result, "report/")
 """
 
-from reidkit.search.calibration import ScoreCalibration, calibration_for
 from reidkit.search.engine import SearchResult, find_person, find_tracklet, open_library, search_vector
 from reidkit.search.moments import Moment, MomentRule, group_moments
 from reidkit.search.query import load_query, parse_box, select_person
 from reidkit.search.report import format_time, write_report
+from reidkit.zoo.calibration import ScoreCalibration, calibration_for
 
 __all__ = [
     "Moment",

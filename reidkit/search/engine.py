@@ -19,9 +19,9 @@ import numpy as np
 from reidkit.core.errors import LibraryError
 from reidkit.core.log import get_logger
 from reidkit.core.types import Detector, Embedder
-from reidkit.search.calibration import ScoreCalibration, calibration_for
 from reidkit.search.moments import Moment, MomentRule, link_tracklets, make_moment, pooled_vector
 from reidkit.search.query import load_query
+from reidkit.zoo.calibration import ScoreCalibration, calibration_for
 
 if TYPE_CHECKING:
     from reidkit.index.library import Library, TrackletHit

@@ -162,9 +162,15 @@ def plausible_link(
     gap = later.start - earlier.end
     if gap > rule.max_gap or gap < -rule.max_overlap:
         return False
-    gap = max(0.0, gap)
-    ax1, ay1, ax2, ay2 = (float(v) for v in np.asarray(earlier.boxes[-1]).reshape(4))
-    bx1, by1, bx2, by2 = (float(v) for v in np.asarray(later.boxes[0]).reshape(4))
+    return plausible_move(earlier.boxes[-1], later.boxes[0], max(0.0, gap), frame_width, rule)
+
+
+def plausible_move(
+    last_box: np.ndarray, first_box: np.ndarray, gap: float, frame_width: int, rule: MomentRule = MomentRule()
+) -> bool:
+    """Could a person last seen at ``last_box`` appear at ``first_box`` ``gap`` seconds later?"""
+    ax1, ay1, ax2, ay2 = (float(v) for v in np.asarray(last_box).reshape(4))
+    bx1, by1, bx2, by2 = (float(v) for v in np.asarray(first_box).reshape(4))
     height = max(ay2 - ay1, by2 - by1, 1.0)
     distance = float(np.hypot((ax1 + ax2 - bx1 - bx2) / 2, (ay1 + ay2 - by1 - by2) / 2))
     if distance > height * (0.5 + rule.max_speed * gap):

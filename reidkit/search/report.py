@@ -13,9 +13,9 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-from reidkit.search.calibration import ScoreCalibration
 from reidkit.search.engine import SearchResult
 from reidkit.search.moments import Moment
+from reidkit.zoo.calibration import ScoreCalibration
 
 # The score range the colour ramp spans; most matches of a real person fall inside it.
 RAMP_LOW, RAMP_HIGH = 0.2, 0.9

@@ -63,7 +63,7 @@ class ModelSpec:
     licence: str = ""
     url: str | None = None
     description: str = ""
-    # Cosine-similarity calibration for "same person" decisions (reidkit/search/calibration.py):
+    # Cosine-similarity calibration for "same person" decisions (reidkit/zoo/calibration.py):
     # threshold at FPR=1e-2, link_threshold at FPR=1e-3 and a class-balanced logistic fit of
     # P(same | score), measured by `python bench/calibrate.py --models NAME` on the last 100 CUHK03
     # train identities (camera A vs B), never on CUHK03 val or bench/crosscam. Empty until measured.

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from reidkit.search import MomentRule, SearchResult, search_vector
-from reidkit.search.calibration import ScoreCalibration, calibration_for
+from reidkit.zoo.calibration import ScoreCalibration, calibration_for
 from tests.search.fakes import FakeLibrary, identity, mix
 
 MOMENT_KEYS = {"media", "start", "end", "start_frame", "end_frame", "score", "thumbnail", "box"}
