@@ -16,10 +16,13 @@ class ModelConfig:
     ``pretrained``: ``.onnx`` (weights imported by graph order and shape, see ``import_onnx``) or a
     ``.pth``/``.pt`` state dict (torchreid / FastReID / CLIP-ReID / reidkit keys, see
     ``import_checkpoint``). The classifier is always new.
+    ``graph``: with ``backbone: onnx``, the ONNX model (zoo name or path) whose graph *is* the backbone,
+    weights included (``reidkit.models.backbones.onnx_graph``); checkpoints rebuild it from this file.
     """
 
     backbone: str = "osnet_x0_25"
     pretrained: str = ""
+    graph: str = ""  # backbone "onnx" only
     last_stride: int = 0  # 0 = backbone default (see above)
     pooling: str = "avg"  # avg | max | gem
     neck: str = "bnneck"  # bnneck | none

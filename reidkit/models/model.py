@@ -71,8 +71,15 @@ class ReidModel(nn.Module):
 def build_model(cfg: ModelConfig, num_classes: int) -> ReidModel:
     """Build the model ``cfg`` describes; ``num_classes=0`` builds it without a classifier."""
     pooling = POOLINGS.build(cfg.pooling)
+    graph = {"graph": cfg.graph} if cfg.backbone == "onnx" else {}
+    if cfg.graph and not graph:
+        raise ModelError(f"model.graph is only used by backbone 'onnx', not {cfg.backbone!r}")
     backbone = BACKBONES.build(
-        cfg.backbone, last_stride=cfg.last_stride, pooling=pooling, input_size=(cfg.height, cfg.width)
+        cfg.backbone,
+        last_stride=cfg.last_stride,
+        pooling=pooling,
+        input_size=(cfg.height, cfg.width),
+        **graph,
     )
     neck = HEADS.build(cfg.neck, backbone.feature_dim, cfg.embedding_dim)
     classifier = None

@@ -5,4 +5,4 @@ A backbone is built as ``BACKBONES.build(name, last_stride=, pooling=, **overrid
 in tests.
 """
 
-from reidkit.models.backbones import mobilenet, osnet, resnet, vit_clip  # noqa: F401
+from reidkit.models.backbones import mobilenet, onnx_graph, osnet, resnet, vit_clip  # noqa: F401
