@@ -86,11 +86,11 @@ def stand_in_pieces(
     """
     from reidkit.core.types import Frame
     from reidkit.detect import box_iou
-    from reidkit.track import ByteTracker, TrackletBuilder
+    from reidkit.track import ByteTracker, TrackerConfig, TrackletBuilder
 
     pieces = []
     for video, frames in detections.items():
-        tracker = ByteTracker()
+        tracker = ByteTracker(TrackerConfig.for_detector("yolox-nano"))
         builder = TrackletBuilder(min_length=3, max_idle=tracker.config.buffer)
         blank = np.zeros((1, 1, 3), np.uint8)
         for f, dets in enumerate(frames):

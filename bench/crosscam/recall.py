@@ -164,9 +164,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     print("detection recall (GT boxes >= 50% visible, IoU >= 0.5):")
     for conf in (0.1, 0.2, 0.25, 0.3, 0.35, 0.5):
         print(f"  conf {conf:.2f}: {100 * detection_recall(dets, gt, conf):.1f}%")
-    base = TrackerConfig()
+    base = TrackerConfig.for_detector("yolox-nano")
     variants = {
-        "default": base,
+        f"yolox-nano defaults (track_high {base.track_high})": base,
+        "track_high=new_track=0.5 (TrackerConfig())": TrackerConfig(),
         "new_track=track_high=0.4": replace(base, new_track=0.4, track_high=0.4),
         "new_track=0.5": replace(base, new_track=0.5),
     }

@@ -43,7 +43,7 @@ def register(app: typer.Typer) -> None:
             raise ReidkitError(
                 f"cannot write ({exc.strerror})", path=out, hint="pass another --out path"
             ) from None
-        config = TrackerConfig(buffer=buffer, min_hits=min_hits)
+        config = TrackerConfig.for_detector(detector, buffer=buffer, min_hits=min_hits)
         det = build_tracking_detector(detector, config)
         rows = track_media(
             video,

@@ -261,6 +261,10 @@ class MediaAnalyser:
         self.detector = detector
         self.embedder = embedder
         self.options = options or IndexOptions()
+        if tracker_config is None:  # the detector's own thresholds (small detectors score lower)
+            from reidkit.track import TrackerConfig
+
+            tracker_config = TrackerConfig.for_detector(detector)
         self._tracker_config = tracker_config
         self._tracker_factory = tracker_factory
         calibration = calibration_for(embedder.name)

@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -36,12 +38,15 @@ from reidkit.track.matching import expand_boxes, iou_matrix, linear_assignment
 class TrackerConfig:
     """Thresholds of :class:`ByteTracker`; the defaults suit 10-30 fps pedestrian video."""
 
-    track_high: float = 0.5  # detections scoring at least this take part in the first association
+    # Detections scoring at least this take part in the first association and may start tracks.
+    # A detector's own value comes from its registry entry: see `for_detector`.
+    track_high: float = 0.5
     track_low: float = 0.1  # detections below this are ignored entirely
-    # An unmatched detection needs this score to start a (tentative) track. ByteTrack uses high + 0.1
-    # with a large detector; a small one such as YOLOX-nano scores people lower, and a tentative track
-    # must still be matched min_hits times in a row before it counts, so a box good enough to follow
-    # is good enough to start one (+2-5 points of walk coverage on bench/crosscam/recall.py).
+    # An unmatched high-score detection needs this score to start a (tentative) track. ByteTrack uses
+    # high + 0.1 with a large detector; a tentative track must still be matched min_hits times in a
+    # row before it counts, so a box good enough to follow is good enough to start one (+2-5 points
+    # of walk coverage on bench/crosscam/recall.py). Only high-score boxes start tracks: values below
+    # track_high act as track_high.
     new_track: float = 0.5
     match_iou: float = 0.2  # first association: minimal IoU (times the score when fuse_score) to pair
     match_iou_low: float = 0.5  # second association (low-score detections): minimal plain IoU
@@ -55,6 +60,22 @@ class TrackerConfig:
     # default: on bench/tracking.py's crosscam videos 5 gave +2 IDF1 at stride 1, +0 at stride 2, and
     # more id switches; the knob stays for experiments on other footage.
     low_recent: int = 0
+
+    @classmethod
+    def for_detector(cls, detector: object, **overrides: Any) -> TrackerConfig:
+        """The defaults with ``track_high`` and ``new_track`` at the level the detector's registry entry
+        gives (``ModelSpec.track_high``), then ``overrides``. ``detector``: a registry name, a path or
+        a detector object with a ``name``; unknown ones keep the defaults."""
+        from reidkit.zoo.registry import MODELS
+
+        name = detector if isinstance(detector, str) else getattr(detector, "name", None)
+        if isinstance(detector, Path):
+            name = next((s.name for s in MODELS.values() if s.filename == detector.name), None)
+        spec = MODELS.get(name) if isinstance(name, str) else None
+        values: dict[str, Any] = {}
+        if spec is not None and spec.track_high is not None:
+            values = {"track_high": spec.track_high, "new_track": spec.track_high}
+        return cls(**{**values, **overrides})
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.track_low <= self.track_high <= 1.0:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -175,3 +176,16 @@ def test_low_score_detection_resumes_a_recently_lost_track(low_recent: int, resu
     assert (len(tracks) == 1) is resumed
     if resumed:
         assert tracks.track_ids.tolist() == [1]
+
+
+def test_tracker_thresholds_follow_the_detector():
+    nano = TrackerConfig.for_detector("yolox-nano")
+    assert nano.track_high == nano.new_track == 0.3  # registry: its boxes are reliable from 0.3
+    assert TrackerConfig.for_detector("some-unknown-detector") == TrackerConfig()
+    assert TrackerConfig.for_detector(Path("/models/yolox_nano_416x416.onnx")).track_high == 0.3
+
+    class Named:
+        name = "yolox-nano"
+
+    tuned = TrackerConfig.for_detector(Named(), track_high=0.6, new_track=0.6, buffer=5)
+    assert (tuned.track_high, tuned.new_track, tuned.buffer) == (0.6, 0.6, 5)  # overrides win
