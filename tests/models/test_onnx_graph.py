@@ -24,7 +24,7 @@ SPEC = InputSpec(H, W, layout="NHWC", channels="BGR", scale=1.0)  # the Open Mod
 def tf_style_graph(path, *, op: str = "Relu") -> None:
     """A batch-of-1 graph written the way TensorFlow exports land in ONNX: NHWC BGR 0-255 input,
     transposes, an asymmetric-padded strided conv, instance normalisation spelled out with
-    ReduceMean over (N, H, W), a padded max pool, a constant Reshape with the batch as 1, a Gemm."""
+    ReduceMean over (N, H, W), a padded max pool, constant Reshapes with the batch as 1, a Gemm."""
     rng = np.random.default_rng(0)
 
     def init(name, array):
@@ -58,7 +58,12 @@ def tf_style_graph(path, *, op: str = "Relu") -> None:
         helper.make_node("MaxPool", ["back"], ["mp"], kernel_shape=[3, 3], strides=[2, 2], pads=[0, 0, 1, 1]),
         helper.make_node("GlobalAveragePool", ["mp"], ["gap"]),
         helper.make_node("Reshape", ["gap", "flat"], ["vec"]),
-        helper.make_node("Gemm", ["vec", "fc", "fc_b"], ["y"], transB=1),
+        helper.make_node("Gemm", ["vec", "fc", "fc_b"], ["fc_out"], transB=1),
+        # Some exporters emit shapes as Constant nodes rather than initializers.
+        helper.make_node(
+            "Constant", [], ["shape_1x6"], value=numpy_helper.from_array(np.array([1, 6], np.int64))
+        ),
+        helper.make_node("Reshape", ["fc_out", "shape_1x6"], ["y"]),
     ]
     graph = helper.make_graph(
         nodes,

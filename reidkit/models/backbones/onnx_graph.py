@@ -121,7 +121,10 @@ class OnnxGraphBackbone(nn.Module):
         for op, _ins, outs, attrs in self.nodes:
             if op == "Constant":
                 value = numpy_helper.to_array(attrs["value"])
-                self.constants[outs[0]] = torch.from_numpy(value.copy())
+                if outs[0] in shape_inputs:
+                    self.constants[outs[0]] = [int(v) for v in value.reshape(-1)]
+                else:
+                    self.constants[outs[0]] = torch.from_numpy(value.copy())
         self.feature_dim = self._probe_dim()
 
     def _probe_dim(self) -> int:
