@@ -113,7 +113,7 @@ def classify(moment, hit: bool, pid: str, video: str, records: dict, truth: Trut
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default="reidkit-osnet-x0_25-cuhk03")
+    parser.add_argument("--model", default="reidkit-retail-0287-cuhk03")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--top", type=int, default=5)
     args = parser.parse_args()

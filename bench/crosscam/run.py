@@ -53,7 +53,10 @@ from crosscam.metrics import (  # noqa: E402
 from reidkit.core.types import Detections  # noqa: E402
 from reidkit.detect.yolox import DEFAULT_INPUT_SIDE  # noqa: E402
 
-DEFAULT_MODELS = "osnet_x0_25_msmt17,person-reidentification-retail-0287,person-reidentification-retail-0248"
+DEFAULT_MODELS = (
+    "reidkit-retail-0287-cuhk03,reidkit-osnet-x0_25-cuhk03,osnet_x0_25_msmt17,"
+    "person-reidentification-retail-0287,person-reidentification-retail-0248"
+)
 
 
 @dataclass

@@ -118,6 +118,31 @@ register_model(
 )
 register_model(
     ModelSpec(
+        name="reidkit-retail-0287-cuhk03",
+        task="reid",
+        filename="reidkit_retail0287_cuhk03.onnx",
+        sha256="daaf3ecad413590996d25401980b3c25b713cf1a8f168b9700b44c7d03380cd7",
+        input=InputSpec(256, 128, mean=IMAGENET_MEAN, std=IMAGENET_STD),
+        output_dim=256,
+        fixed_batch=False,
+        family="omz-retail",
+        licence="weights: Apache-2.0 (Open Model Zoo retail-0287) fine-tuned on CUHK03 (research use only); "
+        "see docs/models.md",
+        url=None,  # shipped inside the package: reidkit/zoo/weights/
+        description="reidkit's default: OMZ person-reidentification-retail-0287 fine-tuned on CUHK03-labeled "
+        "train; docs/models.md",
+        # bench/calibrate.py on the sibling run of the same recipe that never saw the calibration split
+        # (CUHK03 train minus its last 100 ids): docs/models.md.
+        calibration={
+            "threshold": 0.4108,
+            "logit_slope": 26.629,
+            "logit_bias": -10.459,
+            "link_threshold": 0.6085,
+        },
+    )
+)
+register_model(
+    ModelSpec(
         name="reidkit-osnet-x0_25-cuhk03",
         task="reid",
         filename="reidkit_osnet_x0_25_cuhk03.onnx",
@@ -128,7 +153,8 @@ register_model(
         family="osnet_x0_25",
         licence="weights: MIT (torchreid OSNet, MSMT17) fine-tuned on CUHK03 (research use only); see docs/models.md",
         url=None,  # shipped inside the package: reidkit/zoo/weights/
-        description="reidkit's default: OSNet x0.25 (MSMT17 init) fine-tuned on CUHK03-labeled train; docs/models.md",
+        description="reidkit's fast model: OSNet x0.25 (MSMT17 init) fine-tuned on CUHK03-labeled train; "
+        "docs/models.md",
         # Measured by bench/calibrate.py on the sibling run of the same recipe that never saw the
         # calibration split (CUHK03 train minus its last 100 ids); see docs/models.md.
         calibration={
@@ -201,7 +227,7 @@ register_model(
 )
 
 # The model used when none is named: reidkit's own, shipped in the package (docs/models.md).
-DEFAULT_REID_MODEL = "reidkit-osnet-x0_25-cuhk03"
+DEFAULT_REID_MODEL = "reidkit-retail-0287-cuhk03"
 DEFAULT_DETECTOR = "yolox-nano"
 
 

@@ -126,8 +126,11 @@ def test_market_cross_camera_query_finds_the_camera_1_frame(tmp_path_factory: py
 
     root = tmp_path_factory.mktemp("market-lib")
     index_media([frames], root)
-    result = find_person(query, root, top=10)
+    result = find_person(query, root, top=30)
     truth = _true_box(cv2.imread(str(frames / "c1s1_001051.jpg")), cv2.imread(str(same_frame_crop)))
-    found = [m for m in result.moments if Path(m.media).stem == "c1s1_001051"]
-    assert found, [Path(m.media).name for m in result.moments]
+    # She is in many of the 16 frames, so the camera-1 frame need not rank first: it must be among
+    # the moments the model's calibrated threshold calls "likely the same person", with her box.
+    likely = [m for m in result.moments if result.calibration.likely(m.score)]
+    found = [m for m in likely if Path(m.media).stem == "c1s1_001051"]
+    assert found, [(Path(m.media).name, round(m.score, 3)) for m in result.moments]
     assert max(_iou(np.asarray(m.box), truth) for m in found) > 0.5
