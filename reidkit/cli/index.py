@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -96,36 +97,23 @@ def register(app: typer.Typer) -> None:
             else:
                 typer.echo(f"{name:40s} {'skipped':8s} cannot be read (see below)")
 
+        common: dict[str, Any] = dict(
+            detector=detector,
+            model=model,
+            stride=stride,
+            options=options,
+            index=index,
+            nprobe=nprobe,
+            ef_search=ef_search,
+            on_file=show,
+        )
         if ray is None:
-            report = index_media(
-                paths,
-                library,
-                detector=detector,
-                model=model,
-                stride=stride,
-                options=options,
-                index=index,
-                nprobe=nprobe,
-                ef_search=ef_search,
-                on_file=show,
-            )
+            report = index_media(paths, library, **common)
         else:
             from reidkit.index.distributed import index_media_ray
 
             report = index_media_ray(
-                paths,
-                library,
-                address=ray,
-                workers=workers,
-                num_cpus_per_worker=ray_cpus,
-                detector=detector,
-                model=model,
-                stride=stride,
-                options=options,
-                index=index,
-                nprobe=nprobe,
-                ef_search=ef_search,
-                on_file=show,
+                paths, library, address=ray, workers=workers, num_cpus_per_worker=ray_cpus, **common
             )
         indexed, skipped, failed = report.indexed, report.skipped, report.failed
         if failed and not indexed and not skipped:

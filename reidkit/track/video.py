@@ -2,7 +2,7 @@
 
 ::
 
-    config = TrackerConfig()
+    config = TrackerConfig.for_detector("yolox-nano")
     detector = build_tracking_detector("yolox-nano", config)
     rows = track_media("walk.mp4", detector, config, stride=2)   # (N, 10) MOTChallenge rows
     write_mot("tracks.txt", rows)
@@ -71,12 +71,14 @@ def track_media(
     """Detect and track people through a video (or one image) -> ``(N, 10)`` MOTChallenge rows.
 
     Every ``stride``-th frame is processed; the tracker's Kalman filter bridges the skipped ones.
+    ``config`` None: the detector's own thresholds (:meth:`TrackerConfig.for_detector`).
     """
     from tqdm import tqdm
 
     frames, total = media_frames(path, stride, max_frames)
     bar = tqdm(frames, total=total, unit="frame", disable=not progress, leave=False)
     try:
-        return track_detections(((f.index, detector.detect(f.image)) for f in bar), ByteTracker(config))
+        tracker = ByteTracker(config or TrackerConfig.for_detector(detector))
+        return track_detections(((f.index, detector.detect(f.image)) for f in bar), tracker)
     finally:
         bar.close()
