@@ -7,7 +7,7 @@ import pytest
 
 from reidkit.core.types import Crop, Frame, Tracks
 from reidkit.embed import CropSampler, CropSamplerConfig, embed_tracklet, embed_tracklets, pool_vectors
-from reidkit.embed.crops import CropQualityConfig, box_quality, cut_crop, select_spread
+from reidkit.embed.crops import CropQualityConfig, box_quality, cut_crop, overlapping, select_spread
 
 W, H = 320, 240
 CFG = CropQualityConfig()
@@ -154,6 +154,41 @@ def test_short_tracks_get_fewer_crops() -> None:
         if i < 20:
             sampler.observe(frame(i), tracks((3, [100, 20, 150, 150], 0.8)))
     assert [len(sampler.select(t)) for t in (1, 2, 3)] == [8, 2, 3]
+
+
+def test_overlapping_boxes() -> None:
+    boxes = np.array(
+        [
+            [0, 0, 40, 100],  # 0: touches 1 at x = 40 but does not overlap it
+            [40, 0, 80, 100],  # 1
+            [300, 0, 340, 100],  # 2: overlapped by 3
+            [320, 20, 360, 120],  # 3
+            [300, 150, 340, 250],  # 4: under 2, heights do not overlap
+        ],
+        np.float32,
+    )
+    assert overlapping(boxes).tolist() == [False, False, True, True, False]
+    assert overlapping(boxes[:1]).tolist() == [False]
+
+
+def test_people_who_meet_others_get_a_few_more_crops() -> None:
+    cfg = CropSamplerConfig(k=8, observations_per_crop=8, crowded_observations_per_crop=4, crowded_extra=2)
+    sampler = CropSampler(cfg)
+    for i in range(40):
+        rows = [(1, [10, 10, 50, 110], 0.9), (3, [150 + 2 * i, 20, 200 + 2 * i, 150], 0.8)]
+        if 10 <= i < 20:  # person 2 walks partly in front of person 3 for 10 frames
+            rows.append((2, [190 + 2 * i, 20, 240 + 2 * i, 150], 0.8))
+        sampler.observe(frame(i), tracks(*rows))
+    # 1: 40 observations apart, 40 / 8; 3: 30 apart and 10 overlapped, 30 / 8 + min(2, 10 / 4);
+    # 2: always overlapped, 10 / 8 -> min_k, or 0 / 8 + min(2, 10 / 4): no more than min_k.
+    assert [len(sampler.select(t)) for t in (1, 3, 2)] == [5, 6, 2]
+    assert sampler.budget(seen=400, crowded=0) == 8  # a long walk alone: k
+    assert sampler.budget(seen=400, crowded=400) == 8  # a long walk in a group: never fewer
+    assert sampler.budget(seen=60, crowded=10) == 9  # ceil(50 / 8) + 2
+    assert sampler.budget(seen=400, crowded=10) == 10  # at most k + crowded_extra
+    assert sampler.budget(seen=20, crowded=8) == 4  # ceil(12 / 8) + 2 against ceil(20 / 8)
+    assert sampler.budget(seen=3, crowded=0) == cfg.min_k
+    assert CropSampler().budget(seen=20, crowded=8) == 3  # the default: one crop more
 
 
 def test_drop_idle_forgets_ended_tracks() -> None:
