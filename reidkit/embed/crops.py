@@ -87,8 +87,8 @@ class CropSamplerConfig:
     # more. Meetings are where a tracker swaps identities: the cut in embed/split.py and linking in
     # search/ need views on both sides of one. On bench/crosscam (up to 3 people at once, crossing) one
     # more crop took walk coverage from 88 to 92 % and moment mAP from 73.9 to 77.5, for 12 % more
-    # ReID calls (two more: the same, and people-detection.264 then needed 1/19 of the naive calls,
-    # above the 1/20 target of bench/index_speed.py).
+    # ReID calls. Up to two more gave the same there, but people-detection.264 then needed 1/19 of
+    # the naive calls, above the 1/20 target of bench/index_speed.py.
     crowded_observations_per_crop: int = 4
     crowded_extra: int = 1
     bins: int = 16  # candidates kept per track (one per time bin); >= k
