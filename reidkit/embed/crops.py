@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from reidkit.core.types import Crop, Frame, Tracks
+from reidkit.track.matching import iou_matrix
 
 
 @dataclass(frozen=True)
@@ -226,15 +227,9 @@ class CropSampler:
 
 def overlapping(boxes: np.ndarray) -> np.ndarray:
     """For each box (N, 4), whether another box overlaps it."""
-    n = len(boxes)
-    if n < 2:
-        return np.zeros(n, bool)
-    x1, y1, x2, y2 = (boxes[:, i] for i in range(4))
-    overlap_x = np.minimum(x2[:, None], x2[None, :]) - np.maximum(x1[:, None], x1[None, :])
-    overlap_y = np.minimum(y2[:, None], y2[None, :]) - np.maximum(y1[:, None], y1[None, :])
-    met = (overlap_x > 0) & (overlap_y > 0)
+    met = np.asarray(iou_matrix(boxes, boxes) > 0)
     np.fill_diagonal(met, False)
-    return met.any(axis=1)
+    return np.asarray(met.any(axis=1))
 
 
 def select_spread(crops: list[Crop], k: int, keep_ratio: float = 0.5) -> list[Crop]:
