@@ -1,6 +1,12 @@
 """Compose the cross-camera benchmark: CUHK03 camera-B people walking through two real, empty rooms.
 
     python bench/crosscam/compose.py [--out bench/crosscam/out/default] [--seed 0]
+    python bench/crosscam/compose.py --people dev          # -> bench/crosscam/out/dev, seed 1
+
+``--people val`` (the benchmark) shows CUHK03 *val* identities. ``--people dev`` shows the last 100
+identities of CUHK03 *train* (the dev split every reidkit recipe and calibration is chosen on) in
+other walks (seed 1): search settings are tried there, with a model trained without those people,
+before the val footage is run once.
 
 What it writes (git-ignored; CUHK03 is research-only and must never be redistributed):
 
@@ -35,6 +41,14 @@ REPO = Path(__file__).resolve().parents[2]
 # Same rule as tests/conftest.py: $REIDKIT_SHARED, else ../shared beside the checkout.
 DEFAULT_SHARED = Path(os.environ.get("REIDKIT_SHARED", REPO.parent / "shared"))
 DEFAULT_OUT = Path(__file__).resolve().parent / "out" / "default"
+# Who walks: CUHK03 folder and which of its identities. "dev" = the last 100 of train/, the same
+# people as ``build_dataset("cuhk03", root, holdout=100)`` holds out (reidkit/data/datasets/cuhk03.py).
+PEOPLE = {"val": ("val", 0), "dev": ("train", 100)}
+DEV_SEED = 1  # dev footage must not repeat the benchmark's walks with other faces
+
+
+def default_out(people: str) -> Path:
+    return DEFAULT_OUT if people == "val" else DEFAULT_OUT.parent / people
 
 
 @dataclass(frozen=True)
@@ -65,6 +79,7 @@ ROOMS = (
 @dataclass(frozen=True)
 class ComposeConfig:
     seed: int = 0
+    people: str = "val"  # a key of PEOPLE
     # 16 videos and all 100 CUHK03 val people: with ~2.5 walks per queried person among ~170, an
     # identity-blind random order scores < 5 mAP (8 videos and 80 people gave 6.3 once recall rose).
     n_videos: int = 16
@@ -81,7 +96,10 @@ class ComposeConfig:
     plate_sample_step: int = 5  # run the detector on every Nth source frame when looking for empty ones
 
     def key(self) -> str:
-        text = json.dumps({"format": FORMAT_VERSION, **asdict(self)}, sort_keys=True)
+        fields = asdict(self)
+        if self.people == "val":
+            del fields["people"]  # the benchmark's key (and cached libraries) from before dev existed
+        text = json.dumps({"format": FORMAT_VERSION, **fields}, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -170,14 +188,18 @@ def load_plates(shared: Path, out: Path, step: int) -> dict[str, np.ndarray]:
 # ---------------------------------------------------------------------------------------- people
 
 
-def camera_crops(cuhk_val: Path) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
-    """CUHK03 val crops per identity: (camera A = KK 00-04, camera B = KK 05-09)."""
+def camera_crops(folder: Path, last: int = 0) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """CUHK03 crops per identity: (camera A = KK 00-04, camera B = KK 05-09); ``last``: only the last N ids."""
     cam_a: dict[str, list[str]] = {}
     cam_b: dict[str, list[str]] = {}
-    for path in sorted(cuhk_val.glob("*.jpg")):
+    paths = sorted(folder.glob("*.jpg"))
+    if not paths:
+        raise SystemExit(f"{folder}: no CUHK03 crops; set REIDKIT_SHARED or --shared to the shared folder")
+    for path in paths:
         pid, shot = path.stem.split("_")
         (cam_a if int(shot) < 5 else cam_b).setdefault(pid, []).append(path.name)
-    both = sorted(set(cam_a) & set(cam_b))
+    keep = sorted({path.stem.split("_")[0] for path in paths})[-last:] if last else None
+    both = sorted(set(cam_a) & set(cam_b) & set(keep or cam_a))
     return {p: cam_a[p] for p in both}, {p: cam_b[p] for p in both}
 
 
@@ -381,11 +403,12 @@ def compose(cfg: ComposeConfig, out: Path, shared: Path = DEFAULT_SHARED, force:
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     plates = load_plates(shared, out, cfg.plate_sample_step)
-    cuhk_val = shared / "data" / "cuhk03" / "labeled" / "val"
-    cam_a, cam_b = camera_crops(cuhk_val)
+    split, last = PEOPLE[cfg.people]
+    cuhk = shared / "data" / "cuhk03" / "labeled" / split
+    cam_a, cam_b = camera_crops(cuhk, last)
     rng = np.random.default_rng(cfg.seed)
     lengths, walks, queried = plan_walks(cfg, rng, cam_b, sorted(cam_b))
-    crop_images = {name: imread(cuhk_val / name) for w in walks for name in w.crops}
+    crop_images = {name: imread(cuhk / name) for w in walks for name in w.crops}
 
     videos = []
     for v, n_frames in enumerate(lengths):
@@ -411,7 +434,7 @@ def compose(cfg: ComposeConfig, out: Path, shared: Path = DEFAULT_SHARED, force:
     queries = []
     for pid in queried:
         shot = str(rng.choice(cam_a[pid]))
-        shutil.copyfile(cuhk_val / shot, queries_dir / shot)
+        shutil.copyfile(cuhk / shot, queries_dir / shot)
         queries.append({"pid": pid, "image": f"queries/{shot}"})
 
     people: dict[str, dict] = {}
@@ -449,12 +472,29 @@ def compose(cfg: ComposeConfig, out: Path, shared: Path = DEFAULT_SHARED, force:
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    parser.add_argument("--shared", type=Path, default=DEFAULT_SHARED)
-    parser.add_argument("--seed", type=int, default=0)
+    add_footage_arguments(parser)
     parser.add_argument("--force", action="store_true", help="rebuild even when a build exists")
     args = parser.parse_args(argv)
-    compose(ComposeConfig(seed=args.seed), args.out, args.shared, force=args.force)
+    compose(footage_config(args), args.out, args.shared, force=args.force)
+
+
+def add_footage_arguments(parser: argparse.ArgumentParser) -> None:
+    """--people / --seed / --out / --shared, shared by every script that reads the footage."""
+    parser.add_argument(
+        "--people", choices=sorted(PEOPLE), default="val", help="val: the benchmark; dev: for tuning"
+    )
+    parser.add_argument("--seed", type=int, help=f"default 0 for val, {DEV_SEED} for dev")
+    parser.add_argument("--out", type=Path, help="footage folder (default out/default, out/dev)")
+    parser.add_argument("--shared", type=Path, default=DEFAULT_SHARED)
+
+
+def footage_config(args: argparse.Namespace) -> ComposeConfig:
+    """The config named by :func:`add_footage_arguments`' options; fills in their defaults."""
+    if args.seed is None:
+        args.seed = 0 if args.people == "val" else DEV_SEED
+    if args.out is None:
+        args.out = default_out(args.people)
+    return ComposeConfig(seed=args.seed, people=args.people)
 
 
 if __name__ == "__main__":

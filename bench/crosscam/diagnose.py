@@ -34,10 +34,10 @@ for _p in (REPO, REPO / "bench"):
     if str(_p) not in sys.path:
         sys.path.insert(0, str(_p))
 
-from crosscam.compose import DEFAULT_OUT, DEFAULT_SHARED  # noqa: E402
+from crosscam.compose import DEFAULT_SHARED, add_footage_arguments, compose, footage_config  # noqa: E402
 from crosscam.metrics import Moment as GtMoment  # noqa: E402
 from crosscam.metrics import match_moments, temporal_iou  # noqa: E402
-from crosscam.run import load_bench  # noqa: E402
+from crosscam.run import load_bench, register_file  # noqa: E402
 
 MIN_BOX_IOU = 0.3
 
@@ -113,18 +113,20 @@ def classify(moment, hit: bool, pid: str, video: str, records: dict, truth: Trut
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default="reidkit-retail-0287-cuhk03")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--model", default="reidkit-retail-0287-cuhk03", help="a registry name or .onnx file")
     parser.add_argument("--top", type=int, default=5)
+    add_footage_arguments(parser)
     args = parser.parse_args()
     os.environ.setdefault("REIDKIT_MODEL_DIR", str(DEFAULT_SHARED / "models"))
+    config = footage_config(args)
+    args.model = register_file(args.model, "reidkit-retail-0287-cuhk03")
 
     from reidkit.api import find_person
     from reidkit.index.library import Library
     from reidkit.search.moments import link_tracklets, pooled_vector
     from reidkit.zoo.calibration import calibration_for
 
-    truth_path = args.out / "ground_truth.json"
+    truth_path = compose(config, args.out, args.shared)
     bench = load_bench(truth_path)
     truth = Truth(truth_path)
     root = args.out / "cache" / f"library_{args.model}"

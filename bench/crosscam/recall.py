@@ -33,7 +33,7 @@ for _p in (REPO, REPO / "bench"):
     if str(_p) not in sys.path:
         sys.path.insert(0, str(_p))
 
-from crosscam.compose import DEFAULT_OUT, DEFAULT_SHARED, ComposeConfig, compose  # noqa: E402
+from crosscam.compose import add_footage_arguments, compose, footage_config  # noqa: E402
 from crosscam.metrics import Moment, coverage  # noqa: E402
 from reidkit.core.types import Detections  # noqa: E402
 from reidkit.detect.yolox import DEFAULT_INPUT_SIDE  # noqa: E402
@@ -146,12 +146,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     from reidkit.track import TrackerConfig
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    parser.add_argument("--shared", type=Path, default=DEFAULT_SHARED)
+    add_footage_arguments(parser)
     parser.add_argument("--stride", type=int, default=2)
     args = parser.parse_args(argv)
     os.environ.setdefault("REIDKIT_MODEL_DIR", str(args.shared / "models"))
-    truth_path = compose(ComposeConfig(), args.out, args.shared)
+    truth_path = compose(footage_config(args), args.out, args.shared)
     truth = json.loads(truth_path.read_text())
     fps = float(truth["videos"][0]["fps"])
     videos = [v["name"] for v in truth["videos"]]

@@ -1,6 +1,12 @@
 """Cross-camera search benchmark: reidkit vs a naive per-frame baseline vs an identity-blind control.
 
     PYTHONPATH=. python bench/crosscam/run.py [--models m1,m2] [--out DIR] [--top 50] [--experiments]
+    PYTHONPATH=. python bench/crosscam/run.py --people dev --models runs/r0287_dev/model.onnx
+
+``--people dev`` runs the dev footage (CUHK03 train's last 100 identities, see compose.py) where search
+settings are chosen; give it a model trained without those people. A model *file* in ``--models``
+is scored with the calibration of ``--calibrated-like`` (default: the default model, whose numbers were
+measured on exactly such a dev-split sibling).
 
 For each ReID model:
 
@@ -30,7 +36,7 @@ import shutil
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +48,7 @@ for _p in (REPO, REPO / "bench"):
     if str(_p) not in sys.path:
         sys.path.insert(0, str(_p))
 
-from crosscam.compose import DEFAULT_OUT, DEFAULT_SHARED, ComposeConfig, compose, imread  # noqa: E402
+from crosscam.compose import add_footage_arguments, compose, footage_config, imread  # noqa: E402
 from crosscam.metrics import (  # noqa: E402
     Moment,
     MomentMetrics,
@@ -211,6 +217,19 @@ def same_person_thresholds(
     return {fpr: float(np.quantile(negatives, 1 - fpr)) for fpr in fprs}
 
 
+def register_file(model: str, like: str) -> str:
+    """A registry name for ``model``: an .onnx file is registered as a copy of ``like`` (its calibration)."""
+    if not model.endswith(".onnx"):
+        return model
+    from reidkit.zoo.registry import MODELS, register_model
+
+    path = Path(model).resolve()
+    if not path.is_file():
+        raise SystemExit(f"{path}: no such model file")
+    spec = replace(MODELS[like], name=path.stem, filename=str(path), sha256=None, url=None)
+    return register_model(spec).name
+
+
 def naive_threshold(model: str, measured: dict[float, float]) -> tuple[float, str]:
     """The model's "same person" cosine: registry calibration, else FPR=1e-2 on CUHK03 train pairs."""
     from reidkit.zoo.registry import MODELS
@@ -318,10 +337,9 @@ def row(method: str, model: str, metrics: MomentMetrics, seconds: float | None, 
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--models", default=DEFAULT_MODELS, help="comma-separated ReID models")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="benchmark folder (composed if absent)")
-    parser.add_argument("--shared", type=Path, default=DEFAULT_SHARED)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--models", default=DEFAULT_MODELS, help="comma-separated ReID models or .onnx files")
+    parser.add_argument("--calibrated-like", default=DEFAULT_MODELS.split(",")[0], help="see the docstring")
+    add_footage_arguments(parser)
     parser.add_argument("--top", type=int, default=50)
     parser.add_argument("--skip", default="", help="comma-separated methods to skip: reidkit,naive")
     parser.add_argument("--experiments", action="store_true", help="also measure search variants")
@@ -330,7 +348,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     os.environ.setdefault("REIDKIT_MODEL_DIR", str(args.shared / "models"))
     skip = set(filter(None, args.skip.split(",")))
 
-    bench = load_bench(compose(ComposeConfig(seed=args.seed), args.out, args.shared))
+    config = footage_config(args)
+    bench = load_bench(compose(config, args.out, args.shared))
     cache = args.out / "cache"
     n_gt = sum(len(v) for v in bench.truth.values())
     print(
@@ -339,7 +358,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     rows: list[dict[str, Any]] = []
     experiment_rows: list[dict[str, Any]] = []
-    for model in args.models.split(","):
+    for model in (register_file(m, args.calibrated_like) for m in args.models.split(",")):
         library = None
         thresholds = same_person_thresholds(model, args.shared)
         print(

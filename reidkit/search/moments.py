@@ -53,6 +53,10 @@ class MomentRule:
     # A box within this fraction of the frame width from a side border is at the border: detectors
     # lose a person who is half out of frame a few pixels before the box touches the edge.
     border: float = 0.02
+    # Two moments of one video on screen together, with boxes that meet, that both score at least the
+    # model's "likely the same person" threshold are one person the tracker followed twice (a duplicate
+    # track in a crowd, a piece left over from an identity swap): one moment (:func:`merge_concurrent`).
+    merge_concurrent: bool = True
 
 
 @dataclass(frozen=True)
@@ -216,6 +220,55 @@ def link_tracklets(
         else:
             best.append(record)
     return visits
+
+
+def merge_concurrent(
+    visits: Sequence[tuple[float, list[TrackletHit]]], threshold: float, max_overlap: float
+) -> list[tuple[float, list[TrackletHit]]]:
+    """Merge scored visits of one video that share the screen and a spot when both score >= ``threshold``.
+
+    One person cannot be in two places at once: two likely matches whose boxes meet while both are on
+    screen are one person followed by two tracks (a duplicate track in a crowd, a piece left over from
+    an identity swap where people crossed). The merged visit keeps the better score. Visits below the
+    threshold, and likely matches apart from each other (twins across the room), stay separate.
+    """
+    kept: list[tuple[float, list[TrackletHit]]] = []
+    for score, members in sorted(visits, key=lambda v: -v[0]):
+        into = None
+        if score >= threshold:
+            into = next(
+                (
+                    kept_members
+                    for kept_score, kept_members in kept
+                    if kept_score >= threshold and _share_a_spot(kept_members, members, max_overlap)
+                ),
+                None,
+            )
+        if into is None:
+            kept.append((score, list(members)))
+        else:
+            into.extend(members)
+    return kept
+
+
+def _share_a_spot(a: Sequence[TrackletHit], b: Sequence[TrackletHit], max_overlap: float) -> bool:
+    """Do ``a`` and ``b`` overlap in time by more than ``max_overlap`` s with boxes meeting in a frame?"""
+    start = max(min(h.tracklet.start for h in a), min(h.tracklet.start for h in b))
+    end = min(max(h.tracklet.end for h in a), max(h.tracklet.end for h in b))
+    if end - start <= max_overlap:
+        return False
+    boxes_at: dict[int, list[np.ndarray]] = {}
+    for hit in a:
+        for frame, box in zip(hit.tracklet.frames, hit.tracklet.boxes, strict=True):
+            boxes_at.setdefault(int(frame), []).append(box)
+    for hit in b:
+        for frame, box in zip(hit.tracklet.frames, hit.tracklet.boxes, strict=True):
+            for other in boxes_at.get(int(frame), ()):
+                if min(box[2], other[2]) > max(box[0], other[0]) and min(box[3], other[3]) > max(
+                    box[1], other[1]
+                ):
+                    return True
+    return False
 
 
 def make_moment(hits: Sequence[TrackletHit], root: Path, score: float | None = None) -> Moment:

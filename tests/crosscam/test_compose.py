@@ -68,3 +68,22 @@ def test_render_records_a_box_for_every_frame_a_person_is_drawn(tmp_path: Path) 
             assert (x2 - x1) * (y2 - y1) > 0
             centre = frames[frame][int((y1 + y2) / 2), int((x1 + x2) / 2)]
             assert centre.mean() > 200  # the bright person is drawn where the box says
+
+
+def test_camera_crops_keep_the_last_identities_for_the_dev_footage(tmp_path: Path) -> None:
+    from crosscam.compose import camera_crops
+
+    for pid in range(5):
+        for shot in (0, 1, 5) if pid != 4 else (0, 1):  # person 0004 has no camera-B crop
+            cv2.imwrite(str(tmp_path / f"{pid:04d}_{shot:02d}.jpg"), np.zeros((8, 4, 3), np.uint8))
+    cam_a, cam_b = camera_crops(tmp_path)
+    assert sorted(cam_b) == ["0000", "0001", "0002", "0003"]
+    assert cam_a["0002"] == ["0002_00.jpg", "0002_01.jpg"] and cam_b["0002"] == ["0002_05.jpg"]
+    # last=2: identities 0003 and 0004 of the folder; 0004 cannot walk (no camera-B crop)
+    cam_a, cam_b = camera_crops(tmp_path, last=2)
+    assert sorted(cam_b) == ["0003"] and sorted(cam_a) == ["0003"]
+
+
+def test_dev_footage_has_its_own_key_and_the_benchmark_keeps_its_own() -> None:
+    val, dev = ComposeConfig(), ComposeConfig(seed=1, people="dev")
+    assert len({val.key(), dev.key(), ComposeConfig(seed=0, people="dev").key()}) == 3

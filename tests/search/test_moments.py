@@ -54,13 +54,33 @@ def test_gap_rule_splits_or_merges(scene) -> None:
     assert sorted((m.start, m.end) for m in long if m.score > 0.9) == [(0.0, 52.0)]
 
 
-def test_overlapping_tracklets_are_never_one_person(tmp_path: Path) -> None:
+def test_overlapping_tracklets_are_never_linked(tmp_path: Path) -> None:
     lib = FakeLibrary(tmp_path / "lib")
     a = identity(1)
     video = lib.add_video("/v.mp4")
     lib.add_tracklet(video, 0.0, 10.0, a)
     lib.add_tracklet(video, 5.0, 15.0, mix(a, identity(9), 0.95))  # twin on screen at once
-    assert len(search_vector(lib, a, top=10)) == 2
+    assert len(search_vector(lib, a, top=10, rule=MomentRule(merge_concurrent=False))) == 2
+
+
+def test_two_likely_tracks_on_one_spot_at_once_are_one_moment(tmp_path: Path) -> None:
+    """A short second track on the person (left from a crossing) joins the person's moment."""
+    lib = FakeLibrary(tmp_path / "lib")
+    a, b = identity(1), identity(2)
+    video = lib.add_video("/v.mp4", fps=10.0)
+    _walker(lib, video, range(0, 60), [[300, 100, 360, 280]] * 60, mix(a, b, 0.9))
+    _walker(lib, video, range(20, 30), [[320, 100, 380, 280]] * 10, a)  # the piece matches best
+    _walker(lib, video, range(0, 60), [[20, 100, 80, 280]] * 60, mix(a, b, 0.85))  # a twin, apart
+    _walker(lib, video, range(0, 60), [[340, 100, 400, 280]] * 60, b)  # someone else, beside her
+    moments = search_vector(lib, a, top=10)
+    assert [(m.start_frame, m.end_frame, m.tracklet_ids) for m in moments[:2]] == [
+        (0, 59, (1, 2)),
+        (0, 59, (3,)),
+    ]
+    assert moments[0].score > 0.99 and moments[0].best_tracklet == 2
+    assert (0, 59, (4,)) in [(m.start_frame, m.end_frame, m.tracklet_ids) for m in moments]
+    apart = search_vector(lib, a, top=10, rule=MomentRule(merge_concurrent=False))
+    assert len(apart) == 4
 
 
 def test_min_score_and_top(scene) -> None:
