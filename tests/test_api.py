@@ -17,6 +17,7 @@ def test_index_then_find_person_as_documented(tmp_path: Path, monkeypatch: pytes
     monkeypatch.chdir(tmp_path)  # the documented relative "lib/" lands here
 
     import reidkit.api as rk
+    from reidkit.search import MomentRule
 
     report = rk.index([frames, frames / "c1s1_001051.jpg"], "lib/")  # a folder and a file in it
     assert len(report.indexed) == 16 and not report.failed  # the file is not indexed twice
@@ -27,7 +28,15 @@ def test_index_then_find_person_as_documented(tmp_path: Path, monkeypatch: pytes
     # The query was cut from this very frame: it must come first, with a high cosine score.
     assert Path(best.media).name == "c1s1_001051.jpg" and best.score > 0.8
     assert best.kind == "image" and best.start == best.end == 0.0
-    assert [m.score for m in result.moments] == sorted((m.score for m in result.moments), reverse=True)
+    # Ranked with the found person's own look (query expansion); without it, by the photo's cosine.
+    assert max(m.score for m in result.moments) == best.score
+    plain = rk.find_person(photo, "lib/", rule=MomentRule(expand_query=0)).moments
+    assert [m.score for m in plain] == sorted((m.score for m in plain), reverse=True)
+    assert plain[0] == best
+    likely = result.calibration.threshold
+    assert {m.media for m in plain if m.score >= likely} == {
+        m.media for m in result.moments if m.score >= likely
+    }
     assert json.loads(result.to_json())["moments"][0]["media"] == best.media
 
     page = rk.write_report(result, "report/")

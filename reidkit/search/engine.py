@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -116,7 +116,8 @@ def search_vector(
 ) -> list[Moment]:
     """The best ``top`` moments for a unit query vector, best first, scores >= ``min_score``."""
     k = min(len(library), max(MIN_HITS, HITS_PER_MOMENT * top))
-    hits = library.search(np.asarray(query, np.float32).reshape(-1), k)
+    query = np.asarray(query, np.float32).reshape(-1)
+    hits = library.search(query, k)
     pooled: dict[int, np.ndarray] = {}
 
     def vector_of(tracklet_id: int) -> np.ndarray:
@@ -125,6 +126,17 @@ def search_vector(
         return pooled[tracklet_id]
 
     moments = visit_moments(library, hits, query, vector_of, rule)
+    if rule.expand_query > 0 and moments:
+        best = [
+            pooled_vector(np.stack([vector_of(t) for t in m.tracklet_ids]))
+            for m in moments[: rule.expand_query]
+        ]
+        expanded = pooled_vector(np.stack([query, np.mean(best, axis=0)]))
+        seen = {hit.tracklet.id for hit in hits}
+        more = [hit for hit in library.search(expanded, k) if hit.tracklet.id not in seen]
+        # Their scores are to the expanded query: a hit's score is always the photo's cosine.
+        hits = list(hits) + [replace(hit, score=float(vector_of(hit.tracklet.id) @ query)) for hit in more]
+        moments = visit_moments(library, hits, query, vector_of, rule, rank_by=expanded)
     if min_score is not None:
         moments = [m for m in moments if m.score >= min_score]
     return moments[:top]
@@ -136,11 +148,13 @@ def visit_moments(
     query: np.ndarray,
     vector_of: Callable[[int], np.ndarray],
     rule: MomentRule = MomentRule(),
+    rank_by: np.ndarray | None = None,
 ) -> list[Moment]:
     """The visits (linked tracklets, :func:`link_tracklets`) that hold a hit, as moments, best first.
 
     Members that are not among ``hits`` still extend their visit. A visit scores by the cosine between
-    the query and its pooled vector (the mean of its tracklets' pooled vectors).
+    the query and its pooled vector (the mean of its tracklets' vectors). ``rank_by`` (an expanded
+    query) orders the moments instead of that score when given.
     """
     from reidkit.index.library import TrackletHit
 
@@ -151,16 +165,19 @@ def visit_moments(
     by_media: dict[int, list[TrackletHit]] = {}
     for hit in hits:
         by_media.setdefault(hit.media.id, []).append(hit)
-    moments: list[Moment] = []
+    ranked: list[tuple[float, Moment]] = []
     for media_hits in by_media.values():
         media = media_hits[0].media
         if media.kind == "image":
-            moments.extend(make_moment([hit], root) for hit in media_hits)
+            for hit in media_hits:
+                order = hit.score if rank_by is None else float(vector_of(hit.tracklet.id) @ rank_by)
+                ranked.append((order, make_moment([hit], root)))
             continue
         scores = {hit.tracklet.id: hit.score for hit in media_hits}
         records = library.tracklets(media.id)
         vectors = {r.id: vector_of(r.id) for r in records}
         visits: list[tuple[float, list[TrackletHit]]] = []
+        orders: list[float] = []
         for visit in link_tracklets(records, vectors, media, min_link, rule):
             if not any(r.id in scores for r in visit):
                 continue
@@ -172,11 +189,18 @@ def visit_moments(
             # bench/crosscam this ranked better than the best member (+1.5 mAP over three models).
             visit_vector = pooled_vector(np.stack([vectors[r.id] for r in visit]))
             visits.append((float(visit_vector @ query), members))
-        if rule.merge_concurrent:
-            visits = merge_concurrent(visits, calibration.threshold, rule.max_overlap)
-        moments.extend(make_moment(members, root, score=score) for score, members in visits)
-    moments.sort(key=lambda m: (-m.score, m.media, m.start))
-    return moments
+            orders.append(visits[-1][0] if rank_by is None else float(visit_vector @ rank_by))
+        groups = (
+            merge_concurrent(visits, calibration.threshold, rule.max_overlap)
+            if rule.merge_concurrent
+            else [[i] for i in range(len(visits))]
+        )
+        for group in groups:
+            members = [hit for i in group for hit in visits[i][1]]
+            moment = make_moment(members, root, score=visits[group[0]][0])
+            ranked.append((max(orders[i] for i in group), moment))
+    ranked.sort(key=lambda r: (-r[0], r[1].media, r[1].start))
+    return [moment for _, moment in ranked]
 
 
 def find_tracklet(

@@ -10,7 +10,7 @@ import pytest
 
 from reidkit.search import MomentRule, SearchResult, search_vector
 from reidkit.zoo.calibration import ScoreCalibration, calibration_for
-from tests.search.fakes import FakeLibrary, identity, mix
+from tests.search.fakes import FakeLibrary, identity, mix, unit
 
 MOMENT_KEYS = {"media", "start", "end", "start_frame", "end_frame", "score", "thumbnail", "box"}
 
@@ -199,3 +199,24 @@ def test_link_threshold_comes_from_the_calibration(tmp_path: Path, monkeypatch) 
 def test_unmeasured_link_threshold_is_stricter_than_the_match_threshold() -> None:
     cal = calibration_for("no-such-model")
     assert cal.link_threshold > cal.threshold
+
+
+def test_query_expansion_finds_the_persons_other_visit_before_a_look_alike(tmp_path: Path) -> None:
+    """The photo matches a look-alike better than the person's second visit, which looks like the first."""
+    lib = FakeLibrary(tmp_path / "lib")
+    person, camera, photo, other = identity(1), identity(2), identity(3), identity(4)
+    query = unit(person + photo)  # the photo: the person, seen by another camera
+    first = lib.add_tracklet(lib.add_video("/cam1.mp4"), 0.0, 5.0, person + 0.6 * camera, noise=0.01)
+    second = lib.add_tracklet(lib.add_video("/cam2.mp4"), 0.0, 5.0, 0.7 * person + camera, noise=0.01)
+    alike = lib.add_tracklet(
+        lib.add_video("/cam3.mp4"), 0.0, 5.0, 0.5 * photo + 0.5 * person + other, noise=0.01
+    )
+
+    plain = search_vector(lib, query, top=10, rule=MomentRule(expand_query=0))
+    assert [m.tracklet_ids for m in plain] == [(first.id,), (alike.id,), (second.id,)]
+    expanded = search_vector(lib, query, top=10)
+    assert [m.tracklet_ids for m in expanded] == [(first.id,), (second.id,), (alike.id,)]
+    # scores stay the photo's cosines, whatever the order
+    assert {m.tracklet_ids: m.score for m in expanded} == pytest.approx(
+        {m.tracklet_ids: m.score for m in plain}
+    )
