@@ -41,6 +41,12 @@ def format_table(result: SearchResult) -> str:
             frames = f"{m.start_frame}–{m.end_frame}"
         verdict = "likely the same person" if cal.likely(m.score) else "below threshold"
         lines.append(f"{rank:>3}  {name:<{width}}  {when:<19}  {frames:<13}  {m.score:.3f}  {verdict}")
+    scores = [m.score for m in result.moments]
+    if scores != sorted(scores, reverse=True):
+        lines.append(
+            "  ranked by the photo together with its best match (query expansion; --no-expand ranks by the"
+            " photo alone); score: similarity to the photo"
+        )
     return "\n".join(lines)
 
 
@@ -66,16 +72,22 @@ def register(app: typer.Typer) -> None:
             "-m",
             help="The .onnx file the library was indexed with, when that was not a registry model.",
         ),
+        no_expand: bool = typer.Option(
+            False, "--no-expand", help="Rank by the photo alone, without query expansion."
+        ),
     ) -> None:
         """Find every moment the person in PHOTO appears in the library's videos and images."""
         from reidkit.core.errors import ReidkitError
-        from reidkit.search import find_person, parse_box, write_report
+        from reidkit.search import MomentRule, find_person, parse_box, write_report
 
         try:
             query_box = parse_box(box) if box else None
         except ValueError as exc:
             raise ReidkitError(str(exc)) from None
-        result = find_person(photo, library, top=top, box=query_box, min_score=min_score, model=model)
+        rule = MomentRule(expand_query=0) if no_expand else MomentRule()
+        result = find_person(
+            photo, library, top=top, box=query_box, min_score=min_score, model=model, rule=rule
+        )
         if json_out:
             if report is not None:
                 write_report(result, report)

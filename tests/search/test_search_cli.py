@@ -131,3 +131,26 @@ def test_cli_marks_likely_matches(fakes, photo: Path, tmp_path: Path, capsys) ->
     first = out.splitlines()[1]
     assert "00:03.0" in first or "01:10.0" in first
     assert first.endswith("likely the same person")
+
+
+def test_cli_says_when_expansion_ranks_a_lower_score_first(
+    monkeypatch: pytest.MonkeyPatch, photo: Path, tmp_path: Path, capsys
+) -> None:
+    from tests.search.fakes import unit
+
+    person, camera, shot, other = identity(1), identity(2), identity(3), identity(4)
+    lib = FakeLibrary(tmp_path / "lib")
+    lib.add_tracklet(lib.add_video("/cam1.mp4"), 0.0, 5.0, person + 0.6 * camera, noise=0.01)
+    lib.add_tracklet(lib.add_video("/cam2.mp4"), 0.0, 5.0, 0.7 * person + camera, noise=0.01)
+    lib.add_tracklet(lib.add_video("/cam3.mp4"), 0.0, 5.0, 0.5 * shot + 0.5 * person + other, noise=0.01)
+    monkeypatch.setattr(engine, "open_library", lambda _lib: lib)
+    monkeypatch.setattr(engine, "_embedder_for", lambda _model: FakeEmbedder(unit(person + shot)))
+    args = ["search", str(photo), "--library", "lib", "--top", "3", "--report", str(tmp_path / "report")]
+    assert main(args) == 0
+    expanded = capsys.readouterr().out.splitlines()
+    assert [line.split()[1] for line in expanded[1:4]] == ["cam1.mp4", "cam2.mp4", "cam3.mp4"]
+    assert expanded[4].startswith("  ranked by the photo together with its best match")
+    assert main([*args, "--no-expand"]) == 0
+    plain = capsys.readouterr().out.splitlines()
+    assert [line.split()[1] for line in plain[1:4]] == ["cam1.mp4", "cam3.mp4", "cam2.mp4"]
+    assert not any("query expansion" in line for line in plain)
