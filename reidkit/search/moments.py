@@ -32,6 +32,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from reidkit.track.matching import iou_matrix
+
 if TYPE_CHECKING:
     from reidkit.index.library import TrackletHit
 
@@ -273,11 +275,9 @@ def _share_a_spot(a: Sequence[TrackletHit], b: Sequence[TrackletHit], max_overla
             boxes_at.setdefault(int(frame), []).append(box)
     for hit in b:
         for frame, box in zip(hit.tracklet.frames, hit.tracklet.boxes, strict=True):
-            for other in boxes_at.get(int(frame), ()):
-                if min(box[2], other[2]) > max(box[0], other[0]) and min(box[3], other[3]) > max(
-                    box[1], other[1]
-                ):
-                    return True
+            others = boxes_at.get(int(frame))
+            if others and bool((iou_matrix(box, np.stack(others)) > 0).any()):
+                return True
     return False
 
 
