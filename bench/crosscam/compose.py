@@ -198,8 +198,8 @@ def camera_crops(folder: Path, last: int = 0) -> tuple[dict[str, list[str]], dic
     for path in paths:
         pid, shot = path.stem.split("_")
         (cam_a if int(shot) < 5 else cam_b).setdefault(pid, []).append(path.name)
-    keep = sorted({path.stem.split("_")[0] for path in paths})[-last:] if last else None
-    both = sorted(set(cam_a) & set(cam_b) & set(keep or cam_a))
+    kept = set(sorted(set(cam_a) | set(cam_b))[-last:] if last else cam_a)
+    both = sorted(set(cam_a) & set(cam_b) & kept)
     return {p: cam_a[p] for p in both}, {p: cam_b[p] for p in both}
 
 

@@ -31,7 +31,7 @@ from reidkit.search.query import load_query
 from reidkit.zoo.calibration import ScoreCalibration, calibration_for
 
 if TYPE_CHECKING:
-    from reidkit.index.library import Library, TrackletHit
+    from reidkit.index.library import Library, TrackletHit, TrackletRecord
 
 log = get_logger(__name__)
 
@@ -125,7 +125,8 @@ def search_vector(
             pooled[tracklet_id] = pooled_vector(library.crop_vectors(tracklet_id))
         return pooled[tracklet_id]
 
-    moments = visit_moments(library, hits, query, vector_of, rule)
+    linked: dict[int, list[list[TrackletRecord]]] = {}  # visits per video: the same in both passes
+    moments = visit_moments(library, hits, query, vector_of, rule, linked=linked)
     if rule.expand_query > 0 and moments:
         best = [
             pooled_vector(np.stack([vector_of(t) for t in m.tracklet_ids]))
@@ -136,7 +137,7 @@ def search_vector(
         more = [hit for hit in library.search(expanded, k) if hit.tracklet.id not in seen]
         # Their scores are to the expanded query: a hit's score is always the photo's cosine.
         hits = list(hits) + [replace(hit, score=float(vector_of(hit.tracklet.id) @ query)) for hit in more]
-        moments = visit_moments(library, hits, query, vector_of, rule, rank_by=expanded)
+        moments = visit_moments(library, hits, query, vector_of, rule, rank_by=expanded, linked=linked)
     if min_score is not None:
         moments = [m for m in moments if m.score >= min_score]
     return moments[:top]
@@ -149,12 +150,14 @@ def visit_moments(
     vector_of: Callable[[int], np.ndarray],
     rule: MomentRule = MomentRule(),
     rank_by: np.ndarray | None = None,
+    linked: dict[int, list[list[TrackletRecord]]] | None = None,
 ) -> list[Moment]:
     """The visits (linked tracklets, :func:`link_tracklets`) that hold a hit, as moments, best first.
 
     Members that are not among ``hits`` still extend their visit. A visit scores by the cosine between
     the query and its pooled vector (the mean of its tracklets' vectors). ``rank_by`` (an expanded
-    query) orders the moments instead of that score when given.
+    query) orders the moments instead of that score when given. ``linked`` caches each video's visits
+    (they do not depend on the query) across calls.
     """
     from reidkit.index.library import TrackletHit
 
@@ -162,6 +165,7 @@ def visit_moments(
     min_link = calibration.link_threshold if rule.min_link is None else rule.min_link
     root = Path(library.root).resolve()
     query = np.asarray(query, np.float32).reshape(-1)
+    linked = {} if linked is None else linked
     by_media: dict[int, list[TrackletHit]] = {}
     for hit in hits:
         by_media.setdefault(hit.media.id, []).append(hit)
@@ -174,20 +178,22 @@ def visit_moments(
                 ranked.append((order, make_moment([hit], root)))
             continue
         scores = {hit.tracklet.id: hit.score for hit in media_hits}
-        records = library.tracklets(media.id)
-        vectors = {r.id: vector_of(r.id) for r in records}
+        if media.id not in linked:
+            records = library.tracklets(media.id)
+            vectors = {r.id: vector_of(r.id) for r in records}
+            linked[media.id] = link_tracklets(records, vectors, media, min_link, rule)
         visits: list[tuple[float, list[TrackletHit]]] = []
         orders: list[float] = []
-        for visit in link_tracklets(records, vectors, media, min_link, rule):
+        for visit in linked[media.id]:
             if not any(r.id in scores for r in visit):
                 continue
             members = [
-                TrackletHit(r, media, scores[r.id] if r.id in scores else float(vectors[r.id] @ query))
+                TrackletHit(r, media, scores[r.id] if r.id in scores else float(vector_of(r.id) @ query))
                 for r in visit
             ]
             # The visit scores by its pooled appearance (mean of its tracklets' vectors): on
             # bench/crosscam this ranked better than the best member (+1.5 mAP over three models).
-            visit_vector = pooled_vector(np.stack([vectors[r.id] for r in visit]))
+            visit_vector = pooled_vector(np.stack([vector_of(r.id) for r in visit]))
             visits.append((float(visit_vector @ query), members))
             orders.append(visits[-1][0] if rank_by is None else float(visit_vector @ rank_by))
         groups = (
