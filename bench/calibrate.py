@@ -16,9 +16,10 @@ For every (query, gallery) pair of different cameras, positives share the identi
   weighted equally (a 50/50 prior: the probability answers "which is more likely, same or different?",
   not "how many of the library's people are this one", which depends on the library's size).
 
-The values go into each model's ``ModelSpec.calibration`` in ``reidkit/zoo/registry.py`` (pasted by hand:
-the registry is code, reviewed like code); ``--json`` writes them too. Works for any registered ReID model
-or an ``.onnx`` path.
+The measurement is the package's (``reidkit.evaluate.calibrate``, also ``reidkit calibrate``, whose
+``--write`` stores it in a model's sidecar); this script runs it over every registered model. The public
+models' numbers live in their ``ModelSpec.calibration`` (their files are third-party and carry no sidecar);
+``--json`` writes them too.
 """
 
 from __future__ import annotations
@@ -30,8 +31,6 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
-
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
@@ -40,59 +39,11 @@ DEFAULT_SHARED = Path(os.environ.get("REIDKIT_SHARED", REPO.parent / "shared"))
 FPR = 1e-2
 
 
-def fit_logistic(scores: np.ndarray, labels: np.ndarray, iterations: int = 50) -> tuple[float, float]:
-    """(slope, bias) of ``P(1 | s) = 1 / (1 + exp(-(slope * s + bias)))`` with balanced class weights.
-
-    Newton's method on the weighted log-likelihood (two parameters, converges in a handful of steps).
-    """
-    s = np.asarray(scores, np.float64)
-    y = np.asarray(labels, np.float64)
-    n_pos, n_neg = float(y.sum()), float(len(y) - y.sum())
-    if n_pos == 0 or n_neg == 0:
-        raise ValueError("a logistic fit needs both positive and negative pairs")
-    weight = np.where(y > 0, 0.5 / n_pos, 0.5 / n_neg)
-    x = np.stack([s, np.ones_like(s)], axis=1)
-    theta = np.zeros(2)
-    for _ in range(iterations):
-        p = 1.0 / (1.0 + np.exp(-np.clip(x @ theta, -60, 60)))
-        gradient = x.T @ (weight * (y - p))
-        hessian = (x * (weight * p * (1 - p))[:, None]).T @ x + 1e-9 * np.eye(2)
-        step = np.linalg.solve(hessian, gradient)
-        theta += step
-        if np.abs(step).max() < 1e-8:
-            break
-    return float(theta[0]), float(theta[1])
-
-
 def calibrate(model: str, root: Path, holdout: int = 100, threads: int | None = 1) -> dict[str, float]:
     """The calibration numbers of one model on the held-out CUHK03 train identities."""
-    from reidkit.data.base import build_dataset
-    from reidkit.evaluate import evaluate_features
-    from reidkit.evaluate.features import extract_features, load_embedder
+    from reidkit.evaluate.calibrate import measure_calibration
 
-    data = build_dataset("cuhk03", root, holdout=holdout)
-    embedder = load_embedder(model, threads=threads)
-    query = extract_features(embedder, [s.path for s in data.query], progress=False)
-    gallery = extract_features(embedder, [s.path for s in data.gallery], progress=False)
-    q_pids = np.array([s.pid for s in data.query])
-    g_pids = np.array([s.pid for s in data.gallery])
-    q_cams = np.array([s.camid for s in data.query])
-    g_cams = np.array([s.camid for s in data.gallery])
-    metrics = evaluate_features(query, gallery, q_pids, g_pids, q_cams, g_cams, fprs=(FPR, 1e-3))
-    scores = query @ gallery.T
-    valid = q_cams[:, None] != g_cams[None, :]
-    same = q_pids[:, None] == g_pids[None, :]
-    slope, bias = fit_logistic(scores[valid], same[valid].astype(np.float64))
-    return {
-        "threshold": round(float(metrics.threshold_at_fpr[FPR]), 4),
-        "logit_slope": round(slope, 3),
-        "logit_bias": round(bias, 3),
-        # Context, not read by reidkit.search: how often a true pair passes, and the split's rank-1/mAP.
-        "tpr_at_threshold": round(float(metrics.tpr_at_fpr[FPR]), 4),
-        "link_threshold": round(float(metrics.threshold_at_fpr[1e-3]), 4),
-        "rank1": round(metrics.rank(1), 4),
-        "mAP": round(float(metrics.mAP), 4),
-    }
+    return measure_calibration(model, "cuhk03", root, {"holdout": holdout}, threads=threads)
 
 
 def reid_models() -> list[str]:

@@ -12,25 +12,26 @@ if TYPE_CHECKING:
 
 
 def format_table(result: SearchResult) -> str:
-    """The moments as an aligned plain-text table, best first, with the calibrated verdict.
+    """The moments as an aligned plain-text table, best first, with the search's verdict.
 
-    Moments at or above the model's calibrated threshold are marked "likely" (the same person); when
-    none is, the table says "not found" first and still lists the best candidates below the threshold.
+    The first line is the answer: how many moments are likely the same person, or "not found"; then the
+    threshold and where it came from (:mod:`reidkit.search.verdict`). When nothing is likely the table
+    still lists the best candidates below the threshold.
     """
     from reidkit.search import format_time
 
+    verdict = result.verdict
+    rule = f"threshold {verdict.threshold:.3f}: {verdict.source}"
     if not result.moments:
-        return "no moments found (try a lower --min-score or a tighter crop of the person)"
-    cal = result.calibration
-    how = "calibrated" if cal.measured else "default, uncalibrated"
+        return f"not found: no moments (try a lower --min-score or a tighter crop of the person); {rule}"
     names = [Path(m.media).name for m in result.moments]
     width = min(48, max(5, *(len(n) for n in names)))
-    lines = []
-    if not any(cal.likely(m.score) for m in result.moments):
-        lines.append(
-            f"not found: no moment above the {how} threshold ({cal.threshold:.2f}); best candidates below it:"
-        )
-    lines.append(f"{'#':>3}  {'media':<{width}}  {'time':<19}  {'frames':<13}  score  verdict")
+    likely = sum(m.likely for m in result.moments)
+    if likely:
+        lines = [f"found: {likely} moment{'s' if likely != 1 else ''} likely the same person ({rule})"]
+    else:
+        lines = [f"not found: no moment reaches the {rule}; best candidates below it:"]
+    lines.append(f"{'#':>3}  {'media':<{width}}  {'time':<19}  {'frames':<13}  score  p(same)  verdict")
     for rank, (m, name) in enumerate(zip(result.moments, names, strict=True), 1):
         if len(name) > width:
             name = "…" + name[-(width - 1) :]
@@ -39,8 +40,10 @@ def format_table(result: SearchResult) -> str:
         else:
             when = f"{format_time(m.start)} – {format_time(m.end)}"
             frames = f"{m.start_frame}–{m.end_frame}"
-        verdict = "likely the same person" if cal.likely(m.score) else "below threshold"
-        lines.append(f"{rank:>3}  {name:<{width}}  {when:<19}  {frames:<13}  {m.score:.3f}  {verdict}")
+        says = "likely the same person" if m.likely else "below threshold"
+        lines.append(
+            f"{rank:>3}  {name:<{width}}  {when:<19}  {frames:<13}  {m.score:.3f}  {m.probability:>7.2f}  {says}"
+        )
     scores = [m.score for m in result.moments]
     if scores != sorted(scores, reverse=True):
         lines.append(

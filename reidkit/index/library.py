@@ -16,6 +16,7 @@ the commit and the index write), it is rebuilt from the vectors stored in SQLite
 
 from __future__ import annotations
 
+import math
 import os
 import sqlite3
 import time
@@ -29,6 +30,7 @@ import numpy as np
 
 from reidkit.core.errors import LibraryError
 from reidkit.core.log import get_logger
+from reidkit.index.footage import FootageScores, media_footage_scores
 
 log = get_logger(__name__)
 
@@ -43,6 +45,8 @@ IVF_TRAIN_PER_LIST = 39
 # Search-time speed/recall knobs (bench/gallery_scale.py): IVF lists visited per query, HNSW candidate
 # list length. Stored in meta once set; a reader may override them for its own session.
 DEFAULT_NPROBE = 16
+FOOTAGE_KEY = "footage_scores"  # meta key of the library's FootageScores (JSON)
+COHORT_LIMIT = 4096  # tracklet vectors a verdict samples a query's impostor scores from
 DEFAULT_EF_SEARCH = 64
 
 _SCHEMA = """
@@ -234,6 +238,8 @@ class Library:
         self._use_gpu = use_gpu
         self._index: Any = None
         self._search_index: Any = None
+        self._footage: FootageScores | None = None
+        self._cohort: tuple[int, np.ndarray] | None = None
 
     # ----------------------------------------------------------------------------------------- opening
     @classmethod
@@ -409,6 +415,40 @@ class Library:
             return np.zeros((0, self.dim), np.float32)
         return np.stack([np.frombuffer(r[0], np.float32) for r in rows])
 
+    def footage_scores(self) -> FootageScores:
+        """What the library's footage says about same- and different-person scores (:mod:`.footage`).
+
+        Kept up to date by :meth:`add_media`; a library written before it existed is measured once
+        from its stored tracklets.
+        """
+        if self._footage is None:
+            row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (FOOTAGE_KEY,)).fetchone()
+            self._footage = FootageScores.from_json(row[0]) if row else self._measure_footage()
+        return FootageScores.from_json(self._footage.to_json())  # a copy: callers may merge into it
+
+    def _measure_footage(self) -> FootageScores:
+        footage = FootageScores()
+        all_ids, all_vectors = self.tracklet_vectors()
+        row_of = {int(i): row for row, i in enumerate(all_ids)}
+        for media in self.media_list():
+            records = self.tracklets(media.id)
+            crops = [self.crop_vectors(r.id) for r in records]
+            vectors = all_vectors[[row_of[r.id] for r in records]]
+            footage.merge(media_footage_scores(records, vectors, crops))
+        return footage
+
+    def cohort_vectors(self, limit: int = COHORT_LIMIT) -> np.ndarray:
+        """Up to ``limit`` pooled tracklet vectors, spread evenly over the library (cached per size).
+
+        Almost all of them are somebody other than any one query: the sample a verdict reads a query's
+        impostor scores from (:mod:`reidkit.search.verdict`).
+        """
+        if self._cohort is None or self._cohort[0] != len(self):
+            ids, vectors = self.tracklet_vectors()
+            step = max(1, math.ceil(len(ids) / limit))
+            self._cohort = (len(self), vectors[::step])
+        return self._cohort[1]
+
     def tracklet_vectors(self) -> tuple[np.ndarray, np.ndarray]:
         """All pooled vectors: ``(ids (N,) int64, vectors (N, D) float32)``."""
         rows = self._conn.execute("SELECT id, vector FROM tracklets ORDER BY id").fetchall()
@@ -485,6 +525,7 @@ class Library:
             _write_atomic(self.root / rel, t.thumbnail_jpeg)
         new_ids: list[int] = []
         vectors: list[np.ndarray] = []
+        footage = self.footage_scores()  # before the insert: a legacy library measures its old files
         with self._transaction() as cur:
             cur.execute(
                 "INSERT INTO media(path, sha256, kind, fps, frame_count, duration, width, height, added_at)"
@@ -506,6 +547,17 @@ class Library:
                 tracklet_id = self._insert_tracklet(cur, media_id, rel, t)
                 new_ids.append(tracklet_id)
                 vectors.append(_unit(t.vector))
+            footage.merge(
+                media_footage_scores(
+                    tracklets,
+                    np.stack(vectors) if vectors else np.zeros((0, self.dim), np.float32),
+                    [t.crop_vectors for t in tracklets],
+                )
+            )
+            cur.execute(
+                "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (FOOTAGE_KEY, footage.to_json())
+            )
+        self._footage = footage
         self._index_added(np.array(new_ids, np.int64), vectors)
         return media_id
 

@@ -5,10 +5,19 @@ result = find_person("me.jpg", "lib/")
 write_report(result, "report/")
 """
 
-from reidkit.search.engine import SearchResult, find_person, find_tracklet, open_library, search_vector
+from reidkit.search.engine import (
+    SearchResult,
+    find_moments,
+    find_person,
+    find_tracklet,
+    open_library,
+    search_vector,
+    verdict_for,
+)
 from reidkit.search.moments import Moment, MomentRule, group_moments
 from reidkit.search.query import load_query, parse_box, select_person
 from reidkit.search.report import format_time, write_report
+from reidkit.search.verdict import Verdict, VerdictRule
 from reidkit.zoo.calibration import ScoreCalibration, calibration_for
 
 __all__ = [
@@ -16,7 +25,10 @@ __all__ = [
     "MomentRule",
     "ScoreCalibration",
     "SearchResult",
+    "Verdict",
+    "VerdictRule",
     "calibration_for",
+    "find_moments",
     "find_person",
     "find_tracklet",
     "format_time",
@@ -26,5 +38,6 @@ __all__ = [
     "parse_box",
     "search_vector",
     "select_person",
+    "verdict_for",
     "write_report",
 ]

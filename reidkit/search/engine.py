@@ -28,6 +28,7 @@ from reidkit.search.moments import (
     pooled_vector,
 )
 from reidkit.search.query import load_query
+from reidkit.search.verdict import Verdict, VerdictRule, decide
 from reidkit.zoo.calibration import ScoreCalibration, calibration_for
 
 if TYPE_CHECKING:
@@ -46,12 +47,24 @@ class SearchResult:
     query: str  # the query photo's path
     model: str  # the ReID model that made the library's (and the query's) vectors
     moments: list[Moment]  # best first
+    verdict: Verdict  # how "likely" was decided for this query: threshold and where it came from
     query_crop: np.ndarray | None = field(default=None, repr=False)  # BGR, for reports
     query_box: tuple[float, float, float, float] | None = None  # in query-photo pixels
     library_root: str = ""
 
+    @property
+    def found(self) -> bool:
+        """True when some moment is likely the same person; False means "not found"."""
+        return any(m.likely for m in self.moments)
+
     def to_dict(self) -> dict[str, Any]:
-        return {"query": self.query, "model": self.model, "moments": [m.to_dict() for m in self.moments]}
+        return {
+            "query": self.query,
+            "model": self.model,
+            "found": self.found,
+            "verdict": self.verdict.to_dict(),
+            "moments": [m.to_dict() for m in self.moments],
+        }
 
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent)
@@ -106,6 +119,30 @@ def embedder_for(library: Library, model: str | Path | None = None) -> Embedder:
         ) from None
 
 
+def verdict_for(library: Library, query: np.ndarray, rule: VerdictRule = VerdictRule()) -> Verdict:
+    """How "likely" is decided for ``query`` in ``library`` (:mod:`reidkit.search.verdict`)."""
+    cohort = library.cohort_vectors() @ np.asarray(query, np.float32).reshape(-1)
+    return decide(cohort, calibration_for(library.model), rule)
+
+
+def find_moments(
+    library: Library,
+    query: np.ndarray,
+    *,
+    top: int = 20,
+    min_score: float | None = None,
+    rule: MomentRule = MomentRule(),
+    verdict_rule: VerdictRule = VerdictRule(),
+) -> tuple[list[Moment], Verdict]:
+    """:func:`search_vector`'s moments, each with its verdict (``likely``, ``probability``), and the rule."""
+    verdict = verdict_for(library, query, verdict_rule)
+    moments = [
+        replace(m, likely=verdict.likely(m.score), probability=verdict.probability(m.score))
+        for m in search_vector(library, query, top=top, min_score=min_score, rule=rule)
+    ]
+    return moments, verdict
+
+
 def search_vector(
     library: Library,
     query: np.ndarray,
@@ -114,7 +151,9 @@ def search_vector(
     min_score: float | None = None,
     rule: MomentRule = MomentRule(),
 ) -> list[Moment]:
-    """The best ``top`` moments for a unit query vector, best first, scores >= ``min_score``."""
+    """The best ``top`` moments for a unit query vector, best first, scores >= ``min_score``.
+
+    The moments carry no verdict: :func:`search` adds it."""
     k = min(len(library), max(MIN_HITS, HITS_PER_MOMENT * top))
     query = np.asarray(query, np.float32).reshape(-1)
     hits = library.search(query, k)
@@ -225,12 +264,13 @@ def find_tracklet(
     if record is None:
         raise LibraryError(f"no tracklet {tracklet_id} in the library", path=lib.root)
     vector = pooled_vector(lib.crop_vectors(tracklet_id))
-    moments = search_vector(lib, vector, top=top, min_score=min_score, rule=rule)
+    moments, verdict = find_moments(lib, vector, top=top, min_score=min_score, rule=rule)
     thumbnail = Path(lib.root) / record.thumbnail
     return SearchResult(
         query=str(thumbnail.resolve()),
         model=lib.model,
         moments=moments,
+        verdict=verdict,
         query_crop=cv2.imread(str(thumbnail)) if thumbnail.is_file() else None,
         query_box=tuple(float(v) for v in np.asarray(record.best_box).reshape(4)),  # type: ignore[arg-type]
         library_root=str(Path(lib.root).resolve()),
@@ -265,12 +305,13 @@ def find_person(
             hint=f"search it with {lib.model!r} or re-index with the other model",
         )
     vector = embedder.embed([crop])[0]
-    moments = search_vector(lib, vector, top=top, min_score=min_score, rule=rule)
+    moments, verdict = find_moments(lib, vector, top=top, min_score=min_score, rule=rule)
     log.info("search %s: %d moments", photo, len(moments))
     return SearchResult(
         query=str(Path(photo).resolve()),
         model=lib.model,
         moments=moments,
+        verdict=verdict,
         query_crop=crop,
         query_box=tuple(float(v) for v in query_box),  # type: ignore[arg-type]
         library_root=str(Path(lib.root).resolve()),

@@ -86,6 +86,8 @@ class Moment:
     best_tracklet: int = 0  # id of the member that matched the query best (its box and thumbnail)
     media_duration: float = 0.0  # seconds; 0 for images
     fps: float = 0.0
+    likely: bool = False  # the search's verdict: likely the same person (reidkit.search.verdict)
+    probability: float = 0.0  # estimated probability that it is the same person
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -95,6 +97,8 @@ class Moment:
             "start_frame": self.start_frame,
             "end_frame": self.end_frame,
             "score": round(self.score, 4),
+            "likely": self.likely,
+            "probability": round(self.probability, 3),
             "thumbnail": self.thumbnail,
             "box": [round(v, 1) for v in self.box],
             "tracklets": list(self.tracklet_ids),

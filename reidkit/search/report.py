@@ -15,7 +15,6 @@ from pathlib import Path
 
 from reidkit.search.engine import SearchResult
 from reidkit.search.moments import Moment
-from reidkit.zoo.calibration import ScoreCalibration
 
 # The score range the colour ramp spans; most matches of a real person fall inside it.
 RAMP_LOW, RAMP_HIGH = 0.2, 0.9
@@ -146,7 +145,7 @@ def _timelines(moments: list[Moment]) -> str:
     return f'<h2>Timeline</h2><div class="timeline">{"".join(rows)}{legend}</div>'
 
 
-def _cards(moments: list[Moment], image_src: Callable[[int, Moment], str], cal: ScoreCalibration) -> str:
+def _cards(moments: list[Moment], image_src: Callable[[int, Moment], str]) -> str:
     if not moments:
         return (
             '<h2>Moments</h2><div class="empty">No moments scored high enough. Try a lower '
@@ -154,7 +153,7 @@ def _cards(moments: list[Moment], image_src: Callable[[int, Moment], str], cal: 
         )
     cards = []
     for rank, m in enumerate(moments, 1):
-        likely = '<span class="likely">likely match</span>' if cal.likely(m.score) else ""
+        likely = '<span class="likely">likely match</span>' if m.likely else ""
         pct = 100.0 * min(1.0, max(0.0, m.score))
         cards.append(
             f'<a class="card" id="m{rank}" href="{_esc(_file_url(m.media))}" title="{_esc(m.media)}">'
@@ -179,21 +178,26 @@ def render_results(
     result: SearchResult, image_src: Callable[[int, Moment], str], query_src: str | None
 ) -> str:
     """The report's body (query header, timelines, moment cards) as an HTML fragment."""
-    cal = result.calibration
-    n = len(result.moments)
-    videos = len({m.media for m in result.moments if m.kind == "video"})
-    photos = len({m.media for m in result.moments if m.kind == "image"})
+    verdict = result.verdict
+    likely = [m for m in result.moments if m.likely]
+    videos = len({m.media for m in likely if m.kind == "video"})
+    photos = len({m.media for m in likely if m.kind == "image"})
     where = [f"{k} {noun}{'s' if k != 1 else ''}" for k, noun in ((videos, "video"), (photos, "photo")) if k]
-    summary = f"in {' and '.join(where)}" if where else ""
+    if likely:
+        headline = f"Found: {len(likely)} moment{'s' if len(likely) != 1 else ''} in {' and '.join(where)}"
+    else:
+        headline = "Not found"
+    others = len(result.moments) - len(likely)
+    below = f" · {others} candidate{'s' if others != 1 else ''} below it" if others else ""
     query_img = f'<img class="query" src="{_esc(query_src)}" alt="query person">' if query_src else ""
-    note = "" if cal.measured else " (uncalibrated)"
     header = (
-        f'<header class="top">{query_img}<div><h1>{n} moment{"s" if n != 1 else ""} {summary}</h1>'
+        f'<header class="top">{query_img}<div><h1>{_esc(headline)}</h1>'
         f'<div class="meta">query <code>{_esc(Path(result.query).name)}</code> · model '
-        f"<code>{_esc(result.model)}</code> · “likely match” at score ≥ {cal.threshold:.2f}{note}</div>"
+        f"<code>{_esc(result.model)}</code> · “likely match” at score ≥ {verdict.threshold:.3f}"
+        f" ({_esc(verdict.source)}){below}</div>"
         f"</div></header>"
     )
-    return header + _timelines(result.moments) + _cards(result.moments, image_src, cal)
+    return header + _timelines(result.moments) + _cards(result.moments, image_src)
 
 
 def page(title: str, body: str, extra_head: str = "") -> str:

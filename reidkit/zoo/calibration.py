@@ -1,8 +1,9 @@
 """Turning a cosine score into a "likely the same person" decision.
 
 Raw cosine similarities mean different things for different models (one model's 0.5 is another's 0.7),
-so every decision that reads a score goes through :func:`calibration_for`. A model's registry entry may
-carry measured values in ``ModelSpec.calibration``:
+so every decision that reads a score goes through :func:`calibration_for`. A model's sidecar
+(``reidkit calibrate --write``, :mod:`reidkit.evaluate.calibrate`) or its registry entry
+(``ModelSpec.calibration``) carries measured values:
 
 * ``threshold``: the cosine at which a pair is called "likely the same person" (measured at FPR=1e-2);
 * ``logit_slope`` / ``logit_bias``: a logistic fit ``p = 1 / (1 + exp(-(slope * score + bias)))``;
@@ -10,8 +11,8 @@ carry measured values in ``ModelSpec.calibration``:
   joined into one moment without looking at the query (a wrong link hides a person, so it must be rare).
 
 It is a property of the model, so it lives in ``zoo``: the indexer reads it (to cut tracklets that
-hold two people, :mod:`reidkit.embed.split`) as well as search. ``bench/calibrate.py`` measures them
-on held-out CUHK03 train identities (see its docstring).
+hold two people, :mod:`reidkit.embed.split`) as well as search. It is the *prior* of a search's
+verdict, which then learns the library's own footage (:mod:`reidkit.search.verdict`).
 
 Until a model is measured, a conservative default stands in and :attr:`ScoreCalibration.measured` is
 False, so user interfaces can say the verdict is a rough guess.
@@ -48,14 +49,35 @@ class ScoreCalibration:
 
 
 def calibration_for(model: str) -> ScoreCalibration:
-    """The calibration recorded for ``model`` in the registry, or the default for unmeasured models."""
-    from reidkit.zoo.registry import MODELS
+    """The calibration of ``model`` (a registry name or a model file).
 
-    spec = MODELS.get(model)
-    values = dict(spec.calibration) if spec is not None else {}
+    In order: the ``calibration`` of the model file's sidecar (``reidkit calibrate --write``), the
+    registry entry's, or the default for unmeasured models.
+    """
+    values = _sidecar_calibration(model) or _registry_calibration(model)
     threshold = float(values.get("threshold", DEFAULT_THRESHOLD))
     slope = float(values.get("logit_slope", DEFAULT_SLOPE))
     # Without a fitted bias, centre the logistic on the threshold: p = 0.5 exactly at the threshold.
     bias = float(values.get("logit_bias", -slope * threshold))
     link = float(values.get("link_threshold", threshold + DEFAULT_LINK_MARGIN))
     return ScoreCalibration(threshold, slope, bias, measured="threshold" in values, link_threshold=link)
+
+
+def _registry_calibration(model: str) -> dict[str, float]:
+    from reidkit.zoo.registry import MODELS
+
+    spec = MODELS.get(model)
+    return dict(spec.calibration) if spec is not None else {}
+
+
+def _sidecar_calibration(model: str) -> dict[str, float]:
+    from reidkit.core.errors import ModelError
+    from reidkit.zoo.registry import resolve_model
+    from reidkit.zoo.sidecar import read_sidecar
+
+    try:
+        path, _ = resolve_model(model, download=False)
+        sidecar = read_sidecar(path)
+    except ModelError:  # not a file and not registered, or not found here: no sidecar to read
+        return {}
+    return dict((sidecar or {}).get("calibration") or {})

@@ -6,7 +6,8 @@ It tells a consumer how to feed the model without guessing from the input shape:
      "input": {"height": 256, "width": 128, "layout": "NCHW", "channels": "RGB", "scale": 0.00392...,
                "mean": [...], "std": [...], "resize": "stretch", "pad_value": 114.0},
      "input_name": "images", "output_name": "embeddings", "output_dim": 512, "dynamic_batch": true,
-     "normalised": false, "precision": "fp32" | "int8", "source": {...}, "parity": {...}}
+     "normalised": false, "precision": "fp32" | "int8", "source": {...}, "parity": {...},
+     "calibration": {"threshold": ..., "logit_slope": ..., ...}}   # reidkit calibrate --write
 
 Kept free of torch and onnx so product stages can read it (``read_sidecar``).
 """
@@ -53,3 +54,29 @@ def read_sidecar(model_path: str | Path) -> dict[str, Any] | None:
     if data.get("format") != FORMAT:
         raise ModelError(f"unknown sidecar format {data.get('format')!r}", path=path)
     return data
+
+
+def write_calibration(
+    model_path: str | Path, numbers: dict[str, Any], input_spec: InputSpec | None = None
+) -> Path:
+    """Store ``numbers`` (``reidkit calibrate``) as the ``calibration`` of the model's sidecar.
+
+    A model without a sidecar (a foreign ONNX file) gets one, with ``input_spec`` (how reidkit feeds
+    it). The file is replaced atomically: a reader never sees half of it.
+    """
+    import os
+    import tempfile
+
+    path = sidecar_path(model_path)
+    if path.is_file():
+        data = json.loads(path.read_text())
+    elif input_spec is not None:
+        data = {"format": FORMAT, "input": dataclasses.asdict(input_spec)}
+    else:
+        raise ModelError("the model has no sidecar to store a calibration in", path=path)
+    data["calibration"] = numbers
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".sidecar-")
+    with os.fdopen(fd, "w") as fh:
+        fh.write(json.dumps(data, indent=2) + "\n")
+    os.replace(tmp, path)
+    return path

@@ -7,7 +7,6 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
-from calibrate import fit_logistic
 from crosscam.compose import feather_mask
 from crosscam.metrics import Moment
 from crosscam.recall import visible_fraction
@@ -19,17 +18,6 @@ def test_pasted_people_are_opaque_head_to_feet() -> None:
     centre = mask[:, 50]
     assert centre[8:-8].min() == 1.0  # the body column, head and feet included, is fully opaque
     assert mask[150, 0] < 0.05 and mask[150, -1] < 0.05  # the crop's own background fades at the sides
-
-
-def test_logistic_fit_recovers_a_known_curve() -> None:
-    rng = np.random.default_rng(0)
-    scores = rng.uniform(-0.2, 1.0, 40_000)
-    p = 1 / (1 + np.exp(-(20.0 * scores - 10.0)))
-    labels = (rng.random(len(scores)) < p).astype(float)
-    slope, bias = fit_logistic(scores, labels)
-    # Balanced weighting shifts the bias by log(n_neg / n_pos); the slope is unchanged.
-    shift = np.log((labels == 0).sum() / labels.sum())
-    assert abs(slope - 20.0) < 1.5 and abs(bias - shift + 10.0) < 1.0
 
 
 def test_visible_fraction_of_a_half_hidden_box() -> None:

@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 
 from reidkit.core.types import Detections
+from reidkit.index.footage import FootageScores, media_footage_scores
 from reidkit.index.library import MediaRecord, TrackletHit, TrackletRecord
 
 DIM = 16
@@ -129,6 +130,18 @@ class FakeLibrary:
 
     def crop_vectors(self, tracklet_id: int) -> np.ndarray:
         return self._vectors[tracklet_id]
+
+    def cohort_vectors(self) -> np.ndarray:
+        pooled = [unit(self._vectors[t.id].mean(0)) for t in self._tracklets]
+        return np.stack(pooled) if pooled else np.zeros((0, self.dim), np.float32)
+
+    def footage_scores(self) -> FootageScores:
+        scores = FootageScores()
+        for media in self._media:
+            records = self.tracklets(media.id)
+            pooled = np.stack([unit(self._vectors[t.id].mean(0)) for t in records]) if records else []
+            scores.merge(media_footage_scores(records, pooled, [self._vectors[t.id] for t in records]))
+        return scores
 
     def search(self, query: np.ndarray, k: int) -> list[TrackletHit]:
         media = {m.id: m for m in self._media}

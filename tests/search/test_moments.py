@@ -8,11 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from reidkit.search import MomentRule, SearchResult, search_vector
+from reidkit.search import MomentRule, SearchResult, find_moments, search_vector
 from reidkit.zoo.calibration import ScoreCalibration, calibration_for
 from tests.search.fakes import FakeLibrary, identity, mix, unit
 
-MOMENT_KEYS = {"media", "start", "end", "start_frame", "end_frame", "score", "thumbnail", "box"}
+MOMENT_KEYS = {
+    "media", "start", "end", "start_frame", "end_frame", "score", "likely", "probability", "thumbnail", "box",
+}  # fmt: skip
 
 
 @pytest.fixture
@@ -103,15 +105,20 @@ def test_images_give_one_moment_per_person(tmp_path: Path) -> None:
 
 def test_json_has_exactly_the_contract_keys(scene) -> None:
     lib, people = scene
-    moments = search_vector(lib, people["a"], top=10)
-    result = SearchResult(query="/q/me.jpg", model=lib.model, moments=moments)
+    moments, verdict = find_moments(lib, people["a"], top=10)
+    result = SearchResult(query="/q/me.jpg", model=lib.model, moments=moments, verdict=verdict)
     data = json.loads(result.to_json())
-    assert set(data) == {"query", "model", "moments"}
+    assert set(data) == {"query", "model", "found", "verdict", "moments"}
     assert data["model"] == "fake-reid"
+    assert data["found"] is True and data["verdict"]["threshold"] == pytest.approx(
+        verdict.threshold, abs=1e-4
+    )
+    assert {"threshold", "source", "candidates", "false_alarm", "from_footage"} <= set(data["verdict"])
     scores = [m["score"] for m in data["moments"]]
     assert scores == sorted(scores, reverse=True)
     for m in data["moments"]:
         assert MOMENT_KEYS <= set(m) <= MOMENT_KEYS | {"tracklets"}
+        assert m["likely"] == (m["score"] >= verdict.threshold) == (m["probability"] >= 0.5)
         assert isinstance(m["start_frame"], int) and isinstance(m["box"], list) and len(m["box"]) == 4
         assert Path(m["thumbnail"]).is_absolute() and Path(m["thumbnail"]).is_file()
         assert m["start"] <= m["end"] and m["start_frame"] <= m["end_frame"]

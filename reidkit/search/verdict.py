@@ -1,0 +1,154 @@
+"""The verdict on a search: which moments are "likely the same person", and how sure that is.
+
+A fixed cosine threshold controls the *per-pair* false-positive rate on the data it was measured on.
+A user acts on the *per-query* answer instead: an absent person must not get a "likely" among the
+hundreds of candidates of their library, on footage unlike the calibration data. So the threshold of
+one search is worked out for that query in that library:
+
+1. **The query's impostors.** Almost every tracklet of a library is somebody else, so the cosines of the
+   query to the library's tracklets (its *cohort*) are a sample of what impostors score for this query
+   on this footage, with no labels. The cohort's mean and spread are estimated from its bulk (the lower
+   part, which the few true matches cannot reach), like the Z-norm of speaker verification.
+2. **The best impostor among N.** With N candidates, an absent person's best score is the maximum of N
+   impostor scores. The threshold is where that maximum stays below with probability ``1 - false_alarm``
+   under a normal model of the impostors: ``mean + z * std`` with ``z = Phi^-1((1 - false_alarm)^(1/N))``.
+3. **The model's calibration is the floor.** Whatever the cohort says, the threshold is at least the
+   model's cosine at the per-pair false-positive rate ``false_alarm / N`` (:func:`calibrated_floor`,
+   from the two points its calibration measured). A library too small to sample impostors from (fewer
+   than ``min_cohort`` tracklets) has that floor alone, and :attr:`Verdict.source` says so.
+
+The library's own same- and different-person pairs (:class:`~reidkit.index.footage.FootageScores`) are
+measured and reported, but they do not set the threshold: two people on screen together in one camera
+score far closer than a photo from elsewhere scores against a stranger, and on the dev footage a
+threshold drawn from them cost half the recall (docs/search.md).
+
+``probability`` is P(same person | score) for one moment: a logistic in the margin over the threshold in
+units of the query's impostor spread (of the model's calibration without footage), 0.5 at the threshold:
+``likely`` and ``probability >= 0.5`` always agree.
+Its slope, ``false_alarm`` and ``min_cohort`` were chosen on bench/crosscam's dev footage
+(``bench/crosscam/verdicts.py``; docs/search.md has the table).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from reidkit.zoo.calibration import ScoreCalibration
+
+# The per-pair false-positive rates at which a model's calibration measured ``threshold`` and
+# ``link_threshold`` (reidkit.evaluate.calibrate).
+CALIBRATED_RATES = (1e-2, 1e-3)
+
+
+@dataclass(frozen=True)
+class VerdictRule:
+    """How a search's threshold is chosen (see the module doc)."""
+
+    false_alarm: float = 0.05  # target chance that an absent person gets any "likely"
+    min_cohort: int = 10  # tracklets needed to sample the query's impostors from the library
+    bulk: float = 0.9  # the cohort's lower part used for its mean and spread (true matches are above)
+    probability_slope: float = 2.0  # logistic slope per impostor std of margin
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The decision rule of one search: ``likely(score)`` and ``probability(score)``."""
+
+    threshold: float  # cosine at or above which a moment is "likely the same person"
+    source: str  # where the threshold came from, in words
+    candidates: int  # the library's tracklets: the impostors an absent person is compared with
+    false_alarm: float  # the per-query false-alarm rate the threshold aims at
+    from_footage: bool  # False: the model's calibration alone (no footage to learn from yet)
+    logit_per_cosine: float  # the probability's logistic slope, per unit of cosine
+    impostor_mean: float | None = None  # the query's impostor scores, when learnt from the footage
+    impostor_std: float | None = None
+
+    def likely(self, score: float) -> bool:
+        return score >= self.threshold
+
+    def probability(self, score: float) -> float:
+        z = self.logit_per_cosine * (score - self.threshold)
+        return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, z))))
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        for key, value in out.items():
+            if isinstance(value, float):
+                out[key] = round(value, 4)
+        return out
+
+
+def best_of_n_quantile(n: int, false_alarm: float) -> float:
+    """z such that the largest of ``n`` standard normal draws exceeds it with probability ``false_alarm``."""
+    from scipy.stats import norm
+
+    per_draw = -math.expm1(math.log1p(-false_alarm) / max(1, n))  # 1 - (1 - fa)^(1/n), accurate when small
+    return float(norm.isf(per_draw))
+
+
+def bulk_stats(scores: np.ndarray, bulk: float) -> tuple[float, float]:
+    """Mean and standard deviation of a normal fitted to the lower ``bulk`` share of ``scores``.
+
+    The upper tail is where the query's true matches sit, so it is left out; the normal's spread is
+    recovered from the truncated sample by matching its median and its ``bulk`` quantile.
+    """
+    from scipy.stats import norm
+
+    scores = np.sort(np.asarray(scores, np.float64))
+    median = float(np.median(scores))
+    upper = float(np.quantile(scores, bulk))
+    std = (upper - median) / float(norm.ppf(bulk)) if bulk > 0.5 else float(scores.std())
+    return median, max(std, 1e-4)
+
+
+def calibrated_floor(calibration: ScoreCalibration, candidates: int, false_alarm: float) -> float:
+    """The model's cosine at the per-pair false-positive rate ``false_alarm / candidates``.
+
+    The calibration measured two points of the different-people tail: ``threshold`` at 1e-2 and
+    ``link_threshold`` at 1e-3. Between them the cosine is interpolated in log rate; outside, the
+    nearer point stands (the calibration says nothing further out).
+    """
+    per_pair = false_alarm / max(1, candidates)
+    share = (math.log10(CALIBRATED_RATES[0]) - math.log10(per_pair)) / (
+        math.log10(CALIBRATED_RATES[0]) - math.log10(CALIBRATED_RATES[1])
+    )
+    share = min(1.0, max(0.0, share))
+    low, high = calibration.threshold, max(calibration.threshold, calibration.link_threshold)
+    return low + share * (high - low)
+
+
+def decide(
+    cohort_scores: np.ndarray, calibration: ScoreCalibration, rule: VerdictRule = VerdictRule()
+) -> Verdict:
+    """The verdict of a search whose query scored ``cohort_scores`` against the library's tracklets."""
+    n = len(cohort_scores)
+    floor = calibrated_floor(calibration, n, rule.false_alarm)
+    if n < rule.min_cohort:
+        return Verdict(
+            threshold=floor,
+            source=f"the model's calibration only: {n} tracklets are too few to learn this footage's scores",
+            candidates=n,
+            false_alarm=rule.false_alarm,
+            from_footage=False,
+            logit_per_cosine=calibration.slope,
+        )
+    mean, std = bulk_stats(cohort_scores, rule.bulk)
+    from_cohort = mean + best_of_n_quantile(n, rule.false_alarm) * std
+    if from_cohort >= floor:
+        source = f"this query's impostors among the library's {n} tracklets"
+    else:
+        source = f"the model's calibration for {n} candidates (above this query's impostors)"
+    return Verdict(
+        threshold=float(max(floor, from_cohort)),
+        source=source,
+        candidates=n,
+        false_alarm=rule.false_alarm,
+        from_footage=True,
+        logit_per_cosine=rule.probability_slope / std,
+        impostor_mean=float(mean),
+        impostor_std=float(std),
+    )
