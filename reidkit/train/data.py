@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
 from reidkit.core.errors import DatasetError
 from reidkit.data.base import ReidDataset, ReidSample, build_dataset
+from reidkit.media import read_image
 from reidkit.train.config import DataConfig
 
 
@@ -73,17 +73,6 @@ def load_train_samples(cfg: DataConfig, roots: Mapping[str, str] | None = None) 
 
 def load_test_sets(cfg: DataConfig, roots: Mapping[str, str] | None = None) -> list[ReidDataset]:
     return [build_dataset(n, resolve_root(n, roots), **cfg.options.get(n, {})) for n in cfg.test]
-
-
-def read_image(path: str) -> np.ndarray:
-    image = cv2.imread(path, cv2.IMREAD_COLOR)
-    if image is None or image.size == 0:
-        raise DatasetError(
-            "cannot read image (missing, empty or not an image)",
-            path=path,
-            hint="remove the file from the dataset folder or restore it",
-        )
-    return image
 
 
 class ImageDataset(Dataset):
