@@ -281,10 +281,8 @@ class PyAVVideo(MediaSource):
         elif failed:  # the last packets were damaged: those frames are lost, the file is not cut short
             lost.append((count, count + failed - 1))
         self.lost_frames = tuple(_merge_ranges(lost))
-        if self.lost_frames:
-            log.warning(
-                "%s: %s unreadable (corrupt data), skipped", self.path, frame_ranges(self.lost_frames)
-            )
+        if self.lost_frames:  # info: callers report lost_frames (reidkit index does, in one line)
+            log.info("%s: %s unreadable (corrupt data), skipped", self.path, frame_ranges(self.lost_frames))
         if self._frame_count is None or (stride == 1 and self._frame_count != index + 1):
             self._frame_count = index + 1  # a full pass is the truth
 
