@@ -17,7 +17,7 @@ from typing import Protocol
 import numpy as np
 
 from reidkit.core.log import get_logger
-from reidkit.media import read_image
+from reidkit.data.base import read_dataset_image
 from reidkit.zoo.registry import sha256_of
 
 log = get_logger(__name__)
@@ -74,7 +74,7 @@ def extract_features(
     ) as bar:
         for start in range(0, len(paths), batch_size):
             chunk = paths[start : start + batch_size]
-            parts.append(embedder.embed([read_image(p) for p in chunk]))
+            parts.append(embedder.embed([read_dataset_image(p) for p in chunk]))
             bar.update(len(chunk))
     features = np.concatenate(parts) if parts else np.zeros((0, embedder.dim), np.float32)
     if cache_file is not None:

@@ -18,8 +18,7 @@ import torch
 from torch.utils.data import Dataset
 
 from reidkit.core.errors import DatasetError
-from reidkit.data.base import ReidDataset, ReidSample, build_dataset
-from reidkit.media import read_image
+from reidkit.data.base import ReidDataset, ReidSample, build_dataset, read_dataset_image
 from reidkit.train.config import DataConfig
 
 
@@ -94,7 +93,7 @@ class ImageDataset(Dataset):
     def __getitem__(self, item: int | tuple[int, int]) -> tuple[Any, ...]:
         index, seed = item if isinstance(item, tuple) else (item, index_seed(item))
         sample = self.samples[index]
-        out = self.transform(read_image(sample.path), np.random.default_rng(seed))
+        out = self.transform(read_dataset_image(sample.path), np.random.default_rng(seed))
         if isinstance(out, tuple):
             tensor, augmented = out
             return (
