@@ -32,6 +32,8 @@ leaves and comes back after ``gap`` frames).
 
 from __future__ import annotations
 
+import struct
+import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -546,3 +548,21 @@ def query_image(identity: int, height: int = 256, width: int = 128, background: 
     body = 0.92 * height
     _draw_person(canvas, None, 0, appearance(identity), width / 2, height - 0.04 * height, body, 0.0)
     return canvas
+
+
+def png_chunk(kind: bytes, data: bytes) -> bytes:
+    """One PNG chunk: length, type, data, CRC."""
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def decompression_bomb_png(width: int, height: int) -> bytes:
+    """A grey PNG whose header declares ``width x height`` pixels, with only a few rows of data.
+
+    What a decoder does first, it does here too: allocate the full image. A real bomb would hold all the
+    (highly compressible) rows; a header check must refuse either before decoding anything.
+    """
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    rows = zlib.compress(b"\x00" * (width + 1) * 4)
+    return (
+        b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", header) + png_chunk(b"IDAT", rows) + png_chunk(b"IEND", b"")
+    )

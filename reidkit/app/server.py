@@ -290,7 +290,13 @@ def serve(
     app = SearchApp(library)
     if model is not None:
         app.embedder = embedder_for(app.library, model)
-    server = make_server(app, port)
+    try:
+        server = make_server(app, port)
+    except OSError as exc:  # the port is taken (EADDRINUSE) or reserved (EACCES below 1024)
+        raise ReidkitError(
+            f"cannot serve on 127.0.0.1:{port} ({exc.strerror or exc})",
+            hint="pass another --port, or --port 0 to pick a free one",
+        ) from None
     url = f"http://127.0.0.1:{server.server_address[1]}/"
     if on_ready is not None:
         on_ready(url)

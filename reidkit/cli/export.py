@@ -79,14 +79,13 @@ def _quantise_existing(model: str, out: Path, calib: Path | None) -> None:
 
 
 def _load_crops(folder: Path, spec: InputSpec, limit: int = 64) -> np.ndarray:
-    import cv2
-
     from reidkit.core.errors import ReidkitError
     from reidkit.core.runtime import prepare_batch
+    from reidkit.media import read_image
 
     files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
     if not files:
         raise ReidkitError("no .jpg/.png crops found for calibration", path=folder)
     step = max(1, len(files) // limit)
-    images = [img for img in (cv2.imread(str(p)) for p in files[::step][:limit]) if img is not None]
+    images = [read_image(p) for p in files[::step][:limit]]
     return prepare_batch(images, spec)

@@ -62,8 +62,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Index media into a library; files already there (same content) are skipped.
 
-        Unreadable files are skipped with a one-line reason on stderr; the others are still indexed.
-        Exits 1 when some file was skipped that way, 2 when no file could be read.
+        Unreadable files and folders are skipped with a one-line reason on stderr; the others are still
+        indexed. A video damaged part-way is indexed where it decodes ("partly", with the frames lost).
+        Exits 1 when something was skipped or lost that way, 2 when nothing could be read.
         """
         from reidkit.embed.crops import CropSamplerConfig
         from reidkit.index.indexer import FileReport, IndexOptions, index_media
@@ -89,8 +90,9 @@ def register(app: typer.Typer) -> None:
             name = name if len(name) <= 40 else "…" + name[-39:]
             if f.status == "indexed":
                 rt = f"{f.realtime_factor:10.1f}" if f.kind == "video" else f"{'-':>10s}"
+                status = "partly" if f.lost_frames else f.status
                 typer.echo(
-                    f"{name:40s} {f.status:8s} {f.tracklets:9d} {f.frames_processed:7d} {f.duration:8.1f} {f.wall:7.2f} {rt}"
+                    f"{name:40s} {status:8s} {f.tracklets:9d} {f.frames_processed:7d} {f.duration:8.1f} {f.wall:7.2f} {rt}"
                 )
             elif f.status == "skipped":
                 typer.echo(f"{name:40s} {'present':8s} {f.message}")
@@ -122,11 +124,18 @@ def register(app: typer.Typer) -> None:
                 typer.echo(f"error: {f.message}", err=True)
             raise SystemExit(2)
         tracklets = sum(f.tracklets for f in indexed)
+        partly = [f for f in indexed if f.lost_frames]
         typer.echo(
-            f"{len(indexed)} indexed ({tracklets} tracklets), {len(skipped)} already in the library, "
-            f"{len(failed)} unreadable — library {library} (model {report.model})"
+            f"{len(indexed)} indexed ({tracklets} tracklets{f', {len(partly)} partly' if partly else ''}), "
+            f"{len(skipped)} already in the library, {len(failed)} unreadable — library {library} "
+            f"(model {report.model})"
         )
+        for f in partly:
+            typer.echo(
+                f"indexed, partly: {f.message}; the rest is indexed — re-copy the file to index all of it",
+                err=True,
+            )
         for f in failed:
             typer.echo(f"skipped: {f.message}", err=True)
-        if failed:
+        if failed or partly:
             raise SystemExit(1)

@@ -86,7 +86,9 @@ def register(app: typer.Typer) -> None:
         try:
             query_box = parse_box(box) if box else None
         except ValueError as exc:
-            raise ReidkitError(str(exc)) from None
+            raise ReidkitError(
+                str(exc), hint="pass --box x1,y1,x2,y2 in photo pixels, e.g. --box 120,40,260,420"
+            ) from None
         rule = MomentRule(expand_query=0) if no_expand else MomentRule()
         result = find_person(
             photo, library, top=top, box=query_box, min_score=min_score, model=model, rule=rule

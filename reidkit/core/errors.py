@@ -18,6 +18,7 @@ class ReidkitError(Exception):
         if hint:
             parts.append(hint)
         super().__init__(" — ".join(parts))
+        self.message = message  # without the path and the hint, for an error that wraps this one
         self.path = None if path is None else str(path)
         self.hint = hint
 

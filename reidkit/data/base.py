@@ -11,6 +11,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from reidkit.core.errors import DatasetError
 from reidkit.core.registry import Registry
 
@@ -127,3 +129,19 @@ def split_ids(
     ids = sorted({s.pid for s in samples})
     test_ids = set(ids[len(ids) // 2 :])
     return [s for s in samples if s.pid not in test_ids], [s for s in samples if s.pid in test_ids]
+
+
+def read_dataset_image(path: str) -> np.ndarray:
+    """:func:`reidkit.media.read_image` (``HxWx3 uint8 BGR``); a file it cannot read is a DatasetError.
+
+    A bad file in a dataset is the dataset's to fix, whatever the reader found wrong with it.
+    """
+    from reidkit.core.errors import MediaError
+    from reidkit.media import read_image
+
+    try:
+        return read_image(path)
+    except MediaError as exc:
+        raise DatasetError(
+            exc.message, path=path, hint="remove the file from the dataset folder or restore it"
+        ) from exc

@@ -16,8 +16,8 @@ from typing import Protocol
 
 import numpy as np
 
-from reidkit.core.errors import DatasetError
 from reidkit.core.log import get_logger
+from reidkit.data.base import read_dataset_image
 from reidkit.zoo.registry import sha256_of
 
 log = get_logger(__name__)
@@ -43,15 +43,6 @@ def cache_key(model_path: Path, dataset: str, paths: Sequence[str]) -> str:
     for path in paths:
         digest.update(b"\0" + str(Path(path).resolve()).encode())
     return digest.hexdigest()[:24]
-
-
-def read_image(path: str) -> np.ndarray:
-    import cv2
-
-    image = cv2.imread(path, cv2.IMREAD_COLOR)
-    if image is None:
-        raise DatasetError("cannot read image", path=path, hint="the file is missing or not an image")
-    return image
 
 
 def extract_features(
@@ -83,7 +74,7 @@ def extract_features(
     ) as bar:
         for start in range(0, len(paths), batch_size):
             chunk = paths[start : start + batch_size]
-            parts.append(embedder.embed([read_image(p) for p in chunk]))
+            parts.append(embedder.embed([read_dataset_image(p) for p in chunk]))
             bar.update(len(chunk))
     features = np.concatenate(parts) if parts else np.zeros((0, embedder.dim), np.float32)
     if cache_file is not None:

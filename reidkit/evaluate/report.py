@@ -209,8 +209,12 @@ def _plot_scores(metrics: ReidMetrics, path: Path) -> None:
 def _tile(path: str, colour: tuple[int, int, int], caption: str) -> np.ndarray:
     import cv2
 
-    image = cv2.imread(path, cv2.IMREAD_COLOR)
-    if image is None:
+    from reidkit.core.errors import MediaError
+    from reidkit.media import read_image
+
+    try:
+        image = read_image(path)
+    except MediaError:  # a grey tile: one unreadable image does not cost the whole figure
         image = np.full((TILE_H, TILE_W, 3), 200, np.uint8)
     image = cv2.resize(image, (TILE_W, TILE_H), interpolation=cv2.INTER_AREA)
     framed = cv2.copyMakeBorder(image, BORDER, BORDER, BORDER, BORDER, cv2.BORDER_CONSTANT, value=colour)

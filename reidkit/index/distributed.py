@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from reidkit.core.errors import ReidkitError
+from reidkit.core.errors import MediaError, ReidkitError
 from reidkit.core.log import get_logger
 from reidkit.core.types import Detector, Embedder
 from reidkit.index.indexer import (
@@ -40,6 +40,8 @@ from reidkit.index.indexer import (
     IndexReport,
     MediaAnalyser,
     build_analyser,
+    find_media_to_index,
+    folder_failed,
     with_stride,
     write_analysis,
 )
@@ -138,7 +140,7 @@ def index_media_ray(
     already in the library are skipped, unreadable files are reported as failed and skipped, a model
     error stops the run. ``report.files`` and ``on_file`` follow the order in which files finish.
     """
-    from reidkit.media import content_hash, is_image, iter_media_files
+    from reidkit.media import content_hash, is_image
 
     ray = import_ray()
     options = with_stride(options, stride)
@@ -146,9 +148,8 @@ def index_media_ray(
     options = dataclasses.replace(options, progress=False)  # workers draw no bars; this process does
     if threads is None:
         threads = max(1, math.floor(num_cpus_per_worker))
-    files = [
-        Path(p).resolve() for p in iter_media_files(paths if isinstance(paths, (str, Path)) else list(paths))
-    ]
+    found, unwalkable = find_media_to_index(paths)
+    files = [Path(p).resolve() for p in found]
     started_ray = connect(address, local_cpus)
     try:
         actor_class = ray.remote(num_cpus=num_cpus_per_worker)(AnalyserWorker)
@@ -159,6 +160,10 @@ def index_media_ray(
         first = new_worker()
         model_name, dim, detector_name = _get(ray, first.describe.remote())
         report = IndexReport(Path(library_root), model_name, detector_name or str(detector))
+        for problem in unwalkable:
+            report.files.append(folder_failed(problem, on_file))
+        if not files:
+            return report  # only folders that could not be listed: no library to create
         with Library.create_or_open(
             library_root, model_name, dim, index=index, nprobe=nprobe, ef_search=ef_search
         ) as library:
@@ -168,9 +173,8 @@ def index_media_ray(
                 kind = "image" if is_image(path) else "video"
                 try:
                     sha = content_hash(path)
-                except OSError as exc:
-                    message = f"{path}: cannot be indexed ({exc.__class__.__name__}: {exc})"
-                    _finish(report, FileReport(str(path), "failed", kind, message), on_file)
+                except MediaError as exc:  # unreadable (permissions, I/O error): lose this file only
+                    _finish(report, FileReport(str(path), "failed", kind, str(exc)), on_file)
                     continue
                 if library.has_media(sha):
                     _finish(report, FileReport(str(path), "skipped", kind, "already in the library"), on_file)

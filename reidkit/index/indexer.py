@@ -98,6 +98,8 @@ class FileReport:
     crops_embedded: int = 0  # ReID inferences actually run
     embed_calls: int = 0  # embedder.embed() batches
     tracklets_split: int = 0  # extra tracklets from cutting tracks that jumped between two people
+    # (first, last) frames of a video that could not be decoded: it is indexed, partly
+    lost_frames: tuple[tuple[int, int], ...] = ()
     wall: float = 0.0
     times: StageTimes = field(default_factory=StageTimes)
 
@@ -405,6 +407,11 @@ class MediaAnalyser:
         entries.extend(self._embed(pending, report))
         if report.frames_processed == 0:
             raise MediaError("no frame could be decoded", path=source.path, hint="check the file")
+        report.lost_frames = tuple(getattr(source, "lost_frames", ()))
+        if report.lost_frames:
+            from reidkit.media.source import frame_ranges
+
+            report.message = f"{source.path}: {frame_ranges(report.lost_frames)} unreadable (corrupt data)"
         decoded = getattr(source, "decoded_frames", None)
         if decoded is not None:
             # Indexing the readable part silently would hide that the rest of the footage is missing.
@@ -497,9 +504,8 @@ class MediaIndexer:
         kind = "image" if is_image(path) else "video"
         try:
             sha = content_hash(path)
-        except OSError as exc:
-            message = f"{path}: cannot be indexed ({exc.__class__.__name__}: {exc})"
-            return _failed(path, kind, message, started).report
+        except MediaError as exc:  # unreadable (permissions, I/O error): lose this file only
+            return _failed(path, kind, str(exc), started).report
         if self.library.has_media(sha):
             return FileReport(str(path), "skipped", kind, "already in the library")
         report = write_analysis(self.library, self.analyser.analyse(path, sha))
@@ -642,12 +648,10 @@ def index_media(
     ``index``, ``nprobe`` and ``ef_search`` are the Faiss index and its search settings, stored in the
     library (:meth:`Library.create_or_open`; docs/search.md says which to choose).
     """
-    from reidkit.media import iter_media_files
-
     options = with_stride(options, stride)
     if threads is None:
         threads = default_model_threads(options.prefetch)
-    files = iter_media_files(paths if isinstance(paths, (str, Path)) else list(paths))
+    files, unwalkable = find_media_to_index(paths)
     analyser = build_analyser(
         detector,
         model,
@@ -659,6 +663,10 @@ def index_media(
     embedder = analyser.embedder
     name = getattr(analyser.detector, "name", str(detector))
     report = IndexReport(Path(library_root), embedder.name, name)
+    for problem in unwalkable:
+        report.files.append(folder_failed(problem, on_file))
+    if not files:
+        return report  # only folders that could not be listed: no library to create
     with Library.create_or_open(
         library_root, embedder.name, embedder.dim, index=index, nprobe=nprobe, ef_search=ef_search
     ) as library:
@@ -670,6 +678,33 @@ def index_media(
             report.files.append(file_report)
             if on_file is not None:
                 on_file(file_report)
+    return report
+
+
+def find_media_to_index(paths: str | Path | Sequence[str | Path]) -> tuple[list[Path], list[MediaError]]:
+    """The media files under ``paths`` and the folders that could not be walked (symlink loops too).
+
+    MediaError when there is neither: an empty folder must not silently become an empty library.
+    """
+    from reidkit.media import scan_media
+
+    named = [paths] if isinstance(paths, (str, Path)) else list(paths)
+    scan = scan_media(named)
+    if not scan.files and not scan.problems:
+        raise MediaError(
+            "no media found (no video or image files)",
+            path=", ".join(str(p) for p in named),
+            hint="pass folders or files with videos (.mp4, .mkv, ...) or images (.jpg, .png, ...)",
+        )
+    return scan.files, scan.problems
+
+
+def folder_failed(problem: MediaError, on_file: Callable[[FileReport], None] | None) -> FileReport:
+    """A "failed" report for a folder that could not be walked, passed to ``on_file`` like a file's."""
+    report = FileReport(str(problem.path), "failed", "folder", str(problem))
+    log.info("%s", report.message)
+    if on_file is not None:
+        on_file(report)
     return report
 
 

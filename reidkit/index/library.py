@@ -16,6 +16,7 @@ the commit and the index write), it is rebuilt from the vectors stored in SQLite
 
 from __future__ import annotations
 
+import errno
 import math
 import os
 import sqlite3
@@ -521,11 +522,36 @@ class Library:
                     f"tracklet vector has dim {np.asarray(t.vector).size}, library dim {self.dim}"
                 )
         thumbs = [f"{THUMBS_DIR}/{media.sha256[:16]}_{t.track_id}.jpg" for t in tracklets]
-        for rel, t in zip(thumbs, tracklets, strict=True):
-            _write_atomic(self.root / rel, t.thumbnail_jpeg)
         new_ids: list[int] = []
         vectors: list[np.ndarray] = []
         footage = self.footage_scores()  # before the insert: a legacy library measures its old files
+        try:
+            for rel, t in zip(thumbs, tracklets, strict=True):
+                _write_atomic(self.root / rel, t.thumbnail_jpeg)
+            media_id = self._insert_media(media, thumbs, tracklets, new_ids, vectors, footage)
+        except (OSError, sqlite3.OperationalError) as exc:  # a full disk, most often
+            for rel in thumbs:  # the transaction rolled back: these belong to nothing
+                (self.root / rel).unlink(missing_ok=True)
+            raise _write_failed(self.root, media.path, exc, "the library is as it was before it") from exc
+        try:
+            self._index_added(np.array(new_ids, np.int64), vectors)
+        except (OSError, RuntimeError) as exc:  # Faiss reports a failed write as RuntimeError
+            raise _write_failed(
+                self.root, media.path, exc, "it is in the library; its search index is rebuilt on next open"
+            ) from exc
+        return media_id
+
+    def _insert_media(
+        self,
+        media: NewMedia,
+        thumbs: list[str],
+        tracklets: Sequence[NewTracklet],
+        new_ids: list[int],
+        vectors: list[np.ndarray],
+        footage: FootageScores,
+    ) -> int:
+        """One transaction: the media row, its tracklets (their ids and vectors go to the two lists) and
+        the library's footage scores with this file's pairs merged into ``footage``."""
         with self._transaction() as cur:
             cur.execute(
                 "INSERT INTO media(path, sha256, kind, fps, frame_count, duration, width, height, added_at)"
@@ -558,7 +584,6 @@ class Library:
                 "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (FOOTAGE_KEY, footage.to_json())
             )
         self._footage = footage
-        self._index_added(np.array(new_ids, np.int64), vectors)
         return media_id
 
     def _insert_tracklet(self, cur: sqlite3.Cursor, media_id: int, thumbnail: str, t: NewTracklet) -> int:
@@ -684,9 +709,13 @@ class Library:
 
         path = self.root / INDEX_NAME
         tmp = path.with_name(f"{path.name}.tmp.{os.getpid()}")
-        faiss.write_index(self._index, str(tmp))
-        _fsync_file(tmp)
-        os.replace(tmp, path)
+        try:
+            faiss.write_index(self._index, str(tmp))
+            _fsync_file(tmp)
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)  # a partial file: the old index stays in place
+            raise
 
     def _searchable(self) -> Any:
         if self._search_index is None:
@@ -772,8 +801,30 @@ def _connect(db: Path, root: Path) -> sqlite3.Connection:
 
 def _write_atomic(path: Path, data: bytes) -> None:
     tmp = path.with_name(f"{path.name}.tmp.{os.getpid()}")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _write_failed(root: Path, media_path: str, exc: BaseException, state: str) -> LibraryError:
+    """The one-line error for a write to the library that failed, most often on a full disk."""
+    if isinstance(exc, OSError) and exc.strerror:
+        reason = exc.strerror
+    else:
+        text = str(exc).strip()
+        reason = text.splitlines()[-1] if text else exc.__class__.__name__
+    disk_full = getattr(exc, "errno", None) in (errno.ENOSPC, errno.EDQUOT) or any(
+        words in reason.lower() for words in ("no space left", "disk is full", "quota exceeded")
+    )
+    hint = (
+        "free some disk space and run the same command again (files already indexed are skipped)"
+        if disk_full
+        else "check that the library folder is writable, then run the same command again"
+    )
+    return LibraryError(f"cannot write {media_path} to the library ({reason}); {state}", path=root, hint=hint)
 
 
 def _fsync_file(path: Path) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from reidkit.core.errors import MediaError
@@ -38,54 +39,101 @@ def is_media(path: str | Path) -> bool:
     return is_video(path) or is_image(path)
 
 
+@dataclass
+class MediaScan:
+    """What :func:`scan_media` found: the media files, and the parts of the folders it could not walk."""
+
+    files: list[Path] = field(default_factory=list)
+    # One error per folder that could not be listed and per symlink loop, naming it and the fix.
+    problems: list[MediaError] = field(default_factory=list)
+
+
 def iter_media_files(paths: str | Path | Iterable[str | Path], recursive: bool = True) -> list[Path]:
     """Expand files and folders into the supported videos and images they hold.
 
     Folders are walked (recursively by default) in name order, skipping hidden entries; files named
     explicitly are kept whatever their suffix, since FFmpeg may still read them. The result is
     de-duplicated and keeps the order of ``paths``, so the same arguments always give the same list.
+    Raises the first problem :func:`scan_media` met (a folder it cannot list, a symlink loop).
+    """
+    scan = scan_media(paths, recursive)
+    if scan.problems:
+        raise scan.problems[0]
+    return scan.files
+
+
+def scan_media(paths: str | Path | Iterable[str | Path], recursive: bool = True) -> MediaScan:
+    """:func:`iter_media_files` that skips what it cannot walk and reports it in ``problems``.
+
+    A subfolder that cannot be listed or a symlink back to a folder being walked is one problem; the
+    rest of the folder is still walked. A path named explicitly that does not exist raises MediaError:
+    it is a typo to fix before a long run, not damage to work around.
     """
     if isinstance(paths, (str, Path)):
         paths = [paths]
-    found: list[Path] = []
+    scan = MediaScan()
     seen: set[Path] = set()
 
     def add(path: Path) -> None:
         key = path.resolve()
         if key not in seen:
             seen.add(key)
-            found.append(path)
+            scan.files.append(path)
 
     for item in paths:
         path = Path(item).expanduser()
         if path.is_dir():
-            for file in _walk(path, recursive):
+            for file in _walk(path, recursive, scan.problems, walking=set()):
                 add(file)
         elif path.is_file():
             add(path)
         else:
             raise MediaError("no such file or folder", path=path, hint="check the path")
-    return found
+    return scan
 
 
-def _walk(folder: Path, recursive: bool) -> list[Path]:
+def _walk(
+    folder: Path, recursive: bool, problems: list[MediaError], walking: set[tuple[int, int]]
+) -> list[Path]:
+    """The media files under ``folder``; ``walking``: (device, inode) of the folders above it."""
     files: list[Path] = []
     try:
+        identity = _identity(folder)
         entries = sorted(os.scandir(folder), key=lambda e: e.name)
     except OSError as exc:
-        raise MediaError(
-            f"cannot list folder ({exc.strerror})", path=folder, hint="check permissions"
-        ) from exc
+        problems.append(
+            MediaError(f"cannot list folder ({exc.strerror})", path=folder, hint="check permissions")
+        )
+        return files
+    if identity in walking:
+        problems.append(
+            MediaError(
+                "symlink loop (links back to a folder above it)",
+                path=folder,
+                hint="remove the link or index the folder it points to",
+            )
+        )
+        return files
+    walking = walking | {identity}
     for entry in entries:
         if entry.name.startswith("."):
             continue
         path = Path(entry.path)
-        if entry.is_dir():
+        try:
+            is_dir, is_file = entry.is_dir(), entry.is_file()
+        except OSError:  # a dangling or looping link: neither a folder nor a file to index
+            continue
+        if is_dir:
             if recursive:
-                files.extend(_walk(path, recursive))
-        elif entry.is_file() and is_media(path):
+                files.extend(_walk(path, recursive, problems, walking))
+        elif is_file and is_media(path):
             files.append(path)
     return files
+
+
+def _identity(folder: Path) -> tuple[int, int]:
+    info = folder.stat()  # follows links: a link to a folder is that folder
+    return info.st_dev, info.st_ino
 
 
 def content_hash(path: str | Path, chunk_size: int = 1 << 20) -> str:

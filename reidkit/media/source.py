@@ -11,8 +11,14 @@ Videos are decoded with PyAV (FFmpeg, threaded) and fall back to OpenCV when PyA
 file. ``open_media`` decodes the first frame, so a file it returns has at least one picture.
 
 Timing: ``frame.time`` is the frame's presentation time from the container, relative to the first
-frame; streams without timestamps (a raw ``.264`` elementary stream) use ``index / fps``. A stream that
-turns corrupt part-way ends at the last good frame with a logged warning.
+frame; streams without timestamps (a raw ``.264`` elementary stream) use ``index / fps``.
+
+Damage: packets that fail to decode are skipped and decoding goes on with the next ones; after a pass,
+``lost_frames`` lists the frame ranges that could not be read (frame indices keep counting across them,
+so times and indices stay those of the intact file). A file whose end is missing (the header promised
+far more frames than there were) sets ``decoded_frames``. Frames are turned upright by the stream's
+display matrix (a phone's "rotate" tag). Videos whose header says their frames are larger than
+:data:`MAX_VIDEO_PIXELS` are refused before reidkit decodes them.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from __future__ import annotations
 import logging
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, Literal
@@ -32,7 +38,7 @@ from reidkit.core.errors import MediaError
 from reidkit.core.log import get_logger
 from reidkit.core.types import Frame
 from reidkit.media.files import is_image, is_video
-from reidkit.media.image import read_image
+from reidkit.media.image import check_pixels, read_image
 
 log = get_logger(__name__)
 
@@ -41,6 +47,8 @@ log = get_logger(__name__)
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
 DEFAULT_FPS = 25.0  # used (with a warning) when a video does not say its frame rate
+# Twice the pixels of 8K UHD: no camera records larger frames, and a decoder holds many frames at once.
+MAX_VIDEO_PIXELS = 2 * 7680 * 4320
 _FIX_VIDEO = "re-copy the file, or re-encode it, e.g. ffmpeg -i IN -c:v libx264 OUT.mp4"
 
 
@@ -54,6 +62,8 @@ class MediaSource(ABC):
     height: int
     # After a pass: frames decoded when that is far fewer than the header promised (truncated file).
     decoded_frames: int | None = None
+    # After a pass: (first, last) frame index of each run of frames that could not be decoded.
+    lost_frames: tuple[tuple[int, int], ...] = ()
 
     @property
     @abstractmethod
@@ -165,12 +175,19 @@ class PyAVVideo(MediaSource):
             if not container.streams.video:
                 raise _OpenFailed("no video stream")
             stream = container.streams.video[0]
+            header_width, header_height = stream.codec_context.width, stream.codec_context.height
+            if header_width and header_height:  # before decoding: frames this size may not fit in memory
+                check_pixels(path, header_width, header_height, limit=MAX_VIDEO_PIXELS, what="video")
             rate = stream.average_rate or stream.guessed_rate or stream.base_rate
             self.fps = _fps_or_default(path, float(rate) if rate else None)
             self._header_frames = int(stream.frames or 0)
             self._container_duration = (container.duration or 0) / 1_000_000
             first = _first_frame(container, stream)
+            # Counter-clockwise degrees the display matrix turns each frame by (phones record sideways).
+            self._rotation = round(float(first.rotation or 0) / 90) * 90 % 360
             self.width, self.height = first.width, first.height
+            if self._rotation in (90, 270):
+                self.width, self.height = self.height, self.width
         finally:
             container.close()
         self._frame_count: int | None = self._header_frames or None
@@ -211,33 +228,49 @@ class PyAVVideo(MediaSource):
         except Exception as exc:
             raise MediaError(f"cannot open video ({_short(exc)})", path=self.path, hint=_FIX_VIDEO) from exc
         index = -1
+        lost: list[tuple[int, int]] = []
+        failed = 0  # packets that failed to decode since the last frame came out
+        damaged = False  # some packet failed: from then on, timestamps say which frames are missing
         try:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
             time_base = stream.time_base
             start_pts: int | None = None
             last_time = -1.0
-            decoded = container.decode(stream)
+            packets = container.demux(stream)
             while True:
                 try:
-                    frame = next(decoded)
+                    packet = next(packets)
                 except StopIteration:
                     break
-                except Exception as exc:  # corrupt data part-way: keep what was decoded
+                except Exception as exc:  # the container is unreadable from here on: keep what was decoded
                     _warn_cut(self.path, index + 1, exc)
                     break
-                index += 1
-                if index % stride:
-                    continue  # decoded (needed for the next frames) but not converted
-                if frame.pts is not None and time_base is not None:
-                    if start_pts is None:
+                try:
+                    decoded = packet.decode()
+                except Exception:  # a damaged packet: skip it, the decoder resyncs at the next good one
+                    failed += 1
+                    damaged = True
+                    continue
+                for frame in decoded:
+                    if damaged:
+                        missing = _missing_frames(index, frame.pts, start_pts, time_base, self.fps, failed)
+                        if missing:
+                            lost.append((index + 1, index + missing))
+                            index += missing
+                        failed = 0
+                    index += 1
+                    if start_pts is None and frame.pts is not None:
                         start_pts = frame.pts
-                    time = float((frame.pts - start_pts) * Fraction(time_base))
-                else:
-                    time = index / self.fps
-                # Never go back in time, even if the container's timestamps do.
-                time = last_time = max(time, last_time)
-                yield Frame(_to_bgr(frame), index, time)
+                    if index % stride:
+                        continue  # decoded (needed for the next frames) but not converted
+                    if frame.pts is not None and time_base is not None and start_pts is not None:
+                        time = float((frame.pts - start_pts) * Fraction(time_base))
+                    else:
+                        time = index / self.fps
+                    # Never go back in time, even if the container's timestamps do.
+                    time = last_time = max(time, last_time)
+                    yield Frame(_upright(_to_bgr(frame), self._rotation), index, time)
         finally:
             container.close()
         if index < 0:
@@ -245,8 +278,55 @@ class PyAVVideo(MediaSource):
         count = index + 1
         if self._header_frames and self._header_frames - count > max(2, 0.02 * self._header_frames):
             self.decoded_frames = count  # the header promised more: the file was cut short
+        elif failed:  # the last packets were damaged: those frames are lost, the file is not cut short
+            lost.append((count, count + failed - 1))
+        self.lost_frames = tuple(_merge_ranges(lost))
+        if self.lost_frames:  # info: callers report lost_frames (reidkit index does, in one line)
+            log.info("%s: %s unreadable (corrupt data), skipped", self.path, frame_ranges(self.lost_frames))
         if self._frame_count is None or (stride == 1 and self._frame_count != index + 1):
             self._frame_count = index + 1  # a full pass is the truth
+
+
+def _missing_frames(
+    index: int, pts: int | None, start_pts: int | None, time_base: Any, fps: float, failed_packets: int
+) -> int:
+    """Frames lost before the one after ``index``, in a stream where packets have failed to decode.
+
+    With timestamps, a frame's time says which frame it is (a threaded decoder first lets out the frames
+    that were in flight, so the gap shows a few frames after the failures); without them, each of the
+    ``failed_packets`` since the last frame was one frame.
+    """
+    if pts is None or start_pts is None or time_base is None:
+        return failed_packets
+    expected = round(float((pts - start_pts) * Fraction(time_base)) * fps)
+    return max(0, expected - (index + 1))
+
+
+def frame_ranges(ranges: Sequence[tuple[int, int]]) -> str:
+    """``[(686, 687), (900, 900)]`` -> ``"frames 686-687, 900"``."""
+    parts = [f"{first}-{last}" if last > first else f"{first}" for first, last in ranges]
+    return ("frames " if len(ranges) > 1 or ranges[0][1] > ranges[0][0] else "frame ") + ", ".join(parts)
+
+
+def _merge_ranges(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    merged: list[tuple[int, int]] = []
+    for first, last in sorted(ranges):
+        if merged and first <= merged[-1][1] + 1:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], last))
+        else:
+            merged.append((first, last))
+    return merged
+
+
+def _upright(image: np.ndarray, rotation: int) -> np.ndarray:
+    """``image`` turned ``rotation`` degrees counter-clockwise, as a player shows it."""
+    if rotation == 90:
+        return cv2.rotate(image, cv2.ROTATE_90_COUNTERCLOCKWISE)
+    if rotation == 180:
+        return cv2.rotate(image, cv2.ROTATE_180)
+    if rotation == 270:
+        return cv2.rotate(image, cv2.ROTATE_90_CLOCKWISE)
+    return image
 
 
 def _first_frame(container: Any, stream: Any) -> Any:
@@ -279,6 +359,11 @@ class OpenCVVideo(MediaSource):
         try:
             if not capture.isOpened():
                 raise _OpenFailed("cannot open")
+            header_width = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH))
+            header_height = int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
+            if header_width > 0 and header_height > 0:
+                check_pixels(path, header_width, header_height, limit=MAX_VIDEO_PIXELS, what="video")
+            # OpenCV turns frames upright by the display matrix itself (CAP_PROP_ORIENTATION_AUTO).
             ok, first = capture.read()
             if not ok or first is None:
                 raise _OpenFailed("no decodable frames")

@@ -257,7 +257,7 @@ def find_tracklet(
     rule: MomentRule = MomentRule(),
 ) -> SearchResult:
     """Search with a person already in the library (one of its tracklets) as the query."""
-    import cv2
+    from reidkit.media import read_image
 
     lib = open_library(library)
     record = next((t for t in lib.tracklets() if t.id == tracklet_id), None)
@@ -271,7 +271,7 @@ def find_tracklet(
         model=lib.model,
         moments=moments,
         verdict=verdict,
-        query_crop=cv2.imread(str(thumbnail)) if thumbnail.is_file() else None,
+        query_crop=read_image(thumbnail) if thumbnail.is_file() else None,
         query_box=tuple(float(v) for v in np.asarray(record.best_box).reshape(4)),  # type: ignore[arg-type]
         library_root=str(Path(lib.root).resolve()),
     )

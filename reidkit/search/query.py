@@ -9,6 +9,7 @@ Three kinds of photo are common:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -27,12 +28,14 @@ COVERS_MOST = 0.3
 
 
 def parse_box(text: str) -> tuple[float, float, float, float]:
-    """``"x1,y1,x2,y2"`` -> a box; ValueError with the expected form otherwise."""
+    """``"x1,y1,x2,y2"`` -> a box; ValueError with the expected form otherwise (also for inf and nan)."""
     parts = [p for p in text.replace(" ", ",").split(",") if p]
     try:
         x1, y1, x2, y2 = (float(p) for p in parts)
     except ValueError:
         raise ValueError(f"expected --box x1,y1,x2,y2 (four numbers), got {text!r}") from None
+    if not all(math.isfinite(v) for v in (x1, y1, x2, y2)):
+        raise ValueError(f"--box needs four finite numbers (pixels), got {text!r}")
     return x1, y1, x2, y2
 
 

@@ -13,13 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
 from reidkit.core.errors import DatasetError
-from reidkit.data.base import ReidDataset, ReidSample, build_dataset
+from reidkit.data.base import ReidDataset, ReidSample, build_dataset, read_dataset_image
 from reidkit.train.config import DataConfig
 
 
@@ -75,17 +74,6 @@ def load_test_sets(cfg: DataConfig, roots: Mapping[str, str] | None = None) -> l
     return [build_dataset(n, resolve_root(n, roots), **cfg.options.get(n, {})) for n in cfg.test]
 
 
-def read_image(path: str) -> np.ndarray:
-    image = cv2.imread(path, cv2.IMREAD_COLOR)
-    if image is None or image.size == 0:
-        raise DatasetError(
-            "cannot read image (missing, empty or not an image)",
-            path=path,
-            hint="remove the file from the dataset folder or restore it",
-        )
-    return image
-
-
 class ImageDataset(Dataset):
     """ReidSample list -> (image tensor CHW float32, pid, camid, dsetid[, augmented HxWx3 uint8 BGR]).
 
@@ -105,7 +93,7 @@ class ImageDataset(Dataset):
     def __getitem__(self, item: int | tuple[int, int]) -> tuple[Any, ...]:
         index, seed = item if isinstance(item, tuple) else (item, index_seed(item))
         sample = self.samples[index]
-        out = self.transform(read_image(sample.path), np.random.default_rng(seed))
+        out = self.transform(read_dataset_image(sample.path), np.random.default_rng(seed))
         if isinstance(out, tuple):
             tensor, augmented = out
             return (

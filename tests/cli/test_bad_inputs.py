@@ -7,9 +7,13 @@ folder with one unreadable file still indexes the rest. Cases that index run the
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import shutil
+import socket
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -18,6 +22,7 @@ import pytest
 from reidkit.cli import main
 from reidkit.zoo.registry import DEFAULT_REID_MODEL
 from tests.conftest import shared_path
+from tests.synthetic import decompression_bomb_png
 
 VIDEO = ("data", "videos", "one-by-one-person-detection.mp4")
 PERSON = ("data", "market-frames", "query", "0001_c6s1_009601_00.jpg")
@@ -209,3 +214,169 @@ def test_library_built_with_an_unregistered_model_file(
     code, out, err = run(capfd, "search", odd_images["grey"], "--library", lib, "--model", model, "--json")
     assert code == 0, err
     assert '"model": "mine"' in out
+
+
+# -------------------------------------------------------------------------------------- bad input run
+def test_decompression_bomb_in_index_and_search(tmp_path: Path, capfd, person: np.ndarray, library) -> None:
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(decompression_bomb_png(40000, 40000))
+    code, _, err = run(capfd, "search", bomb, "--library", library)
+    assert code == 2
+    one_line_error(err, str(bomb), "40000x40000 pixels", "downscale")
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    shutil.copy(bomb, folder / "bomb.png")
+    cv2.imwrite(str(folder / "me.jpg"), person)
+    code, out, err = run(capfd, "index", folder, "--library", tmp_path / "lib")
+    assert code == 1 and "1 indexed" in out
+    (line,) = err.strip().splitlines()
+    assert line.startswith("skipped: ") and "40000x40000 pixels" in line
+
+
+def test_unreadable_file_symlink_loop_and_unlistable_folder_skip_only_themselves(
+    tmp_path: Path, capfd, person: np.ndarray, monkeypatch: pytest.MonkeyPatch, models
+) -> None:
+    folder = tmp_path / "photos"
+    (folder / "locked").mkdir(parents=True)
+    (folder / "sub").mkdir()
+    cv2.imwrite(str(folder / "a.jpg"), person)
+    cv2.imwrite(str(folder / "sub" / "b.jpg"), person[:, ::-1])
+    cv2.imwrite(str(folder / "c-unreadable.jpg"), person)
+    (folder / "sub" / "loop").symlink_to(folder, target_is_directory=True)
+    real_scandir, real_open = os.scandir, Path.open
+
+    # What chmod 000 does, also for root (who ignores permissions).
+    def scandir(path: Any) -> Any:
+        if Path(path).name == "locked":
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real_scandir(path)
+
+    def open_(self: Path, *args: Any, **kwargs: Any) -> Any:
+        if self.name == "c-unreadable.jpg":
+            raise PermissionError(errno.EACCES, "Permission denied", str(self))
+        return real_open(self, *args, **kwargs)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    monkeypatch.setattr(Path, "open", open_)
+    code, out, err = run(capfd, "index", folder, "--library", tmp_path / "lib")
+    assert code == 1
+    assert "2 indexed" in out and "3 unreadable" in out
+    lines = err.strip().splitlines()
+    assert len(lines) == 3 and all(line.startswith("skipped: ") for line in lines)
+    for bad in ("locked", "sub/loop", "c-unreadable.jpg"):
+        assert any(str(folder / bad) in line for line in lines), bad
+
+
+def test_empty_folder_creates_no_library(tmp_path: Path, capfd) -> None:
+    folder = tmp_path / "nothing"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("no media here\n")
+    lib = tmp_path / "lib"
+    code, _, err = run(capfd, "index", folder, "--library", lib)
+    assert code == 2
+    one_line_error(err, str(folder), "no media found")
+    assert not lib.exists()
+
+
+@pytest.mark.parametrize("box", ["inf,0,10,10", "0,0,inf,inf", "nan,1,2,3", "inf"])
+def test_box_that_is_not_finite(tmp_path: Path, capfd, person: np.ndarray, box: str) -> None:
+    photo = tmp_path / "me.jpg"
+    cv2.imwrite(str(photo), person)
+    code, _, err = run(capfd, "search", photo, "--library", tmp_path, "--box", box)
+    assert code == 2
+    one_line_error(err, "--box", box, "photo pixels")
+
+
+def test_port_in_use(capfd, library: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        code, _, err = run(capfd, "serve", "--library", library, "--port", str(port))
+    assert code == 2
+    one_line_error(err, f"127.0.0.1:{port}", "--port 0")
+
+
+def test_full_disk_leaves_the_library_as_it_was(
+    tmp_path: Path, capfd, person: np.ndarray, monkeypatch: pytest.MonkeyPatch, models
+) -> None:
+    from reidkit.index import Library
+    from reidkit.index import library as library_module
+
+    lib = tmp_path / "lib"
+    first = tmp_path / "first.jpg"
+    cv2.imwrite(str(first), person)
+    assert main(["index", str(first), "--library", str(lib), "-q"]) == 0
+    with Library.open(lib) as before:
+        media, tracklets = before.media_list(), len(before)
+    thumbs = sorted((lib / "thumbs").iterdir())
+
+    def disk_full(path: Path, data: bytes) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(library_module, "_write_atomic", disk_full)
+    second = tmp_path / "second.jpg"
+    cv2.imwrite(str(second), person[:, ::-1])
+    capfd.readouterr()
+    code, _, err = run(capfd, "index", second, "--library", lib, "-q")
+    assert code == 2
+    one_line_error(err, str(lib), str(second.resolve()), "No space left", "free some disk space")
+    with Library.open(lib) as after:
+        assert after.media_list() == media and len(after) == tracklets
+    assert sorted((lib / "thumbs").iterdir()) == thumbs
+
+
+def test_database_full_rolls_back_the_file(
+    tmp_path: Path, person: np.ndarray, monkeypatch: pytest.MonkeyPatch, models
+) -> None:
+    import sqlite3
+
+    from reidkit.core.errors import LibraryError
+    from reidkit.index import Library
+    from reidkit.index.indexer import IndexOptions, MediaIndexer, build_analyser
+
+    first, second = tmp_path / "first.jpg", tmp_path / "second.jpg"
+    cv2.imwrite(str(first), person)
+    cv2.imwrite(str(second), person[:, ::-1])
+    analyser = build_analyser("yolox-nano", None, options=IndexOptions(progress=False))
+    embedder = analyser.embedder
+
+    def database_full(*args: Any) -> int:
+        raise sqlite3.OperationalError("database or disk is full")  # SQLITE_FULL, mid-transaction
+
+    with Library.create_or_open(tmp_path / "lib", embedder.name, embedder.dim) as lib:
+        MediaIndexer(lib, analyser).index_file(first)
+        monkeypatch.setattr(Library, "_insert_tracklet", database_full)
+        with pytest.raises(LibraryError, match="disk is full") as info:
+            MediaIndexer(lib, analyser).index_file(second)
+        assert "free some disk space" in str(info.value)
+    with Library.open(tmp_path / "lib") as reopened:
+        assert [Path(m.path).name for m in reopened.media_list()] == ["first.jpg"]
+        assert len(list((tmp_path / "lib" / "thumbs").iterdir())) == len(reopened)
+
+
+def _clip(video: Path, out: Path, packets: int) -> Path:
+    """The first ``packets`` packets of ``video``, copied without re-encoding."""
+    import av
+
+    with av.open(str(video)) as src, av.open(str(out), "w") as dst:
+        stream = dst.add_stream_from_template(src.streams.video[0])
+        for n, packet in enumerate(src.demux(src.streams.video[0])):
+            if n >= packets or packet.dts is None:
+                break
+            packet.stream = stream
+            dst.mux(packet)
+    return out
+
+
+def test_video_corrupt_in_the_middle_is_indexed_partly(tmp_path: Path, capfd, models) -> None:
+    video = _clip(shared_path(*VIDEO), tmp_path / "clip.mp4", 300)
+    data = bytearray(video.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + 30_000] = bytes(30_000)
+    video.write_bytes(bytes(data))
+    code, out, err = run(capfd, "index", video, "--library", tmp_path / "lib")
+    assert code == 1
+    assert "partly" in out and "1 indexed" in out
+    (line,) = err.strip().splitlines()
+    assert line.startswith("indexed, partly: ") and str(video) in line and "unreadable" in line

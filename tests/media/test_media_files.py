@@ -1,10 +1,13 @@
+import errno
 import hashlib
+import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from reidkit.core.errors import MediaError
-from reidkit.media import content_hash, is_image, is_video, iter_media_files
+from reidkit.media import content_hash, is_image, is_video, iter_media_files, scan_media
 
 
 def test_suffixes_decide_kind() -> None:
@@ -38,3 +41,48 @@ def test_content_hash_is_sha256_of_bytes(tmp_path: Path) -> None:
     assert content_hash(path, chunk_size=7) == hashlib.sha256(data).hexdigest()
     with pytest.raises(MediaError):
         content_hash(tmp_path / "missing.mp4")
+
+
+def test_scan_skips_a_symlink_loop_and_reports_it(tmp_path: Path) -> None:
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "a.jpg").write_bytes(b"x")
+    (tmp_path / "sub" / "b.jpg").write_bytes(b"x")
+    (tmp_path / "sub" / "loop").symlink_to(tmp_path, target_is_directory=True)
+    scan = scan_media(tmp_path)
+    assert [p.name for p in scan.files] == ["a.jpg", "b.jpg"]
+    (problem,) = scan.problems
+    assert str(tmp_path / "sub" / "loop") in str(problem) and "symlink loop" in str(problem)
+    with pytest.raises(MediaError, match="symlink loop"):
+        iter_media_files(tmp_path)
+
+
+def test_scan_skips_a_folder_it_cannot_list(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "locked").mkdir()
+    (tmp_path / "locked" / "hidden.jpg").write_bytes(b"x")
+    (tmp_path / "a.jpg").write_bytes(b"x")
+    real_scandir = os.scandir
+
+    def scandir(path: Any) -> Any:  # what chmod 000 does, also for root (who ignores permissions)
+        if Path(path).name == "locked":
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    scan = scan_media(tmp_path)
+    assert [p.name for p in scan.files] == ["a.jpg"]
+    (problem,) = scan.problems
+    assert str(tmp_path / "locked") in str(problem) and "Permission denied" in str(problem)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads folders whatever their permissions")
+def test_scan_skips_a_chmod_000_folder(tmp_path: Path) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    (locked / "hidden.jpg").write_bytes(b"x")
+    (tmp_path / "a.jpg").write_bytes(b"x")
+    locked.chmod(0)
+    try:
+        scan = scan_media(tmp_path)
+    finally:
+        locked.chmod(0o755)
+    assert [p.name for p in scan.files] == ["a.jpg"] and len(scan.problems) == 1

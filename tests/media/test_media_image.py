@@ -7,6 +7,8 @@ import pytest
 
 from reidkit.core.errors import MediaError
 from reidkit.media import open_media, read_image
+from reidkit.media.image import MAX_IMAGE_PIXELS, image_size
+from tests.synthetic import decompression_bomb_png, png_chunk
 
 
 def _write(path: Path, image: np.ndarray) -> Path:
@@ -44,12 +46,6 @@ def test_alpha_is_composited_on_white(tmp_path: Path) -> None:
     assert 120 <= out[1, 0, 0] <= 135
 
 
-def _png_chunk(kind: bytes, data: bytes) -> bytes:
-    import zlib
-
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-
 def test_palette_png(tmp_path: Path) -> None:
     import zlib
 
@@ -58,10 +54,10 @@ def test_palette_png(tmp_path: Path) -> None:
     raw = zlib.compress(b"\x00\x00\x01")
     png = (
         b"\x89PNG\r\n\x1a\n"
-        + _png_chunk(b"IHDR", header)
-        + _png_chunk(b"PLTE", bytes([255, 0, 0, 0, 255, 0]))
-        + _png_chunk(b"IDAT", raw)
-        + _png_chunk(b"IEND", b"")
+        + png_chunk(b"IHDR", header)
+        + png_chunk(b"PLTE", bytes([255, 0, 0, 0, 255, 0]))
+        + png_chunk(b"IDAT", raw)
+        + png_chunk(b"IEND", b"")
     )
     path = tmp_path / "p.png"
     path.write_bytes(png)
@@ -113,3 +109,41 @@ def test_image_as_media_source(tmp_path: Path) -> None:
         frames = list(source.frames())
         assert len(frames) == 1 and frames[0].index == 0 and frames[0].time == 0.0
         assert np.array_equal(frames[0].image, image)
+
+
+def test_decompression_bomb_is_refused_from_its_header(tmp_path: Path) -> None:
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(decompression_bomb_png(40000, 40000))
+    with pytest.raises(MediaError, match="40000x40000 pixels") as info:
+        read_image(bomb)
+    assert str(bomb) in str(info.value) and "downscale" in str(info.value) and "\n" not in str(info.value)
+    with pytest.raises(MediaError, match="megapixels"):
+        open_media(bomb)
+
+
+@pytest.mark.parametrize("suffix", [".png", ".jpg", ".bmp", ".tif", ".webp", ".ppm", ".pgm"])
+def test_image_size_reads_the_header_of_every_format(suffix: str) -> None:
+    image = np.random.default_rng(0).integers(0, 256, (37, 53, 3), dtype=np.uint8)
+    if suffix == ".pgm":
+        image = image[:, :, 0]
+    ok, encoded = cv2.imencode(suffix, image)
+    assert ok
+    assert image_size(encoded.tobytes()) == (53, 37)
+    assert image_size(encoded.tobytes()[:6]) is None  # a damaged header: the decoder decides
+
+
+def test_cap_leaves_large_real_photos_alone() -> None:
+    assert MAX_IMAGE_PIXELS >= 16320 * 12240  # a 200 MP phone sensor
+
+
+def test_cmyk_jpeg_and_tiff_come_out_bgr(tmp_path: Path) -> None:
+    pil = pytest.importorskip("PIL.Image")
+    rgb = np.zeros((20, 30, 3), np.uint8)
+    rgb[:, :15] = (255, 0, 0)  # left half red
+    for suffix in (".jpg", ".tif"):
+        path = tmp_path / f"cmyk{suffix}"
+        pil.fromarray(rgb).convert("CMYK").save(path)
+        out = read_image(path)
+        assert out.shape == (20, 30, 3), suffix
+        assert out[:, :15, 2].mean() > 200 and out[:, :15, 0].mean() < 60, suffix  # red, in BGR
+        assert out[:, 15:].mean() < 60, suffix

@@ -9,6 +9,7 @@ from reidkit.core.errors import MediaError
 from reidkit.media import open_media
 from reidkit.media.source import OpenCVVideo, PyAVVideo
 from tests.conftest import shared_path
+from tests.synthetic import decompression_bomb_png
 
 N_FRAMES, FPS, W, H = 30, 10.0, 64, 48
 
@@ -111,7 +112,9 @@ def test_video_with_zero_decodable_frames(mp4: Path, tmp_path: Path) -> None:
     _one_line(info, path)
 
 
-def test_corrupt_middle_ends_stream_with_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_corrupt_middle_is_skipped_and_the_rest_decoded(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     # Noise frames make large packets, so garbage in the middle breaks a packet instead of being concealed.
     rng = np.random.default_rng(0)
     clean = tmp_path / "noise.mp4"
@@ -127,11 +130,60 @@ def test_corrupt_middle_ends_stream_with_warning(tmp_path: Path, caplog: pytest.
     path.write_bytes(bytes(data))
     source = open_media(path)
     assert source.frame_count == N_FRAMES  # what the header says, before decoding
-    with caplog.at_level(logging.WARNING, logger="reidkit"):
+    with caplog.at_level(logging.INFO, logger="reidkit"):
         frames = list(source.frames())
-    assert 0 < len(frames) < N_FRAMES
-    assert any("ends early" in r.getMessage() for r in caplog.records)
-    assert source.frame_count == len(frames)  # a full pass corrects the header's count
+    ((first, last),) = source.lost_frames
+    assert 0 < first <= last < N_FRAMES - 1  # frames after the damage were decoded
+    indices = [f.index for f in frames]
+    assert indices == [i for i in range(N_FRAMES) if not first <= i <= last]  # indices skip the gap
+    assert frames[-1].time == pytest.approx((N_FRAMES - 1) / FPS)  # times are those of the intact file
+    assert source.decoded_frames is None  # not cut short
+    assert source.frame_count == N_FRAMES
+    assert any("unreadable" in r.getMessage() for r in caplog.records)
+
+
+def test_rotation_tag_turns_frames_upright(tmp_path: Path) -> None:
+    av = pytest.importorskip("av")
+    path = tmp_path / "phone.mp4"
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("mpeg4", rate=int(FPS))
+        stream.width, stream.height, stream.pix_fmt = H, W, "yuv420p"  # stored sideways
+        stream.set_display_rotation(90)  # a player turns it 90° counter-clockwise: upright
+        for i in range(N_FRAMES):
+            sideways = cv2.rotate(_frame(i), cv2.ROTATE_90_CLOCKWISE)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(sideways, format="bgr24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    for backend in (PyAVVideo, OpenCVVideo):
+        source = backend(path)
+        assert (source.width, source.height) == (W, H), backend.__name__
+        frames = list(source.frames())
+        assert frames[0].image.shape == (H, W, 3), backend.__name__
+        assert [_bar_position(f.image) for f in frames] == list(range(N_FRAMES)), backend.__name__
+
+
+def test_video_with_absurd_dimensions_is_refused_before_decoding(tmp_path: Path) -> None:
+    av = pytest.importorskip("av")
+    path = tmp_path / "bomb.mov"
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("png", rate=int(FPS))
+        stream.width, stream.height, stream.pix_fmt = 16, 16, "gray"  # FFmpeg's encoder refuses 40000
+        # 144 MP per frame: under FFmpeg's own limit, over reidkit's
+        for i in range(3):
+            packet = av.Packet(decompression_bomb_png(12000, 12000))
+            packet.stream, packet.pts, packet.dts = stream, i, i
+            out.mux(packet)
+    # The sample description's width and height (two 16-bit fields 28 bytes after the codec tag) are
+    # what a demuxer reports before decoding: make them say what the frames hold.
+    data = bytearray(path.read_bytes())
+    at = data.index(b"png ", data.index(b"stsd")) + 28
+    data[at : at + 4] = (12000).to_bytes(2, "big") * 2
+    path.write_bytes(bytes(data))
+    with pytest.raises(MediaError, match="12000x12000 pixels") as info:
+        open_media(path)
+    _one_line(info, path)
+    assert "downscale" in str(info.value)
 
 
 def test_shared_raw_h264_and_mp4() -> None:

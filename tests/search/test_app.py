@@ -15,6 +15,7 @@ import pytest
 
 from reidkit.app import SearchApp, make_server
 from tests.search.fakes import FakeDetector, FakeEmbedder, FakeLibrary, identity, mix
+from tests.synthetic import decompression_bomb_png
 
 
 @pytest.fixture
@@ -75,3 +76,11 @@ def test_upload_a_photo(base_url: str) -> None:
     with pytest.raises(urllib.error.HTTPError) as err:
         urllib.request.urlopen(bad, timeout=10)
     assert err.value.code == 400 and "error" in json.loads(err.value.read())
+
+
+def test_upload_a_decompression_bomb(base_url: str) -> None:
+    bomb = urllib.request.Request(base_url + "/upload", data=decompression_bomb_png(40000, 40000))
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(bomb, timeout=10)
+    assert err.value.code == 400 and "40000x40000 pixels" in json.loads(err.value.read())["error"]
+    assert get(base_url + "/")[0] == 200  # the server is still up
