@@ -42,11 +42,11 @@ def main() -> int:
     parser.add_argument("--crops", type=int, default=8, help="crops embedded per long tracklet")
     args = parser.parse_args()
 
-    from reidkit.index.indexer import default_model_threads
+    from reidkit.core.runtime import default_threads
 
     if args.threads:
         os.environ["REIDKIT_THREADS"] = str(args.threads)
-    threads = default_model_threads(args.prefetch)
+    threads = default_threads()
     if (SHARED / "models").is_dir():
         os.environ.setdefault("REIDKIT_MODEL_DIR", str(SHARED / "models"))
     missing = [v for v in args.videos if not v.is_file()]

@@ -5,6 +5,7 @@ Shared by ``detect`` and ``embed`` so that every model is fed exactly as its reg
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,9 +22,16 @@ if TYPE_CHECKING:
     from reidkit.zoo.registry import InputSpec
 
 
-def default_threads() -> int:
+def default_threads(cpus: float | None = None) -> int:
+    """onnxruntime intra-op threads per session: ``$REIDKIT_THREADS``, else ``cpus`` (a worker's share of
+    the machine, rounded down), else every core.
+    """
     env = os.environ.get("REIDKIT_THREADS")
-    return int(env) if env else max(1, os.cpu_count() or 1)
+    if env:
+        return max(1, int(env))
+    if cpus is not None:
+        return max(1, math.floor(cpus))
+    return max(1, os.cpu_count() or 1)
 
 
 def create_session(model: str | Path | bytes, threads: int | None = None) -> ort.InferenceSession:

@@ -129,6 +129,11 @@ class ByteTracker:
         self.kalman = KalmanFilter()
         self.reset()
 
+    @property
+    def buffer(self) -> int:
+        """Source frames a lost track is kept for re-activation (``config.buffer``)."""
+        return self.config.buffer
+
     def reset(self) -> None:
         self._tracks: list[_Track] = []
         self._frame: int | None = None
