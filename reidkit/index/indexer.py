@@ -153,8 +153,8 @@ class IndexOptions:
     # `track_low`, so ByteTrack's second association sees the low-score boxes of partly hidden or
     # blurred people (a detector's own 0.35 default hides them; new tracks still need `new_track`).
     detect_conf: float | None = None
-    # Longest side of the detector input for an ONNX detector built here by name (frames keep their
-    # aspect ratio); None: the detector's default (640 for yolox-nano). Larger finds smaller people.
+    # Longest side of the detector input for a detector built here by name (frames keep their aspect
+    # ratio); None: the detector's default (640 for yolox-nano). Larger finds smaller people.
     detect_input_side: int | None = None
     # Cut a video tracklet where its crops stop looking like one person (a tracker jumping between two
     # people who cross): at the model's calibrated "same person" cosine. Off for unmeasured models,
