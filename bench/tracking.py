@@ -40,8 +40,9 @@ from pathlib import Path
 import numpy as np
 
 from reidkit.core.types import Detections
+from reidkit.detect.boxes import box_iou
 from reidkit.track import ByteTracker, TrackerConfig, read_mot, tracks_to_mot
-from reidkit.track.matching import iou_matrix, linear_assignment
+from reidkit.track.matching import linear_assignment
 from reidkit.track.metrics import TrackingScores, hota_available, score_tracking
 from reidkit.track.mot import mot_to_boxes
 from reidkit.track.video import build_tracking_detector, media_frames, track_detections
@@ -86,7 +87,7 @@ def _drop_distractor_matches(gt_all: np.ndarray, hyp: np.ndarray) -> tuple[np.nd
         if not len(g):
             continue
         is_ignored = ~((g[:, 7] == 1) & (g[:, 6] != 0))
-        overlap = iou_matrix(mot_to_boxes(g), mot_to_boxes(hyp[hi]))
+        overlap = box_iou(mot_to_boxes(g), mot_to_boxes(hyp[hi]))
         matches, _, _ = linear_assignment(1 - overlap, max_cost=0.5)
         for gi, hj in matches:
             if is_ignored[gi]:

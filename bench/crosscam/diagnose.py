@@ -38,17 +38,9 @@ from crosscam.compose import DEFAULT_SHARED, add_footage_arguments, compose, foo
 from crosscam.metrics import Moment as GtMoment  # noqa: E402
 from crosscam.metrics import match_moments, temporal_iou  # noqa: E402
 from crosscam.run import load_bench, register_file  # noqa: E402
+from reidkit.detect.boxes import box_iou  # noqa: E402
 
 MIN_BOX_IOU = 0.3
-
-
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of one box ``a`` against boxes ``b`` (N, 4)."""
-    x1, y1 = np.maximum(a[0], b[:, 0]), np.maximum(a[1], b[:, 1])
-    x2, y2 = np.minimum(a[2], b[:, 2]), np.minimum(a[3], b[:, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    area = (a[2] - a[0]) * (a[3] - a[1]) + (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]) - inter
-    return inter / np.maximum(area, 1e-6)
 
 
 class Truth:
@@ -69,7 +61,7 @@ class Truth:
         cands = self.at.get((video, frame), [])
         if not cands:
             return None
-        ious = box_iou(np.asarray(box, np.float32), np.stack([b for _, b in cands]))
+        ious = box_iou(box, np.stack([b for _, b in cands]))[0]
         i = int(np.argmax(ious))
         return cands[i][0] if ious[i] >= MIN_BOX_IOU else None
 

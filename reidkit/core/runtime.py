@@ -5,6 +5,7 @@ Shared by ``detect`` and ``embed`` so that every model is fed exactly as its reg
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,9 +22,19 @@ if TYPE_CHECKING:
     from reidkit.zoo.registry import InputSpec
 
 
-def default_threads() -> int:
+def default_threads(cpus: float | None = None) -> int:
+    """onnxruntime intra-op threads per session: ``$REIDKIT_THREADS``, else ``cpus`` (a worker's share of
+    the machine, rounded down), else every core.
+
+    Every core, even with a decode thread beside it: sessions do not spin (:func:`create_session`), so
+    the decoder gets a core whenever the model waits, and the models run one at a time in the indexer.
+    """
     env = os.environ.get("REIDKIT_THREADS")
-    return int(env) if env else max(1, os.cpu_count() or 1)
+    if env:
+        return max(1, int(env))
+    if cpus is not None:
+        return max(1, math.floor(cpus))
+    return max(1, os.cpu_count() or 1)
 
 
 def create_session(model: str | Path | bytes, threads: int | None = None) -> ort.InferenceSession:
@@ -35,6 +46,10 @@ def create_session(model: str | Path | bytes, threads: int | None = None) -> ort
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads or default_threads()
     options.inter_op_num_threads = 1
+    # Idle pool threads sleep instead of busy-waiting for the next operator: spinning threads take the
+    # cores from the decode thread, the other model and other processes, and on a busy machine a
+    # two-thread session that spins ran slower than one thread.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.log_severity_level = 3
     available = ort.get_available_providers()
     providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]

@@ -112,6 +112,11 @@ class Detector(Protocol):
 class Tracker(Protocol):
     """Links detections over the frames of one media file; ``reset`` before the next file."""
 
+    @property
+    def buffer(self) -> int:
+        """Source frames a lost track is kept for re-activation: a track unseen longer has ended."""
+        ...
+
     def update(self, detections: Detections, frame_index: int) -> Tracks: ...
 
     def reset(self) -> None: ...

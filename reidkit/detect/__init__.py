@@ -2,6 +2,8 @@
 
 * :func:`build_detector` (``"yolox-nano"`` by default, ``"light-person-detector"``, ``"hog"``, or a path
   to a YOLOX-style ``.onnx``) -> a detector with ``detect(image) -> Detections`` and ``detect_batch``;
+* :class:`DetectorOptions` (confidence, NMS, minimum size, input side, threads): what every detector is
+  built with; :func:`detector_options` gives a detector's registered defaults with overrides;
 * :class:`YoloxDetector`: ONNX Runtime, letterboxed input as the model registry says, raw head decoded
   here (person class only), NMS, boxes in the original image's pixels;
 * :class:`HogDetector`: OpenCV's HOG people detector, the fallback that needs no weights.
@@ -11,16 +13,20 @@ A file that is not a detector gives a one-line :class:`~reidkit.core.errors.Mode
 
 from reidkit.detect.boxes import box_iou, nms
 from reidkit.detect.hog import HogDetector
-from reidkit.detect.registry import DETECTORS, build_detector
+from reidkit.detect.options import DetectorOptions
+from reidkit.detect.registry import DETECTOR_DEFAULTS, DETECTORS, build_detector, detector_options
 from reidkit.detect.yolox import YoloxDetector, decode_yolox, yolox_grid
 
 __all__ = [
     "DETECTORS",
+    "DETECTOR_DEFAULTS",
+    "DetectorOptions",
     "HogDetector",
     "YoloxDetector",
     "box_iou",
     "build_detector",
     "decode_yolox",
+    "detector_options",
     "nms",
     "yolox_grid",
 ]

@@ -12,23 +12,28 @@ import numpy as np
 
 from reidkit.core.types import Detections
 from reidkit.detect.boxes import finish
+from reidkit.detect.options import DetectorOptions
+
+# HOG's own scale of scores (1 - exp(-SVM margin), see HogDetector); frames shrunk to 800 px for speed.
+HOG_DEFAULTS = DetectorOptions(conf=0.2, input_side=800)
 
 
 class HogDetector:
     """``HogDetector().detect(image_bgr)`` -> Detections.
 
-    Scores are ``1 - exp(-margin)`` of the SVM margin: 0 at the decision boundary, ~0.63 at margin 1,
-    monotonic, in [0, 1). Images whose longer side exceeds ``max_side`` are shrunk first (speed).
+        Scores are ``1 - exp(-margin)`` of the SVM margin: 0 at the decision boundary, ~0.63 at margin 1,
+        monotonic, in [0, 1). Images whose longer side exceeds ``max_side`` are shrunk first (speed; None:
+    never).
     """
 
     name = "hog"
 
     def __init__(
         self,
-        conf: float = 0.2,
-        nms_iou: float = 0.45,
-        min_size: float = 16.0,
-        max_side: int = 800,
+        conf: float = HOG_DEFAULTS.conf,
+        nms_iou: float = HOG_DEFAULTS.nms_iou,
+        min_size: float = HOG_DEFAULTS.min_size,
+        max_side: int | None = HOG_DEFAULTS.input_side,
         win_stride: int = 8,
         scale: float = 1.05,
     ):
@@ -38,7 +43,7 @@ class HogDetector:
         self.hog.setSVMDetector(np.asarray(cv2.HOGDescriptor.getDefaultPeopleDetector(), np.float32))
 
     def detect(self, image: np.ndarray) -> Detections:
-        factor = min(1.0, self.max_side / max(image.shape[:2]))
+        factor = 1.0 if self.max_side is None else min(1.0, self.max_side / max(image.shape[:2]))
         small = (
             cv2.resize(image, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
             if factor < 1

@@ -1,49 +1,98 @@
-"""The ``DETECTORS`` registry and :func:`build_detector`."""
+"""The ``DETECTORS`` registry, each detector's default :class:`DetectorOptions`, and :func:`build_detector`."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from reidkit.core.errors import ModelError
 from reidkit.core.registry import Registry
 from reidkit.core.types import Detector
-from reidkit.detect.hog import HogDetector
+from reidkit.detect.hog import HOG_DEFAULTS, HogDetector
+from reidkit.detect.options import DetectorOptions
 from reidkit.detect.yolox import YoloxDetector
 from reidkit.zoo.registry import DEFAULT_DETECTOR
 
-DETECTORS: Registry[Any] = Registry("detector")
+DetectorFactory = Callable[[DetectorOptions], Detector]
+
+DETECTORS: Registry[DetectorFactory] = Registry("detector")
+# Each registered detector's options when nothing overrides them.
+DETECTOR_DEFAULTS: dict[str, DetectorOptions] = {}
 
 
-@DETECTORS.register("yolox-nano")
-def yolox_nano(**kwargs: Any) -> YoloxDetector:
+def register_detector(name: str, defaults: DetectorOptions) -> Callable[[DetectorFactory], DetectorFactory]:
+    """Register ``factory(options) -> Detector`` under ``name``, built with ``defaults`` unless overridden."""
+
+    def deco(factory: DetectorFactory) -> DetectorFactory:
+        DETECTOR_DEFAULTS[name] = defaults
+        return DETECTORS.register(name)(factory)
+
+    return deco
+
+
+def _yolox(model: str | Path, options: DetectorOptions) -> YoloxDetector:
+    return YoloxDetector(
+        model,
+        conf=options.conf,
+        nms_iou=options.nms_iou,
+        min_size=options.min_size,
+        threads=options.threads,
+        input_side=options.input_side,
+    )
+
+
+@register_detector("yolox-nano", DetectorOptions())
+def yolox_nano(options: DetectorOptions) -> Detector:
     """YOLOX-nano (COCO, person class), fed at the frame's aspect ratio up to 640 px: the default."""
-    return YoloxDetector("yolox-nano", **kwargs)
+    return _yolox("yolox-nano", options)
 
 
-@DETECTORS.register("light-person-detector")
-def light_person_detector(**kwargs: Any) -> YoloxDetector:
+# Its point is speed: keep the fixed 192x192 input.
+@register_detector("light-person-detector", DetectorOptions(input_side=None))
+def light_person_detector(options: DetectorOptions) -> Detector:
     """Person-only YOLOX-style model at 192x192: much faster, misses people under ~80 px in a 1080p frame."""
-    kwargs.setdefault("input_side", None)  # its point is speed: keep the fixed 192x192 input
-    return YoloxDetector("light-person-detector", **kwargs)
+    return _yolox("light-person-detector", options)
 
 
-DETECTORS.register("hog")(HogDetector)
+@register_detector("hog", HOG_DEFAULTS)
+def hog(options: DetectorOptions) -> Detector:
+    """OpenCV's HOG people detector: needs no weights (``threads`` does not apply)."""
+    return HogDetector(
+        conf=options.conf, nms_iou=options.nms_iou, min_size=options.min_size, max_side=options.input_side
+    )
 
-# A model file's suffix picks the decoder for it.
-SUFFIX_BACKENDS: dict[str, Any] = {".onnx": YoloxDetector}
+
+# A model file's suffix picks the decoder for it; files get that decoder's defaults.
+SUFFIX_BACKENDS: dict[str, Callable[[Path, DetectorOptions], Detector]] = {".onnx": _yolox}
+SUFFIX_DEFAULTS: dict[str, DetectorOptions] = {".onnx": DetectorOptions()}
 
 
-def build_detector(name_or_path: str | Path = DEFAULT_DETECTOR, **kwargs: Any) -> Detector:
+def detector_options(name_or_path: str | Path = DEFAULT_DETECTOR, **overrides: Any) -> DetectorOptions:
+    """The options a detector is built with: its registered defaults (a model file: its decoder's),
+    then ``overrides`` (``conf=0.1, threads=2, ...``)."""
+    text = str(name_or_path)
+    defaults = DETECTOR_DEFAULTS.get(text) or SUFFIX_DEFAULTS.get(
+        Path(text).suffix.lower(), DetectorOptions()
+    )
+    return replace(defaults, **overrides)
+
+
+def build_detector(
+    name_or_path: str | Path = DEFAULT_DETECTOR, options: DetectorOptions | None = None, **overrides: Any
+) -> Detector:
     """A detector by registry name (``yolox-nano``, ``light-person-detector``, ``hog``) or model file path.
 
-    Keyword arguments go to the detector (``conf``, ``nms_iou``, ``min_size``, ``threads``, ``input_side``
-    for ONNX models).
+    Built with ``options`` (default: :func:`detector_options` of that detector), then ``overrides``
+    (``conf``, ``nms_iou``, ``min_size``, ``input_side``, ``threads``).
     """
+    options = (
+        replace(options, **overrides) if options is not None else detector_options(name_or_path, **overrides)
+    )
     text = str(name_or_path)
     if text in DETECTORS:
-        detector: Detector = DETECTORS.build(text, **kwargs)
-        return detector
+        return DETECTORS.get(text)(options)
     path = Path(text).expanduser()
     if not path.suffix and not path.exists():
         raise ModelError(
@@ -57,5 +106,4 @@ def build_detector(name_or_path: str | Path = DEFAULT_DETECTOR, **kwargs: Any) -
             path=path,
             hint=f"pass a {' or '.join(sorted(SUFFIX_BACKENDS))} model or one of: {', '.join(DETECTORS.names())}",
         )
-    built: Detector = backend(path, **kwargs)
-    return built
+    return backend(path, options)

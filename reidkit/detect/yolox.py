@@ -24,13 +24,12 @@ from reidkit.core.log import get_logger
 from reidkit.core.runtime import create_session, prepare_batch, run_batched
 from reidkit.core.types import Detections
 from reidkit.detect.boxes import finish
+from reidkit.detect.options import DEFAULT_INPUT_SIDE, DetectorOptions
 from reidkit.zoo.registry import DEFAULT_DETECTOR, InputSpec, resolve_model
 
 STRIDES = (8, 16, 32)
 PERSON = 0  # COCO class 0
-# yolox-nano's recall on people 150-330 px tall in 768x432 frames, conf 0.35 (bench/detect_recall.py):
-# 70 % letterboxed into 416x416, 83 % at 640x384, for 1.4x the time; 960 px (an up-scale) was worse.
-DEFAULT_INPUT_SIDE = 640
+DEFAULTS = DetectorOptions()
 
 _log = get_logger(__name__)
 
@@ -73,10 +72,10 @@ class YoloxDetector:
     def __init__(
         self,
         model: str | Path = DEFAULT_DETECTOR,
-        conf: float = 0.35,
-        nms_iou: float = 0.45,
-        min_size: float = 16.0,
-        threads: int | None = None,
+        conf: float = DEFAULTS.conf,
+        nms_iou: float = DEFAULTS.nms_iou,
+        min_size: float = DEFAULTS.min_size,
+        threads: int | None = DEFAULTS.threads,
         input_side: int | None = DEFAULT_INPUT_SIDE,
     ):
         self.path, spec = resolve_model(model)

@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from reidkit.core.types import Crop, Frame, Tracks
-from reidkit.track.matching import iou_matrix
+from reidkit.detect.boxes import box_iou
 
 
 @dataclass(frozen=True)
@@ -227,7 +227,7 @@ class CropSampler:
 
 def overlapping(boxes: np.ndarray) -> np.ndarray:
     """For each box (N, 4), whether another box overlaps it."""
-    met = np.asarray(iou_matrix(boxes, boxes) > 0)
+    met = np.asarray(box_iou(boxes, boxes) > 0)
     np.fill_diagonal(met, False)
     return np.asarray(met.any(axis=1))
 

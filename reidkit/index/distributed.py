@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 import sys
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -32,7 +31,8 @@ from typing import TYPE_CHECKING, Any
 
 from reidkit.core.errors import MediaError, ReidkitError
 from reidkit.core.log import get_logger
-from reidkit.core.types import Detector, Embedder
+from reidkit.core.runtime import default_threads
+from reidkit.core.types import Detector, Embedder, Tracker
 from reidkit.index.indexer import (
     FileAnalysis,
     FileReport,
@@ -68,7 +68,7 @@ class AnalyserWorker:
         model: str | Path | Embedder | None,
         options: IndexOptions,
         tracker_config: TrackerConfig | None,
-        tracker_factory: Callable[[], Any] | None,
+        tracker_factory: Callable[[], Tracker] | None,
         threads: int,
     ):
         self.analyser: MediaAnalyser | None = None
@@ -123,7 +123,7 @@ def index_media_ray(
     nprobe: int | None = None,
     ef_search: int | None = None,
     tracker_config: TrackerConfig | None = None,
-    tracker_factory: Callable[[], Any] | None = None,
+    tracker_factory: Callable[[], Tracker] | None = None,
     on_file: Callable[[FileReport], None] | None = None,
     threads: int | None = None,
 ) -> IndexReport:
@@ -133,7 +133,8 @@ def index_media_ray(
     at the end; ``"auto"`` or ``"ray://host:port"`` joins a running cluster; None uses the Ray this
     process already initialised, else starts a local one. ``workers`` (default: the cluster's CPUs //
     ``num_cpus_per_worker``, at most one per file) actors each reserve ``num_cpus_per_worker`` CPUs and
-    run onnxruntime with ``threads`` threads (default: that many CPUs, at least 1).
+    run onnxruntime with ``threads`` threads (default: :func:`~reidkit.core.runtime.default_threads` of
+    that many CPUs).
 
     ``detector`` and ``model`` are names or .onnx paths resolved in each worker, or picklable objects
     (tests pass fakes). Everything else is as in :func:`reidkit.index.indexer.index_media`: files
@@ -147,7 +148,7 @@ def index_media_ray(
     show_progress = options.progress
     options = dataclasses.replace(options, progress=False)  # workers draw no bars; this process does
     if threads is None:
-        threads = max(1, math.floor(num_cpus_per_worker))
+        threads = default_threads(num_cpus_per_worker)
     found, unwalkable = find_media_to_index(paths)
     files = [Path(p).resolve() for p in found]
     started_ray = connect(address, local_cpus)

@@ -15,33 +15,32 @@ A file that cannot be read is reported and skipped; the others go on.
 
 from __future__ import annotations
 
-import os
-import queue
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from reidkit.core.errors import LibraryError, MediaError, ModelError, ReidkitError
 from reidkit.core.log import get_logger
-from reidkit.core.types import Detections, Detector, Embedder, Frame, Tracklet, Tracks
+from reidkit.core.prefetch import prefetch
+from reidkit.core.types import Detections, Detector, Embedder, Frame, Tracker, Tracklet, Tracks
 from reidkit.embed.crops import CropSampler, CropSamplerConfig
 from reidkit.embed.pooling import TrackletEmbedding, embed_tracklets, encode_thumbnail
 from reidkit.embed.split import split_on_appearance
 from reidkit.index.library import DEFAULT_INDEX, Library, NewMedia, NewTracklet
+from reidkit.index.motion import MotionGate
 from reidkit.zoo.calibration import calibration_for
 
 if TYPE_CHECKING:
+    from reidkit.detect import DetectorOptions
+    from reidkit.media import MediaSource
     from reidkit.track import TrackerConfig
 
 log = get_logger(__name__)
-
-T = TypeVar("T")
 
 # Videos are processed at about this many frames per second of footage: enough for an IoU tracker
 # to follow walking people, few enough to index many times faster than real time on a laptop CPU.
@@ -156,58 +155,13 @@ class IndexOptions:
     # `track_low`, so ByteTrack's second association sees the low-score boxes of partly hidden or
     # blurred people (a detector's own 0.35 default hides them; new tracks still need `new_track`).
     detect_conf: float | None = None
-    # Longest side of the detector input for an ONNX detector built here by name (frames keep their
-    # aspect ratio); None: the detector's default (640 for yolox-nano). Larger finds smaller people.
+    # Longest side of the detector input for a detector built here by name (frames keep their aspect
+    # ratio); None: the detector's default (640 for yolox-nano). Larger finds smaller people.
     detect_input_side: int | None = None
     # Cut a video tracklet where its crops stop looking like one person (a tracker jumping between two
     # people who cross): at the model's calibrated "same person" cosine. Off for unmeasured models,
     # whose default threshold is a guess. See reidkit/embed/split.py.
     split_tracklets: bool = True
-
-
-class MotionGate:
-    """Says whether a frame is worth running the detector on.
-
-    Yes when a track is open (the tracker needs every frame then), when the frame differs from the
-    previous processed one (something moved: maybe someone entered), and at least every
-    ``keyframe_seconds`` (someone may stand still). Differences are measured on a small blurred grey
-    copy, so compression noise and lighting flicker do not count; a walking person 1/10 of the frame
-    tall changes well over ``min_fraction`` of it between frames 0.2 s apart.
-    """
-
-    def __init__(
-        self,
-        keyframe_seconds: float = 2.0,
-        width: int = 96,
-        pixel_delta: int = 16,
-        min_fraction: float = 0.002,
-    ):
-        self.keyframe_seconds = keyframe_seconds
-        self.width = width
-        self.pixel_delta = pixel_delta
-        self.min_fraction = min_fraction
-        self._previous: np.ndarray | None = None
-        self._last_detect: float | None = None
-
-    def moved(self, image: np.ndarray) -> bool:
-        import cv2
-
-        height = max(1, round(image.shape[0] * self.width / image.shape[1]))
-        small = cv2.resize(image, (self.width, height), interpolation=cv2.INTER_AREA)
-        grey = cv2.GaussianBlur(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY), (3, 3), 0)
-        previous, self._previous = self._previous, grey
-        if previous is None:
-            return True
-        changed = cv2.absdiff(grey, previous) > self.pixel_delta
-        return bool(changed.mean() >= self.min_fraction)
-
-    def should_detect(self, frame: Frame, open_tracks: bool) -> bool:
-        moved = self.moved(frame.image)  # always, so the reference frame stays the previous one
-        due = self._last_detect is None or frame.time - self._last_detect >= self.keyframe_seconds
-        if open_tracks or moved or due:
-            self._last_detect = frame.time
-            return True
-        return False
 
 
 class _Pending:
@@ -258,7 +212,7 @@ class MediaAnalyser:
         *,
         options: IndexOptions | None = None,
         tracker_config: TrackerConfig | None = None,
-        tracker_factory: Callable[[], Any] | None = None,
+        tracker_factory: Callable[[], Tracker] | None = None,
     ):
         self.detector = detector
         self.embedder = embedder
@@ -333,7 +287,7 @@ class MediaAnalyser:
         report.tracklets = len(entries)
         return FileAnalysis(report, media, entries)
 
-    def _analyse_video(self, source: Any, sha: str) -> FileAnalysis:
+    def _analyse_video(self, source: MediaSource, sha: str) -> FileAnalysis:
         from reidkit.track import ByteTracker, TrackletBuilder
 
         opts = self.options
@@ -342,12 +296,13 @@ class MediaAnalyser:
             str(source.path), "indexed", "video", frames_total=int(source.frame_count), stride=stride
         )
         times = report.times
+        tracker: Tracker
         if self._tracker_factory is not None:
             tracker = self._tracker_factory()
         else:
             tracker = ByteTracker(self._tracker_config)
         tracker.reset()
-        buffer = int(getattr(getattr(tracker, "config", None), "buffer", 30))
+        buffer = tracker.buffer
         builder = TrackletBuilder(min_length=opts.min_tracklet_length, max_idle=buffer)
         sampler = CropSampler(opts.crops)
         pending = _Pending()
@@ -398,7 +353,7 @@ class MediaAnalyser:
         finally:
             if bar is not None:
                 bar.close()
-            close = getattr(frames, "close", None)
+            close = getattr(frames, "close", None)  # a prefetching generator: stop its thread
             if close is not None:
                 close()
         t0 = time.perf_counter()
@@ -407,12 +362,12 @@ class MediaAnalyser:
         entries.extend(self._embed(pending, report))
         if report.frames_processed == 0:
             raise MediaError("no frame could be decoded", path=source.path, hint="check the file")
-        report.lost_frames = tuple(getattr(source, "lost_frames", ()))
+        report.lost_frames = tuple(source.lost_frames)
         if report.lost_frames:
             from reidkit.media.source import frame_ranges
 
             report.message = f"{source.path}: {frame_ranges(report.lost_frames)} unreadable (corrupt data)"
-        decoded = getattr(source, "decoded_frames", None)
+        decoded = source.decoded_frames
         if decoded is not None:
             # Indexing the readable part silently would hide that the rest of the footage is missing.
             raise MediaError(
@@ -531,45 +486,6 @@ def to_new_tracklet(tracklet: Tracklet, embedding: TrackletEmbedding) -> NewTrac
     )
 
 
-def prefetch(items: Iterator[T], depth: int) -> Iterator[T]:
-    """Run ``items`` in a thread, ``depth`` ahead, so decoding overlaps the caller's work.
-
-    Exceptions raised by ``items`` reach the caller at the point they happened; closing the returned
-    generator early stops the thread.
-    """
-    box: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=max(1, depth))
-    stop = threading.Event()
-
-    def produce() -> None:
-        try:
-            for item in items:
-                while not stop.is_set():
-                    try:
-                        box.put(("item", item), timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            box.put(("end", None))
-        except BaseException as exc:
-            box.put(("error", exc))
-
-    thread = threading.Thread(target=produce, name="reidkit-decode", daemon=True)
-    thread.start()
-    try:
-        while True:
-            kind, value = box.get()
-            if kind == "end":
-                return
-            if kind == "error":
-                raise value
-            yield value
-    finally:
-        stop.set()
-        thread.join(timeout=5.0)
-
-
 def _progress(enabled: bool | None, total: int, name: str) -> Any:
     if enabled is None:
         enabled = sys.stderr.isatty()
@@ -580,39 +496,27 @@ def _progress(enabled: bool | None, total: int, name: str) -> Any:
     return tqdm(total=total, desc=name, unit="frame", leave=False, file=sys.stderr, dynamic_ncols=True)
 
 
-def default_model_threads(prefetch: int) -> int:
-    """onnxruntime threads per model: ``$REIDKIT_THREADS``, else the cores less one for the decode thread.
+def index_detector_options(
+    detector: str | Path,
+    options: IndexOptions,
+    tracker_config: TrackerConfig | None = None,
+    threads: int | None = None,
+) -> DetectorOptions:
+    """The options of a detector the indexer builds by name: those of ``reidkit track``
+    (:func:`~reidkit.track.video.tracking_detector_options`), with ``options.detect_conf``,
+    ``options.detect_input_side`` and ``threads`` when set."""
+    from reidkit.track import TrackerConfig
+    from reidkit.track.video import tracking_detector_options
 
-    On 2 shared cores one ORT thread was 2x faster per frame than two (spinning threads fight the
-    decoder and other processes).
-    """
-    env = os.environ.get("REIDKIT_THREADS")
-    if env:
-        return max(1, int(env))
-    cores = os.cpu_count() or 1
-    return max(1, cores - 1) if prefetch > 0 else cores
-
-
-def _resolve_detector(
-    detector: str | Path | Detector,
-    threads: int | None,
-    conf: float | None = None,
-    input_side: int | None = None,
-) -> Detector:
-    if isinstance(detector, Detector):
-        return detector
-    from reidkit.detect import build_detector
-
-    kwargs: dict[str, Any] = {}
-    if str(detector) != "hog":
-        if threads is not None:
-            kwargs["threads"] = threads
-        if conf is not None:
-            kwargs["conf"] = conf
-        if input_side is not None:
-            kwargs["input_side"] = input_side
-    built: Detector = build_detector(str(detector), **kwargs)
-    return built
+    overrides: dict[str, Any] = {}
+    if options.detect_conf is not None:
+        overrides["conf"] = options.detect_conf
+    if options.detect_input_side is not None:
+        overrides["input_side"] = options.detect_input_side
+    if threads is not None:
+        overrides["threads"] = threads
+    config = tracker_config or TrackerConfig.for_detector(detector)
+    return tracking_detector_options(detector, config, **overrides)
 
 
 def _resolve_embedder(model: str | Path | Embedder | None, threads: int | None) -> Embedder:
@@ -635,7 +539,7 @@ def index_media(
     nprobe: int | None = None,
     ef_search: int | None = None,
     tracker_config: TrackerConfig | None = None,
-    tracker_factory: Callable[[], Any] | None = None,
+    tracker_factory: Callable[[], Tracker] | None = None,
     on_file: Callable[[FileReport], None] | None = None,
     threads: int | None = None,
 ) -> IndexReport:
@@ -643,14 +547,12 @@ def index_media(
 
     ``model`` is a registry name, an .onnx path or an Embedder (None: the registry default);
     ``detector`` likewise; ``threads`` is the onnxruntime threads per model (None:
-    :func:`default_model_threads`). Files already in the library (same content hash) are skipped; unreadable
+    :func:`~reidkit.core.runtime.default_threads`). Files already in the library (same content hash) are skipped; unreadable
     files are reported as failed and skipped. ``on_file`` is called with each file's report as it ends.
     ``index``, ``nprobe`` and ``ef_search`` are the Faiss index and its search settings, stored in the
     library (:meth:`Library.create_or_open`; docs/search.md says which to choose).
     """
     options = with_stride(options, stride)
-    if threads is None:
-        threads = default_model_threads(options.prefetch)
     files, unwalkable = find_media_to_index(paths)
     analyser = build_analyser(
         detector,
@@ -724,22 +626,22 @@ def build_analyser(
     *,
     options: IndexOptions,
     tracker_config: TrackerConfig | None = None,
-    tracker_factory: Callable[[], Any] | None = None,
+    tracker_factory: Callable[[], Tracker] | None = None,
     threads: int | None = None,
 ) -> MediaAnalyser:
     """Resolve the detector and embedder (names, paths or objects) into a :class:`MediaAnalyser`.
 
-    A detector built here by name gets ``options.detect_conf``, or the tracker's ``track_low``, and
-    ``options.detect_input_side`` when set.
+    A detector built here by name gets :func:`index_detector_options`.
     """
     embedder = _resolve_embedder(model, threads)
-    conf = options.detect_conf
-    if conf is None:
-        from reidkit.track import TrackerConfig
+    if not isinstance(detector, Detector):
+        from reidkit.detect import build_detector
 
-        conf = (tracker_config or TrackerConfig()).track_low
+        detector = build_detector(
+            detector, index_detector_options(detector, options, tracker_config, threads)
+        )
     return MediaAnalyser(
-        _resolve_detector(detector, threads, conf, options.detect_input_side),
+        detector,
         embedder,
         options=options,
         tracker_config=tracker_config,

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from reidkit.track.matching import iou_matrix
+from reidkit.detect.boxes import box_iou
 
 if TYPE_CHECKING:
     from reidkit.index.library import TrackletHit
@@ -280,7 +280,7 @@ def _share_a_spot(a: Sequence[TrackletHit], b: Sequence[TrackletHit], max_overla
     for hit in b:
         for frame, box in zip(hit.tracklet.frames, hit.tracklet.boxes, strict=True):
             others = boxes_at.get(int(frame))
-            if others and bool((iou_matrix(box, np.stack(others)) > 0).any()):
+            if others and bool((box_iou(box, np.stack(others)) > 0).any()):
                 return True
     return False
 

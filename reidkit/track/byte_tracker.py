@@ -30,8 +30,9 @@ from typing import Any
 import numpy as np
 
 from reidkit.core.types import Detections, Tracks
+from reidkit.detect.boxes import box_iou
 from reidkit.track.kalman import KalmanFilter, xyah_to_xyxy, xyxy_to_xyah
-from reidkit.track.matching import expand_boxes, iou_matrix, linear_assignment
+from reidkit.track.matching import expand_boxes, linear_assignment
 
 
 @dataclass
@@ -127,6 +128,11 @@ class ByteTracker:
         self.config = config or TrackerConfig()
         self.kalman = KalmanFilter()
         self.reset()
+
+    @property
+    def buffer(self) -> int:
+        """Source frames a lost track is kept for re-activation (``config.buffer``)."""
+        return self.config.buffer
 
     def reset(self) -> None:
         self._tracks: list[_Track] = []
@@ -242,7 +248,7 @@ class ByteTracker:
         if not tracks or len(boxes) == 0:
             return np.zeros((0, 2), np.int64), np.arange(len(tracks)), np.arange(len(boxes))
         predicted = np.stack([t.predicted_box for t in tracks])
-        similarity = iou_matrix(expand_boxes(predicted, expand), expand_boxes(boxes, expand))
+        similarity = box_iou(expand_boxes(predicted, expand), expand_boxes(boxes, expand))
         if fuse:
             similarity = similarity * scores[None, :]
         return linear_assignment(1.0 - similarity, max_cost=1.0 - min_iou)
@@ -273,7 +279,7 @@ class ByteTracker:
         lost = [t for t in self._tracks if t.state is TrackState.LOST]
         if not tracked or not lost:
             return
-        overlap = iou_matrix(
+        overlap = box_iou(
             np.stack([t.predicted_box for t in tracked]), np.stack([t.predicted_box for t in lost])
         )
         drop: set[int] = set()

@@ -1,4 +1,4 @@
-"""Box overlap and minimum-cost assignment used by the tracker."""
+"""Box expansion and minimum-cost assignment used by the tracker (IoU: :func:`reidkit.detect.boxes.box_iou`)."""
 
 from __future__ import annotations
 
@@ -8,23 +8,6 @@ try:  # lap's Jonker-Volgenant solver handles the cost limit natively and is fas
     import lap as _lap
 except ImportError:  # pragma: no cover - lap is a declared dependency; scipy is the safety net
     _lap = None
-
-
-def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pairwise intersection-over-union of ``(N, 4)`` and ``(M, 4)`` xyxy boxes -> ``(N, M)``."""
-    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
-    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
-    if len(a) == 0 or len(b) == 0:
-        return np.zeros((len(a), len(b)), dtype=np.float64)
-    ix1 = np.maximum(a[:, None, 0], b[None, :, 0])
-    iy1 = np.maximum(a[:, None, 1], b[None, :, 1])
-    ix2 = np.minimum(a[:, None, 2], b[None, :, 2])
-    iy2 = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = np.clip(ix2 - ix1, 0, None) * np.clip(iy2 - iy1, 0, None)
-    area_a = np.clip(a[:, 2] - a[:, 0], 0, None) * np.clip(a[:, 3] - a[:, 1], 0, None)
-    area_b = np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
 
 
 def expand_boxes(boxes: np.ndarray, scale: float) -> np.ndarray:

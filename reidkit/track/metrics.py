@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from reidkit.track.matching import iou_matrix
+from reidkit.detect.boxes import box_iou
 from reidkit.track.mot import FRAME, ID, mot_to_boxes
 
 
@@ -54,7 +54,7 @@ def score_tracking(gt: np.ndarray, hyp: np.ndarray, iou_threshold: float = 0.5) 
     for frame in frames:
         g = gt[gt[:, FRAME] == frame]
         h = hyp[hyp[:, FRAME] == frame]
-        overlap = iou_matrix(mot_to_boxes(g), mot_to_boxes(h))
+        overlap = box_iou(mot_to_boxes(g), mot_to_boxes(h))
         # motmetrics wants distances with NaN for "cannot match"; its own iou helper predates numpy 2.
         dist = np.where(overlap >= iou_threshold, 1.0 - overlap, np.nan)
         acc.update(
@@ -122,6 +122,6 @@ def _hota(gt: np.ndarray, hyp: np.ndarray, frames: np.ndarray) -> tuple[float, f
         h = hyp[:, FRAME] == frame
         data["gt_ids"].append(gt_index[g].astype(np.int64))  # type: ignore[attr-defined]
         data["tracker_ids"].append(hyp_index[h].astype(np.int64))  # type: ignore[attr-defined]
-        data["similarity_scores"].append(iou_matrix(mot_to_boxes(gt[g]), mot_to_boxes(hyp[h])))  # type: ignore[attr-defined]
+        data["similarity_scores"].append(box_iou(mot_to_boxes(gt[g]), mot_to_boxes(hyp[h])))  # type: ignore[attr-defined]
     res = hota_cls().eval_sequence(data)
     return float(np.mean(res["HOTA"])), float(np.mean(res["DetA"])), float(np.mean(res["AssA"]))

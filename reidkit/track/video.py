@@ -21,16 +21,28 @@ from typing import Any
 import numpy as np
 
 from reidkit.core.types import Detections, Detector, Frame, Tracker
+from reidkit.detect.options import DetectorOptions
 from reidkit.track.byte_tracker import ByteTracker, TrackerConfig
 from reidkit.track.mot import N_COLUMNS, tracks_to_mot
 
 
-def build_tracking_detector(name_or_path: str | Path, config: TrackerConfig, **kwargs: Any) -> Detector:
-    """A detector that keeps boxes down to ``config.track_low``: ByteTrack's second association feeds on
-    the low-score boxes (partly hidden people) that a detector's default threshold would drop."""
+def tracking_detector_options(
+    name_or_path: str | Path, config: TrackerConfig, **overrides: Any
+) -> DetectorOptions:
+    """The options of a detector that feeds the tracker (``reidkit track``, ``reidkit index``): its
+    registered defaults with ``conf`` at ``config.track_low``, then ``overrides``. ByteTrack's second
+    association feeds on the low-score boxes (partly hidden people) that a detector's default threshold
+    would drop; new tracks still need ``config.new_track``."""
+    from reidkit.detect import detector_options
+
+    return detector_options(name_or_path, **{"conf": config.track_low, **overrides})
+
+
+def build_tracking_detector(name_or_path: str | Path, config: TrackerConfig, **overrides: Any) -> Detector:
+    """A detector built with :func:`tracking_detector_options`."""
     from reidkit.detect import build_detector
 
-    return build_detector(name_or_path, conf=config.track_low, **kwargs)
+    return build_detector(name_or_path, tracking_detector_options(name_or_path, config, **overrides))
 
 
 def track_detections(per_frame: Iterable[tuple[int, Detections]], tracker: Tracker) -> np.ndarray:

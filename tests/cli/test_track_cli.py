@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ import pytest
 
 from reidkit.cli import main
 from reidkit.core.types import Detections
-from reidkit.detect import DETECTORS
+from reidkit.detect import DETECTOR_DEFAULTS, DETECTORS, DetectorOptions
 from reidkit.detect.boxes import finish
 from reidkit.track import read_mot, validate_mot_file
 from reidkit.track.metrics import score_tracking
@@ -51,11 +52,12 @@ def scene_video(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, 
     assert ok
     seen: dict[str, Any] = {}
 
-    def build(**kwargs: Any) -> FigureDetector:
-        seen.update(kwargs)
-        return FigureDetector(background, **kwargs)
+    def build(options: DetectorOptions) -> FigureDetector:
+        seen.update(dataclasses.asdict(options))
+        return FigureDetector(background, conf=options.conf)
 
     monkeypatch.setitem(DETECTORS._items, "test-figures", build)
+    monkeypatch.setitem(DETECTOR_DEFAULTS, "test-figures", DetectorOptions(conf=0.5))
     scene.detector_kwargs = seen
     return video, scene
 

@@ -7,7 +7,8 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from reidkit.core.types import Detections
+from reidkit.core.types import Detections, Tracks
+from reidkit.detect.boxes import box_iou
 
 
 class BackgroundDetector:
@@ -48,3 +49,37 @@ class ShirtTrousersEmbedder:
             rows.append(np.concatenate([upper, lower]) - 100.0)
         out = np.array(rows, np.float32).reshape(-1, self.dim)
         return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-6)
+
+
+class OverlapTracker:
+    """A detection continues the track whose last box it overlaps most (IoU >= ``min_iou``), else starts
+    one; a track unseen for more than ``buffer`` source frames has ended. No motion model, no scores."""
+
+    def __init__(self, buffer: int = 4, min_iou: float = 0.3):
+        self._buffer = buffer
+        self.min_iou = min_iou
+        self.reset()
+
+    @property
+    def buffer(self) -> int:
+        return self._buffer
+
+    def reset(self) -> None:
+        self._last: dict[int, tuple[np.ndarray, int]] = {}  # track id -> (last box, last frame)
+        self._next_id = 1
+
+    def update(self, detections: Detections, frame_index: int) -> Tracks:
+        live = {t: v for t, v in self._last.items() if frame_index - v[1] <= self._buffer}
+        ids = list(live)
+        overlap = box_iou(detections.boxes, np.array([live[t][0] for t in ids]).reshape(-1, 4))
+        out = np.zeros(len(detections), np.int64)
+        for i in np.argsort(-detections.scores, kind="stable"):
+            best = int(np.argmax(overlap[i])) if ids else -1
+            if best >= 0 and overlap[i, best] >= self.min_iou:
+                out[i] = ids[best]
+                overlap[:, best] = -1.0  # one detection per track
+            else:
+                out[i], self._next_id = self._next_id, self._next_id + 1
+            live[int(out[i])] = (detections.boxes[i], frame_index)
+        self._last = live
+        return Tracks(detections.boxes, detections.scores, out)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from reidkit.core.types import Detections
-from reidkit.index.indexer import FileReport, IndexOptions, default_stride, index_media, prefetch
+from reidkit.index.indexer import FileReport, IndexOptions, default_stride, index_media
 from reidkit.index.library import Library
 
 BACKGROUND = 128
@@ -101,23 +101,6 @@ def test_default_stride_targets_a_few_frames_per_second() -> None:
     assert [default_stride(f) for f in (10, 25, 30, 60, 0, float("nan"))] == [2, 5, 6, 12, 1, 1]
 
 
-def test_prefetch_passes_items_and_errors() -> None:
-    assert list(prefetch(iter(range(50)), 3)) == list(range(50))
-
-    def broken():  # type: ignore[no-untyped-def]
-        yield 1
-        raise ValueError("bad packet")
-
-    got = []
-    with pytest.raises(ValueError, match="bad packet"):
-        for item in prefetch(broken(), 2):
-            got.append(item)
-    assert got == [1]
-    early = prefetch(iter(range(10_000)), 2)
-    assert next(early) == 0
-    early.close()  # stops the thread without draining
-
-
 def test_index_video_image_and_bad_file(tmp_path: Path) -> None:
     needs_pipeline()
     media = tmp_path / "media"
@@ -193,3 +176,21 @@ def test_detector_built_by_name_takes_the_input_side_option() -> None:
     assert default.detector.input_side == 640  # type: ignore[attr-defined]
     assert larger.detector.input_side == 960  # type: ignore[attr-defined]
     assert larger.detector.conf == pytest.approx(0.1)  # type: ignore[attr-defined]  # tracker's track_low
+
+
+def test_a_tracker_from_the_factory_sets_when_tracklets_end(tmp_path: Path) -> None:
+    from tests.index.fakes import OverlapTracker
+
+    needs_pipeline()
+    video = write_scene(tmp_path / "walk.mp4")
+    report = index_media(
+        video,
+        tmp_path / "lib",
+        detector=BlobDetector(),
+        model=ColourEmbedder(),
+        stride=1,
+        options=IndexOptions(min_tracklet_length=2),
+        tracker_factory=lambda: OverlapTracker(buffer=3),
+    )
+    (only,) = report.files
+    assert only.status == "indexed" and only.tracklets == 2  # red and blue, each followed throughout

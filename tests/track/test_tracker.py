@@ -29,14 +29,14 @@ def gt_rows(scene, stride=1, min_visibility=0.3):
 
 def dominant_ids(scene, per_frame, identity):
     """Track ids covering ``identity``'s truth boxes (IoU >= 0.5), counted per frame."""
-    from reidkit.track.matching import iou_matrix
+    from reidkit.detect.boxes import box_iou
 
     counts: Counter[int] = Counter()
     truth = scene.gt[identity]
     for index, tracks in per_frame.items():
         if index not in truth.boxes or not len(tracks):
             continue
-        overlap = iou_matrix(truth.boxes[index][None], tracks.boxes)[0]
+        overlap = box_iou(truth.boxes[index][None], tracks.boxes)[0]
         if overlap.max() >= 0.5:
             counts[int(tracks.track_ids[overlap.argmax()])] += 1
     return counts
