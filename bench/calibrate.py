@@ -67,11 +67,12 @@ def fit_logistic(scores: np.ndarray, labels: np.ndarray, iterations: int = 50) -
 def calibrate(model: str, root: Path, holdout: int = 100, threads: int | None = 1) -> dict[str, float]:
     """The calibration numbers of one model on the held-out CUHK03 train identities."""
     from reidkit.data.base import build_dataset
+    from reidkit.embed import build_embedder
     from reidkit.evaluate import evaluate_features
-    from reidkit.evaluate.features import extract_features, load_embedder
+    from reidkit.evaluate.features import extract_features
 
     data = build_dataset("cuhk03", root, holdout=holdout)
-    embedder = load_embedder(model, threads=threads)
+    embedder = build_embedder(model, threads=threads)
     query = extract_features(embedder, [s.path for s in data.query], progress=False)
     gallery = extract_features(embedder, [s.path for s in data.gallery], progress=False)
     q_pids = np.array([s.pid for s in data.query])

@@ -308,9 +308,7 @@ def quantize_int8(
                     weight_type=QuantType.QInt8,
                 )
             else:
-                quantize_dynamic(
-                    str(prepared), str(out_path), weight_type=QuantType.QInt8, reduce_range=True
-                )
+                quantize_dynamic(str(prepared), str(out_path), weight_type=QuantType.QInt8, reduce_range=True)
         except RuntimeWarning as exc:
             raise ModelError(
                 f"int8 calibration gave a tensor no finite scale ({exc})",
@@ -328,7 +326,10 @@ def quantize_int8(
     meta.update(
         precision="int8",
         quantisation="static" if calibration is not None else "dynamic",
-        int8={**INT8_FORM, "ops": list(STATIC_INT8_OPS) if calibration is not None else "onnxruntime dynamic defaults"},
+        int8={
+            **INT8_FORM,
+            "ops": list(STATIC_INT8_OPS) if calibration is not None else "onnxruntime dynamic defaults",
+        },
         parity_vs_fp32=asdict(parity),
     )
     write_sidecar(out_path, spec, **{k: v for k, v in meta.items() if k not in ("format", "input")})

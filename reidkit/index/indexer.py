@@ -612,7 +612,7 @@ def _resolve_detector(
 def _resolve_embedder(model: str | Path | Embedder | None, threads: int | None) -> Embedder:
     if model is not None and isinstance(model, Embedder):
         return model
-    from reidkit.embed.onnx import build_embedder
+    from reidkit.embed.factory import build_embedder
 
     return build_embedder(model, threads=threads)
 
