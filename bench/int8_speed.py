@@ -14,7 +14,7 @@ from pathlib import Path
 
 import cv2
 
-from reidkit.embed.onnx import OnnxEmbedder
+from reidkit.embed import build_embedder
 
 
 def main() -> None:
@@ -29,7 +29,7 @@ def main() -> None:
     if not crops:
         raise SystemExit(f"no crops in {args.crops}")
     for model in args.models:
-        embedder = OnnxEmbedder(model, threads=args.threads)
+        embedder = build_embedder(model, threads=args.threads)
         embedder.embed(crops[:4])
         wall, cpu = time.perf_counter(), time.process_time()
         embedder.embed(crops)

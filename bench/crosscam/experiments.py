@@ -207,9 +207,9 @@ def run_experiments(
     bench: Any, tracklets: Sequence[Piece], model: str, top: int, same_person: dict[float, float]
 ) -> dict[str, tuple[MomentMetrics, float]]:
     """Metrics of every variant, with the coverage (recall ceiling) of the candidate moments it ranks."""
-    from reidkit.embed.onnx import OnnxEmbedder
+    from reidkit.embed import build_embedder
 
-    embedder = OnnxEmbedder(model)
+    embedder = build_embedder(model)
     queries = {pid: embedder.embed([imread(p)])[0] for pid, p in bench.queries.items()}
     # Linking thresholds: fixed 0.6 (search-app's MomentRule default) and 0.7, and the model's own
     # "same person" cosine at FPR 1e-2 / 1e-3 on CUHK03 train pairs, which adapts to each model's scale.

@@ -181,9 +181,9 @@ def embed_all_boxes(
         seconds = float(stored["__seconds__"])
         cached = {v: [stored[f"{v}/{i}"] for i in range(len(f))] for v, f in detections.items()}
         return cached, seconds, n_boxes
-    from reidkit.embed.onnx import OnnxEmbedder
+    from reidkit.embed import build_embedder
 
-    embedder = OnnxEmbedder(model)
+    embedder = build_embedder(model)
     started = time.perf_counter()
     vectors: dict[str, list[np.ndarray]] = {}
     for video in bench.videos:
@@ -203,13 +203,13 @@ def same_person_thresholds(
 ) -> dict[float, float]:
     """Cosine at each false-positive rate over camera-A x camera-B pairs of CUHK03 *train* identities
     (other people than the benchmark's val identities)."""
-    from reidkit.embed.onnx import OnnxEmbedder
+    from reidkit.embed import build_embedder
 
     train = shared / "data" / "cuhk03" / "labeled" / "train"
     files = sorted(train.glob("*.jpg"))
     keep = set(sorted({f.stem.split("_")[0] for f in files})[:n_ids])
     files = [f for f in files if f.stem.split("_")[0] in keep]
-    vectors = OnnxEmbedder(model).embed([imread(f) for f in files])
+    vectors = build_embedder(model).embed([imread(f) for f in files])
     ids = np.array([f.stem.split("_")[0] for f in files])
     cam_b = np.array([int(f.stem.split("_")[1]) >= 5 for f in files])
     sims = vectors[~cam_b] @ vectors[cam_b].T
@@ -269,12 +269,12 @@ def run_reidkit(
 ) -> tuple[dict[str, list[Moment]], float, int | None, Any]:
     """Index into a fresh library and search every query. Returns results, index seconds, ReID calls, library."""
     from reidkit.api import find_person
-    from reidkit.embed.onnx import OnnxEmbedder
+    from reidkit.embed import build_embedder
     from reidkit.index.indexer import index_media
     from reidkit.index.library import Library
 
     shutil.rmtree(library_root, ignore_errors=True)
-    embedder = CountingEmbedder(OnnxEmbedder(model))
+    embedder = CountingEmbedder(build_embedder(model))
     started = time.perf_counter()
     try:
         index_media([str(v) for v in bench.videos], library_root, model=embedder)
@@ -376,13 +376,13 @@ def main(argv: Sequence[str] | None = None) -> None:
                 reidkit_row = row("reidkit", model, evaluate_moments(results, bench.truth), seconds, calls)
                 rows.append(reidkit_row)
         if "naive" not in skip:
-            from reidkit.embed.onnx import OnnxEmbedder
+            from reidkit.embed import build_embedder
 
             detections, detect_seconds = detect_all(bench, cache)
             vectors, embed_seconds, n_boxes = embed_all_boxes(bench, detections, model, cache)
             threshold, source = naive_threshold(model, thresholds)
             print(f"naive {model}: threshold {threshold:.3f} ({source})", file=sys.stderr)
-            embedder = OnnxEmbedder(model)
+            embedder = build_embedder(model)
             results = {
                 pid: naive_moments(embedder.embed([imread(photo)])[0], vectors, threshold, args.top)
                 for pid, photo in bench.queries.items()

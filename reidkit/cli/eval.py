@@ -45,14 +45,15 @@ def register(app: typer.Typer) -> None:
 
         from reidkit.core.config import parse_overrides
         from reidkit.data.base import build_dataset
-        from reidkit.evaluate.features import default_cache_dir, extract_features, load_embedder
+        from reidkit.embed.factory import build_embedder
+        from reidkit.evaluate.features import default_cache_dir, extract_features
         from reidkit.evaluate.metrics import evaluate_features
 
         options: dict[str, object] = dict(parse_overrides(dataset_options))
         if protocol:
             options["protocol"] = protocol
         data = build_dataset(dataset, root, **options)
-        embedder = load_embedder(model or None, threads=threads or None)
+        embedder = build_embedder(model or None, threads=threads or None)
         cache = None if no_cache else (cache_dir or default_cache_dir())
         q_paths, g_paths = [s.path for s in data.query], [s.path for s in data.gallery]
         if q_paths == g_paths:

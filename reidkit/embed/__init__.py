@@ -1,7 +1,8 @@
-"""Person crops -> L2-normalised appearance vectors (ONNX Runtime backends), and per-tracklet pooling."""
+"""Person crops -> L2-normalised appearance vectors (``build_embedder``), and per-tracklet pooling."""
 
 from reidkit.embed.crops import CropQualityConfig, CropSampler, CropSamplerConfig, box_quality, cut_crop
-from reidkit.embed.onnx import OnnxEmbedder, build_embedder
+from reidkit.embed.factory import build_embedder
+from reidkit.embed.onnx import OnnxEmbedder
 from reidkit.embed.pooling import (
     TrackletEmbedding,
     embed_tracklet,

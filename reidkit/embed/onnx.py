@@ -80,7 +80,3 @@ class OnnxEmbedder:
 def l2_normalise(x: np.ndarray, eps: float = 1e-12) -> np.ndarray:
     norms = np.linalg.norm(x, axis=-1, keepdims=True)
     return (x / np.maximum(norms, eps)).astype(np.float32, copy=False)
-
-
-def build_embedder(model: str | Path | None = None, threads: int | None = None) -> OnnxEmbedder:
-    return OnnxEmbedder(model or DEFAULT_REID_MODEL, threads=threads)

@@ -91,10 +91,11 @@ def measure_calibration(
 ) -> dict[str, Any]:
     """The calibration of ``model`` on ``dataset`` (its query/gallery protocol), with where it came from."""
     from reidkit.data.base import build_dataset
-    from reidkit.evaluate.features import extract_features, load_embedder
+    from reidkit.embed import build_embedder
+    from reidkit.evaluate.features import extract_features
 
     data = build_dataset(dataset, root, **dict(options or {}))
-    embedder = load_embedder(str(model), threads=threads)
+    embedder = build_embedder(str(model), threads=threads)
     query = extract_features(embedder, [s.path for s in data.query], progress=False)
     gallery = extract_features(embedder, [s.path for s in data.gallery], progress=False)
     numbers = calibration_numbers(

@@ -12,23 +12,15 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 
 from reidkit.core.log import get_logger
 from reidkit.data.base import read_dataset_image
+from reidkit.embed.factory import ModelEmbedder
 from reidkit.zoo.registry import sha256_of
 
 log = get_logger(__name__)
-
-
-class CropEmbedder(Protocol):
-    name: str
-    path: Path
-    dim: int
-
-    def embed(self, crops: Sequence[np.ndarray]) -> np.ndarray: ...
 
 
 def default_cache_dir() -> Path:
@@ -46,7 +38,7 @@ def cache_key(model_path: Path, dataset: str, paths: Sequence[str]) -> str:
 
 
 def extract_features(
-    embedder: CropEmbedder,
+    embedder: ModelEmbedder,
     paths: Sequence[str],
     *,
     dataset: str = "",
@@ -83,25 +75,3 @@ def extract_features(
         np.save(tmp, features)
         os.replace(tmp, cache_file)
     return features
-
-
-def load_embedder(model: str | Path | None, threads: int | None = None) -> CropEmbedder:
-    """A registry name or ``.onnx`` path -> OnnxEmbedder; a ``.pth``/``.pt`` training checkpoint -> TorchEmbedder."""
-    from reidkit.core.errors import ModelError
-    from reidkit.embed.onnx import OnnxEmbedder
-    from reidkit.zoo.registry import DEFAULT_REID_MODEL
-
-    text = str(model or DEFAULT_REID_MODEL)
-    if text.endswith((".pth", ".pt", ".pth.tar")):
-        if not Path(text).is_file():
-            raise ModelError("checkpoint not found", path=text)
-        try:
-            import torch  # noqa: F401
-        except ImportError:
-            raise ModelError(
-                "evaluating a .pth checkpoint needs torch", path=text, hint="pip install 'reidkit[train]'"
-            ) from None
-        from reidkit.models.embedder import TorchEmbedder
-
-        return TorchEmbedder(text, threads=threads)
-    return OnnxEmbedder(text, threads=threads)

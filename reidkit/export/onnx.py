@@ -220,6 +220,27 @@ def check_parity(
     return parity
 
 
+# The ops quantised statically: convolutions and matmuls (where int8 saves arithmetic) and what passes
+# int8 between them. Elementwise gates and normalisation arithmetic (Mul, Sigmoid, Div, Sqrt,
+# ReduceMean: OSNet's channel gates, the retail models' instance normalisation written out) lose more
+# accuracy than they save time. Pad and MaxPool stay float: graphs converted from TensorFlow pad with
+# -inf before a max-pool, a range no int8 scale covers (its scale becomes inf and its zero point NaN,
+# which turns every later activation into noise).
+STATIC_INT8_OPS = ("Conv", "MatMul", "Gemm", "Relu", "Clip", "AveragePool", "Add", "Reshape", "Transpose")
+
+# How the int8 weights are stored, recorded in the int8 model's sidecar. x86 CPUs without VNNI
+# multiply uint8 activations by int8 weights with VPMADDUBSW, which adds pairs of products in int16
+# and saturates with full-range weights; 7-bit weights (``reduce_range``) keep every pair sum in
+# range. An int8 file made on a VNNI machine may later run on one without VNNI, so every file gets
+# the form that is exact on both, at the small accuracy cost measured in docs/deployment.md.
+INT8_FORM = {
+    "activations": "uint8, per tensor (MinMax calibration)",
+    "weights": "int8, 7-bit range (reduce_range); per output channel when static",
+    "why": "7-bit weights cannot saturate the uint8 x int8 pair sums of x86 CPUs without VNNI "
+    "(VPMADDUBSW), so the file is right on every x86 CPU; full-range weights are only right with VNNI",
+}
+
+
 def quantize_int8(
     fp32_path: str | Path,
     out_path: str | Path,
@@ -231,8 +252,9 @@ def quantize_int8(
     """int8 copy of an exported fp32 model, with its parity against the fp32 model.
 
     With ``calibration`` (a (N, 3, H, W) float batch, already preprocessed; real crops, not noise)
-    activations and weights are quantised statically (QDQ, per-channel weights) — the fast choice for
-    CNNs. Without it only weights are quantised (dynamic quantisation of MatMul/Gemm/Conv).
+    activations and weights are quantised statically (QDQ, per-channel weights; the ops of
+    ``STATIC_INT8_OPS``) — the fast choice for CNNs. Without it only weights are quantised (dynamic
+    quantisation of MatMul/Gemm/Conv). Weights use 7 bits either way (``INT8_FORM``).
     Parity is measured on ``check`` (default: the calibration batch, else 4 random images) and
     raises ModelError when the worst cosine falls below ``min_cosine``.
 
@@ -257,30 +279,42 @@ def quantize_int8(
     meta = read_sidecar(fp32_path) or {"source": {"onnx": str(fp32_path)}}
     spec = input_spec_of(fp32_path)
     input_name = _input_name(fp32_path)
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
+        # numpy warns when a calibrated range gives a non-finite scale or zero point; that tensor
+        # would be noise in int8, so it is an error here rather than a model that silently fails.
+        warnings.filterwarnings("error", "(invalid value|divide by zero) encountered", RuntimeWarning)
         prepared = Path(tmp) / "prepared.onnx"
         source = _at_least_opset(fp32_path, MIN_QUANT_OPSET, Path(tmp) / "upgraded.onnx")
         quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
-        if calibration is not None:
+        try:
+            if calibration is not None:
 
-            class Reader(CalibrationDataReader):
-                def __init__(self, batches: Iterable[np.ndarray]) -> None:
-                    self.items = iter([{input_name: b[None].astype(np.float32)} for b in batches])
+                class Reader(CalibrationDataReader):
+                    def __init__(self, batches: Iterable[np.ndarray]) -> None:
+                        self.items = iter([{input_name: b[None].astype(np.float32)} for b in batches])
 
-                def get_next(self) -> dict[str, np.ndarray] | None:
-                    return next(self.items, None)
+                    def get_next(self) -> dict[str, np.ndarray] | None:
+                        return next(self.items, None)
 
-            quantize_static(
-                str(prepared),
-                str(out_path),
-                Reader(calibration),
-                quant_format=QuantFormat.QDQ,
-                per_channel=True,
-                activation_type=QuantType.QUInt8,
-                weight_type=QuantType.QInt8,
-            )
-        else:
-            quantize_dynamic(str(prepared), str(out_path), weight_type=QuantType.QInt8)
+                quantize_static(
+                    str(prepared),
+                    str(out_path),
+                    Reader(calibration),
+                    quant_format=QuantFormat.QDQ,
+                    op_types_to_quantize=list(STATIC_INT8_OPS),
+                    per_channel=True,
+                    reduce_range=True,
+                    activation_type=QuantType.QUInt8,
+                    weight_type=QuantType.QInt8,
+                )
+            else:
+                quantize_dynamic(str(prepared), str(out_path), weight_type=QuantType.QInt8, reduce_range=True)
+        except RuntimeWarning as exc:
+            raise ModelError(
+                f"int8 calibration gave a tensor no finite scale ({exc})",
+                path=fp32_path,
+                hint="calibrate on real crops; an op producing +-inf must stay float (STATIC_INT8_OPS)",
+            ) from exc
     if check is None:
         check = (
             calibration
@@ -292,6 +326,10 @@ def quantize_int8(
     meta.update(
         precision="int8",
         quantisation="static" if calibration is not None else "dynamic",
+        int8={
+            **INT8_FORM,
+            "ops": list(STATIC_INT8_OPS) if calibration is not None else "onnxruntime dynamic defaults",
+        },
         parity_vs_fp32=asdict(parity),
     )
     write_sidecar(out_path, spec, **{k: v for k, v in meta.items() if k not in ("format", "input")})

@@ -522,7 +522,7 @@ def index_detector_options(
 def _resolve_embedder(model: str | Path | Embedder | None, threads: int | None) -> Embedder:
     if model is not None and isinstance(model, Embedder):
         return model
-    from reidkit.embed.onnx import build_embedder
+    from reidkit.embed.factory import build_embedder
 
     return build_embedder(model, threads=threads)
 

@@ -19,7 +19,6 @@ and ``outputs["teacher"]`` (the teacher's embeddings of the same batch):
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -27,9 +26,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from reidkit.core.errors import ModelError
 from reidkit.core.runtime import prepare_batch
+from reidkit.embed.factory import ModelEmbedder, build_embedder
 from reidkit.models.config import LossConfig
+from reidkit.models.embedder import TorchEmbedder
 from reidkit.models.registry import LOSSES
 
 Outputs = dict[str, torch.Tensor]
@@ -108,12 +108,10 @@ class Teacher(Protocol):
 
 
 class OnnxTeacher:
-    """A registry name or ``.onnx`` file, preprocessed exactly as :class:`OnnxEmbedder` does."""
+    """An ONNX embedder (a registry name or ``.onnx`` file), fed exactly as it feeds itself."""
 
-    def __init__(self, model: str | Path, device: torch.device | None = None, threads: int | None = None):
-        from reidkit.embed.onnx import OnnxEmbedder
-
-        self.embedder = OnnxEmbedder(model, threads=threads, max_batch=256)
+    def __init__(self, embedder: ModelEmbedder, device: torch.device | None = None):
+        self.embedder = embedder
         self.dim, self.name = self.embedder.dim, self.embedder.name
         self.device = device or torch.device("cpu")
 
@@ -125,10 +123,7 @@ class OnnxTeacher:
 class TorchTeacher:
     """A reidkit ``.pth`` checkpoint, run on the training device in eval mode."""
 
-    def __init__(self, path: str | Path, device: torch.device | None = None):
-        from reidkit.models.embedder import TorchEmbedder
-
-        loaded = TorchEmbedder(path)
+    def __init__(self, loaded: TorchEmbedder, device: torch.device | None = None):
         self.device = device or torch.device("cpu")
         self.model = loaded.model.to(self.device).eval().requires_grad_(False)
         self.input_spec, self.dim, self.name = loaded.input_spec, loaded.dim, loaded.name
@@ -147,9 +142,9 @@ def _as_crops(images: torch.Tensor | np.ndarray) -> Sequence[np.ndarray]:
 
 
 def build_teacher(model: str, device: torch.device | None = None, threads: int | None = None) -> Teacher:
-    """``.pth``/``.pt`` -> :class:`TorchTeacher`; a registry name or ``.onnx`` path -> :class:`OnnxTeacher`."""
-    if model.endswith((".pth", ".pt", ".pth.tar")):
-        if not Path(model).is_file():
-            raise ModelError("teacher checkpoint not found", path=model, hint="fix distill.teacher")
-        return TorchTeacher(model, device)
-    return OnnxTeacher(model, device, threads)
+    """Whatever :func:`~reidkit.embed.build_embedder` makes of ``model``: a checkpoint runs on the
+    training device (:class:`TorchTeacher`), an ONNX model in onnxruntime (:class:`OnnxTeacher`)."""
+    embedder = build_embedder(model, threads=threads, max_batch=256)
+    if isinstance(embedder, TorchEmbedder):
+        return TorchTeacher(embedder, device)
+    return OnnxTeacher(embedder, device)

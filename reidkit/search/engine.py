@@ -19,6 +19,7 @@ import numpy as np
 from reidkit.core.errors import LibraryError
 from reidkit.core.log import get_logger
 from reidkit.core.types import Detector, Embedder
+from reidkit.embed.factory import build_embedder
 from reidkit.search.moments import (
     Moment,
     MomentRule,
@@ -90,12 +91,6 @@ def open_library(library: str | Path | Library) -> Library:
 
 
 @lru_cache(maxsize=4)
-def _embedder_for(model: str) -> Embedder:
-    from reidkit.embed import OnnxEmbedder
-
-    return OnnxEmbedder(model)
-
-
 def embedder_for(library: Library, model: str | Path | None = None) -> Embedder:
     """The embedder of the model that made the library's vectors (query vectors must be comparable).
 
@@ -106,9 +101,9 @@ def embedder_for(library: Library, model: str | Path | None = None) -> Embedder:
     from reidkit.zoo.registry import MODELS
 
     if model is not None:
-        return _embedder_for(str(model))
+        return build_embedder(model)
     try:
-        return _embedder_for(library.model)
+        return build_embedder(library.model)
     except ModelError:
         if library.model in MODELS:
             raise  # a registered model whose file is missing: its own message says how to get it

@@ -87,12 +87,47 @@ def test_eval_on_an_int8_export_matches_fp32(tmp_path: Path, capsys) -> None:
     assert results["model.int8"]["mAP"] == pytest.approx(results["model"]["mAP"], abs=5.0)
 
 
-def test_static_int8_of_the_public_osnet_stays_close_on_real_crops(tmp_path: Path) -> None:
-    model = shared_path("models/osnet_x0_25_msmt17.onnx")
-    crops_dir = shared_path("data/cuhk03/labeled/train")
-    files = sorted(crops_dir.glob("*.jpg"))[::450][:16]
+def real_crops(split: str, every: int, count: int, spec: InputSpec) -> np.ndarray:
+    """``count`` CUHK03 crops of ``split`` (every ``every``-th file), fed as ``spec`` says."""
     from reidkit.core.runtime import prepare_batch
 
-    crops = prepare_batch([cv2.imread(str(p)) for p in files], input_spec_of(model))
-    parity = quantize_int8(model, tmp_path / "osnet.int8.onnx", calibration=crops)
-    assert parity.cosine_mean > 0.98
+    files = sorted(shared_path("data/cuhk03/labeled", split).glob("*.jpg"))[::every][:count]
+    assert len(files) == count
+    return prepare_batch([cv2.imread(str(p)) for p in files], spec)
+
+
+def assert_static_int8(path: Path, parity_n: int, expected_n: int) -> None:
+    """The file really is a static int8 model with 7-bit weights, checked on every crop given."""
+    assert parity_n == expected_n
+    assert sum(node.op_type == "QuantizeLinear" for node in onnx.load(str(path)).graph.node) > 10
+    meta = read_sidecar(path)
+    assert meta is not None and meta["quantisation"] == "static"
+    assert "reduce_range" in meta["int8"]["weights"]
+
+
+def test_static_int8_of_the_public_osnet_stays_close_on_real_crops(tmp_path: Path) -> None:
+    model = shared_path("models/osnet_x0_25_msmt17.onnx")
+    crops = real_crops("train", 225, 32, input_spec_of(model))
+    out = tmp_path / "osnet.int8.onnx"
+    parity = quantize_int8(model, out, calibration=crops)  # raises below a worst cosine of 0.98
+    assert parity.cosine_min >= 0.98 and parity.cosine_mean > 0.98
+    assert_static_int8(out, parity.n, len(crops))
+
+
+def test_static_int8_of_the_default_model_stays_close_on_real_crops(tmp_path: Path) -> None:
+    """reidkit's default model pads with -inf before a max-pool; int8 must keep it float to stay close.
+
+    Calibrated on CUHK03 train crops, checked on val crops of other people.
+    """
+    from reidkit.zoo.registry import DEFAULT_REID_MODEL, resolve_model
+
+    model, _ = resolve_model(DEFAULT_REID_MODEL, download=False)
+    spec = input_spec_of(model)
+    calibration = real_crops("train", 450, 16, spec)
+    check = real_crops("val", 30, 32, spec)
+    out = tmp_path / "default.int8.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # the NaN cast of a -inf range must not recur
+        parity = quantize_int8(model, out, calibration=calibration, check=check)
+    assert parity.cosine_min >= 0.98 and parity.cosine_mean > 0.98
+    assert_static_int8(out, parity.n, len(check))

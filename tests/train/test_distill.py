@@ -14,7 +14,7 @@ from test_engine import tiny_config
 from train_helpers import tiny_model_factory, write_nhwc_teacher
 
 from reidkit.data.base import ReidSample
-from reidkit.models.distill import OnnxTeacher
+from reidkit.models.distill import OnnxTeacher, build_teacher
 from reidkit.train.config import AugmentConfig, TrainConfig
 from reidkit.train.data import ImageDataset
 from reidkit.train.launch import run_training
@@ -41,7 +41,8 @@ def test_dataset_keeps_the_augmented_image_the_tensor_was_made_from(synthetic_ro
 
 def test_onnx_teacher_gets_bgr_0_255_nhwc_not_the_student_tensor(teacher_onnx) -> None:
     path, net = teacher_onnx
-    teacher = OnnxTeacher(path, threads=1)
+    teacher = build_teacher(str(path), threads=1)
+    assert isinstance(teacher, OnnxTeacher)
     assert teacher.embedder.input_spec.layout == "NHWC" and teacher.embedder.input_spec.scale == 1.0
     crops = torch.from_numpy(np.random.default_rng(0).integers(0, 256, (5, 64, 32, 3), dtype=np.uint8))
     with torch.no_grad():
