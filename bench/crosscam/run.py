@@ -234,7 +234,7 @@ def naive_threshold(model: str, measured: dict[float, float]) -> tuple[float, st
     """The model's "same person" cosine: registry calibration, else FPR=1e-2 on CUHK03 train pairs."""
     from reidkit.zoo.registry import MODELS
 
-    spec = MODELS.get(model)
+    spec = MODELS.find(model)
     if spec is not None and "threshold" in spec.calibration:
         return float(spec.calibration["threshold"]), "registry"
     return measured[1e-2], "FPR=1e-2 on 150 CUHK03 train ids"

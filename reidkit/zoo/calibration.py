@@ -51,7 +51,7 @@ def calibration_for(model: str) -> ScoreCalibration:
     """The calibration recorded for ``model`` in the registry, or the default for unmeasured models."""
     from reidkit.zoo.registry import MODELS
 
-    spec = MODELS.get(model)
+    spec = MODELS.find(model)
     values = dict(spec.calibration) if spec is not None else {}
     threshold = float(values.get("threshold", DEFAULT_THRESHOLD))
     slope = float(values.get("logit_slope", DEFAULT_SLOPE))

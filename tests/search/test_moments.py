@@ -179,6 +179,7 @@ def test_someone_entering_at_the_border_is_a_new_visit(tmp_path: Path) -> None:
 
 def test_link_threshold_comes_from_the_calibration(tmp_path: Path, monkeypatch) -> None:
     """Two pieces with cosine ~0.8: linked under a 0.75 link threshold, separate under 0.85."""
+    from reidkit.core.registry import Registry
     from reidkit.zoo import registry
 
     lib = FakeLibrary(tmp_path / "lib", model="calibrated-fake")
@@ -187,11 +188,16 @@ def test_link_threshold_comes_from_the_calibration(tmp_path: Path, monkeypatch) 
     _walker(lib, video, range(0, 20), [[300, 100, 360, 280]] * 20, a)
     _walker(lib, video, range(25, 45), [[310, 100, 370, 280]] * 20, mix(a, identity(2), 0.8))
     spec = registry.ModelSpec("calibrated-fake", "reid", "x.onnx", None, registry.InputSpec(256, 128))
+    known_models = registry.MODELS.values()
     for link, expected in ((0.75, 1), (0.85, 2)):
         calibrated = registry.ModelSpec(
             **{**spec.__dict__, "calibration": {"threshold": 0.5, "link_threshold": link}}
         )
-        monkeypatch.setitem(registry.MODELS, "calibrated-fake", calibrated)
+        zoo: Registry[registry.ModelSpec] = Registry("model")  # the zoo plus this one spec
+        for known in known_models:
+            zoo.add(known.name, known)
+        zoo.add(calibrated.name, calibrated)
+        monkeypatch.setattr(registry, "MODELS", zoo)
         assert len(search_vector(lib, a, top=10)) == expected
     assert calibration_for("calibrated-fake").measured
 
