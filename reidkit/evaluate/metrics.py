@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from reidkit.core.vectors import l2_normalise
+
 DEFAULT_FPRS: tuple[float, ...] = (1e-2, 1e-3)
 HIST_BINS = 4000  # similarity histograms over [-1, 1] for plots (ROC curve, score distributions)
 CHUNK_ELEMENTS = 4_000_000
@@ -117,11 +119,6 @@ def _fpr_name(fpr: float) -> str:
     return f"{fpr:.0e}".replace("e-0", "e-")
 
 
-def l2_rows(x: np.ndarray, eps: float = 1e-12) -> np.ndarray:
-    x = np.asarray(x, np.float32)
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), eps)
-
-
 def evaluate_features(
     query_feats: np.ndarray,
     gallery_feats: np.ndarray,
@@ -142,8 +139,8 @@ def evaluate_features(
     With ``rerank=True`` the scores are ``1 - d`` for the k-reciprocal re-ranked distance ``d``
     (:class:`reidkit.evaluate.rerank.KReciprocal`, k1=20, k2=6, lambda=0.3), so thresholds are on that scale.
     """
-    q = l2_rows(query_feats)
-    g = l2_rows(gallery_feats)
+    q = l2_normalise(query_feats)
+    g = l2_normalise(gallery_feats)
     if q.ndim != 2 or g.ndim != 2 or q.shape[1] != g.shape[1]:
         raise ValueError(f"feature shapes do not match: query {q.shape}, gallery {g.shape}")
     if rerank:

@@ -29,6 +29,7 @@ import numpy as np
 
 from reidkit.core.errors import LibraryError
 from reidkit.core.log import get_logger
+from reidkit.core.vectors import l2_normalise
 
 log = get_logger(__name__)
 
@@ -163,8 +164,7 @@ def _blob(array: np.ndarray, dtype: type) -> bytes:
 
 
 def _unit(vector: np.ndarray) -> np.ndarray:
-    vector = np.asarray(vector, np.float32).reshape(-1)
-    return vector / max(float(np.linalg.norm(vector)), 1e-12)
+    return l2_normalise(np.asarray(vector).reshape(-1))
 
 
 class _WriterLock:

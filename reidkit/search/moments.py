@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from reidkit.core.vectors import l2_normalise
 from reidkit.track.matching import iou_matrix
 
 if TYPE_CHECKING:
@@ -114,7 +115,7 @@ class _Group:
 def pooled_vector(crop_vectors: np.ndarray) -> np.ndarray:
     """One unit vector for a tracklet from its per-crop vectors."""
     mean = np.asarray(crop_vectors, np.float32).reshape(-1, crop_vectors.shape[-1]).mean(axis=0)
-    return (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32)
+    return l2_normalise(mean)
 
 
 def group_moments(

@@ -9,12 +9,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from reidkit.core.vectors import l2_normalise
 from reidkit.evaluate.metrics import (
     ReidMetrics,
     descending_order,
     evaluate_features,
     evaluate_similarity,
-    l2_rows,
 )
 
 
@@ -100,7 +100,7 @@ def test_features_match_similarity_path_and_details():
     qp, gp = rng.integers(0, 8, 30), rng.integers(-1, 8, 50)
     qc, gc = rng.integers(0, 3, 30), rng.integers(0, 3, 50)
     got = evaluate_features(q, g, qp, gp, qc, gc, max_rank=10, details=True, top_k=5, chunk_elements=100)
-    ref = reference(l2_rows(q) @ l2_rows(g).T, qp, gp, qc, gc, 10, (1e-2, 1e-3))
+    ref = reference(l2_normalise(q) @ l2_normalise(g).T, qp, gp, qc, gc, 10, (1e-2, 1e-3))
     np.testing.assert_allclose(got.cmc, ref["cmc"])
     assert got.mAP == pytest.approx(ref["mAP"], abs=1e-6)
     assert got.mINP == pytest.approx(ref["mINP"], abs=1e-6)
