@@ -660,7 +660,13 @@ def index_media(
     name = getattr(analyser.detector, "name", str(detector))
     report = IndexReport(Path(library_root), embedder.name, name)
     with Library.create_or_open(
-        library_root, embedder.name, embedder.dim, index=index, nprobe=nprobe, ef_search=ef_search
+        library_root,
+        embedder.name,
+        embedder.dim,
+        index=index,
+        nprobe=nprobe,
+        ef_search=ef_search,
+        model_file=getattr(embedder, "path", None),
     ) as library:
         indexer = MediaIndexer(library, analyser)
         for path in files:
