@@ -6,7 +6,7 @@ write_report(result, "report/")
 """
 
 from reidkit.search.engine import SearchResult, find_person, find_tracklet, open_library, search_vector
-from reidkit.search.moments import Moment, MomentRule, group_moments
+from reidkit.search.moments import Moment, MomentRule
 from reidkit.search.query import load_query, parse_box, select_person
 from reidkit.search.report import format_time, write_report
 from reidkit.zoo.calibration import ScoreCalibration, calibration_for
@@ -20,7 +20,6 @@ __all__ = [
     "find_person",
     "find_tracklet",
     "format_time",
-    "group_moments",
     "load_query",
     "open_library",
     "parse_box",

@@ -18,14 +18,6 @@ RED, BLUE, GREEN = (40, 40, 220), (220, 60, 40), (50, 200, 50)
 SIZE = (320, 240)
 
 
-def needs_pipeline() -> None:
-    import reidkit.media
-    import reidkit.track
-
-    if not hasattr(reidkit.media, "open_media") or not hasattr(reidkit.track, "ByteTracker"):
-        pytest.skip("needs reidkit.media and reidkit.track (branches media-detect and track)")
-
-
 class BlobDetector:
     """Finds the coloured rectangles on the grey background: a detector with perfect recall."""
 
@@ -119,7 +111,6 @@ def test_prefetch_passes_items_and_errors() -> None:
 
 
 def test_index_video_image_and_bad_file(tmp_path: Path) -> None:
-    needs_pipeline()
     media = tmp_path / "media"
     media.mkdir()
     write_scene(media / "walk.mp4")
@@ -170,7 +161,6 @@ def test_index_video_image_and_bad_file(tmp_path: Path) -> None:
 
 
 def test_stride_and_prefetch(tmp_path: Path) -> None:
-    needs_pipeline()
     video = write_scene(tmp_path / "walk.mp4")
     options = IndexOptions(prefetch=4, min_tracklet_length=2)
     report = index_media(
