@@ -35,3 +35,10 @@ def test_a_missing_command_module_fails_loudly() -> None:
     """A command whose module cannot be imported is a broken install, never a silently missing command."""
     with pytest.raises(ModuleNotFoundError, match=r"reidkit\.cli\.no_such_command"):
         cli._register_commands(["no_such_command"])
+
+
+def test_index_help_states_the_indexers_default_rate(capsys: pytest.CaptureFixture[str]) -> None:
+    from reidkit.index.indexer import TARGET_PROCESSED_FPS
+
+    assert main(["index", "--help"]) == 0
+    assert f"~{TARGET_PROCESSED_FPS:g} per second" in capsys.readouterr().out
