@@ -69,6 +69,7 @@ def calibrate(model: str, root: Path, holdout: int = 100, threads: int | None = 
     from reidkit.data.base import build_dataset
     from reidkit.evaluate import evaluate_features
     from reidkit.evaluate.features import extract_features, load_embedder
+    from reidkit.evaluate.metrics import percent
 
     data = build_dataset("cuhk03", root, holdout=holdout)
     embedder = load_embedder(model, threads=threads)
@@ -90,8 +91,8 @@ def calibrate(model: str, root: Path, holdout: int = 100, threads: int | None = 
         # Context, not read by reidkit.search: how often a true pair passes, and the split's rank-1/mAP.
         "tpr_at_threshold": round(float(metrics.tpr_at_fpr[FPR]), 4),
         "link_threshold": round(float(metrics.threshold_at_fpr[1e-3]), 4),
-        "rank1": round(metrics.rank(1), 4),
-        "mAP": round(float(metrics.mAP), 4),
+        "R1": percent(metrics.rank(1)),
+        "mAP": percent(metrics.mAP),
     }
 
 

@@ -15,7 +15,7 @@ import time
 import numpy as np
 
 from reidkit.core.vectors import l2_normalise
-from reidkit.evaluate.metrics import CHUNK_ELEMENTS, descending_order, evaluate_features
+from reidkit.evaluate.metrics import CHUNK_ELEMENTS, descending_order, evaluate_features, percent
 
 
 def peak_mb() -> float:
@@ -69,7 +69,7 @@ def main() -> None:
     for name, wall, cpu in rows:
         print(f"{name:40s} {wall:8.2f} {cpu:8.2f}")
     print(f"{'peak resident memory (MB)':40s} {peak_mb():8.0f}")
-    print(f"sanity: R1 {m.rank(1):.4f} mAP {m.mAP:.4f} TPR@1e-2 {m.tpr_at_fpr[1e-2]:.4f}")
+    print(f"sanity: R1 {percent(m.rank(1))} mAP {percent(m.mAP)} TPR@1e-2 {percent(m.tpr_at_fpr[1e-2])}")
 
 
 if __name__ == "__main__":

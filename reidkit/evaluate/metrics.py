@@ -84,14 +84,14 @@ class ReidMetrics:
         out: dict[str, float | int] = {
             "n_query": self.n_query,
             "n_gallery": self.n_gallery,
-            "R1": _pct(self.rank(1)),
-            "R5": _pct(self.rank(5)),
-            "R10": _pct(self.rank(10)),
-            "mAP": _pct(self.mAP),
-            "mINP": _pct(self.mINP),
+            "R1": percent(self.rank(1)),
+            "R5": percent(self.rank(5)),
+            "R10": percent(self.rank(10)),
+            "mAP": percent(self.mAP),
+            "mINP": percent(self.mINP),
         }
         for fpr in sorted(self.tpr_at_fpr, reverse=True):
-            out[f"TPR@FPR={_fpr_name(fpr)}"] = _pct(self.tpr_at_fpr[fpr])
+            out[f"TPR@FPR={_fpr_name(fpr)}"] = percent(self.tpr_at_fpr[fpr])
         for fpr in sorted(self.threshold_at_fpr, reverse=True):
             if fpr == 1e-2:
                 out[f"threshold@FPR={_fpr_name(fpr)}"] = round(float(self.threshold_at_fpr[fpr]), 4)
@@ -105,14 +105,15 @@ class ReidMetrics:
         ]
         for fpr in sorted(self.tpr_at_fpr, reverse=True):
             lines.append(
-                f"at FPR {_fpr_name(fpr)}: TPR {_pct(self.tpr_at_fpr[fpr]):.1f}%, "
+                f"at FPR {_fpr_name(fpr)}: TPR {percent(self.tpr_at_fpr[fpr]):.1f}%, "
                 f"same person when score > {self.threshold_at_fpr[fpr]:.4f}"
             )
         return "\n".join(lines)
 
 
-def _pct(x: float) -> float:
-    return round(100.0 * float(x), 2) if np.isfinite(x) else float("nan")
+def percent(x: float) -> float:
+    """A rate in [0, 1] as the percent every report prints (R1, mAP, TPR): one decimal."""
+    return round(100.0 * float(x), 1) if np.isfinite(x) else float("nan")
 
 
 def _fpr_name(fpr: float) -> str:

@@ -149,3 +149,14 @@ def test_large_negative_buffer_is_exact():
         t = neg[int(f * len(neg))]
         assert m.threshold_at_fpr[f] == t
         assert m.tpr_at_fpr[f] == pytest.approx((pos > t).mean())
+
+
+def test_r1_and_map_are_printed_with_one_decimal_everywhere() -> None:
+    """--json, the summary line and the benches share evaluate.metrics.percent: 1/3 is 33.3."""
+    from reidkit.evaluate.metrics import percent
+
+    eye = np.eye(3, dtype=np.float32)
+    # Queries 0 and 1 each find the other person first; query 2 finds itself: R1 = 1/3.
+    m = evaluate_features(eye, eye, [0, 1, 2], [1, 0, 2], [0, 0, 0], [1, 1, 1])
+    assert percent(1 / 3) == 33.3
+    assert m.as_dict()["R1"] == 33.3 and "R1 33.3 " in m.summary()
