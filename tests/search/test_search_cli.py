@@ -165,6 +165,7 @@ def test_cli_says_when_expansion_ranks_a_lower_score_first(
     lib.add_tracklet(lib.add_video("/cam3.mp4"), 0.0, 5.0, 0.5 * shot + 0.5 * person + other, noise=0.01)
     monkeypatch.setattr(engine, "open_library", lambda _lib: lib)
     monkeypatch.setattr(engine, "_embedder_for", lambda _model: FakeEmbedder(unit(person + shot)))
+    monkeypatch.setattr(query, "_default_detector", lambda: FakeDetector([]))  # no real YOLOX needed
     args = ["search", str(photo), "--library", "lib", "--top", "3", "--report", str(tmp_path / "report")]
     assert main(args) == 0
     expanded = capsys.readouterr().out.splitlines()
