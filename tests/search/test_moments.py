@@ -226,3 +226,21 @@ def test_query_expansion_finds_the_persons_other_visit_before_a_look_alike(tmp_p
     assert {m.tracklet_ids: m.score for m in expanded} == pytest.approx(
         {m.tracklet_ids: m.score for m in plain}
     )
+
+
+def test_a_visit_scores_by_its_pooled_vector_not_its_best_member(tmp_path: Path) -> None:
+    """Pins the product decision: a linked visit is scored (and ranked) by the cosine between the query
+    and the mean of its tracklets' vectors, so one lucky piece cannot lift a visit above a better one."""
+    lib = FakeLibrary(tmp_path / "lib")
+    query = identity(1)
+    part_match = mix(query, identity(2), 0.6)  # linked to the exact match below (cosine 0.6)
+    visit = lib.add_video("/v1.mp4")
+    exact = lib.add_tracklet(visit, 0.0, 5.0, query, noise=0.0)
+    lib.add_tracklet(visit, 5.5, 10.0, part_match, noise=0.0)
+    lib.add_tracklet(lib.add_video("/v2.mp4"), 0.0, 5.0, mix(query, identity(3), 0.95), noise=0.0)
+    rule = MomentRule(min_link=0.5, expand_query=0)  # no expansion: the visit's own score decides
+    moments = search_vector(lib, query, top=10, rule=rule)
+    assert [Path(m.media).name for m in moments] == ["v2.mp4", "v1.mp4"]
+    pooled = unit(unit(query) + unit(part_match))
+    assert moments[1].score == pytest.approx(float(pooled @ unit(query)), abs=1e-4)
+    assert len(moments[1].tracklet_ids) == 2 and exact.id in moments[1].tracklet_ids
