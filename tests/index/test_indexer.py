@@ -90,6 +90,8 @@ def query(colour: tuple[int, int, int]) -> np.ndarray:
 
 
 def test_default_stride_targets_a_few_frames_per_second() -> None:
+    # Restates the tuned TARGET_PROCESSED_FPS (5 per second); what it pins is the rounding and the
+    # fallback to every frame for an unknown rate.
     assert [default_stride(f) for f in (10, 25, 30, 60, 0, float("nan"))] == [2, 5, 6, 12, 1, 1]
 
 
