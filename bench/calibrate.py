@@ -49,7 +49,7 @@ def calibrate(model: str, root: Path, holdout: int = 100, threads: int | None = 
 def reid_models() -> list[str]:
     from reidkit.zoo.registry import MODELS
 
-    return [name for name, spec in MODELS.items() if spec.task == "reid"]
+    return [spec.name for spec in MODELS.values() if spec.task == "reid"]
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -14,7 +14,8 @@ import time
 
 import numpy as np
 
-from reidkit.evaluate.metrics import CHUNK_ELEMENTS, descending_order, evaluate_features, l2_rows
+from reidkit.core.vectors import l2_normalise
+from reidkit.evaluate.metrics import CHUNK_ELEMENTS, descending_order, evaluate_features, percent
 
 
 def peak_mb() -> float:
@@ -33,8 +34,8 @@ def main() -> None:
     rows: list[tuple[str, float, float]] = []
 
     t, c = time.perf_counter(), time.process_time()
-    q = l2_rows(rng.standard_normal((args.queries, args.dim), dtype=np.float32))
-    g = l2_rows(rng.standard_normal((args.gallery, args.dim), dtype=np.float32))
+    q = l2_normalise(rng.standard_normal((args.queries, args.dim), dtype=np.float32))
+    g = l2_normalise(rng.standard_normal((args.gallery, args.dim), dtype=np.float32))
     qp, gp = rng.integers(0, args.ids, args.queries), rng.integers(-1, args.ids, args.gallery)
     qc, gc = rng.integers(0, 6, args.queries), rng.integers(0, 6, args.gallery)
     rows.append(("make random features", time.perf_counter() - t, time.process_time() - c))
@@ -68,7 +69,7 @@ def main() -> None:
     for name, wall, cpu in rows:
         print(f"{name:40s} {wall:8.2f} {cpu:8.2f}")
     print(f"{'peak resident memory (MB)':40s} {peak_mb():8.0f}")
-    print(f"sanity: R1 {m.rank(1):.4f} mAP {m.mAP:.4f} TPR@1e-2 {m.tpr_at_fpr[1e-2]:.4f}")
+    print(f"sanity: R1 {percent(m.rank(1))} mAP {percent(m.mAP)} TPR@1e-2 {percent(m.tpr_at_fpr[1e-2])}")
 
 
 if __name__ == "__main__":

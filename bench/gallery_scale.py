@@ -21,18 +21,16 @@ import time
 
 import numpy as np
 
-
-def unit(x: np.ndarray) -> np.ndarray:
-    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+from reidkit.core.vectors import l2_normalise
 
 
 def make_vectors(n: int, dim: int, kind: str, per_cluster: int, rng: np.random.Generator) -> np.ndarray:
     if kind == "uniform":
-        return unit(rng.standard_normal((n, dim), dtype=np.float32))
-    centres = unit(rng.standard_normal((math.ceil(n / per_cluster), dim), dtype=np.float32))
+        return l2_normalise(rng.standard_normal((n, dim), dtype=np.float32))
+    centres = l2_normalise(rng.standard_normal((math.ceil(n / per_cluster), dim), dtype=np.float32))
     out = np.repeat(centres, per_cluster, axis=0)[:n]
     out += rng.standard_normal(out.shape, dtype=np.float32) * (0.6 / math.sqrt(dim))  # cosine ~0.85 to centre
-    return unit(out)
+    return l2_normalise(out)
 
 
 def ivf_lists(n: int) -> int:
@@ -90,7 +88,7 @@ def main() -> None:
         else:  # a new sighting of someone in the gallery
             picks = gallery[rng.choice(n, args.queries, replace=False)]
             noise = rng.standard_normal(picks.shape, dtype=np.float32) * (0.6 / math.sqrt(args.dim))
-            queries = unit(picks + noise)
+            queries = l2_normalise(picks + noise)
 
         def row(name: str, param: str, build: float, ms: float, recall: float, n: int = n) -> None:
             build_s = f"{build:8.2f}" if build >= 0 else f"{'':8s}"

@@ -169,10 +169,11 @@ def naive_box_count(video: Path, detector: str, name: str) -> int:
 
     Untimed and cached: it runs the detector on every frame, which the indexer itself never does.
     """
+    from reidkit.core.files import user_cache_dir
     from reidkit.detect import build_detector
     from reidkit.media import content_hash, open_media
 
-    cache = Path.home() / ".cache/reidkit/bench" / f"naive-{content_hash(video)[:16]}-{name}.json"
+    cache = user_cache_dir("bench") / f"naive-{content_hash(video)[:16]}-{name}.json"
     if cache.is_file():
         return int(json.loads(cache.read_text())["boxes"])
     print(f"counting naive boxes: {name} on every frame of {video.name} (once, cached) ...", flush=True)

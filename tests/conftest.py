@@ -1,4 +1,9 @@
-"""Shared fixtures. Real-data tests use ../shared (beside the checkout) and skip when it is absent."""
+"""Shared fixtures. Real-data tests use ../shared (beside the checkout) and skip when it is absent.
+
+``REIDKIT_SHARED`` points at another folder; to run the suite as a machine without ../shared does::
+
+    REIDKIT_SHARED=/nonexistent REIDKIT_MODEL_DIR=/tmp/empty XDG_CACHE_HOME=/tmp/empty-cache pytest -q
+"""
 
 from __future__ import annotations
 

@@ -18,6 +18,8 @@ from pathlib import PurePath
 
 import numpy as np
 
+from reidkit.evaluate.metrics import percent
+
 
 @dataclass(frozen=True)
 class Moment:
@@ -37,7 +39,7 @@ class MomentMetrics:
     per_query: dict[str, float] = field(default_factory=dict)  # query id -> AP
 
     def as_row(self) -> dict[str, float]:
-        return {"mAP": round(100 * self.mAP, 1), "R1": round(100 * self.rank1, 1)}
+        return {"mAP": percent(self.mAP), "R1": percent(self.rank1)}
 
 
 def video_key(video: str) -> str:

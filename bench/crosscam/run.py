@@ -234,7 +234,7 @@ def naive_threshold(model: str, measured: dict[float, float]) -> tuple[float, st
     """The model's "same person" cosine: registry calibration, else FPR=1e-2 on CUHK03 train pairs."""
     from reidkit.zoo.registry import MODELS
 
-    spec = MODELS.get(model)
+    spec = MODELS.find(model)
     if spec is not None and "threshold" in spec.calibration:
         return float(spec.calibration["threshold"]), "registry"
     return measured[1e-2], "FPR=1e-2 on 150 CUHK03 train ids"
@@ -266,7 +266,7 @@ def naive_moments(
 
 def run_reidkit(
     bench: Bench, model: str, library_root: Path, top: int
-) -> tuple[dict[str, list[Moment]], float, int | None, Any]:
+) -> tuple[dict[str, list[Moment]], float, int, Any]:
     """Index into a fresh library and search every query. Returns results, index seconds, ReID calls, library."""
     from reidkit.api import find_person
     from reidkit.embed import build_embedder
@@ -276,14 +276,8 @@ def run_reidkit(
     shutil.rmtree(library_root, ignore_errors=True)
     embedder = CountingEmbedder(build_embedder(model))
     started = time.perf_counter()
-    try:
-        index_media([str(v) for v in bench.videos], library_root, model=embedder)
-        calls: int | None = embedder.calls
-    except (TypeError, AttributeError):  # an indexer that only takes model names
-        shutil.rmtree(library_root, ignore_errors=True)
-        started = time.perf_counter()
-        index_media([str(v) for v in bench.videos], library_root, model=model)
-        calls = None
+    index_media([str(v) for v in bench.videos], library_root, model=embedder)
+    calls = embedder.calls
     index_seconds = time.perf_counter() - started
     library = Library.open(library_root)
     results = {}
@@ -366,15 +360,9 @@ def main(argv: Sequence[str] | None = None) -> None:
             file=sys.stderr,
         )
         if "reidkit" not in skip:
-            try:
-                results, seconds, calls, library = run_reidkit(
-                    bench, model, cache / f"library_{model}", args.top
-                )
-            except ImportError as exc:
-                print(f"reidkit pipeline not available yet ({exc}); skipping", file=sys.stderr)
-            else:
-                reidkit_row = row("reidkit", model, evaluate_moments(results, bench.truth), seconds, calls)
-                rows.append(reidkit_row)
+            results, seconds, calls, library = run_reidkit(bench, model, cache / f"library_{model}", args.top)
+            reidkit_row = row("reidkit", model, evaluate_moments(results, bench.truth), seconds, calls)
+            rows.append(reidkit_row)
         if "naive" not in skip:
             from reidkit.embed import build_embedder
 
@@ -389,26 +377,6 @@ def main(argv: Sequence[str] | None = None) -> None:
             }
             metrics = evaluate_moments(results, bench.truth)
             rows.append(row("naive", model, metrics, detect_seconds + embed_seconds, n_boxes))
-            if library is None:
-                # No product library (pipeline not on main yet): measure on stand-in tracklets.
-                from crosscam.experiments import stand_in_pieces
-
-                stand_in = stand_in_pieces(detections, vectors, bench.fps)
-                stretches = [Moment(p.video, p.start_frame, p.end_frame) for p in stand_in]
-                blind = identity_blind_results(stretches, list(bench.queries), args.seed)
-                rows.append(row("blind (stand-in)", model, evaluate_moments(blind, bench.truth), None, None))
-                if args.experiments:
-                    from crosscam.experiments import run_experiments
-
-                    for name, (metrics, ceiling) in run_experiments(
-                        bench, stand_in, model, args.top, thresholds
-                    ).items():
-                        experiment_rows.append(
-                            {
-                                **row(f"stand-in {name}", model, metrics, None, None),
-                                "coverage": round(100 * ceiling, 1),
-                            }
-                        )
         if library is not None:
             stretches = library_stretches(library)
             reidkit_row["coverage"] = round(100 * coverage(stretches, bench.truth), 1)

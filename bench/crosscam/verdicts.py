@@ -63,9 +63,9 @@ def load_walks(truth: dict[str, Any]) -> list[Walk]:
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> float:
-    from reidkit.detect.boxes import box_iou as iou_matrix
+    from reidkit.detect.boxes import box_iou as pairwise_iou
 
-    return float(iou_matrix(a.reshape(1, 4), b.reshape(1, 4))[0, 0])
+    return float(pairwise_iou(a.reshape(1, 4), b.reshape(1, 4))[0, 0])
 
 
 def moment_observations(library: Any, moment: Any) -> list[tuple[int, np.ndarray]]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+from typing import Any
 
 import typer
 
@@ -27,25 +28,51 @@ app = typer.Typer(
 )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from reidkit import __version__
+
+        typer.echo(f"reidkit {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _root(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log progress details to stderr."),
+    version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+    ),
 ) -> None:
     setup_logging("info" if verbose else None)
 
 
-def _register_commands() -> None:
-    for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"reidkit.cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"reidkit.cli.{name}":
-                continue  # command not built yet
-            raise
-        module.register(app)
+def _register_commands(names: list[str]) -> None:
+    # Every listed command must load: a missing module is a broken install, not a command to hide.
+    for name in names:
+        importlib.import_module(f"reidkit.cli.{name}").register(app)
 
 
-_register_commands()
+_register_commands(COMMAND_MODULES)
+
+
+def cli_command() -> Any:
+    """The click command behind ``app``, with boolean flags shown as bare flags in ``--help``."""
+    command = typer.main.get_command(app)
+    _show_flags_bare(command)
+    return command
+
+
+def _show_flags_bare(command: Any) -> None:
+    # typer prints every option's type, a flag's as "<bool>": `--json <bool>` reads as if the flag took
+    # a value. An empty metavar leaves the type column blank for flags only.
+    from typer._click.core import Context
+
+    help_option = command.get_help_option(Context(command))
+    for param in [*command.params, *([help_option] if help_option is not None else [])]:
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+    for sub_command in getattr(command, "commands", {}).values():
+        _show_flags_bare(sub_command)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     from typer._click.exceptions import ClickException
 
     try:
-        result = app(args=argv, standalone_mode=False)
+        result = cli_command()(args=argv, standalone_mode=False, prog_name="reidkit")
     except ReidkitError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -27,7 +27,7 @@ def register(app: typer.Typer) -> None:
             "960 finds smaller people in HD footage at ~2x the detector time.",
         ),
         stride: int = typer.Option(
-            None, "--stride", min=1, help="Process every N-th frame (default: from fps, ~8 per second)."
+            None, "--stride", min=1, help="Process every N-th frame (default: from fps, ~5 per second)."
         ),
         crops: int = typer.Option(8, "--crops", min=1, help="Crops embedded per tracklet."),
         index: str = typer.Option(

@@ -12,9 +12,9 @@ def register(app: typer.Typer) -> None:
         from reidkit.core.errors import ModelError
         from reidkit.zoo.registry import MODELS, resolve_model
 
-        for spec in sorted(MODELS.values(), key=lambda s: (s.task, s.name)):
+        for spec in sorted(MODELS.values(), key=lambda s: s.task):
             try:
-                path, _ = resolve_model(spec.name, download=False)
+                path, _ = resolve_model(spec.name, task=spec.task, download=False)
                 where = str(path)
             except ModelError:
                 where = f"not found (download: {spec.url})"

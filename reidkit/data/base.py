@@ -1,7 +1,9 @@
 """Dataset types and the dataset registry.
 
-A dataset is a function ``(root: Path, **options) -> ReidDataset`` registered under a name. It lists
-image files with identity and camera labels; it never loads pixels (see ``reidkit.data.images``).
+A dataset is a function ``(root: Path, <options>) -> ReidDataset`` registered under a name; its keyword
+parameters are its options, and :func:`build_dataset` rejects any other. It lists image files with
+identity and camera labels; it never loads pixels (training reads them in ``reidkit.train.data``,
+evaluation in ``reidkit.evaluate.features``).
 Every dataset module documents its folder layout and default protocol in its docstring.
 """
 
@@ -69,7 +71,24 @@ def build_dataset(name: str, root: str | Path, **options: object) -> ReidDataset
         factory = DATASETS.get(name)
     except KeyError as exc:
         raise DatasetError(str(exc).strip("'\"")) from None
+    valid = dataset_options(factory)
+    unknown = sorted(set(options) - set(valid))
+    if unknown:
+        # A misspelt option must not silently fall back to the default split (holdot=100 would
+        # evaluate on val/ instead of the held-out train ids).
+        raise DatasetError(
+            f"unknown {name} option{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; "
+            f"valid options: {', '.join(valid) or 'none'}"
+        )
     return factory(root, **options)
+
+
+def dataset_options(factory: DatasetFactory) -> list[str]:
+    """The options a dataset factory takes: its keyword parameters after ``root``."""
+    import inspect
+
+    parameters = list(inspect.signature(factory).parameters.values())[1:]
+    return [p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
 
 
 def relabel(samples: Sequence[ReidSample]) -> list[ReidSample]:

@@ -78,7 +78,7 @@ class YoloxDetector:
         threads: int | None = DEFAULTS.threads,
         input_side: int | None = DEFAULT_INPUT_SIDE,
     ):
-        self.path, spec = resolve_model(model)
+        self.path, spec = resolve_model(model, task="detect")
         if spec is not None and spec.task != "detect":
             raise ModelError(
                 f"{spec.name!r} is a {spec.task} model, not a detector",

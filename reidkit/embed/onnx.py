@@ -9,6 +9,7 @@ import numpy as np
 
 from reidkit.core.errors import ModelError
 from reidkit.core.runtime import create_session, input_batch_size, prepare_batch, run_batched
+from reidkit.core.vectors import l2_normalise
 from reidkit.zoo.registry import (
     DEFAULT_REID_MODEL,
     IMAGENET_MEAN,
@@ -75,8 +76,3 @@ class OnnxEmbedder:
 
     def __repr__(self) -> str:
         return f"OnnxEmbedder({self.name!r}, dim={self.dim}, path={str(self.path)!r})"
-
-
-def l2_normalise(x: np.ndarray, eps: float = 1e-12) -> np.ndarray:
-    norms = np.linalg.norm(x, axis=-1, keepdims=True)
-    return (x / np.maximum(norms, eps)).astype(np.float32, copy=False)

@@ -8,8 +8,8 @@ the tracklet show the jump: those before it and those after it look like differe
 :func:`split_on_appearance` cuts where the pooled crops before and after a point agree least, when
 that agreement is below a threshold (the model's calibrated "same person" cosine, so two people are
 told apart at a known false-positive rate; one person's crops in one camera and a few seconds agree far
-more). On bench/crosscam, with reidkit's default model at its calibrated 0.39, this cut 8 of the 10
-tracklets that held two people and 1 of 177 that held one.
+more). On bench/crosscam it cut most of the tracklets that held two people and almost none of those
+that held one (round 3 in bench/crosscam/README.md).
 """
 
 from __future__ import annotations

@@ -15,22 +15,21 @@ from pathlib import Path
 
 import numpy as np
 
+from reidkit.core.files import sha256_file, user_cache_dir
 from reidkit.core.log import get_logger
 from reidkit.data.base import read_dataset_image
 from reidkit.embed.factory import ModelEmbedder
-from reidkit.zoo.registry import sha256_of
 
 log = get_logger(__name__)
 
 
 def default_cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "reidkit" / "features"
+    return user_cache_dir("features")
 
 
 def cache_key(model_path: Path, dataset: str, paths: Sequence[str]) -> str:
     digest = hashlib.sha256()
-    digest.update(sha256_of(model_path).encode())
+    digest.update(sha256_file(model_path).encode())
     digest.update(dataset.encode())
     for path in paths:
         digest.update(b"\0" + str(Path(path).resolve()).encode())

@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from reidkit.core.vectors import l2_normalise
+
 DEFAULT_FPRS: tuple[float, ...] = (1e-2, 1e-3)
 HIST_BINS = 4000  # similarity histograms over [-1, 1] for plots (ROC curve, score distributions)
 CHUNK_ELEMENTS = 4_000_000
@@ -82,14 +84,14 @@ class ReidMetrics:
         out: dict[str, float | int] = {
             "n_query": self.n_query,
             "n_gallery": self.n_gallery,
-            "R1": _pct(self.rank(1)),
-            "R5": _pct(self.rank(5)),
-            "R10": _pct(self.rank(10)),
-            "mAP": _pct(self.mAP),
-            "mINP": _pct(self.mINP),
+            "R1": percent(self.rank(1)),
+            "R5": percent(self.rank(5)),
+            "R10": percent(self.rank(10)),
+            "mAP": percent(self.mAP),
+            "mINP": percent(self.mINP),
         }
         for fpr in sorted(self.tpr_at_fpr, reverse=True):
-            out[f"TPR@FPR={_fpr_name(fpr)}"] = _pct(self.tpr_at_fpr[fpr])
+            out[f"TPR@FPR={_fpr_name(fpr)}"] = percent(self.tpr_at_fpr[fpr])
         for fpr in sorted(self.threshold_at_fpr, reverse=True):
             if fpr == 1e-2:
                 out[f"threshold@FPR={_fpr_name(fpr)}"] = round(float(self.threshold_at_fpr[fpr]), 4)
@@ -103,23 +105,19 @@ class ReidMetrics:
         ]
         for fpr in sorted(self.tpr_at_fpr, reverse=True):
             lines.append(
-                f"at FPR {_fpr_name(fpr)}: TPR {_pct(self.tpr_at_fpr[fpr]):.1f}%, "
+                f"at FPR {_fpr_name(fpr)}: TPR {percent(self.tpr_at_fpr[fpr]):.1f}%, "
                 f"same person when score > {self.threshold_at_fpr[fpr]:.4f}"
             )
         return "\n".join(lines)
 
 
-def _pct(x: float) -> float:
-    return round(100.0 * float(x), 2) if np.isfinite(x) else float("nan")
+def percent(x: float) -> float:
+    """A rate in [0, 1] as the percent every report prints (R1, mAP, TPR): one decimal."""
+    return round(100.0 * float(x), 1) if np.isfinite(x) else float("nan")
 
 
 def _fpr_name(fpr: float) -> str:
     return f"{fpr:.0e}".replace("e-0", "e-")
-
-
-def l2_rows(x: np.ndarray, eps: float = 1e-12) -> np.ndarray:
-    x = np.asarray(x, np.float32)
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), eps)
 
 
 def evaluate_features(
@@ -142,8 +140,8 @@ def evaluate_features(
     With ``rerank=True`` the scores are ``1 - d`` for the k-reciprocal re-ranked distance ``d``
     (:class:`reidkit.evaluate.rerank.KReciprocal`, k1=20, k2=6, lambda=0.3), so thresholds are on that scale.
     """
-    q = l2_rows(query_feats)
-    g = l2_rows(gallery_feats)
+    q = l2_normalise(query_feats)
+    g = l2_normalise(gallery_feats)
     if q.ndim != 2 or g.ndim != 2 or q.shape[1] != g.shape[1]:
         raise ValueError(f"feature shapes do not match: query {q.shape}, gallery {g.shape}")
     if rerank:

@@ -29,6 +29,7 @@ import scipy.sparse as sp
 
 from reidkit.core.errors import ReidkitError
 from reidkit.core.log import get_logger
+from reidkit.core.vectors import l2_normalise
 
 log = get_logger(__name__)
 
@@ -51,8 +52,7 @@ class KReciprocal:
         max_images: int = MAX_IMAGES,
         chunk_elements: int = CHUNK_ELEMENTS,
     ):
-        x = np.concatenate([query, gallery]).astype(np.float32)
-        x /= np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+        x = l2_normalise(np.concatenate([query, gallery]))
         n, self.n_query = len(x), len(query)
         if n > max_images:
             raise ReidkitError(

@@ -45,7 +45,7 @@ from reidkit.index.indexer import (
     with_stride,
     write_analysis,
 )
-from reidkit.index.library import DEFAULT_INDEX, Library
+from reidkit.index.library import DEFAULT_INDEX, Library, model_sha256
 
 if TYPE_CHECKING:
     from reidkit.track import TrackerConfig
@@ -85,13 +85,18 @@ class AnalyserWorker:
         except ReidkitError as exc:
             self.error = exc
 
-    def describe(self) -> tuple[str, int, str]:
-        """``(embedder name, embedder dim, detector name)``: what the driver needs to open the library."""
+    def describe(self) -> tuple[str, int, str, str | None, str | None]:
+        """``(embedder name, embedder dim, detector name, model file, its sha256)``: what the driver
+        needs to open the library (the file and hash are None for an embedder without a file)."""
         if self.error is not None:
             raise self.error
         assert self.analyser is not None
         detector = self.analyser.detector
-        return self.analyser.embedder.name, int(self.analyser.embedder.dim), getattr(detector, "name", "")
+        embedder = self.analyser.embedder
+        model_file = getattr(embedder, "path", None)
+        sha256 = None if model_file is None else model_sha256(model_file)
+        model_path = None if model_file is None else str(model_file)
+        return embedder.name, int(embedder.dim), getattr(detector, "name", ""), model_path, sha256
 
     def analyse(self, path: str, sha: str) -> FileAnalysis:
         if self.error is not None:
@@ -159,14 +164,21 @@ def index_media_ray(
             return actor_class.remote(detector, model, options, tracker_config, tracker_factory, threads)
 
         first = new_worker()
-        model_name, dim, detector_name = _get(ray, first.describe.remote())
+        model_name, dim, detector_name, model_file, sha256 = _get(ray, first.describe.remote())
         report = IndexReport(Path(library_root), model_name, detector_name or str(detector))
         for problem in unwalkable:
             report.files.append(folder_failed(problem, on_file))
         if not files:
             return report  # only folders that could not be listed: no library to create
         with Library.create_or_open(
-            library_root, model_name, dim, index=index, nprobe=nprobe, ef_search=ef_search
+            library_root,
+            model_name,
+            dim,
+            index=index,
+            nprobe=nprobe,
+            ef_search=ef_search,
+            model_file=model_file,
+            model_file_sha256=sha256,
         ) as library:
             todo: deque[_Job] = deque()
             seen: dict[str, str] = {}

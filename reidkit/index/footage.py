@@ -22,6 +22,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from reidkit.core.vectors import l2_normalise
+
 # Frames two tracklets must share to count as on screen together (one shared frame can be a hand-over).
 MIN_SHARED_FRAMES = 3
 
@@ -125,7 +127,7 @@ def media_footage_scores(
     for crops in crop_vectors:
         crops = np.asarray(crops, np.float32)
         if len(crops) >= 2:
-            unit = crops / np.maximum(np.linalg.norm(crops, axis=1, keepdims=True), 1e-12)
+            unit = l2_normalise(crops)
             cosines = unit @ unit.T
             scores.positives.add(cosines[np.triu_indices(len(unit), k=1)])
     return scores

@@ -570,7 +570,13 @@ def index_media(
     if not files:
         return report  # only folders that could not be listed: no library to create
     with Library.create_or_open(
-        library_root, embedder.name, embedder.dim, index=index, nprobe=nprobe, ef_search=ef_search
+        library_root,
+        embedder.name,
+        embedder.dim,
+        index=index,
+        nprobe=nprobe,
+        ef_search=ef_search,
+        model_file=getattr(embedder, "path", None),
     ) as library:
         indexer = MediaIndexer(library, analyser)
         for path in files:

@@ -24,13 +24,16 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import IO, Any, Literal
 
 import numpy as np
 
 from reidkit.core.errors import LibraryError
+from reidkit.core.files import sha256_file
 from reidkit.core.log import get_logger
+from reidkit.core.vectors import l2_normalise
 from reidkit.index.footage import FootageScores, media_footage_scores
 
 log = get_logger(__name__)
@@ -168,8 +171,20 @@ def _blob(array: np.ndarray, dtype: type) -> bytes:
 
 
 def _unit(vector: np.ndarray) -> np.ndarray:
-    vector = np.asarray(vector, np.float32).reshape(-1)
-    return vector / max(float(np.linalg.norm(vector)), 1e-12)
+    return l2_normalise(np.asarray(vector).reshape(-1))
+
+
+def model_sha256(path: str | Path) -> str:
+    """sha256 of a model file: what identifies a model (two files may share a name, not their vectors)."""
+    stat = Path(path).stat()
+    return _model_sha256(str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+@lru_cache(maxsize=16)
+def _model_sha256(path: str, size: int, mtime_ns: int) -> str:
+    # Keyed by size and mtime too, so a file rewritten in place is hashed again; every search of a
+    # session hashes the same model, once.
+    return sha256_file(path)
 
 
 class _WriterLock:
@@ -231,6 +246,10 @@ class Library:
                 hint="delete the folder and run `reidkit index` again",
             )
         self.model: str = meta["model"]
+        # The file the vectors were made with and its content hash; None in libraries made before
+        # reidkit recorded them (they open as before, and get them on their next indexing run).
+        self.model_file: str | None = meta.get("model_file")
+        self.model_sha256: str | None = meta.get("model_sha256")
         self.dim: int = int(meta["dim"])
         self.version: int = int(meta.get("version", SCHEMA_VERSION))
         self.index_spec: str = meta.get("index", DEFAULT_INDEX)
@@ -269,8 +288,14 @@ class Library:
         use_gpu: bool | None = None,
         nprobe: int | None = None,
         ef_search: int | None = None,
+        model_file: str | Path | None = None,
+        model_file_sha256: str | None = None,
     ) -> Library:
         """Open ``root`` for writing (creating it if needed); refuses a library built with another model.
+
+        ``model_file`` is the embedder's model file: its sha256 (``model_file_sha256``, computed when not
+        given) is recorded in a new library, and an existing library refuses a file with other content
+        (:meth:`check_model_file`).
 
         ``index`` is a Faiss ``index_factory`` string for a new library: "Flat" (exact, the default),
         "IVF1024,Flat" or "HNSW32" for large galleries (docs/search.md). IVF indexes are trained once
@@ -288,6 +313,10 @@ class Library:
             conn = _connect(root / DB_NAME, root)
             conn.executescript(_SCHEMA)
             meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+            model_meta = []
+            if model_file is not None:
+                sha256 = model_file_sha256 or model_sha256(model_file)
+                model_meta = [("model_file", str(Path(model_file).resolve())), ("model_sha256", sha256)]
             if not meta:
                 conn.execute("BEGIN IMMEDIATE")
                 conn.executemany(
@@ -298,6 +327,7 @@ class Library:
                         ("version", str(SCHEMA_VERSION)),
                         ("index", index),
                         ("created_at", str(time.time())),
+                        *model_meta,
                     ],
                 )
                 conn.commit()
@@ -310,6 +340,12 @@ class Library:
                 )
             lib = cls(root, conn, writable=True, use_gpu=use_gpu)
             lib._lock = lock
+            if model_meta:
+                lib.check_model_file(model_meta[0][1], model_meta[1][1])
+                if lib.model_sha256 is None:  # a library from before model hashes: record this one
+                    with lib._transaction() as cur:
+                        cur.executemany("INSERT INTO meta(key, value) VALUES (?, ?)", model_meta)
+                    lib.model_file, lib.model_sha256 = model_meta[0][1], model_meta[1][1]
             if nprobe is not None or ef_search is not None:
                 lib.nprobe = lib.nprobe if nprobe is None else nprobe
                 lib.ef_search = lib.ef_search if ef_search is None else ef_search
@@ -332,6 +368,23 @@ class Library:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def check_model_file(self, model_file: str | Path | None, sha256: str | None = None) -> None:
+        """Refuse a model file whose content differs from the one the library's vectors were made with.
+
+        Same name is not enough: two ``mine.onnx`` files make incomparable vectors. An embedder without
+        a file (``None``) and a library from before model hashes were recorded are not checked.
+        """
+        if model_file is None or self.model_sha256 is None:
+            return
+        sha256 = sha256 or model_sha256(model_file)
+        if sha256 != self.model_sha256:
+            raise LibraryError(
+                f"was indexed with {self.model_file} (sha256 {self.model_sha256[:12]}), not with "
+                f"{Path(model_file).resolve()} (sha256 {sha256[:12]}): their vectors are not comparable",
+                path=self.root,
+                hint=f"pass --model {self.model_file}, or index into a new --library folder",
+            )
 
     # ---------------------------------------------------------------------------------- search settings
     @property

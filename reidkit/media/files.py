@@ -7,13 +7,13 @@ bytes so that a library can skip what it has already indexed, whatever the file 
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from reidkit.core.errors import MediaError
+from reidkit.core.files import sha256_file
 
 VIDEO_SUFFIXES = frozenset(
     {
@@ -138,11 +138,7 @@ def _identity(folder: Path) -> tuple[int, int]:
 
 def content_hash(path: str | Path, chunk_size: int = 1 << 20) -> str:
     """sha256 of the file's bytes, as 64 hex digits (read in chunks: videos can be large)."""
-    digest = hashlib.sha256()
     try:
-        with Path(path).open("rb") as fh:
-            while block := fh.read(chunk_size):
-                digest.update(block)
+        return sha256_file(path, chunk_size)
     except OSError as exc:
         raise MediaError(f"cannot read file ({exc.strerror})", path=path, hint="check the path") from exc
-    return digest.hexdigest()

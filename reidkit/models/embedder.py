@@ -17,7 +17,7 @@ import torch
 
 from reidkit.core.errors import ModelError
 from reidkit.core.runtime import prepare_batch
-from reidkit.embed.onnx import l2_normalise
+from reidkit.core.vectors import l2_normalise
 
 
 class TorchEmbedder:

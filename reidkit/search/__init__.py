@@ -14,7 +14,7 @@ from reidkit.search.engine import (
     search_vector,
     verdict_for,
 )
-from reidkit.search.moments import Moment, MomentRule, group_moments
+from reidkit.search.moments import Moment, MomentRule
 from reidkit.search.query import load_query, parse_box, select_person
 from reidkit.search.report import format_time, write_report
 from reidkit.search.verdict import Verdict, VerdictRule
@@ -32,7 +32,6 @@ __all__ = [
     "find_person",
     "find_tracklet",
     "format_time",
-    "group_moments",
     "load_query",
     "open_library",
     "parse_box",

@@ -299,6 +299,7 @@ def find_person(
             path=lib.root,
             hint=f"search it with {lib.model!r} or re-index with the other model",
         )
+    lib.check_model_file(getattr(embedder, "path", None))
     vector = embedder.embed([crop])[0]
     moments, verdict = find_moments(lib, vector, top=top, min_score=min_score, rule=rule)
     log.info("search %s: %d moments", photo, len(moments))

@@ -25,13 +25,14 @@ in ``reidkit.search.engine.search_vector``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from reidkit.core.vectors import l2_normalise
 from reidkit.detect.boxes import box_iou
 
 if TYPE_CHECKING:
@@ -40,9 +41,6 @@ if TYPE_CHECKING:
 
 if TYPE_CHECKING:
     from reidkit.index.library import MediaRecord, TrackletRecord
-
-# Linking threshold of group_moments() when the rule leaves it to the calibration but none is passed.
-FALLBACK_MIN_LINK = 0.7
 
 
 @dataclass(frozen=True)
@@ -105,71 +103,10 @@ class Moment:
         }
 
 
-@dataclass
-class _Group:
-    hits: list[TrackletHit]
-    vectors: list[np.ndarray] = field(default_factory=list)
-
-    @property
-    def end(self) -> float:
-        return max(h.tracklet.end for h in self.hits)
-
-
 def pooled_vector(crop_vectors: np.ndarray) -> np.ndarray:
     """One unit vector for a tracklet from its per-crop vectors."""
     mean = np.asarray(crop_vectors, np.float32).reshape(-1, crop_vectors.shape[-1]).mean(axis=0)
-    return (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32)
-
-
-def group_moments(
-    hits: Sequence[TrackletHit],
-    vector_of: Callable[[int], np.ndarray],
-    library_root: str | Path,
-    rule: MomentRule = MomentRule(),
-) -> list[Moment]:
-    """Merge ``hits`` into moments, best first.
-
-    ``vector_of(tracklet_id)`` returns the tracklet's pooled unit vector (see :func:`pooled_vector`).
-    """
-    root = Path(library_root).resolve()
-    by_media: dict[int, list[TrackletHit]] = {}
-    for hit in hits:
-        by_media.setdefault(hit.media.id, []).append(hit)
-
-    moments: list[Moment] = []
-    for media_hits in by_media.values():
-        if media_hits[0].media.kind == "image":
-            moments.extend(make_moment([hit], root) for hit in media_hits)
-            continue
-        groups: list[_Group] = []
-        for hit in sorted(media_hits, key=lambda h: (h.tracklet.start, h.tracklet.id)):
-            vector = vector_of(hit.tracklet.id)
-            best, best_link = None, FALLBACK_MIN_LINK if rule.min_link is None else rule.min_link
-            for group in groups:
-                if not _close_in_time(group, hit, rule):
-                    continue
-                link = float(np.mean([float(vector @ v) for v in group.vectors]))
-                if link >= best_link:
-                    best, best_link = group, link
-            if best is None:
-                groups.append(_Group([hit], [vector]))
-            else:
-                best.hits.append(hit)
-                best.vectors.append(vector)
-        moments.extend(make_moment(group.hits, root) for group in groups)
-    moments.sort(key=lambda m: (-m.score, m.media, m.start))
-    return moments
-
-
-def _close_in_time(group: _Group, hit: TrackletHit, rule: MomentRule) -> bool:
-    t = hit.tracklet
-    if t.start - group.end > rule.max_gap:
-        return False
-    for member in group.hits:
-        overlap = min(member.tracklet.end, t.end) - max(member.tracklet.start, t.start)
-        if overlap > rule.max_overlap:
-            return False
-    return True
+    return l2_normalise(mean)
 
 
 def plausible_link(

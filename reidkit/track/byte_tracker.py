@@ -72,7 +72,7 @@ class TrackerConfig:
         name = detector if isinstance(detector, str) else getattr(detector, "name", None)
         if isinstance(detector, Path):
             name = next((s.name for s in MODELS.values() if s.filename == detector.name), None)
-        spec = MODELS.get(name) if isinstance(name, str) else None
+        spec = MODELS.find(name) if isinstance(name, str) else None
         values: dict[str, Any] = {}
         if spec is not None and spec.track_high is not None:
             values = {"track_high": spec.track_high, "new_track": spec.track_high}

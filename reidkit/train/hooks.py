@@ -155,7 +155,8 @@ class MetricsWriter(HookBase):
         }
         row["seconds"] = round(time.perf_counter() - self._epoch_start, 2)
         row.update({k: round(v, 5) for k, v in trainer.epoch_means().items()})
-        row.update({k: round(v, 3) for k, v in trainer.storage.items() if isinstance(v, float)})
+        # Evaluation scores (percent), with the one decimal every R1/mAP is printed with.
+        row.update({k: round(v, 1) for k, v in trainer.storage.items() if isinstance(v, float)})
         self._append(row)
         if self.writer is not None:
             for key, value in row.items():
@@ -190,15 +191,26 @@ class MetricsWriter(HookBase):
             self.writer.close()
 
 
-class ProgressBar(HookBase):
-    """A tqdm bar per epoch on stderr (main process, TTY only) showing loss and lr."""
+class Progress(HookBase):
+    """Progress on the main process: a tqdm bar per epoch on a terminal; elsewhere (CI, nohup, a log
+    file), where a bar would print nothing for minutes, a log line every ``log_period`` iterations and
+    one per epoch, with loss, lr, speed and ETA."""
 
-    def __init__(self, enabled: bool | None = None):
-        self.enabled = sys.stderr.isatty() if enabled is None else enabled
+    def __init__(self, enabled: bool | None = None, log_period: int = 20):
+        self.bar_enabled = sys.stderr.isatty() if enabled is None else enabled
+        self.log_period = max(1, log_period)
         self.bar: Any = None
+        self._train_start = 0.0
+        self._epochs_done = 0  # by this process (a resumed run starts its clock again)
+        self._epoch_start = 0.0
+        self._epoch_iter = 0
+
+    def before_train(self) -> None:
+        self._train_start = time.perf_counter()
 
     def before_epoch(self) -> None:
-        if self.enabled and self.trainer.is_main:
+        self._epoch_start, self._epoch_iter = time.perf_counter(), 0
+        if self.bar_enabled and self.trainer.is_main:
             from tqdm import tqdm
 
             self.bar = tqdm(
@@ -209,16 +221,43 @@ class ProgressBar(HookBase):
             )
 
     def after_step(self) -> None:
+        trainer = self.trainer
+        self._epoch_iter += 1
+        loss = trainer.step_parts.get("loss", 0.0)
         if self.bar is not None:
-            self.bar.set_postfix(
-                loss=f"{self.trainer.step_parts.get('loss', 0.0):.3f}", lr=f"{self.trainer.lr:.2e}"
-            )
+            self.bar.set_postfix(loss=f"{loss:.3f}", lr=f"{trainer.lr:.2e}")
             self.bar.update(1)
+        elif not self.bar_enabled and trainer.is_main and self._epoch_iter % self.log_period == 0:
+            speed = self._epoch_iter / max(time.perf_counter() - self._epoch_start, 1e-9)
+            left = (trainer.max_epochs - trainer.epoch) * trainer.iters_per_epoch - self._epoch_iter
+            logger.info(
+                f"epoch {trainer.epoch + 1}/{trainer.max_epochs} iter {self._epoch_iter}/"
+                f"{trainer.iters_per_epoch} loss {loss:.4f} lr {trainer.lr:.2e} {speed:.2f} it/s "
+                f"ETA {format_duration(left / speed)} (steps only)"
+            )
 
     def after_epoch(self) -> None:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+        trainer = self.trainer
+        self._epochs_done += 1
+        if self.bar_enabled or not trainer.is_main:
+            return
+        seconds = time.perf_counter() - self._epoch_start
+        per_epoch = (time.perf_counter() - self._train_start) / self._epochs_done  # with evaluation
+        logger.info(
+            f"epoch {trainer.epoch + 1}/{trainer.max_epochs} done in {format_duration(seconds)}: "
+            f"loss {trainer.epoch_means().get('loss', float('nan')):.4f} lr {trainer.lr:.2e} "
+            f"{self._epoch_iter / max(seconds, 1e-9):.2f} it/s "
+            f"ETA {format_duration(per_epoch * (trainer.max_epochs - trainer.epoch - 1))}"
+        )
+
+
+def format_duration(seconds: float) -> str:
+    """``h:mm:ss``."""
+    total = round(max(0.0, seconds))
+    return f"{total // 3600}:{total // 60 % 60:02d}:{total % 60:02d}"
 
 
 class StopAfter(HookBase):

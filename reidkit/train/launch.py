@@ -33,7 +33,7 @@ from reidkit.train.hooks import (
     HookBase,
     MetricsWriter,
     PeriodicCheckpoint,
-    ProgressBar,
+    Progress,
 )
 from reidkit.train.sampler import PKSampler
 from reidkit.train.transforms import EvalTransform, TrainTransform
@@ -301,7 +301,7 @@ def run_training(
         Evaluate(test_sets, cfg.eval_period, make_extractor(cfg, device)),
         PeriodicCheckpoint(output, cfg.checkpoint_period, config_dict),
         MetricsWriter(output, cfg.log_period),
-        ProgressBar(progress),
+        Progress(progress, cfg.log_period),
         *extra_hooks,
     ]
     trainer.register_hooks(hooks)

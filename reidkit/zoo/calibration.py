@@ -66,7 +66,7 @@ def calibration_for(model: str) -> ScoreCalibration:
 def _registry_calibration(model: str) -> dict[str, float]:
     from reidkit.zoo.registry import MODELS
 
-    spec = MODELS.get(model)
+    spec = MODELS.find(model)
     return dict(spec.calibration) if spec is not None else {}
 
 

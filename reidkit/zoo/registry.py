@@ -13,7 +13,6 @@ Offline, step 5 fails with one line saying where to put the file.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import tempfile
@@ -23,6 +22,8 @@ from pathlib import Path
 from typing import Literal
 
 from reidkit.core.errors import ModelError
+from reidkit.core.files import sha256_file, user_cache_dir
+from reidkit.core.registry import Registry
 
 PACKAGE_WEIGHTS = Path(__file__).parent / "weights"
 
@@ -53,7 +54,7 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 @dataclass(frozen=True)
 class ModelSpec:
     name: str
-    task: Literal["detect", "reid"]
+    task: ModelTask
     filename: str
     sha256: str | None
     input: InputSpec
@@ -74,12 +75,15 @@ class ModelSpec:
     track_high: float | None = None
 
 
-MODELS: dict[str, ModelSpec] = {}
+ModelTask = Literal["detect", "reid"]
+TASK_NAMES: dict[str, str] = {"detect": "detector", "reid": "ReID model"}
+
+MODELS: Registry[ModelSpec] = Registry("model")
 
 
 def register_model(spec: ModelSpec) -> ModelSpec:
-    MODELS[spec.name] = spec
-    return spec
+    """Add ``spec`` to the zoo; a second, different spec under a registered name is an error."""
+    return MODELS.add(spec.name, spec)
 
 
 _KAZ = "https://github.com/Kazuhito00/MOT-Tracking-by-Detection-Pipeline/raw/e50a76b"
@@ -231,27 +235,24 @@ DEFAULT_REID_MODEL = "reidkit-retail-0287-cuhk03"
 DEFAULT_DETECTOR = "yolox-nano"
 
 
-def get_spec(name: str) -> ModelSpec:
-    try:
-        return MODELS[name]
-    except KeyError:
-        known = ", ".join(sorted(MODELS))
+def get_spec(name: str, task: ModelTask = "reid") -> ModelSpec:
+    """The registered ``task`` model called ``name``; unknown names list the models of that task only."""
+    spec = MODELS.find(name)
+    kind = TASK_NAMES[task]
+    if spec is None:
+        known = ", ".join(s.name for s in MODELS.values() if s.task == task)
+        raise ModelError(f"unknown {kind} {name!r}; known: {known} (or pass a path to an .onnx file)")
+    if spec.task != task:
         raise ModelError(
-            f"unknown model {name!r}; known models: {known} (or pass a path to an .onnx file)"
-        ) from None
+            f"{name!r} is a {TASK_NAMES[spec.task]}, not a {kind}",
+            hint="`reidkit models` lists the models of each kind",
+        )
+    return spec
 
 
 def cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "reidkit" / "models"
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    """Where downloaded models are kept."""
+    return user_cache_dir("models")
 
 
 def candidate_paths(spec: ModelSpec) -> list[Path]:
@@ -264,8 +265,10 @@ def candidate_paths(spec: ModelSpec) -> list[Path]:
     return paths
 
 
-def resolve_model(name_or_path: str | Path, *, download: bool = True) -> tuple[Path, ModelSpec | None]:
-    """Find a model file. Returns ``(path, spec)``; ``spec`` is None for an unregistered file path."""
+def resolve_model(
+    name_or_path: str | Path, *, task: ModelTask = "reid", download: bool = True
+) -> tuple[Path, ModelSpec | None]:
+    """Find a ``task`` model's file. Returns ``(path, spec)``; ``spec`` is None for an unregistered file path."""
     text = str(name_or_path)
     as_path = Path(text).expanduser()
     if text.endswith((".onnx", ".pt", ".pth", ".pth.tar")) or os.sep in text:
@@ -275,7 +278,7 @@ def resolve_model(name_or_path: str | Path, *, download: bool = True) -> tuple[P
             )
         spec = next((s for s in MODELS.values() if s.filename == as_path.name), None)
         return as_path, spec
-    spec = get_spec(text)
+    spec = get_spec(text, task)
     for path in candidate_paths(spec):
         if path.is_file():
             return path, spec
@@ -302,7 +305,7 @@ def _download(spec: ModelSpec) -> Path:
             f"model {spec.name!r} is not on this machine and could not be downloaded ({exc.__class__.__name__})",
             hint=f"download {spec.url} into {target.parent}, or set REIDKIT_MODEL_DIR to a folder holding {spec.filename}",
         ) from exc
-    if spec.sha256 and sha256_of(tmp_path) != spec.sha256:
+    if spec.sha256 and sha256_file(tmp_path) != spec.sha256:
         tmp_path.unlink(missing_ok=True)
         raise ModelError(f"download of {spec.name!r} has the wrong sha256", path=spec.url)
     tmp_path.replace(target)

@@ -117,3 +117,12 @@ def test_dataset_options_reach_the_dataset(tmp_path: Path, capsys: pytest.Captur
     assert main([*args, "--cache-dir", str(tmp_path)]) == 0
     out = json.loads(capsys.readouterr().out)
     assert (out["n_query"], out["n_gallery"]) == (484, 491)
+
+
+def test_eval_refuses_an_unknown_dataset_option(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    person_folder(tmp_path / "people")
+    args = ["eval", "-d", "folder", "--root", str(tmp_path / "people"), "-m", "x.onnx", "-o", "holdot=100"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: unknown folder option holdot; valid options: protocol, camera_regex")
+    assert err.count("\n") == 1

@@ -145,3 +145,14 @@ def test_real_cuhk03() -> None:
     data = build_dataset("cuhk03", root)
     assert (len(data.query) + len(data.gallery), len({s.pid for s in data.query})) == (938, 100)
     assert data.num_train_pids == 743
+
+
+def test_an_unknown_option_is_an_error_that_lists_the_valid_ones(tmp_path: Path) -> None:
+    """A misspelt option must not silently fall back to the default split (holdot=100 -> val/)."""
+    write(
+        tmp_path / "labeled", "train/0000_00.jpg", "train/0000_05.jpg", "val/0000_00.jpg", "val/0000_05.jpg"
+    )
+    with pytest.raises(DatasetError, match=r"unknown cuhk03 option holdot; valid options: protocol, holdout"):
+        build_dataset("cuhk03", tmp_path / "labeled", holdot=100)
+    with pytest.raises(DatasetError, match=r"unknown market1501 options a, b; valid options: protocol"):
+        build_dataset("market1501", tmp_path, a=1, b=2)

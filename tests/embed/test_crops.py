@@ -188,7 +188,8 @@ def test_people_who_meet_others_get_a_few_more_crops() -> None:
     assert sampler.budget(seen=400, crowded=10) == 10  # at most k + crowded_extra
     assert sampler.budget(seen=20, crowded=8) == 4  # ceil(12 / 8) + 2 against ceil(20 / 8)
     assert sampler.budget(seen=3, crowded=0) == cfg.min_k
-    assert CropSampler().budget(seen=20, crowded=8) == 3  # the default: one crop more
+    # Restates the tuned default config (CropSamplerConfig's crowded_extra): one crop more.
+    assert CropSampler().budget(seen=20, crowded=8) == 3
 
 
 def test_drop_idle_forgets_ended_tracks() -> None:

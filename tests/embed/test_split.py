@@ -71,3 +71,46 @@ def test_two_jumps_give_three_pieces_and_a_single_crop_stays_whole() -> None:
     assert [[crop.frame for crop in e.crops] for _, e in pieces] == [[0], [10, 20], [30]]
     # every observation is kept, in order, once
     assert np.concatenate([t.frames for t, _ in pieces]).tolist() == tracklet.frames.tolist()
+
+
+def test_indexing_cuts_a_track_that_jumps_from_one_person_to_another(tmp_path) -> None:
+    """Pins the product decision: indexing (default options, a calibrated model) splits tracklets.
+
+    The fake tracker follows red along the top, then jumps to blue below at frame 20, as a tracker
+    can when two people cross; the library must hold the two people apart.
+    """
+    from reidkit.core.types import Tracks
+    from reidkit.index.indexer import index_media
+    from reidkit.index.library import Library
+    from tests.index.test_indexer import BLUE, RED, BlobDetector, ColourEmbedder, query, write_scene
+
+    class JumpingTracker:
+        def reset(self) -> None: ...
+
+        def update(self, detections, frame_index: int) -> Tracks:
+            boxes = np.asarray(detections.boxes, np.float32).reshape(-1, 4)
+            rows = np.argsort(boxes[:, 1])  # top (red) first
+            if len(rows) == 0 or (frame_index >= 20 and len(rows) < 2):
+                return Tracks.empty()
+            row = int(rows[0] if frame_index < 20 else rows[-1])
+            return Tracks(boxes[row : row + 1], np.full(1, 0.9, np.float32), np.ones(1, np.int64))
+
+    class CalibratedColourEmbedder(ColourEmbedder):
+        name = "reidkit-retail-0287-cuhk03"  # a model with a measured "same person" threshold
+
+    report = index_media(
+        write_scene(tmp_path / "walk.mp4"),
+        tmp_path / "lib",
+        detector=BlobDetector(),
+        model=CalibratedColourEmbedder(),
+        tracker_factory=JumpingTracker,
+    )
+    assert report.files[0].tracklets_split == 1
+    library = Library.open(tmp_path / "lib")
+    tracklets = library.tracklets()
+    assert len(tracklets) == 2
+    first, second = sorted(tracklets, key=lambda t: t.start_frame)
+    assert first.end_frame < 20 <= second.start_frame
+    ids, vectors = library.tracklet_vectors()
+    by_id = dict(zip(ids.tolist(), vectors, strict=True))
+    assert float(by_id[first.id] @ query(RED)) > 0.9 and float(by_id[second.id] @ query(BLUE)) > 0.9

@@ -9,12 +9,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from reidkit.core.vectors import l2_normalise
 from reidkit.evaluate.metrics import (
     ReidMetrics,
     descending_order,
     evaluate_features,
     evaluate_similarity,
-    l2_rows,
 )
 
 
@@ -100,7 +100,7 @@ def test_features_match_similarity_path_and_details():
     qp, gp = rng.integers(0, 8, 30), rng.integers(-1, 8, 50)
     qc, gc = rng.integers(0, 3, 30), rng.integers(0, 3, 50)
     got = evaluate_features(q, g, qp, gp, qc, gc, max_rank=10, details=True, top_k=5, chunk_elements=100)
-    ref = reference(l2_rows(q) @ l2_rows(g).T, qp, gp, qc, gc, 10, (1e-2, 1e-3))
+    ref = reference(l2_normalise(q) @ l2_normalise(g).T, qp, gp, qc, gc, 10, (1e-2, 1e-3))
     np.testing.assert_allclose(got.cmc, ref["cmc"])
     assert got.mAP == pytest.approx(ref["mAP"], abs=1e-6)
     assert got.mINP == pytest.approx(ref["mINP"], abs=1e-6)
@@ -149,3 +149,14 @@ def test_large_negative_buffer_is_exact():
         t = neg[int(f * len(neg))]
         assert m.threshold_at_fpr[f] == t
         assert m.tpr_at_fpr[f] == pytest.approx((pos > t).mean())
+
+
+def test_r1_and_map_are_printed_with_one_decimal_everywhere() -> None:
+    """--json, the summary line and the benches share evaluate.metrics.percent: 1/3 is 33.3."""
+    from reidkit.evaluate.metrics import percent
+
+    eye = np.eye(3, dtype=np.float32)
+    # Queries 0 and 1 each find the other person first; query 2 finds itself: R1 = 1/3.
+    m = evaluate_features(eye, eye, [0, 1, 2], [1, 0, 2], [0, 0, 0], [1, 1, 1])
+    assert percent(1 / 3) == 33.3
+    assert m.as_dict()["R1"] == 33.3 and "R1 33.3 " in m.summary()

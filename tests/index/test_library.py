@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import sqlite3
 from pathlib import Path
@@ -80,6 +81,45 @@ def test_model_mismatch_is_refused(tmp_path: Path) -> None:
     with pytest.raises(LibraryError, match=r"built with model 'osnet'.*--model osnet"):
         Library.create_or_open(tmp_path, "retail-0287", DIM)
     Library.create_or_open(tmp_path, "osnet", DIM).close()  # the lock was released
+
+
+def two_model_files(tmp_path: Path) -> tuple[Path, Path]:
+    """Two different files both called mine.onnx."""
+    first, second = tmp_path / "a" / "mine.onnx", tmp_path / "b" / "mine.onnx"
+    for path, content in ((first, b"weights A"), (second, b"weights B")):
+        path.parent.mkdir()
+        path.write_bytes(content)
+    return first, second
+
+
+def test_a_model_file_of_the_same_name_but_other_content_is_refused(tmp_path: Path) -> None:
+    first, second = two_model_files(tmp_path)
+    root = tmp_path / "lib"
+    with Library.create_or_open(root, "mine", DIM, model_file=first) as lib:
+        assert lib.model_sha256 == hashlib.sha256(b"weights A").hexdigest()
+    with pytest.raises(LibraryError) as err:
+        Library.create_or_open(root, "mine", DIM, model_file=second)
+    message = str(err.value)
+    assert str(first) in message and str(second) in message and f"--model {first}" in message
+    assert "\n" not in message
+    Library.create_or_open(root, "mine", DIM, model_file=first).close()  # the same file is fine
+    reader = Library.open(root)
+    reader.check_model_file(first)
+    with pytest.raises(LibraryError, match="not comparable"):
+        reader.check_model_file(second)
+
+
+def test_a_library_from_before_model_hashes_opens_and_records_the_next_model(tmp_path: Path) -> None:
+    first, second = two_model_files(tmp_path)
+    root = tmp_path / "lib"
+    Library.create_or_open(root, "mine", DIM).close()  # no model file: as libraries were made before
+    old = Library.open(root)
+    assert old.model_sha256 is None
+    old.check_model_file(second)  # nothing recorded, nothing to refuse
+    Library.create_or_open(root, "mine", DIM, model_file=first).close()
+    assert Library.open(root).model_file == str(first.resolve())
+    with pytest.raises(LibraryError, match="not comparable"):
+        Library.create_or_open(root, "mine", DIM, model_file=second)
 
 
 def test_duplicate_add_is_a_noop(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ import numpy as np
 
 from reidkit.core.types import Detections
 from reidkit.index.footage import FootageScores, media_footage_scores
-from reidkit.index.library import MediaRecord, TrackletHit, TrackletRecord
+from reidkit.index.library import Library, MediaRecord, TrackletHit, TrackletRecord
 
 DIM = 16
 
@@ -40,6 +40,11 @@ class FakeLibrary:
         self._media: list[MediaRecord] = []
         self._tracklets: list[TrackletRecord] = []
         self._vectors: dict[int, np.ndarray] = {}
+        self.model_file: str | None = None  # the model file's path and sha256, as Library records them
+        self.model_sha256: str | None = None
+
+    # The real check, on the fake's recorded model file.
+    check_model_file = Library.check_model_file
 
     def add_video(self, path: str, duration: float = 60.0, fps: float = 10.0) -> MediaRecord:
         media = MediaRecord(
@@ -155,9 +160,10 @@ class FakeLibrary:
 class FakeEmbedder:
     """Embeds every crop as a fixed vector (the test's query identity)."""
 
-    def __init__(self, vector: np.ndarray, name: str = "fake-reid"):
+    def __init__(self, vector: np.ndarray, name: str = "fake-reid", path: Path | None = None):
         self.vector = unit(vector)
         self.name = name
+        self.path = path  # the model file, when the test gives the fake one
         self.dim = int(self.vector.shape[0])
         self.seen: list[np.ndarray] = []
 

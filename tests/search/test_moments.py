@@ -186,6 +186,7 @@ def test_someone_entering_at_the_border_is_a_new_visit(tmp_path: Path) -> None:
 
 def test_link_threshold_comes_from_the_calibration(tmp_path: Path, monkeypatch) -> None:
     """Two pieces with cosine ~0.8: linked under a 0.75 link threshold, separate under 0.85."""
+    from reidkit.core.registry import Registry
     from reidkit.zoo import registry
 
     lib = FakeLibrary(tmp_path / "lib", model="calibrated-fake")
@@ -194,11 +195,16 @@ def test_link_threshold_comes_from_the_calibration(tmp_path: Path, monkeypatch) 
     _walker(lib, video, range(0, 20), [[300, 100, 360, 280]] * 20, a)
     _walker(lib, video, range(25, 45), [[310, 100, 370, 280]] * 20, mix(a, identity(2), 0.8))
     spec = registry.ModelSpec("calibrated-fake", "reid", "x.onnx", None, registry.InputSpec(256, 128))
+    known_models = registry.MODELS.values()
     for link, expected in ((0.75, 1), (0.85, 2)):
         calibrated = registry.ModelSpec(
             **{**spec.__dict__, "calibration": {"threshold": 0.5, "link_threshold": link}}
         )
-        monkeypatch.setitem(registry.MODELS, "calibrated-fake", calibrated)
+        zoo: Registry[registry.ModelSpec] = Registry("model")  # the zoo plus this one spec
+        for known in known_models:
+            zoo.add(known.name, known)
+        zoo.add(calibrated.name, calibrated)
+        monkeypatch.setattr(registry, "MODELS", zoo)
         assert len(search_vector(lib, a, top=10)) == expected
     assert calibration_for("calibrated-fake").measured
 
@@ -227,3 +233,21 @@ def test_query_expansion_finds_the_persons_other_visit_before_a_look_alike(tmp_p
     assert {m.tracklet_ids: m.score for m in expanded} == pytest.approx(
         {m.tracklet_ids: m.score for m in plain}
     )
+
+
+def test_a_visit_scores_by_its_pooled_vector_not_its_best_member(tmp_path: Path) -> None:
+    """Pins the product decision: a linked visit is scored (and ranked) by the cosine between the query
+    and the mean of its tracklets' vectors, so one lucky piece cannot lift a visit above a better one."""
+    lib = FakeLibrary(tmp_path / "lib")
+    query = identity(1)
+    part_match = mix(query, identity(2), 0.6)  # linked to the exact match below (cosine 0.6)
+    visit = lib.add_video("/v1.mp4")
+    exact = lib.add_tracklet(visit, 0.0, 5.0, query, noise=0.0)
+    lib.add_tracklet(visit, 5.5, 10.0, part_match, noise=0.0)
+    lib.add_tracklet(lib.add_video("/v2.mp4"), 0.0, 5.0, mix(query, identity(3), 0.95), noise=0.0)
+    rule = MomentRule(min_link=0.5, expand_query=0)  # no expansion: the visit's own score decides
+    moments = search_vector(lib, query, top=10, rule=rule)
+    assert [Path(m.media).name for m in moments] == ["v2.mp4", "v1.mp4"]
+    pooled = unit(unit(query) + unit(part_match))
+    assert moments[1].score == pytest.approx(float(pooled @ unit(query)), abs=1e-4)
+    assert len(moments[1].tracklet_ids) == 2 and exact.id in moments[1].tracklet_ids

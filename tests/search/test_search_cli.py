@@ -61,6 +61,26 @@ def test_model_mismatch_is_refused(library: FakeLibrary, photo: Path) -> None:
         find_person(photo, library, embedder=FakeEmbedder(identity(1), name="other"), detector=FakeDetector())
 
 
+def test_a_model_file_with_other_content_than_the_indexed_one_is_refused(
+    library: FakeLibrary, photo: Path, tmp_path: Path
+) -> None:
+    """Same model name, other file: the vectors would not be comparable, so search refuses."""
+    from reidkit.core.files import sha256_file
+
+    indexed, other = tmp_path / "a" / "mine.onnx", tmp_path / "b" / "mine.onnx"
+    for path, content in ((indexed, b"weights A"), (other, b"weights B")):
+        path.parent.mkdir()
+        path.write_bytes(content)
+    library.model_file, library.model_sha256 = str(indexed), sha256_file(indexed)
+    same = FakeEmbedder(identity(1), path=indexed)
+    assert find_person(photo, library, embedder=same, detector=FakeDetector()).moments
+    with pytest.raises(LibraryError) as err:
+        find_person(photo, library, embedder=FakeEmbedder(identity(1), path=other), detector=FakeDetector())
+    message = str(err.value)
+    assert str(indexed) in message and str(other) in message and "--model" in message
+    assert "\n" not in message
+
+
 def test_empty_library_is_a_one_line_error(tmp_path: Path) -> None:
     with pytest.raises(LibraryError) as err:
         engine.open_library(FakeLibrary(tmp_path / "empty"))
@@ -148,6 +168,7 @@ def test_cli_says_when_expansion_ranks_a_lower_score_first(
     lib.add_tracklet(lib.add_video("/cam3.mp4"), 0.0, 5.0, 0.5 * shot + 0.5 * person + other, noise=0.01)
     monkeypatch.setattr(engine, "open_library", lambda _lib: lib)
     monkeypatch.setattr(engine, "build_embedder", lambda _model: FakeEmbedder(unit(person + shot)))
+    monkeypatch.setattr(query, "_default_detector", lambda: FakeDetector([]))  # no real YOLOX needed
     args = ["search", str(photo), "--library", "lib", "--top", "3", "--report", str(tmp_path / "report")]
     assert main(args) == 0
     expanded = capsys.readouterr().out.splitlines()

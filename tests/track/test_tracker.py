@@ -180,7 +180,9 @@ def test_low_score_detection_resumes_a_recently_lost_track(low_recent: int, resu
 
 def test_tracker_thresholds_follow_the_detector():
     nano = TrackerConfig.for_detector("yolox-nano")
-    assert nano.track_high == nano.new_track == 0.3  # registry: its boxes are reliable from 0.3
+    # 0.3 restates yolox-nano's tuned registry value (ModelSpec.track_high); what this pins is that
+    # the registry value reaches the tracker, by name, by file path and by detector object.
+    assert nano.track_high == nano.new_track == 0.3
     assert TrackerConfig.for_detector("some-unknown-detector") == TrackerConfig()
     assert TrackerConfig.for_detector(Path("/models/yolox_nano_416x416.onnx")).track_high == 0.3
 

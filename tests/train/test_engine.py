@@ -69,7 +69,8 @@ def test_training_lowers_the_loss_and_beats_chance(synthetic_root: Path, tmp_pat
     assert r1[-1] > 60.0 and r1[-1] > r1[0] + 20
     assert (out / "best.pth").is_file() and (out / "config.yaml").is_file()
     best = load_checkpoint(out / "best.pth")
-    assert best["best_score"] == pytest.approx(max(float(r["cuhk03/mAP"]) for r in rows), abs=1e-3)
+    # metrics.csv prints scores with one decimal, like every R1/mAP
+    assert best["best_score"] == pytest.approx(max(float(r["cuhk03/mAP"]) for r in rows), abs=0.05)
     state = load_checkpoint(out / "last.pth")
     assert state["epoch"] == 10 and state["config"]["optim"]["epochs"] == 10
     assert set(state) >= {"model", "optimizer", "scheduler", "sampler", "rng", "iter", "best_score"}

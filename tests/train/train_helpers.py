@@ -1,8 +1,6 @@
 """Synthetic identities, a tiny stand-in ReID model and loss for the training tests.
 
-Each identity is a stick figure with its own shirt/trousers colours; the two CUHK03 "cameras" differ in
-brightness and background, so a model must learn colours, not backgrounds, to match across cameras.
-Images are written in the CUHK03 split layout (``train/PPPP_KK.jpg``, ``val/PPPP_KK.jpg``).
+The identities themselves are ``reidkit train --smoke``'s (:mod:`reidkit.train.smoke`).
 """
 
 from __future__ import annotations
@@ -10,44 +8,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import cv2
-import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from reidkit.train.smoke import write_synthetic_cuhk03
 from reidkit.zoo.registry import IMAGENET_MEAN, IMAGENET_STD, InputSpec
 
-
-def figure_image(
-    pid_colours: tuple[np.ndarray, np.ndarray], camid: int, rng: np.random.Generator
-) -> np.ndarray:
-    h, w = 64, 32
-    background = rng.integers(40, 90) if camid == 0 else rng.integers(150, 210)
-    img = np.full((h, w, 3), background, np.uint8)
-    img = np.clip(img.astype(np.int16) + rng.integers(-20, 20, size=(h, w, 3)), 0, 255).astype(np.uint8)
-    shirt, trousers = pid_colours
-    gain = 1.0 if camid == 0 else 0.8
-    dx = int(rng.integers(-3, 4))
-    cv2.circle(img, (w // 2 + dx, 9), 5, (150, 170, 200), -1)
-    cv2.rectangle(img, (8 + dx, 15), (24 + dx, 36), tuple(int(c * gain) for c in shirt), -1)
-    cv2.rectangle(img, (9 + dx, 37), (23 + dx, 60), tuple(int(c * gain) for c in trousers), -1)
-    return img
-
-
-def write_synthetic_cuhk03(
-    root: Path, n_train: int = 12, n_val: int = 8, shots: int = 4, seed: int = 0
-) -> Path:
-    rng = np.random.default_rng(seed)
-    for split, n_ids in (("train", n_train), ("val", n_val)):
-        (root / split).mkdir(parents=True, exist_ok=True)
-        for pid in range(n_ids):
-            colours = (rng.integers(0, 256, 3), rng.integers(0, 256, 3))
-            for shot in range(shots):
-                camid = 0 if shot < shots // 2 else 1
-                kk = shot if camid == 0 else 5 + shot - shots // 2
-                cv2.imwrite(str(root / split / f"{pid:04d}_{kk:02d}.jpg"), figure_image(colours, camid, rng))
-    return root
+__all__ = ["write_synthetic_cuhk03"]
 
 
 class TinyReid(nn.Module):

@@ -16,7 +16,7 @@ def test_lookup_order_prefers_model_dir(tmp_path: Path, monkeypatch: pytest.Monk
     fake = tmp_path / MODELS["yolox-nano"].filename
     fake.write_bytes(b"x")
     monkeypatch.setenv("REIDKIT_MODEL_DIR", str(tmp_path))
-    assert resolve_model("yolox-nano")[0] == fake
+    assert resolve_model("yolox-nano", task="detect")[0] == fake
 
 
 def test_missing_model_offline_names_the_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -27,7 +27,7 @@ def test_missing_model_offline_names_the_fix(tmp_path: Path, monkeypatch: pytest
 
 
 def test_unknown_name_and_missing_path() -> None:
-    with pytest.raises(ModelError, match="unknown model"):
+    with pytest.raises(ModelError, match="unknown ReID model"):
         resolve_model("no-such-model")
     with pytest.raises(ModelError, match="not found"):
         resolve_model("/nonexistent/model.onnx")

@@ -30,7 +30,7 @@ NAME = re.compile(r"^(\d{4})(\d{3})$")
 
 
 @DATASETS.register("cuhk01")
-def cuhk01(root: Path, protocol: str = "", split: str = "half", **_: object) -> ReidDataset:
+def cuhk01(root: Path, protocol: str = "", split: str = "half") -> ReidDataset:
     folder = root / "campus" if (root / "campus").is_dir() else root
     samples = []
     for path in list_images(folder):

@@ -39,7 +39,7 @@ def _parse_split(folder: Path) -> list[ReidSample]:
 
 
 @DATASETS.register("cuhk03")
-def cuhk03(root: Path, protocol: str = "", holdout: int = 0, **_: object) -> ReidDataset:
+def cuhk03(root: Path, protocol: str = "", holdout: int = 0) -> ReidDataset:
     """``holdout=N`` keeps ``val/`` out of sight: the last N identities of ``train/`` become the test
     split (same camera protocol) and training uses the rest. Use it to choose a recipe (ablations)
     without tuning on val."""
@@ -77,7 +77,7 @@ def cuhk03(root: Path, protocol: str = "", holdout: int = 0, **_: object) -> Rei
 
 
 @DATASETS.register("cuhk03-np")
-def cuhk03_np(root: Path, protocol: str = "", **_: object) -> ReidDataset:
+def cuhk03_np(root: Path, protocol: str = "") -> ReidDataset:
     """CUHK03 in the new protocol (Zhong et al. 2017): Market-1501 folders, 767 train / 700 test ids."""
     from reidkit.data.datasets.market1501 import find_root, market_layout
 

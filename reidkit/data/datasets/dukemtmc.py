@@ -19,7 +19,7 @@ from reidkit.data.datasets.market1501 import find_root, market_layout
 
 
 @DATASETS.register("dukemtmcreid")
-def dukemtmcreid(root: Path, protocol: str = "", **_: object) -> ReidDataset:
+def dukemtmcreid(root: Path, protocol: str = "") -> ReidDataset:
     return market_layout(find_root(root, "query", "DukeMTMC-reID"), "dukemtmcreid", protocol=protocol)
 
 

@@ -33,7 +33,7 @@ def _sample(path: Path, pid: int, camera: re.Pattern[str], default_cam: int) -> 
 
 
 @DATASETS.register("folder")
-def folder(root: Path, protocol: str = "", camera_regex: str = r"c(\d+)", **_: object) -> ReidDataset:
+def folder(root: Path, protocol: str = "", camera_regex: str = r"c(\d+)") -> ReidDataset:
     if protocol not in ("", "default"):
         raise DatasetError("the folder dataset has one protocol; drop --protocol")
     camera = re.compile(camera_regex)

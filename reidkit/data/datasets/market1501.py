@@ -77,7 +77,7 @@ def market_layout(
 
 
 @DATASETS.register("market1501")
-def market1501(root: Path, protocol: str = "", **_: object) -> ReidDataset:
+def market1501(root: Path, protocol: str = "") -> ReidDataset:
     root = find_root(root, "query", "Market-1501-v15.09.15", "Market-1501", "market1501")
     return market_layout(root, "market1501", protocol=protocol)
 

@@ -40,7 +40,7 @@ def read_list(list_file: Path, image_dir: Path) -> list[ReidSample]:
 
 
 @DATASETS.register("msmt17")
-def msmt17(root: Path, protocol: str = "", **_: object) -> ReidDataset:
+def msmt17(root: Path, protocol: str = "") -> ReidDataset:
     root = find_root(root, "list_query.txt", "MSMT17_V2", "MSMT17_V1", "MSMT17")
     if protocol not in ("", "default"):
         raise DatasetError("msmt17 has one protocol (list_query against list_gallery); drop --protocol")

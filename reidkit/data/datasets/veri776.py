@@ -19,7 +19,7 @@ from reidkit.data.datasets.market1501 import find_root, market_layout
 
 
 @DATASETS.register("veri776")
-def veri776(root: Path, protocol: str = "", **_: object) -> ReidDataset:
+def veri776(root: Path, protocol: str = "") -> ReidDataset:
     root = find_root(root, "image_query", "VeRi", "VeRi-776")
     return market_layout(
         root, "veri776", dirs=("image_train", "image_query", "image_test"), protocol=protocol

@@ -27,7 +27,7 @@ from reidkit.data.base import (
 
 
 @DATASETS.register("viper")
-def viper(root: Path, protocol: str = "", split: str = "half", **_: object) -> ReidDataset:
+def viper(root: Path, protocol: str = "", split: str = "half") -> ReidDataset:
     root = next((r for r in (root, root / "VIPeR") if (r / "cam_a").is_dir()), root)
     cam_a, cam_b = list_images(root / "cam_a"), list_images(root / "cam_b")
     if not cam_a or len(cam_a) != len(cam_b):

@@ -1,0 +1,45 @@
+"""The `reidkit` command itself: --version, how --help shows flags, every command module loads."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+import reidkit
+from reidkit import cli
+from reidkit.cli import main
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out == f"reidkit {reidkit.__version__}\n"
+
+
+@pytest.mark.parametrize("command", [[], *([name] for name in cli.COMMAND_MODULES)])
+def test_help_shows_boolean_flags_as_flags(command: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([*command, "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "--help" in out
+    assert "<bool>" not in out, out
+
+
+def test_search_help_lists_its_flags_without_a_value(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["search", "--help"]) == 0
+    out = capsys.readouterr().out
+    for flag in ("--json", "--no-expand"):
+        assert re.search(rf"{flag}\s+[A-Z]", out), f"{flag} shown with a value:\n{out}"
+
+
+def test_a_missing_command_module_fails_loudly() -> None:
+    """A command whose module cannot be imported is a broken install, never a silently missing command."""
+    with pytest.raises(ModuleNotFoundError, match=r"reidkit\.cli\.no_such_command"):
+        cli._register_commands(["no_such_command"])
+
+
+def test_index_help_states_the_indexers_default_rate(capsys: pytest.CaptureFixture[str]) -> None:
+    from reidkit.index.indexer import TARGET_PROCESSED_FPS
+
+    assert main(["index", "--help"]) == 0
+    words = " ".join(capsys.readouterr().out.replace("│", " ").split())  # help wraps to the terminal
+    assert f"~{TARGET_PROCESSED_FPS:g} per second" in words
