@@ -35,6 +35,7 @@ from crosscam.verdicts import (  # noqa: E402
     QueryOutcome,
     Walk,
     absent_photos,
+    is_likely,
     moment_observations,
     summarise,
     walks_matched,
@@ -86,7 +87,7 @@ def query_crops(truth_path: Path, videos: Path, out: Path) -> dict[str, Path]:
     return crops
 
 
-def run(model: str, shared: Path, top: int) -> tuple[list[QueryOutcome], object]:
+def run(model: str, shared: Path, top: int, fixed: float | None) -> tuple[list[QueryOutcome], object]:
     from reidkit.api import find_person
     from reidkit.index.indexer import index_media
     from reidkit.index.library import Library
@@ -99,12 +100,10 @@ def run(model: str, shared: Path, top: int) -> tuple[list[QueryOutcome], object]
         index_media([str(videos / v) for v in walks], root, model=model)
     library = Library.open(root)
     outcomes: list[QueryOutcome] = []
-    verdict = None
     for person, photo in query_crops(truth_path, videos, HERE / "out" / "queries").items():
         video = person.split(":")[0]
         own = [w for w in walks[video] if w.pid == person]
         result = find_person(str(photo), library, top=top)
-        verdict = result.verdict
         present = QueryOutcome("present", person, [], [], [], walks_total=1)
         other = QueryOutcome("other video", person, [], [], [])
         found: set[int] = set()
@@ -112,12 +111,12 @@ def run(model: str, shared: Path, top: int) -> tuple[list[QueryOutcome], object]
             share, touched = walks_matched(moment_observations(library, moment), own)
             if Path(moment.media).name != video:
                 other.scores.append(moment.score)
-                other.likely.append(moment.likely)
+                other.likely.append(is_likely(moment, fixed))
                 other.correct.append(False)
             present.scores.append(moment.score)
-            present.likely.append(moment.likely)
+            present.likely.append(is_likely(moment, fixed))
             present.correct.append(share >= 0.5)
-            if moment.likely and share >= 0.5:
+            if is_likely(moment, fixed) and share >= 0.5:
                 found |= touched
         present.walks_found = len(found)
         outcomes += [present, other]
@@ -128,11 +127,11 @@ def run(model: str, shared: Path, top: int) -> tuple[list[QueryOutcome], object]
                 "other people",
                 pid,
                 [m.score for m in result.moments],
-                [m.likely for m in result.moments],
+                [is_likely(m, fixed) for m in result.moments],
                 [False] * len(result.moments),
             )
         )
-    return outcomes, verdict
+    return outcomes, library
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -140,13 +139,19 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--models", default="reidkit-retail-0287-cuhk03")
     parser.add_argument("--shared", type=Path, default=DEFAULT_SHARED)
     parser.add_argument("--top", type=int, default=50)
+    parser.add_argument(
+        "--fixed", action="store_true", help="judge by the model's calibrated pair threshold (the old rule)"
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault("REIDKIT_MODEL_DIR", str(args.shared / "models"))
     rows = []
+    from reidkit.zoo.calibration import calibration_for
+
     for model in args.models.split(","):
-        outcomes, verdict = run(model, args.shared, args.top)
+        fixed = calibration_for(model).threshold if args.fixed else None
+        outcomes, _ = run(model, args.shared, args.top, fixed)
         row = summarise(outcomes, absent_kinds=("other video", "other people"))
-        rows.append({"model": model, **row, "last threshold": f"{verdict.threshold:.3f}"})  # type: ignore[attr-defined]
+        rows.append({"model": model, "rule": f"fixed {fixed:.3f}" if fixed else "per query", **row})
     print_table(rows, list(rows[0]))
 
 

@@ -226,17 +226,28 @@ def register_file(model: str, like: str) -> str:
     path = Path(model).resolve()
     if not path.is_file():
         raise SystemExit(f"{path}: no such model file")
-    spec = replace(MODELS[like], name=path.stem, filename=str(path), sha256=None, url=None)
+    from reidkit.zoo.calibration import calibration_for
+
+    borrowed = calibration_for(like)  # from its sidecar or the registry
+    numbers = {
+        "threshold": borrowed.threshold,
+        "logit_slope": borrowed.slope,
+        "logit_bias": borrowed.bias,
+        "link_threshold": borrowed.link_threshold,
+    }
+    spec = replace(
+        MODELS[like], name=path.stem, filename=str(path), sha256=None, url=None, calibration=numbers
+    )
     return register_model(spec).name
 
 
 def naive_threshold(model: str, measured: dict[float, float]) -> tuple[float, str]:
-    """The model's "same person" cosine: registry calibration, else FPR=1e-2 on CUHK03 train pairs."""
-    from reidkit.zoo.registry import MODELS
+    """The model's "same person" cosine: its calibration, else FPR=1e-2 on CUHK03 train pairs."""
+    from reidkit.zoo.calibration import calibration_for
 
-    spec = MODELS.find(model)
-    if spec is not None and "threshold" in spec.calibration:
-        return float(spec.calibration["threshold"]), "registry"
+    calibration = calibration_for(model)
+    if calibration.measured:
+        return calibration.threshold, "calibration"
     return measured[1e-2], "FPR=1e-2 on 150 CUHK03 train ids"
 
 

@@ -116,7 +116,19 @@ class QueryOutcome:
     walks_total: int = 0
 
 
-def run_queries(bench_root: Path, truth: dict[str, Any], library: Any, absent: dict[str, Path], top: int):
+def is_likely(moment: Any, fixed: float | None) -> bool:
+    """The product's verdict, or ``score >= fixed`` (the rule before per-query verdicts, for comparison)."""
+    return bool(moment.likely) if fixed is None else moment.score >= fixed
+
+
+def run_queries(
+    bench_root: Path,
+    truth: dict[str, Any],
+    library: Any,
+    absent: dict[str, Path],
+    top: int,
+    fixed: float | None = None,
+):
     from reidkit.api import find_person
 
     walks = load_walks(truth)
@@ -135,13 +147,13 @@ def run_queries(bench_root: Path, truth: dict[str, Any], library: Any, absent: d
             share, touched = walks_matched(moment_observations(library, moment), own)
             is_person = share >= 0.5
             present.scores.append(moment.score)
-            present.likely.append(moment.likely)
+            present.likely.append(is_likely(moment, fixed))
             present.correct.append(is_person)
-            if moment.likely and is_person:
+            if is_likely(moment, fixed) and is_person:
                 found |= touched
             if Path(moment.media).name not in own_videos:
                 out.scores.append(moment.score)
-                out.likely.append(moment.likely)
+                out.likely.append(is_likely(moment, fixed))
                 out.correct.append(False)
         present.walks_found = len(found)
         outcomes += [present, out]
@@ -152,7 +164,7 @@ def run_queries(bench_root: Path, truth: dict[str, Any], library: Any, absent: d
                 "other people",
                 pid,
                 [m.score for m in result.moments],
-                [m.likely for m in result.moments],
+                [is_likely(m, fixed) for m in result.moments],
                 [False] * len(result.moments),
             )
         )
@@ -194,6 +206,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     add_footage_arguments(parser)
     parser.add_argument("--top", type=int, default=50)
     parser.add_argument("--dump", type=Path, help="write per-query scores and labels here (.json)")
+    parser.add_argument(
+        "--fixed", action="store_true", help="judge by the model's calibrated pair threshold (the old rule)"
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault("REIDKIT_MODEL_DIR", str(args.shared / "models"))
     config = footage_config(args)
@@ -203,10 +218,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     rows, dump = [], {}
     for model in (register_file(m, args.calibrated_like) for m in args.models.split(",")):
         library = ensure_library(truth_path.parent, truth, model, args.out / "cache")
-        outcomes, results = run_queries(truth_path.parent, truth, library, absent, args.top)
+        from reidkit.zoo.calibration import calibration_for
+
+        fixed = calibration_for(model).threshold if args.fixed else None
+        outcomes, results = run_queries(truth_path.parent, truth, library, absent, args.top, fixed)
         rows.append({"model": model, **summarise(outcomes)})
         verdict = next(iter(results.values())).verdict
-        rows[-1]["threshold"] = f"{verdict.threshold:.3f} ({verdict.source})"
+        rows[-1]["threshold"] = (
+            f"fixed {fixed:.3f}" if fixed else f"{verdict.threshold:.3f} ({verdict.source})"
+        )
         dump[model] = [o.__dict__ for o in outcomes]
     print_table(rows, list(rows[0]))
     if args.dump:

@@ -51,7 +51,7 @@ class VerdictRule:
     false_alarm: float = 0.05  # target chance that an absent person gets any "likely"
     min_cohort: int = 10  # tracklets needed to sample the query's impostors from the library
     bulk: float = 0.9  # the cohort's lower part used for its mean and spread (true matches are above)
-    probability_slope: float = 2.0  # logistic slope per impostor std of margin
+    probability_slope: float = 1.0  # logistic slope per impostor std of margin (fitted on dev footage)
 
 
 @dataclass(frozen=True)

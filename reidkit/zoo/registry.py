@@ -135,14 +135,7 @@ register_model(
         url=None,  # shipped inside the package: reidkit/zoo/weights/
         description="reidkit's default: OMZ person-reidentification-retail-0287 fine-tuned on CUHK03-labeled "
         "train; docs/models.md",
-        # bench/calibrate.py on the sibling run of the same recipe that never saw the calibration split
-        # (CUHK03 train minus its last 100 ids): docs/models.md.
-        calibration={
-            "threshold": 0.4108,
-            "logit_slope": 26.629,
-            "logit_bias": -10.459,
-            "link_threshold": 0.6085,
-        },
+        # Its calibration travels in its sidecar (reidkit_retail0287_cuhk03.json): reidkit calibrate.
     )
 )
 register_model(
@@ -159,14 +152,7 @@ register_model(
         url=None,  # shipped inside the package: reidkit/zoo/weights/
         description="reidkit's fast model: OSNet x0.25 (MSMT17 init) fine-tuned on CUHK03-labeled train; "
         "docs/models.md",
-        # Measured by bench/calibrate.py on the sibling run of the same recipe that never saw the
-        # calibration split (CUHK03 train minus its last 100 ids); see docs/models.md.
-        calibration={
-            "threshold": 0.3916,
-            "logit_slope": 22.94,
-            "logit_bias": -6.504,
-            "link_threshold": 0.5554,
-        },
+        # Its calibration travels in its sidecar (reidkit_osnet_x0_25_cuhk03.json): reidkit calibrate.
     )
 )
 register_model(

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from reidkit.core.runtime import letterbox, prepare_batch
-from reidkit.zoo.registry import get_spec
+from reidkit.zoo.registry import MODELS
 
 
 def by_the_formula(images: list[np.ndarray], spec) -> np.ndarray:  # type: ignore[no-untyped-def]
@@ -26,7 +26,7 @@ def by_the_formula(images: list[np.ndarray], spec) -> np.ndarray:  # type: ignor
 
 @pytest.mark.parametrize("model", ["osnet_x0_25_msmt17", "person-reidentification-retail-0287", "yolox-nano"])
 def test_prepare_batch_matches_the_formula_on_crops_of_varied_sizes(model: str) -> None:
-    spec = get_spec(model).input  # RGB ImageNet NCHW; BGR 0-255 NHWC; BGR 0-255 letterboxed NCHW
+    spec = MODELS.find(model).input  # type: ignore[union-attr]  # RGB ImageNet NCHW; BGR 0-255 NHWC; BGR 0-255 letterboxed
     rng = np.random.default_rng(0)
     sizes = [(40, 20), (300, 90), (256, 128), (17, 61)]
     images = [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for h, w in sizes]

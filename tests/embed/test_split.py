@@ -85,6 +85,8 @@ def test_indexing_cuts_a_track_that_jumps_from_one_person_to_another(tmp_path) -
     from tests.index.test_indexer import BLUE, RED, BlobDetector, ColourEmbedder, query, write_scene
 
     class JumpingTracker:
+        buffer = 30  # source frames a lost track is kept (the Tracker protocol)
+
         def reset(self) -> None: ...
 
         def update(self, detections, frame_index: int) -> Tracks:
