@@ -1,7 +1,7 @@
 """Who is in this footage? ``reidkit.search.people`` scored against the footage's ground truth.
 
     PYTHONPATH=. python bench/crosscam/people.py --out bench/crosscam/out/dev
-    PYTHONPATH=. python bench/crosscam/people.py --out bench/crosscam/out/dev --thresholds link,likely,0.5
+    PYTHONPATH=. python bench/crosscam/people.py --out bench/crosscam/out/dev --thresholds verdict,link,0.5
 
 Every visit of the library (linked tracklets of one video, an image's tracklet) is labelled with the
 ground-truth person who covers most of its tracked boxes (IoU >= 0.5 in the same frame,
@@ -11,8 +11,9 @@ its cluster's frames that are its person (precision) and the share of its person
 its cluster (recall), averaged with each visit weighted by its number of tracked frames. ``trivial`` is
 the answer "every visit is its own person" (precision 1).
 
-``--thresholds`` sets the clusters' merge threshold: ``link`` (the model's calibrated link threshold,
-the default of ``PeopleRule``), ``likely`` (its "likely the same person" threshold) or a cosine.
+``--thresholds`` sets the clusters' merge rule: ``verdict`` (per-visit verdict margins, the default of
+``PeopleRule``), ``link`` (the model's calibrated link threshold), ``likely`` (its "likely the same
+person" threshold) or a cosine.
 ``--annotate-out`` also reports the two real shared videos, against their hand-labelled people
 (``bench/annotate/shared_videos_truth.json``; libraries as ``bench/annotate/verdicts.py`` builds them).
 """
@@ -115,7 +116,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=HERE / "out" / "dev", help="dev footage folder")
     parser.add_argument("--models", default=MODELS)
-    parser.add_argument("--thresholds", default="link", help="comma list: link, likely or cosines")
+    parser.add_argument(
+        "--thresholds", default="verdict,link", help="comma list: verdict, link, likely or cosines"
+    )
     parser.add_argument("--annotate-out", type=Path, help="bench/annotate/out with its libraries")
     parser.add_argument("--shared", type=Path, default=DEFAULT_SHARED)
     args = parser.parse_args(argv)
