@@ -6,6 +6,8 @@ result = rk.find_person("me.jpg", "lib/")        # every moment that person appe
 for m in result.moments:
     print(m.media, m.start, m.end, m.score)
 rk.write_report(result, "report/")              # report/index.html
+for person in rk.people("lib/"):                 # who is in the footage, across files
+    print(person.id, person.visits, person.videos, person.seconds)
 """
 
 from __future__ import annotations
@@ -16,11 +18,13 @@ from typing import TYPE_CHECKING, Any
 
 from reidkit.search import Moment, SearchResult, write_report
 from reidkit.search import find_person as _find_person
+from reidkit.search.people import Person
+from reidkit.search.people import people as _people
 
 if TYPE_CHECKING:
     from reidkit.index.library import Library
 
-__all__ = ["Moment", "SearchResult", "find_person", "index", "write_report"]
+__all__ = ["Moment", "Person", "SearchResult", "find_person", "index", "people", "write_report"]
 
 
 def index(paths: str | Path | Sequence[str | Path], library: str | Path, **options: Any) -> Any:
@@ -49,3 +53,11 @@ def find_person(
     matches. See :func:`reidkit.search.find_person` for the other options.
     """
     return _find_person(photo, library, top=top, box=box, **options)
+
+
+def people(library: str | Path | Library) -> list[Person]:
+    """The people in ``library``'s footage, by first appearance: each with its visits as moments.
+
+    See :mod:`reidkit.search.people` for how visits are clustered into people.
+    """
+    return _people(library)

@@ -5,7 +5,7 @@ user's own browser and is not meant to face a network.
 
 Routes::
 
-    GET  /                      upload form and a gallery of the people in the library
+    GET  /                      upload form and the people in the library (reidkit.search.people)
     POST /upload                raw image bytes in the body -> {"url": "/search?upload=<id>"}
     GET  /search?upload=<id>    results for an uploaded photo   (&top=20&min_score=0.5&box=x1,y1,x2,y2)
     GET  /search?tracklet=<id>  results for a person already in the library
@@ -32,6 +32,7 @@ from reidkit.core.log import get_logger
 from reidkit.core.types import Detector, Embedder
 from reidkit.search import SearchResult, find_person, find_tracklet, open_library, parse_box
 from reidkit.search.engine import embedder_for
+from reidkit.search.people import people
 from reidkit.search.report import page, render_results
 
 if TYPE_CHECKING:
@@ -53,9 +54,10 @@ APP_CSS = """
 .status { margin-top:10px; min-height:20px; font-size:14px; }
 .status.error { color:#cf222e; }
 .people { display:grid; grid-template-columns:repeat(auto-fill,minmax(84px,1fr)); gap:10px; }
-.people a { display:block; background:#0d1117; border-radius:8px; overflow:hidden; height:150px; }
+.people a { display:block; background:#0d1117; border-radius:8px; overflow:hidden; color:var(--muted);
+            text-decoration:none; font-size:12px; text-align:center; }
 .people a:hover { outline:3px solid var(--accent); }
-.people img { width:100%; height:100%; object-fit:contain; }
+.people img { width:100%; height:130px; object-fit:contain; display:block; }
 nav { margin-bottom:16px; font-size:14px; } nav a { color:var(--accent); text-decoration:none; }
 """
 
@@ -157,25 +159,27 @@ class SearchApp:
     # -- pages ---------------------------------------------------------------------------------
     def home_page(self) -> str:
         with self.lock:
-            tracklets = self.library.tracklets()
+            found = people(self.library)
             n_media = len(self.library.media_list())
-        # The best-quality views first: they make the easiest queries to click.
-        tracklets = sorted(tracklets, key=lambda t: -float(t.quality))[:GALLERY_SIZE]
-        people = "".join(
-            f'<a href="/search?tracklet={t.id}" title="tracklet {t.id}">'
-            f'<img src="/thumb/{t.id}" alt="person" loading="lazy"></a>'
-            for t in tracklets
+        # A tile searches with the person's best tracklet, the view most like all their visits.
+        tiles = "".join(
+            f'<a href="/search?tracklet={p.best_tracklet}" title="person {p.id}">'
+            f'<img src="/thumb/{p.best_tracklet}" alt="person {p.id}" loading="lazy">'
+            f"{p.visits} visit{'s' if p.visits != 1 else ''}, {p.videos} video{'s' if p.videos != 1 else ''}"
+            + (f", {p.images} photo{'s' if p.images != 1 else ''}" if p.images else "")
+            + "</a>"
+            for p in found[:GALLERY_SIZE]
         )
         body = (
             '<section class="upload"><h1>Find a person</h1>'
-            f"<p>{len(self.library)} people sightings in {n_media} files, model "
+            f"<p>{len(found)} people in {n_media} files, model "
             f"<code>{html.escape(self.library.model)}</code>. Upload a photo of the person, or click "
             "someone below.</p>"
             '<label class="drop"><input type="file" id="photo" accept="image/*">'
             "Drop a photo here or click to choose one</label>"
             '<p style="margin:10px 0 0"><input id="box" placeholder="optional box x1,y1,x2,y2" size="26"></p>'
             '<div class="status"></div></section>'
-            f'<h2>People in the library</h2><div class="people">{people}</div>'
+            f'<h2>People in the library</h2><div class="people">{tiles}</div>'
             f"<script>{UPLOAD_JS}</script>"
         )
         return page("reidkit", body, f"<style>{APP_CSS}</style>")

@@ -17,7 +17,18 @@ from reidkit.core.errors import ReidkitError
 from reidkit.core.log import setup_logging
 
 # Module names under reidkit.cli, in the order they appear in --help.
-COMMAND_MODULES = ["index", "search", "track", "eval", "calibrate", "train", "export", "models", "serve"]
+COMMAND_MODULES = [
+    "index",
+    "search",
+    "people",
+    "track",
+    "eval",
+    "calibrate",
+    "train",
+    "export",
+    "models",
+    "serve",
+]
 
 app = typer.Typer(
     name="reidkit",

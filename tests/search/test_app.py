@@ -50,6 +50,7 @@ def test_home_lists_people(base_url: str) -> None:
     status, body = get(base_url + "/")
     assert status == 200
     assert b'href="/search?tracklet=1"' in body and b'src="/thumb/2"' in body
+    assert b"2 people in 1 files" in body and body.count(b"1 visit, 1 video</a>") == 2
     status, thumb = get(base_url + "/thumb/1")
     assert status == 200 and thumb[:2] == b"\xff\xd8"
     assert get(base_url + "/thumb/99")[0] == 404
