@@ -143,7 +143,9 @@ def measure(name: str, shared: Path, threads: int, rounds: int, work: Path) -> l
 
     embedder = build_embedder(name, threads=threads, max_batch=BATCH)
     assert isinstance(embedder, OnnxEmbedder)
-    raw = best_rate(lambda: run_batched(embedder.session, batch, BATCH), BATCH, rounds)
+    # The same call the Embedder makes: a fixed-batch model runs one image at a time.
+    per_call = 1 if embedder.fixed_batch else BATCH
+    raw = best_rate(lambda: run_batched(embedder.session, batch, per_call), BATCH, rounds)
     end_to_end = best_rate(lambda: embedder.embed(val), BATCH, rounds)
     how = "one by one (fixed batch)" if embedder.fixed_batch else f"batches of {BATCH}"
     rows.append(

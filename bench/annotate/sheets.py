@@ -21,12 +21,13 @@ import argparse
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 
-from reidkit.core.types import Detections, Tracks
-from reidkit.track import ByteTracker, TrackerConfig, TrackState, read_mot, write_mot
+from reidkit.core.types import Detections
+from reidkit.track import ByteTracker, TrackerConfig, read_mot, write_mot
 from reidkit.track.video import build_tracking_detector, media_frames, track_detections
 
 HERE = Path(__file__).resolve().parent
@@ -49,16 +50,8 @@ class DetectionBoxTracker(ByteTracker):
     Kalman-filtered one: the filtered box lags and widens when a person walks in from the frame edge,
     and ground truth should be the detector's box (the ids and associations are unchanged)."""
 
-    def _report(self, frame_index: int) -> Tracks:
-        live = [t for t in self._tracks if t.state is TrackState.TRACKED and t.last_frame == frame_index]
-        if not live:
-            return Tracks.empty()
-        live.sort(key=lambda t: t.track_id)
-        return Tracks(
-            boxes=np.stack([t.box for t in live]).astype(np.float32),
-            scores=np.array([t.score for t in live], dtype=np.float32),
-            track_ids=np.array([t.track_id for t in live], dtype=np.int64),
-        )
+    def _reported_box(self, track: Any) -> np.ndarray:
+        return np.asarray(track.box)
 
 
 def _stem(video: Path) -> str:

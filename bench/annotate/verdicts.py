@@ -34,6 +34,7 @@ from crosscam.verdicts import (  # noqa: E402
     ABSENT_PEOPLE,
     QueryOutcome,
     Walk,
+    absent_outcomes,
     absent_photos,
     is_likely,
     moment_observations,
@@ -120,17 +121,7 @@ def run(model: str, shared: Path, top: int, fixed: float | None) -> tuple[list[Q
                 found |= touched
         present.walks_found = len(found)
         outcomes += [present, other]
-    for pid, photo in absent_photos("dev", shared, ABSENT_PEOPLE, seed=1).items():
-        result = find_person(str(photo), library, top=top)
-        outcomes.append(
-            QueryOutcome(
-                "other people",
-                pid,
-                [m.score for m in result.moments],
-                [is_likely(m, fixed) for m in result.moments],
-                [False] * len(result.moments),
-            )
-        )
+    outcomes += absent_outcomes(absent_photos("dev", shared, ABSENT_PEOPLE, seed=1), library, top, fixed)
     return outcomes, library
 
 

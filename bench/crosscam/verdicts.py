@@ -157,7 +157,22 @@ def run_queries(
                 out.correct.append(False)
         present.walks_found = len(found)
         outcomes += [present, out]
-    for pid, photo in absent.items():
+    outcomes += absent_outcomes(absent, library, top, fixed, results)
+    return outcomes, results
+
+
+def absent_outcomes(
+    photos: dict[str, Path],
+    library: Any,
+    top: int,
+    fixed: float | None,
+    results: dict[str, Any] | None = None,
+) -> list[QueryOutcome]:
+    """The outcome of asking for each of these people, who are in none of the library's footage."""
+    from reidkit.api import find_person
+
+    outcomes = []
+    for pid, photo in photos.items():
         result = find_person(str(photo), library, top=top)
         outcomes.append(
             QueryOutcome(
@@ -168,8 +183,9 @@ def run_queries(
                 [False] * len(result.moments),
             )
         )
-        results[pid] = result
-    return outcomes, results
+        if results is not None:
+            results[pid] = result
+    return outcomes
 
 
 def summarise(

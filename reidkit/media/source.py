@@ -234,6 +234,9 @@ class PyAVVideo(MediaSource):
         try:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
+            # One decoding thread: the indexer decodes in a thread of its own beside the models, and
+            # FFmpeg's frame threads took the detector's second core (bench/index_speed.py).
+            stream.codec_context.thread_count = 1
             time_base = stream.time_base
             start_pts: int | None = None
             last_time = -1.0

@@ -7,8 +7,9 @@ one search is worked out for that query in that library:
 
 1. **The query's impostors.** Almost every tracklet of a library is somebody else, so the cosines of the
    query to the library's tracklets (its *cohort*) are a sample of what impostors score for this query
-   on this footage, with no labels. The cohort's mean and spread are estimated from its bulk (the lower
-   part, which the few true matches cannot reach), like the Z-norm of speaker verification.
+   on this footage, with no labels. The cohort's mean and spread are estimated from its bulk (median
+   and 90th percentile, :func:`bulk_stats`), which the few true matches do not reach, like the Z-norm
+   of speaker verification.
 2. **The best impostor among N.** With N candidates, an absent person's best score is the maximum of N
    impostor scores. The threshold is where that maximum stays below with probability ``1 - false_alarm``
    under a normal model of the impostors: ``mean + z * std`` with ``z = Phi^-1((1 - false_alarm)^(1/N))``.
@@ -39,6 +40,10 @@ import numpy as np
 
 from reidkit.zoo.calibration import ScoreCalibration
 
+BULK = 0.9  # the cohort's quantile the impostors' spread is read from (true matches sit above it)
+# An upper spread this many times the lower half's means the 90th percentile is among true matches.
+MAX_SPREAD_RATIO = 2.0
+
 # The per-pair false-positive rates at which a model's calibration measured ``threshold`` and
 # ``link_threshold`` (reidkit.evaluate.calibrate).
 CALIBRATED_RATES = (1e-2, 1e-3)
@@ -50,7 +55,6 @@ class VerdictRule:
 
     false_alarm: float = 0.05  # target chance that an absent person gets any "likely"
     min_cohort: int = 10  # tracklets needed to sample the query's impostors from the library
-    bulk: float = 0.9  # the cohort's lower part used for its mean and spread (true matches are above)
     probability_slope: float = 1.0  # logistic slope per impostor std of margin (fitted on dev footage)
 
 
@@ -90,18 +94,21 @@ def best_of_n_quantile(n: int, false_alarm: float) -> float:
     return float(norm.isf(per_draw))
 
 
-def bulk_stats(scores: np.ndarray, bulk: float) -> tuple[float, float]:
-    """Mean and standard deviation of a normal fitted to the lower ``bulk`` share of ``scores``.
+def bulk_stats(scores: np.ndarray) -> tuple[float, float]:
+    """Mean and standard deviation of the impostors among ``scores``, a normal fitted to their bulk.
 
-    The upper tail is where the query's true matches sit, so it is left out; the normal's spread is
-    recovered from the truncated sample by matching its median and its ``bulk`` quantile.
+    The query's true matches sit in the upper tail, usually a few of many, so the spread is read off
+    the median and the 90th percentile. When the matches are many (a person in every frame of a camera
+    is a fifth of a small library) the 90th percentile lies among them; that shows as a spread far wider
+    than the lower half's (median to lower quartile), and then the lower half's is used.
     """
     from scipy.stats import norm
 
-    scores = np.sort(np.asarray(scores, np.float64))
+    scores = np.asarray(scores, np.float64)
     median = float(np.median(scores))
-    upper = float(np.quantile(scores, bulk))
-    std = (upper - median) / float(norm.ppf(bulk)) if bulk > 0.5 else float(scores.std())
+    upper = (float(np.quantile(scores, BULK)) - median) / float(norm.ppf(BULK))
+    lower = (median - float(np.quantile(scores, 0.25))) / float(norm.ppf(0.75))
+    std = upper if upper <= MAX_SPREAD_RATIO * lower else lower
     return median, max(std, 1e-4)
 
 
@@ -136,7 +143,7 @@ def decide(
             from_footage=False,
             logit_per_cosine=calibration.slope,
         )
-    mean, std = bulk_stats(cohort_scores, rule.bulk)
+    mean, std = bulk_stats(cohort_scores)
     from_cohort = mean + best_of_n_quantile(n, rule.false_alarm) * std
     if from_cohort >= floor:
         source = f"this query's impostors among the library's {n} tracklets"

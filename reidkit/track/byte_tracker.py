@@ -290,13 +290,17 @@ class ByteTracker:
         if drop:
             self._tracks = [t for t in self._tracks if id(t) not in drop]
 
+    def _reported_box(self, track: _Track) -> np.ndarray:
+        """The box a live track reports: the Kalman filter's (smoother than the detections)."""
+        return track.predicted_box
+
     def _report(self, frame_index: int) -> Tracks:
         live = [t for t in self._tracks if t.state is TrackState.TRACKED and t.last_frame == frame_index]
         if not live:
             return Tracks.empty()
         live.sort(key=lambda t: t.track_id)
         return Tracks(
-            boxes=np.stack([t.predicted_box for t in live]).astype(np.float32),
+            boxes=np.stack([self._reported_box(t) for t in live]).astype(np.float32),
             scores=np.array([t.score for t in live], dtype=np.float32),
             track_ids=np.array([t.track_id for t in live], dtype=np.int64),
         )
