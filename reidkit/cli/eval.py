@@ -64,10 +64,7 @@ def register(app: typer.Typer) -> None:
         metrics = evaluate_features(
             q_feats,
             g_feats,
-            [s.pid for s in data.query],
-            [s.pid for s in data.gallery],
-            [s.camid for s in data.query],
-            [s.camid for s in data.gallery],
+            *data.labels(),
             rerank=rerank,
             details=report is not None,
         )

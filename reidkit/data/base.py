@@ -37,6 +37,15 @@ class ReidDataset:
     gallery: list[ReidSample] = field(default_factory=list)
     protocol: str = ""  # one line: how query and gallery were chosen
 
+    def labels(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Person and camera ids of the query and gallery: ``(q_pids, g_pids, q_cams, g_cams)``."""
+        return (
+            np.array([s.pid for s in self.query]),
+            np.array([s.pid for s in self.gallery]),
+            np.array([s.camid for s in self.query]),
+            np.array([s.camid for s in self.gallery]),
+        )
+
     @property
     def num_train_pids(self) -> int:
         return len({s.pid for s in self.train})

@@ -98,13 +98,6 @@ def measure_calibration(
     embedder = build_embedder(str(model), threads=threads)
     query = extract_features(embedder, [s.path for s in data.query], progress=False)
     gallery = extract_features(embedder, [s.path for s in data.gallery], progress=False)
-    numbers = calibration_numbers(
-        query,
-        gallery,
-        np.array([s.pid for s in data.query]),
-        np.array([s.pid for s in data.gallery]),
-        np.array([s.camid for s in data.query]),
-        np.array([s.camid for s in data.gallery]),
-    )
+    numbers = calibration_numbers(query, gallery, *data.labels())
     described = ", ".join(f"{k}={v}" for k, v in sorted((options or {}).items()))
     return {**numbers, "measured_on": f"{dataset}{f' ({described})' if described else ''}"}

@@ -102,16 +102,14 @@ class ObservedTracklet(Protocol):
 
 def _apart_on_screen(a: ObservedTracklet, b: ObservedTracklet) -> bool:
     """True when ``a`` and ``b`` share at least MIN_SHARED_FRAMES frames and their boxes never meet."""
-    from reidkit.detect.boxes import box_iou
+    from reidkit.detect.boxes import paired_box_iou
 
     shared, ia, ib = np.intersect1d(
         np.asarray(a.frames), np.asarray(b.frames), assume_unique=True, return_indices=True
     )
     if len(shared) < MIN_SHARED_FRAMES:
         return False
-    boxes_a, boxes_b = np.asarray(a.boxes)[ia], np.asarray(b.boxes)[ib]
-    overlap = box_iou(boxes_a, boxes_b)
-    return bool(np.all(np.diagonal(overlap) == 0.0))
+    return bool(np.all(paired_box_iou(np.asarray(a.boxes)[ia], np.asarray(b.boxes)[ib]) == 0.0))
 
 
 def media_footage_scores(

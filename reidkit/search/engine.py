@@ -30,7 +30,7 @@ from reidkit.search.moments import (
 )
 from reidkit.search.query import load_query
 from reidkit.search.verdict import Verdict, VerdictRule, decide
-from reidkit.zoo.calibration import ScoreCalibration, calibration_for
+from reidkit.zoo.calibration import calibration_for
 
 if TYPE_CHECKING:
     from reidkit.index.library import Library, TrackletHit, TrackletRecord
@@ -69,10 +69,6 @@ class SearchResult:
 
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent)
-
-    @property
-    def calibration(self) -> ScoreCalibration:
-        return calibration_for(self.model)
 
 
 def open_library(library: str | Path | Library) -> Library:

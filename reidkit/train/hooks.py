@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import torch
 
 from reidkit.core.log import get_logger
@@ -96,14 +95,7 @@ class Evaluate(HookBase):
             for i, dataset in enumerate(self.test_sets):
                 query = self.extract(trainer.unwrapped_model, dataset.query)
                 gallery = self.extract(trainer.unwrapped_model, dataset.gallery)
-                metrics = evaluate_features(
-                    query,
-                    gallery,
-                    np.array([s.pid for s in dataset.query]),
-                    np.array([s.pid for s in dataset.gallery]),
-                    np.array([s.camid for s in dataset.query]),
-                    np.array([s.camid for s in dataset.gallery]),
-                )
+                metrics = evaluate_features(query, gallery, *dataset.labels())
                 r1, m_ap = 100.0 * float(metrics.cmc[0]), 100.0 * float(metrics.mAP)
                 trainer.storage[f"{dataset.name}/R1"] = r1
                 trainer.storage[f"{dataset.name}/mAP"] = m_ap

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 # Rough defaults for unmeasured models. On the shared indoor video with person-reidentification-retail-0287,
 # a query cut from one frame scores 0.9 against the same person's tracklet and 0.37-0.54 against the five
@@ -73,11 +74,22 @@ def _registry_calibration(model: str) -> dict[str, float]:
 def _sidecar_calibration(model: str) -> dict[str, float]:
     from reidkit.core.errors import ModelError
     from reidkit.zoo.registry import resolve_model
-    from reidkit.zoo.sidecar import read_sidecar
+    from reidkit.zoo.sidecar import sidecar_path
 
     try:
         path, _ = resolve_model(model, download=False)
-        sidecar = read_sidecar(path)
     except ModelError:  # not a file and not registered, or not found here: no sidecar to read
         return {}
-    return dict((sidecar or {}).get("calibration") or {})
+    sidecar = sidecar_path(path)
+    if not sidecar.is_file():
+        return {}
+    # Every search asks; a sidecar is parsed once per version of the file.
+    return dict(_sidecar_numbers(str(path), sidecar.stat().st_mtime_ns))
+
+
+@lru_cache(maxsize=16)
+def _sidecar_numbers(model_path: str, mtime_ns: int) -> tuple[tuple[str, float], ...]:
+    """The sidecar's calibration as a hashable tuple (``mtime_ns`` keys the cache to the file's version)."""
+    from reidkit.zoo.sidecar import read_sidecar
+
+    return tuple(((read_sidecar(model_path) or {}).get("calibration") or {}).items())
