@@ -137,16 +137,20 @@ def session_members(session: int) -> list[int]:
     return pids
 
 
-def stop_node(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()  # `ray start --block` ends, and its Ray processes die with it
+def stop_nodes(processes: list[subprocess.Popen[bytes]]) -> None:
+    """End each `ray start --block` (its Ray processes die with it), then whatever of its session is
+    left (a worker between fork and fate-sharing), by process id."""
+    for process in processes:
+        if process.poll() is None:
+            process.terminate()
+    for process in processes:
         try:
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-    for _ in range(50):  # whatever outlived it (a worker between fork and fate-sharing)
-        left = session_members(process.pid)
+    for _ in range(50):
+        left = [pid for process in processes for pid in session_members(process.pid)]
         if not left:
             return
         for pid in left:
@@ -200,8 +204,7 @@ def cluster() -> Iterator[Cluster]:
         wait_started(nodes[1], worker_log, deadline)
         yield Cluster(f"127.0.0.1:{port}", temp_dir, env)
     finally:
-        for node in reversed(nodes):
-            stop_node(node)
+        stop_nodes(nodes)
         shutil.rmtree(temp_dir, ignore_errors=True)
 
 
@@ -245,8 +248,10 @@ def drive(spec_file: str) -> None:
     out: dict[str, Any] = {}
     ray.init(address=spec["address"], logging_level=logging.WARNING, log_to_driver=False)
     deadline = time.monotonic() + START_TIMEOUT
-    while sum(n["Alive"] for n in ray.nodes()) < 2 and time.monotonic() < deadline:
-        time.sleep(0.2)  # `ray start` returns before its node has registered
+    while sum(n["Alive"] for n in ray.nodes()) < 2:  # `ray start` returns before its node registers
+        if time.monotonic() > deadline:
+            raise SystemExit(f"the second node did not join in {START_TIMEOUT:g} s: {ray.nodes()}")
+        time.sleep(0.2)
     ray.shutdown()
 
     def on_file(report: Any) -> None:  # runs here while index_media_ray is connected
@@ -259,7 +264,8 @@ def drive(spec_file: str) -> None:
         spec["clips"],
         spec["library"],
         address=spec["address"],
-        workers=2,
+        # No worker count: the default is what the nodes hold, 2 on the second node and none on the
+        # head (the cluster's 2 CPUs / 0.5 would start 4, two of them never placed).
         num_cpus_per_worker=0.5,
         resources_per_worker={WORKER_RESOURCE: 1},
         detector=NodeRecordingDetector(background(), spec["records"]),
@@ -267,7 +273,7 @@ def drive(spec_file: str) -> None:
         on_file=on_file,
     )
     out["files"] = [(Path(f.path).name, f.status, f.tracklets, f.message) for f in report.files]
-    out["connected_after"] = ray.is_initialized()  # a cluster joined by address is left, not stopped
+    out["connected_after"] = ray.is_initialized()  # this process left; the cluster runs on (joined below)
     try:  # a resource no node offers: a one-line error, not a worker waiting forever
         index_media_ray(
             spec["clips"],
@@ -279,6 +285,7 @@ def drive(spec_file: str) -> None:
         )
     except ReidkitError as exc:
         out["infeasible"] = str(exc)
+    out["infeasible_library"] = Path(spec["library"] + "-none").exists()
     Path(spec["out"]).write_text(json.dumps(out))
 
 
@@ -380,6 +387,7 @@ def test_a_two_node_cluster_indexes_like_this_process(
 
     message = result["infeasible"]
     assert "\n" not in message and "no_such_node 1" in message and "--resources" in message
+    assert result["infeasible_library"] is False
 
     # The same library as indexing in this process.
     serial = index_media(
