@@ -57,8 +57,8 @@ def register(app: typer.Typer) -> None:
             None,
             "--ray-resources",
             metavar="JSON",
-            help="Ray custom resources each worker reserves, e.g. '{\"reid\": 1}': workers run only on "
-            "the nodes started with them (ray start --resources).",
+            help="Ray resources each worker reserves besides --ray-cpus, e.g. '{\"reid\": 1}': workers run "
+            "only on the nodes started with them (ray start --resources); also GPU and memory (bytes).",
         ),
         ray_cpus: float = typer.Option(
             1.0, "--ray-cpus", min=0.1, help="CPUs each Ray worker reserves (its onnxruntime threads)."

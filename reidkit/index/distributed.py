@@ -194,8 +194,13 @@ def index_media_ray(
                 f"(nodes: {_describe_nodes(ray.nodes())}) — lower --ray-cpus, or start a node with "
                 "those resources (ray start --address ... --num-cpus N --resources '{\"name\": N}')"
             )
-        custom = {k: v for k, v in needs.items() if k != "CPU"}
-        actor_class = ray.remote(num_cpus=num_cpus_per_worker, resources=custom or None)(AnalyserWorker)
+        custom = {k: v for k, v in needs.items() if k not in ("CPU", "GPU", "memory")}
+        actor_class = ray.remote(
+            num_cpus=num_cpus_per_worker,
+            num_gpus=needs.get("GPU", 0),
+            memory=needs.get("memory"),
+            resources=custom or None,
+        )(AnalyserWorker)
 
         def new_worker() -> Any:
             return actor_class.remote(detector, model, options, tracker_config, tracker_factory, threads)
@@ -236,7 +241,7 @@ def index_media_ray(
                     todo.append(_Job(str(path), sha, kind))
             if not todo:
                 return report
-            if workers is not None and workers > capacity:
+            if workers is not None and min(workers, len(todo)) > capacity:
                 # An actor with no room stays pending and the file given to it would wait forever.
                 log.warning(
                     "only %d Ray workers fit on the cluster's nodes; using %d, not %d",
@@ -320,12 +325,14 @@ def _progress(enabled: bool | None, total: int) -> Any:
 
 
 def worker_needs(num_cpus: float, resources: Mapping[str, float] | None) -> dict[str, float]:
-    """What one worker reserves on its node: ``CPU`` plus the custom resources (validated)."""
+    """What one worker reserves on its node: ``CPU`` plus ``resources`` (validated): custom resources,
+    ``GPU`` (a count) or ``memory`` (bytes), as Ray names them."""
     needs = {"CPU": float(num_cpus)} if num_cpus > 0 else {}
     for name, amount in (resources or {}).items():
-        if not isinstance(name, str) or not name or name in ("CPU", "GPU", "memory"):
+        if not isinstance(name, str) or not name or name in ("CPU", "object_store_memory"):
             raise ReidkitError(
-                f"Ray worker resource {name!r} is not a custom resource name — use --ray-cpus for CPUs"
+                f"Ray worker resource {name!r} cannot be reserved here — use --ray-cpus for CPUs, and "
+                "names given to `ray start --resources` for the rest"
             )
         if isinstance(amount, bool) or not isinstance(amount, int | float) or not amount > 0:
             example = json.dumps({name: 1})
@@ -395,9 +402,9 @@ def connect(address: str | None, local_cpus: int | None = None) -> bool:
     except ConnectionError as exc:
         if _is_auth_failure(exc):
             raise ReidkitError(
-                f"the Ray cluster at {address!r} refused this process's authentication token — it uses "
-                "token authentication: set RAY_AUTH_MODE=token and the cluster's token (RAY_AUTH_TOKEN, "
-                "RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token) here, as on its nodes"
+                f"the Ray cluster at {address!r} uses token authentication and refused this process (no "
+                "token, or another one) — set RAY_AUTH_MODE=token and the cluster's token "
+                "(RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token) in its environment"
             ) from None
         raise ReidkitError(
             f"cannot reach a Ray cluster at {address!r} ({exc}) — start one with `ray start --head` and "
@@ -409,7 +416,9 @@ def connect(address: str | None, local_cpus: int | None = None) -> bool:
                 f"{address!r} needs Ray Client: pip install 'ray[client]' — or run on a node of the "
                 "cluster and give the head's HOST:PORT"
             ) from None
-        raise ReidkitError(f"cannot use the Ray address {address!r}: {exc}") from None
+        raise ReidkitError(
+            f"cannot use the Ray address {address!r} ({exc}) — give HOST:PORT, auto or local"
+        ) from None
     return True
 
 

@@ -36,7 +36,7 @@ def test_ray_address_and_resources_reach_the_ray_indexer(
         (["--ray-resources", '{"reid": 1}'], ["--ray-resources", "--ray"]),
         (["--ray", "local", "--ray-resources", "reid=1"], ["not a JSON object", '{"reid": 1}']),
         (["--ray", "local", "--ray-resources", "[1]"], ["not a JSON object"]),
-        (["--ray", "local", "--ray-resources", '{"CPU": 2}'], ["custom resource", "--ray-cpus"]),
+        (["--ray", "local", "--ray-resources", '{"CPU": 2}'], ["cannot be reserved", "--ray-cpus"]),
     ],
 )
 def test_bad_ray_resources_are_one_line_errors(

@@ -158,6 +158,9 @@ def test_workers_that_fit_are_counted_per_node() -> None:
     assert worker_capacity([node(CPU=64)], needs) == 0
     # Ray keeps fractions in fixed point: three 0.3-CPU workers fit in 0.9 CPUs.
     assert worker_capacity([node(CPU=0.9)], worker_needs(0.3, None)) == 3
+    # GPUs and memory (bytes) are Ray's own names, reserved like the rest.
+    gpu = worker_needs(1.0, {"GPU": 1, "memory": 4e9})
+    assert worker_capacity([node(CPU=8, GPU=2, memory=32e9), node(CPU=8)], gpu) == 2
 
 
 @pytest.mark.parametrize(
@@ -166,7 +169,7 @@ def test_workers_that_fit_are_counted_per_node() -> None:
         ({"CPU": 1}, "--ray-cpus"),
         ({"reid": 0}, "positive"),
         ({"reid": "one"}, "positive"),
-        ({"": 1}, "custom"),
+        ({"": 1}, "ray start"),
     ],
 )
 def test_bad_worker_resources_are_one_line_errors(resources: dict, needle: str) -> None:
