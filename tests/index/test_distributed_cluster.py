@@ -79,7 +79,7 @@ def free_port() -> int:
 
 def node_ports() -> list[str]:
     """Free ports for everything a node listens on: two nodes on one machine cannot share Ray's defaults,
-    nor can this cluster share them with another Ray running here."""
+    nor can this cluster share them with another Ray running here. (Workers take random ports.)"""
     ports = {
         "--node-manager-port": free_port(),
         "--object-manager-port": free_port(),
@@ -88,8 +88,6 @@ def node_ports() -> list[str]:
         "--runtime-env-agent-port": free_port(),
         "--metrics-export-port": free_port(),
     }
-    low = free_port()
-    ports |= {"--min-worker-port": low, "--max-worker-port": min(low + 200, 65535)}
     return [str(v) for item in ports.items() for v in item]
 
 
