@@ -52,6 +52,14 @@ class ScoreStats:
         self.total_sq += other.total_sq
         self.maximum = max(self.maximum, other.maximum)
 
+    def subtract(self, other: ScoreStats) -> None:
+        """Take ``other``'s scores out again (its maximum cannot be: see :meth:`FootageScores.set_maxima`)."""
+        self.count -= other.count
+        self.total -= other.total
+        self.total_sq -= other.total_sq
+        if self.count <= 0:
+            self.count, self.total, self.total_sq, self.maximum = 0, 0.0, 0.0, -1.0
+
     @property
     def mean(self) -> float:
         return self.total / self.count if self.count else 0.0
@@ -72,6 +80,15 @@ class FootageScores:
     def merge(self, other: FootageScores) -> None:
         self.negatives.merge(other.negatives)
         self.positives.merge(other.positives)
+
+    def subtract(self, other: FootageScores) -> None:
+        self.negatives.subtract(other.negatives)
+        self.positives.subtract(other.positives)
+
+    def set_maxima(self, parts: Sequence[FootageScores]) -> None:
+        """Maxima re-read from the per-file scores that make up these (after a :meth:`subtract`)."""
+        self.negatives.maximum = max((p.negatives.maximum for p in parts), default=-1.0)
+        self.positives.maximum = max((p.positives.maximum for p in parts), default=-1.0)
 
     def to_json(self) -> str:
         return json.dumps({"negatives": self.negatives.__dict__, "positives": self.positives.__dict__})

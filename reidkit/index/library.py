@@ -85,6 +85,7 @@ CREATE TABLE IF NOT EXISTS tracklets (
     vector BLOB NOT NULL       -- float32 (D,), unit length: what Faiss indexes
 );
 CREATE INDEX IF NOT EXISTS tracklets_media ON tracklets(media_id);
+CREATE INDEX IF NOT EXISTS media_path ON media(path);
 CREATE TABLE IF NOT EXISTS crop_vectors (
     tracklet_id INTEGER NOT NULL REFERENCES tracklets(id) ON DELETE CASCADE,
     rank INTEGER NOT NULL,     -- 0 = best crop
@@ -93,6 +94,14 @@ CREATE TABLE IF NOT EXISTS crop_vectors (
     vector BLOB NOT NULL,      -- float32 (D,)
     PRIMARY KEY (tracklet_id, rank)
 );
+-- Each file's own footage pairs, so that removing it takes exactly its pairs out of the library's.
+CREATE TABLE IF NOT EXISTS media_footage (
+    media_id INTEGER PRIMARY KEY REFERENCES media(id) ON DELETE CASCADE,
+    scores TEXT NOT NULL       -- FootageScores JSON
+);
+-- Files a write may have left on disk that no committed row owns yet (thumbnails being written, or
+-- those of removed media): written before the files are, cleared once they are owned or deleted.
+CREATE TABLE IF NOT EXISTS pending_files (path TEXT PRIMARY KEY);
 """
 
 
@@ -164,6 +173,16 @@ class NewTracklet:
     quality: float
     crop_frames: np.ndarray | None = None  # (k,) frame of each crop vector
     crop_qualities: np.ndarray | None = None  # (k,)
+
+
+def thumbnail_path(sha256: str, track_id: int) -> str:
+    """Where a tracklet's thumbnail goes, relative to the library root: ``thumbs/ab/abcdef..._7.jpg``.
+
+    One folder per first two hex digits of the file's hash (256 folders), so no folder grows past a few
+    thousand files at a million tracklets. Libraries written before keep their flat ``thumbs/*.jpg``:
+    each tracklet row names its own thumbnail.
+    """
+    return f"{THUMBS_DIR}/{sha256[:2]}/{sha256[:16]}_{track_id}.jpg"
 
 
 def _blob(array: np.ndarray, dtype: type) -> bytes:
@@ -351,11 +370,19 @@ class Library:
                 lib.ef_search = lib.ef_search if ef_search is None else ef_search
                 lib.save_search_params()
             lib._load_index()
-            lib._remove_orphan_thumbnails()
+            lib._delete_pending_files()
         except BaseException:
             lock.release()
             raise
         return lib
+
+    @classmethod
+    def open_for_writing(cls, root: str | Path, *, use_gpu: bool | None = None) -> Library:
+        """Open an existing library for writing with the model it was built with (e.g. to remove media)."""
+        root = Path(root).expanduser()
+        with cls.open(root, use_gpu=False) as reader:
+            model, dim = reader.model, reader.dim
+        return cls.create_or_open(root, model, dim, use_gpu=use_gpu)
 
     def close(self) -> None:
         self._conn.close()
@@ -452,6 +479,11 @@ class Library:
                 f"SELECT {_TRACKLET_COLUMNS} FROM tracklets WHERE media_id = ? ORDER BY id", (media_id,)
             ).fetchall()
         return [_tracklet_record(r) for r in rows]
+
+    def tracklet_ids(self, media_id: int) -> list[int]:
+        return [
+            int(r[0]) for r in self._conn.execute("SELECT id FROM tracklets WHERE media_id = ?", (media_id,))
+        ]
 
     def tracklet(self, tracklet_id: int) -> TrackletRecord:
         row = self._conn.execute(
@@ -574,17 +606,23 @@ class Library:
                 raise ValueError(
                     f"tracklet vector has dim {np.asarray(t.vector).size}, library dim {self.dim}"
                 )
-        thumbs = [f"{THUMBS_DIR}/{media.sha256[:16]}_{t.track_id}.jpg" for t in tracklets]
+        thumbs = [thumbnail_path(media.sha256, t.track_id) for t in tracklets]
         new_ids: list[int] = []
         vectors: list[np.ndarray] = []
         footage = self.footage_scores()  # before the insert: a legacy library measures its old files
         try:
+            with self._transaction() as cur:  # a kill before the commit below leaves no unowned file
+                cur.executemany(
+                    "INSERT OR IGNORE INTO pending_files(path) VALUES (?)", [(r,) for r in thumbs]
+                )
+            if thumbs:
+                (self.root / thumbs[0]).parent.mkdir(parents=True, exist_ok=True)
             for rel, t in zip(thumbs, tracklets, strict=True):
                 _write_atomic(self.root / rel, t.thumbnail_jpeg)
             media_id = self._insert_media(media, thumbs, tracklets, new_ids, vectors, footage)
         except (OSError, sqlite3.OperationalError) as exc:  # a full disk, most often
-            for rel in thumbs:  # the transaction rolled back: these belong to nothing
-                (self.root / rel).unlink(missing_ok=True)
+            with suppress(OSError, sqlite3.Error):  # the transaction rolled back: these belong to nothing
+                self._delete_pending_files()
             raise _write_failed(self.root, media.path, exc, "the library is as it was before it") from exc
         try:
             self._index_added(np.array(new_ids, np.int64), vectors)
@@ -593,6 +631,93 @@ class Library:
                 self.root, media.path, exc, "it is in the library; its search index is rebuilt on next open"
             ) from exc
         return media_id
+
+    def media_by_path(self, path: str | Path) -> MediaRecord | None:
+        """The media indexed from ``path`` (as given, or resolved to the absolute path the indexer stores)."""
+        names = list(dict.fromkeys([str(path), str(Path(path).expanduser().resolve())]))
+        marks = ",".join("?" * len(names))
+        row = self._conn.execute(
+            f"SELECT {_MEDIA_COLUMNS} FROM media WHERE path IN ({marks}) ORDER BY id LIMIT 1", names
+        ).fetchone()
+        return None if row is None else _media_record(row)
+
+    def remove_media(self, media: int | str | Path) -> MediaRecord | None:
+        """Delete one file from the library: its media row, tracklets, vectors and thumbnails, or nothing.
+
+        ``media`` is a media id or the path it was indexed from. Returns the removed record, None when the
+        library holds no such file. Atomic: one transaction removes the rows (a reader sees the file or
+        not at all); the thumbnails are deleted after it, and a kill in between is finished by the next
+        writer (their paths are recorded in ``pending_files`` by that same transaction).
+        """
+        if not self.writable:
+            raise LibraryError(
+                "library was opened read-only", path=self.root, hint="use Library.create_or_open"
+            )
+        if isinstance(media, int):
+            record = self.media_list_for({media})
+            found = record[0] if record else None
+        else:
+            found = self.media_by_path(media)
+        if found is None:
+            return None
+        rows = self._conn.execute(
+            "SELECT id, thumbnail FROM tracklets WHERE media_id = ?", (found.id,)
+        ).fetchall()
+        ids = np.array([r[0] for r in rows], np.int64)
+        thumbs = [r[1] for r in rows]
+        try:
+            with self._transaction() as cur:
+                cur.executemany(
+                    "INSERT OR IGNORE INTO pending_files(path) VALUES (?)", [(t,) for t in thumbs]
+                )
+                self._remove_footage(cur, found.id)
+                cur.execute("DELETE FROM media WHERE id = ?", (found.id,))
+        except (OSError, sqlite3.OperationalError) as exc:
+            raise _write_failed(
+                self.root, found.path, exc, "the library is as it was before it", "remove"
+            ) from exc
+        self._cohort = None
+        self._index_removed(ids)
+        self._delete_pending_files()
+        return found
+
+    def _remove_footage(self, cur: sqlite3.Cursor, media_id: int) -> None:
+        """Take one file's footage pairs out of the library's (inside the removal's transaction)."""
+        row = cur.execute("SELECT scores FROM media_footage WHERE media_id = ?", (media_id,)).fetchone()
+        footage = self.footage_scores()
+        if row is None:  # a file indexed before per-file scores were kept: measure what stays
+            cur.execute("DELETE FROM meta WHERE key = ?", (FOOTAGE_KEY,))
+            self._footage = None
+            return
+        footage.subtract(FootageScores.from_json(row[0]))
+        complete = cur.execute("SELECT (SELECT COUNT(*) FROM media) = (SELECT COUNT(*) FROM media_footage)")
+        if complete.fetchone()[0]:  # else a maximum may come from a file without its own scores: kept
+            rows = cur.execute("SELECT scores FROM media_footage WHERE media_id != ?", (media_id,))
+            footage.set_maxima([FootageScores.from_json(r[0]) for r in rows])
+        cur.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (FOOTAGE_KEY, footage.to_json()))
+        self._footage = footage
+
+    def _delete_pending_files(self) -> None:
+        """Delete the recorded files no tracklet owns, then forget them (a crashed add's or removal's)."""
+        paths = [r[0] for r in self._conn.execute("SELECT path FROM pending_files")]
+        if not paths:
+            return
+        owned: set[str] = set()
+        for start in range(0, len(paths), 500):
+            chunk = paths[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            owned.update(
+                r[0]
+                for r in self._conn.execute(
+                    f"SELECT thumbnail FROM tracklets WHERE thumbnail IN ({marks})", chunk
+                )
+            )
+        for rel in paths:
+            if rel not in owned:
+                (self.root / rel).unlink(missing_ok=True)
+            (self.root / f"{rel}{_TMP}").unlink(missing_ok=True)  # a write killed half-way
+        with self._transaction() as cur:
+            cur.executemany("DELETE FROM pending_files WHERE path = ?", [(p,) for p in paths])
 
     def _insert_media(
         self,
@@ -626,16 +751,19 @@ class Library:
                 tracklet_id = self._insert_tracklet(cur, media_id, rel, t)
                 new_ids.append(tracklet_id)
                 vectors.append(_unit(t.vector))
-            footage.merge(
-                media_footage_scores(
-                    tracklets,
-                    np.stack(vectors) if vectors else np.zeros((0, self.dim), np.float32),
-                    [t.crop_vectors for t in tracklets],
-                )
+            own = media_footage_scores(
+                tracklets,
+                np.stack(vectors) if vectors else np.zeros((0, self.dim), np.float32),
+                [t.crop_vectors for t in tracklets],
+            )
+            footage.merge(own)
+            cur.execute(
+                "INSERT INTO media_footage(media_id, scores) VALUES (?, ?)", (media_id, own.to_json())
             )
             cur.execute(
                 "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (FOOTAGE_KEY, footage.to_json())
             )
+            cur.executemany("DELETE FROM pending_files WHERE path = ?", [(rel,) for rel in thumbs])
         self._footage = footage
         return media_id
 
@@ -757,6 +885,15 @@ class Library:
         self._maybe_train()
         self._save_index()
 
+    def _index_removed(self, ids: np.ndarray) -> None:
+        if len(ids):
+            try:
+                self._index.remove_ids(ids)
+            except RuntimeError:  # an index type that cannot remove (HNSW): rebuilt without them
+                self._index = self._build_index(*self.tracklet_vectors())
+            self._search_index = None
+        self._save_index()
+
     def _save_index(self) -> None:
         import faiss
 
@@ -775,15 +912,6 @@ class Library:
             _set_search_params(self._index, self._nprobe, self._ef_search)
             self._search_index = _maybe_gpu(self._index, self._use_gpu)
         return self._search_index
-
-    def _remove_orphan_thumbnails(self) -> None:
-        known = {r[0] for r in self._conn.execute("SELECT thumbnail FROM tracklets")}
-        for path in (self.root / THUMBS_DIR).iterdir():
-            rel = f"{THUMBS_DIR}/{path.name}"
-            if rel not in known and (path.suffix == ".jpg" or ".tmp." in path.name):
-                path.unlink(missing_ok=True)
-        for tmp in self.root.glob(f"{INDEX_NAME}.tmp.*"):
-            tmp.unlink(missing_ok=True)
 
 
 _MEDIA_COLUMNS = "id, path, sha256, kind, fps, frame_count, duration, width, height"
@@ -852,8 +980,11 @@ def _connect(db: Path, root: Path) -> sqlite3.Connection:
     return conn
 
 
+_TMP = ".tmp"  # suffix of a file being written (one writer at a time: the name needs no pid)
+
+
 def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f"{path.name}.tmp.{os.getpid()}")
+    tmp = path.with_name(f"{path.name}{_TMP}")
     try:
         tmp.write_bytes(data)
         os.replace(tmp, path)
@@ -862,7 +993,9 @@ def _write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
-def _write_failed(root: Path, media_path: str, exc: BaseException, state: str) -> LibraryError:
+def _write_failed(
+    root: Path, media_path: str, exc: BaseException, state: str, action: str = "write"
+) -> LibraryError:
     """The one-line error for a write to the library that failed, most often on a full disk."""
     if isinstance(exc, OSError) and exc.strerror:
         reason = exc.strerror
@@ -877,7 +1010,8 @@ def _write_failed(root: Path, media_path: str, exc: BaseException, state: str) -
         if disk_full
         else "check that the library folder is writable, then run the same command again"
     )
-    return LibraryError(f"cannot write {media_path} to the library ({reason}); {state}", path=root, hint=hint)
+    what = f"write {media_path} to" if action == "write" else f"remove {media_path} from"
+    return LibraryError(f"cannot {what} the library ({reason}); {state}", path=root, hint=hint)
 
 
 def _fsync_file(path: Path) -> None:
