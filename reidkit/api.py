@@ -64,17 +64,19 @@ def people(library: str | Path | Library) -> list[Person]:
     return _people(library)
 
 
-def remove(files: str | Path | int | Sequence[str | Path | int], library: str | Path) -> list[Any]:
+def remove(
+    files: str | Path | int | Sequence[str | Path | int], library: str | Path, *, missing_ok: bool = False
+) -> list[Any]:
     """Delete files from ``library``: each one's tracklets, vectors and thumbnails, atomically per file.
 
     A file is named by the path it was indexed from, by a file with the same content (its hash is
     looked up) or by its media id. Returns the removed :class:`~reidkit.index.library.MediaRecord` s;
     a file the library does not hold raises :class:`~reidkit.core.errors.LibraryError` before anything
-    is removed.
+    is removed, unless ``missing_ok`` (it is then skipped).
     """
     from reidkit.index.library import Library
     from reidkit.index.removal import remove_files
 
     named = [files] if isinstance(files, (str, Path, int)) else list(files)
     with Library.open_for_writing(library) as lib:
-        return list(remove_files(lib, named))
+        return list(remove_files(lib, named, missing_ok=missing_ok))

@@ -135,10 +135,14 @@ def media_footage_scores(
     """The pairs of one media file: ``vectors`` (N, D) pooled and unit; ``crop_vectors`` per tracklet."""
     scores = FootageScores()
     vectors = np.asarray(vectors, np.float32)
-    for i in range(len(tracklets)):
-        for j in range(i + 1, len(tracklets)):
-            if _apart_on_screen(tracklets[i], tracklets[j]):
-                scores.negatives.add([float(vectors[i] @ vectors[j])])
+    # Only tracklets whose frame spans overlap can share frames: the others are never compared (most
+    # pairs of a long video), so one file costs its overlapping pairs, not all n^2 of them.
+    firsts = np.array([int(np.asarray(t.frames)[0]) if len(t.frames) else 0 for t in tracklets])
+    lasts = np.array([int(np.asarray(t.frames)[-1]) if len(t.frames) else -1 for t in tracklets])
+    overlapping = np.minimum.outer(lasts, lasts) >= np.maximum.outer(firsts, firsts)
+    for i, j in zip(*np.nonzero(np.triu(overlapping, k=1)), strict=True):
+        if _apart_on_screen(tracklets[i], tracklets[j]):
+            scores.negatives.add([float(vectors[i] @ vectors[j])])
     for crops in crop_vectors:
         crops = np.asarray(crops, np.float32)
         if len(crops) >= 2:

@@ -251,7 +251,14 @@ class _WriterLock:
         self._fh: IO[str] | None = None
 
     def acquire(self) -> None:
-        fh = self.path.open("a+")
+        try:
+            fh = self.path.open("a+")
+        except OSError as exc:  # a read-only folder or disk
+            raise LibraryError(
+                f"cannot write to the library folder ({exc.strerror or exc})",
+                path=self.path.parent,
+                hint="searching it works as it is; to add or remove files, copy the folder somewhere writable",
+            ) from exc
         try:
             import fcntl
         except ImportError:  # Windows: no advisory locks; single-writer is then the user's job
@@ -309,12 +316,13 @@ class Library:
         self.dim: int = int(meta["dim"])
         self.version: int = int(meta.get("version", SCHEMA_VERSION))
         self.index_spec: str = meta.get("index", DEFAULT_INDEX)
-        self._nprobe = int(meta.get("nprobe", DEFAULT_NPROBE))
+        # None: chosen per index (vector_store.auto_nprobe); a stored or set value is used as it is.
+        self._nprobe: int | None = int(meta["nprobe"]) if "nprobe" in meta else None
         self._ef_search = int(meta.get("ef_search", DEFAULT_EF_SEARCH))
         self._use_gpu = use_gpu
         self._store = VectorStore(root / VECTORS_DIR, self.dim)
         self._generation = -1  # of the state the store maps
-        self._state_lock = threading.Lock()  # a reader shared by threads refreshes once
+        self._state_lock = threading.RLock()  # threads sharing a reader: one refresh, one snapshot at a time
         self._footage: FootageScores | None = None
         self._cohort: tuple[int, np.ndarray] | None = None
 
@@ -365,9 +373,10 @@ class Library:
         given) is recorded in a new library, and an existing library refuses a file with other content
         (:meth:`check_model_file`).
 
-        ``index`` is a Faiss ``index_factory`` string for a new library: "Flat" (exact, the default),
-        "IVF1024,Flat" or "HNSW32" for large galleries (docs/search.md). IVF indexes are trained once
-        enough vectors exist. ``nprobe`` / ``ef_search``, when given, are stored as the library's search
+        ``index`` is the search index of a new library: "auto" (the default: exact up to
+        ``vector_store.EXACT_MAX_VECTORS`` vectors, then IVF with 8-bit codes and exact re-scoring),
+        "Flat" (always exact) or a Faiss ``index_factory`` string such as "IVF1024,Flat" or "HNSW32",
+        used once enough vectors exist to train it (docs/search.md). ``nprobe`` / ``ef_search``, when given, are stored as the library's search
         settings (see :meth:`save_search_params`).
         """
         root = Path(root).expanduser()
@@ -378,8 +387,14 @@ class Library:
         lock.acquire()
         try:
             refuse_remnants(root, root / DB_NAME)
-            (root / THUMBS_DIR).mkdir(exist_ok=True)
             conn = _connect(root / DB_NAME, root, writer=True)
+            if not _has_library(conn):  # no library recorded: only start one where none was
+                try:
+                    refuse_remnants(root, root / DB_NAME, recorded=False)
+                except LibraryError:
+                    conn.close()
+                    raise
+            (root / THUMBS_DIR).mkdir(exist_ok=True)
             conn.executescript(_SCHEMA + STORE_SCHEMA)
             meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
             model_meta = []
@@ -418,7 +433,8 @@ class Library:
                         cur.executemany("INSERT INTO meta(key, value) VALUES (?, ?)", model_meta)
                     lib.model_file, lib.model_sha256 = model_meta[0][1], model_meta[1][1]
             if nprobe is not None or ef_search is not None:
-                lib.nprobe = lib.nprobe if nprobe is None else nprobe
+                if nprobe is not None:
+                    lib.nprobe = nprobe
                 lib.ef_search = lib.ef_search if ef_search is None else ef_search
                 lib.save_search_params()
             lib._load_store()
@@ -473,7 +489,7 @@ class Library:
     @property
     def nprobe(self) -> int:
         """IVF lists searched per query: more = higher recall, slower (ignored by Flat and HNSW)."""
-        return self._nprobe
+        return self._nprobe if self._nprobe is not None else self._store.nprobe
 
     @nprobe.setter
     def nprobe(self, value: int) -> None:
@@ -495,7 +511,7 @@ class Library:
         self._store.set_search_params(self._nprobe, self._ef_search)
 
     def save_search_params(self) -> None:
-        """Store the current ``nprobe`` and ``ef_search`` in the library, for every later reader."""
+        """Store the current ``ef_search`` and ``nprobe`` (when set) in the library, for every later reader."""
         if not self.writable:
             raise LibraryError(
                 "library was opened read-only", path=self.root, hint="use Library.create_or_open"
@@ -503,7 +519,8 @@ class Library:
         with self._transaction() as cur:
             cur.executemany(
                 "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
-                [("nprobe", str(self._nprobe)), ("ef_search", str(self._ef_search))],
+                [("ef_search", str(self._ef_search))]
+                + ([] if self._nprobe is None else [("nprobe", str(self._nprobe))]),
             )
 
     # ----------------------------------------------------------------------------------------- reading
@@ -626,9 +643,24 @@ class Library:
         found = [(int(i), float(s)) for i, s in zip(ids, scores, strict=True)]
         if not found:
             return []
-        records = self._tracklets_by_id([i for i, _ in found])
-        media = {m.id: m for m in self.media_list_for({r.media_id for r in records.values()})}
+        with self._read_snapshot():  # the tracklets and their media as of one commit
+            records = self._tracklets_by_id([i for i, _ in found])
+            media = {m.id: m for m in self.media_list_for({r.media_id for r in records.values()})}
+        # A tracklet removed since the vectors were mapped has no row any more: it is left out.
         return [TrackletHit(records[i], media[records[i].media_id], s) for i, s in found if i in records]
+
+    @contextmanager
+    def _read_snapshot(self) -> Iterator[None]:
+        """Reads inside see one committed state (a writer's commit in between is not half seen)."""
+        with self._state_lock:
+            if self._conn.in_transaction:
+                yield
+                return
+            self._conn.execute("BEGIN")
+            try:
+                yield
+            finally:
+                self._conn.execute("COMMIT")
 
     def media_list_for(self, ids: set[int]) -> list[MediaRecord]:
         if not ids:
@@ -680,7 +712,9 @@ class Library:
             if thumbs:
                 (self.root / thumbs[0]).parent.mkdir(parents=True, exist_ok=True)
             for rel, t in zip(thumbs, tracklets, strict=True):
-                _write_atomic(self.root / rel, t.thumbnail_jpeg)
+                # No temporary file and rename: until the commit below owns it, a half-written
+                # thumbnail is in pending_files and deleted by the next writer.
+                (self.root / rel).write_bytes(t.thumbnail_jpeg)
             self._appended = (
                 self._store.append(shard_no, shard_rows, np.array(new_ids, np.int64), stacked)
                 if new_ids
@@ -789,7 +823,6 @@ class Library:
         for rel in paths:
             if rel not in owned:
                 (self.root / rel).unlink(missing_ok=True)
-            (self.root / f"{rel}{_TMP}").unlink(missing_ok=True)  # a write killed half-way
         with self._transaction() as cur:
             cur.executemany("DELETE FROM pending_files WHERE path = ?", [(p,) for p in paths])
 
@@ -941,7 +974,7 @@ class Library:
             nprobe=self._nprobe,
             ef_search=self._ef_search,
         )
-        live, rows = self._store.live_count, len(self)
+        live, rows = self._store.live_count, state.tracklets
         if live != rows:
             raise VectorStoreDamaged(self._store.folder, f"holds {live} live vectors for {rows} tracklets")
         self._store.use_gpu(self._use_gpu)
@@ -1074,6 +1107,13 @@ def _tracklet_record(row: tuple) -> TrackletRecord:
     )
 
 
+def _has_library(conn: sqlite3.Connection) -> bool:
+    """Whether the database records a library (a meta table with its model), as opposed to empty."""
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'").fetchone() is None:
+        return False
+    return conn.execute("SELECT 1 FROM meta WHERE key='model'").fetchone() is not None
+
+
 def _connect(db: Path, root: Path, *, writer: bool = True) -> sqlite3.Connection:
     conn = connect(db, root, writer=writer)
     has_meta = conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'").fetchone()
@@ -1087,19 +1127,6 @@ def _connect(db: Path, root: Path, *, writer: bool = True) -> sqlite3.Connection
                 hint="upgrade reidkit",
             )
     return conn
-
-
-_TMP = ".tmp"  # suffix of a file being written (one writer at a time: the name needs no pid)
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f"{path.name}{_TMP}")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def _write_failed(

@@ -53,6 +53,7 @@ class StoreState:
     ann: AnnState | None
     appending: tuple[int, int, int] | None
     rebuilding: int | None
+    tracklets: int  # rows of the tracklets table in the same snapshot: what the live vectors must number
 
 
 def has_store_tables(conn: sqlite3.Connection) -> bool:
@@ -79,6 +80,7 @@ def read_state(conn: sqlite3.Connection) -> StoreState:
             )
         ]
         removed = np.array([r[0] for r in conn.execute("SELECT tracklet_id FROM removed_vectors")], np.int64)
+        tracklets = int(conn.execute("SELECT COUNT(*) FROM tracklets").fetchone()[0])
         if NEXT_ID_KEY in meta:
             next_id = int(meta[NEXT_ID_KEY])
         else:  # a library from before explicit ids: after every id ever used
@@ -99,6 +101,7 @@ def read_state(conn: sqlite3.Connection) -> StoreState:
         ann=ann_from_json(meta[ANN_KEY]) if ANN_KEY in meta else None,
         appending=appending,
         rebuilding=int(meta[REBUILDING_KEY]) if REBUILDING_KEY in meta else None,
+        tracklets=tracklets,
     )
 
 
@@ -162,14 +165,20 @@ def library_remnants(root: Path) -> list[str]:
     return found
 
 
-def refuse_remnants(root: Path, db: Path) -> None:
-    """Refuse to start a new library over another one's files when its library.sqlite is gone or empty."""
-    if db.is_file() and db.stat().st_size > 0:
+def refuse_remnants(root: Path, db: Path, *, recorded: bool = True) -> None:
+    """Refuse to start a new library over another one's files when its library.sqlite is gone or empty
+    (``recorded=False``: the database exists but records no library, e.g. its tables were in a lost -wal)."""
+    if recorded and db.is_file() and db.stat().st_size > 0:
         return
     remnants = library_remnants(root)
     if not remnants:
         return
-    state = "is empty (0 bytes)" if db.is_file() else "is missing"
+    if not db.is_file():
+        state = "is missing"
+    elif db.stat().st_size == 0:
+        state = "is empty (0 bytes)"
+    else:
+        state = "records no library (was it copied without library.sqlite-wal?)"
     raise LibraryError(
         f"{db.name} {state} but the folder holds another library's files ({', '.join(remnants)}); "
         "nothing was changed",

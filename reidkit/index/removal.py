@@ -23,8 +23,8 @@ def find_media(library: Library, named: str | Path | int) -> MediaRecord | None:
     return None if media_id is None else library.media(media_id)
 
 
-def resolve_media(library: Library, named: Sequence[str | Path | int]) -> list[MediaRecord]:
-    """Every named file's record (each once, in the order named); LibraryError naming those not held."""
+def resolve_media(library: Library, named: Sequence[str | Path | int]) -> tuple[list[MediaRecord], list[str]]:
+    """The records of the named files (each once, in the order named) and the names the library lacks."""
     found: dict[int, MediaRecord] = {}
     missing: list[str] = []
     for item in named:
@@ -33,19 +33,31 @@ def resolve_media(library: Library, named: Sequence[str | Path | int]) -> list[M
             missing.append(str(item))
         else:
             found.setdefault(record.id, record)
-    if missing:
-        shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
-        raise LibraryError(
-            f"not in the library: {shown}",
-            path=library.root,
-            hint="name files by the path they were indexed from (`reidkit search --json` shows it); nothing was removed",
-        )
-    return list(found.values())
+    return list(found.values()), missing
 
 
-def remove_files(library: Library, named: Sequence[str | Path | int]) -> Iterator[MediaRecord]:
-    """Remove every named file, one atomic removal each; all are looked up before the first is removed."""
-    for record in resolve_media(library, named):
+def not_in_library(library: Library, missing: Sequence[str], removed_any: bool) -> LibraryError:
+    shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
+    return LibraryError(
+        f"not in the library: {shown}",
+        path=library.root,
+        hint="name files by the path they were indexed from (`reidkit search --json` shows it)"
+        + ("" if removed_any else "; nothing was removed"),
+    )
+
+
+def remove_files(
+    library: Library, named: Sequence[str | Path | int], *, missing_ok: bool = False
+) -> Iterator[MediaRecord]:
+    """Remove every named file, one atomic removal each, after looking them all up.
+
+    A name the library does not hold raises LibraryError before anything is removed, unless
+    ``missing_ok`` (then it is skipped: running an interrupted removal again finishes it).
+    """
+    records, missing = resolve_media(library, named)
+    if missing and not missing_ok:
+        raise not_in_library(library, missing, removed_any=False)
+    for record in records:
         removed = library.remove_media(record.id)
         if removed is not None:
             yield removed

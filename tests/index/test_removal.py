@@ -116,6 +116,23 @@ def test_cli_remove(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert "not a library" in capsys.readouterr().err
 
 
+def test_cli_remove_run_again_after_an_interruption_finishes_the_job(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    three_files(tmp_path / "lib").close()
+    assert main(["remove", "/videos/a.mp4", "--library", str(tmp_path / "lib")]) == 0  # "killed" after one
+    code = main(["remove", "/videos/a.mp4", "/videos/c.mp4", "--library", str(tmp_path / "lib")])
+    captured = capsys.readouterr()
+    assert code == 1 and "removed /videos/c.mp4" in captured.out
+    assert (
+        captured.err.startswith("skipped: ")
+        and "/videos/a.mp4" in captured.err
+        and captured.err.count("\n") == 1
+    )
+    with Library.open(tmp_path / "lib") as lib:
+        assert [m.path for m in lib.media_list()] == ["/videos/b.mp4"]
+
+
 def test_remove_refuses_a_reader(tmp_path: Path) -> None:
     three_files(tmp_path).close()
     with Library.open(tmp_path) as lib, pytest.raises(LibraryError, match="read-only"):
