@@ -213,13 +213,13 @@ class NewTracklet:
 
 
 def thumbnail_path(sha256: str, track_id: int) -> str:
-    """Where a tracklet's thumbnail goes, relative to the library root: ``thumbs/ab/abcdef..._7.jpg``.
+    """Where a tracklet's thumbnail goes, relative to the library root: ``thumbs/ab/<sha256>_7.jpg``.
 
     One folder per first two hex digits of the file's hash (256 folders), so no folder grows past a few
     thousand files at a million tracklets. Libraries written before keep their flat ``thumbs/*.jpg``:
     each tracklet row names its own thumbnail.
     """
-    return f"{THUMBS_DIR}/{sha256[:2]}/{sha256[:16]}_{track_id}.jpg"
+    return f"{THUMBS_DIR}/{sha256[:2]}/{sha256}_{track_id}.jpg"
 
 
 def _blob(array: np.ndarray, dtype: type) -> bytes:

@@ -15,7 +15,7 @@ files. Opening maps the shards and checks their checksums, reading no vector fro
 is a pass over the vector files at memory speed, not a query per vector.
 
 Search is exact (a scan of every live vector) up to :data:`EXACT_MAX_VECTORS`, then approximate: an IVF
-index with 8-bit codes finds ``REFINE_FACTOR`` times the candidates asked for, and those are re-scored
+index with compact codes (:func:`auto_codes`) finds ``REFINE_FACTOR`` times the candidates asked for, and those are re-scored
 exactly from the shards (the refine step), so every returned score is a true cosine. Rows added since
 the approximate index was last saved (at most :data:`ANN_TAIL_MAX`, then it is extended and saved again)
 are scanned exactly. docs/search.md gives the measurements behind the bound.
@@ -50,7 +50,7 @@ EXACT_MAX_VECTORS = 65_536
 # Rows added after the approximate index was saved that search scans exactly, before the writer
 # extends the index with them and saves it again (one more file write per this many rows).
 ANN_TAIL_MAX = 16_384
-REFINE_FACTOR = 4  # approximate candidates per result asked for, re-scored exactly
+REFINE_FACTOR = 10  # approximate candidates per result asked for, re-scored exactly
 DEFAULT_NPROBE = 16
 IVF_TRAIN_PER_LIST = 39  # Faiss's minimum training points per IVF list
 _CHECKSUM_CHUNK = 16_384  # rows per pass of the checksum
@@ -134,6 +134,18 @@ def auto_nprobe(index: Any) -> int:
     except RuntimeError:  # not IVF
         return DEFAULT_NPROBE
     return max(DEFAULT_NPROBE, nlist // 4)
+
+
+def auto_codes(dim: int) -> str:
+    """The codes an "auto" IVF index stores: 4-bit product quantisation read with SIMD fast-scan
+    (``PQ<dim/8>x4fs``, 16 bytes per 256-d vector), or 8-bit scalar codes where ``dim`` does not split.
+
+    Measured on 300k clustered 256-d vectors, 64 of 256 lists searched, 200 candidates re-scored
+    exactly: recall@20 0.974 with either, 1.3 ms per query with PQ32x4fs against 15 ms with SQ8.
+    The refine makes the coarse codes harmless to the scores (exact) and, here, to recall.
+    """
+    m = dim // 8
+    return f"PQ{m}x4fs" if m >= 2 and m % 2 == 0 and dim % m == 0 else "SQ8"
 
 
 def ivf_lists(n: int) -> int:
@@ -549,9 +561,10 @@ class VectorStore:
     def _ann_spec(self, spec: str, state: AnnState | None) -> str:
         if spec.lower() != "auto":
             return spec
-        if state is not None and state.spec.startswith("IVF"):
+        codes = auto_codes(self.dim)
+        if state is not None and state.spec.startswith("IVF") and state.spec.endswith("," + codes):
             return state.spec  # trained once: kept as the library grows
-        return f"IVF{ivf_lists(self.live_count)},SQ8"
+        return f"IVF{ivf_lists(self.live_count)},{codes}"
 
     def _train_ann(self, spec: str) -> Any:
         import faiss

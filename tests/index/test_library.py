@@ -163,7 +163,7 @@ def test_crash_mid_add_leaves_nothing_and_file_can_be_readded(
     lib = Library.create_or_open(tmp_path, "fake", DIM)
     assert not lib.has_media("b" * 64) and len(lib) == 1
     files = sorted(p.name for p in (tmp_path / "thumbs").rglob("*") if p.is_file())
-    assert files == [f"{'a' * 16}_1.jpg"]
+    assert files == [f"{'a' * 64}_1.jpg"]
     lib.add_media(media("b.mp4", "b" * 64), [make_tracklet(1, basis(1)), make_tracklet(2, basis(2))])
     assert len(lib) == 3 and lib.search(basis(2), k=1)[0].tracklet.track_id == 2
     lib.close()

@@ -33,7 +33,7 @@ def test_remove_media_deletes_rows_vectors_and_thumbnails(tmp_path: Path) -> Non
     assert removed is not None and removed.sha256 == "b" * 64
     assert [m.path for m in lib.media_list()] == ["/videos/a.mp4", "/videos/c.mp4"]
     assert len(lib) == 3 and not lib.has_media("b" * 64)
-    assert thumbnails(tmp_path) == sorted([f"{'a' * 16}_1.jpg", f"{'a' * 16}_2.jpg", f"{'c' * 16}_1.jpg"])
+    assert thumbnails(tmp_path) == sorted([f"{'a' * 64}_1.jpg", f"{'a' * 64}_2.jpg", f"{'c' * 64}_1.jpg"])
     assert all(h.media.path != "/videos/b.mp4" for h in lib.search(basis(2), k=10))
     assert len(lib.search(basis(2), k=10)) == 3
     footage = lib.footage_scores()
@@ -155,5 +155,5 @@ def test_kill_between_removal_commit_and_thumbnail_delete_is_finished_by_next_wr
     assert len(thumbnails(tmp_path)) == 5  # the thumbnails of a.mp4 are still there
     with Library.create_or_open(tmp_path, "fake", DIM) as lib:
         assert [m.path for m in lib.media_list()] == ["/videos/b.mp4", "/videos/c.mp4"]
-        assert thumbnails(tmp_path) == sorted([f"{'b' * 16}_1.jpg", f"{'b' * 16}_2.jpg", f"{'c' * 16}_1.jpg"])
+        assert thumbnails(tmp_path) == sorted([f"{'b' * 64}_1.jpg", f"{'b' * 64}_2.jpg", f"{'c' * 64}_1.jpg"])
         assert np.allclose(lib.search(basis(4), k=1)[0].score, 1.0, atol=1e-5)

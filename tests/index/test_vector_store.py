@@ -153,3 +153,68 @@ def test_a_reader_sees_what_a_writer_commits_and_never_half_an_add(tmp_path: Pat
     assert len(reader.search(rng.standard_normal(DIM), 1000)) == len(writer)
     reader.close()
     writer.close()
+
+
+def downgrade_to_version_1(root: Path) -> None:
+    """Make ``root`` look like a library written before vector shards: no shard tables, version 1, a
+    tracklets.faiss file, thumbnails flat in thumbs/."""
+    import shutil
+    import sqlite3
+
+    import faiss
+
+    db = sqlite3.connect(root / "library.sqlite")
+    rows = db.execute("SELECT id, vector, thumbnail FROM tracklets").fetchall()
+    index = faiss.IndexIDMap2(faiss.IndexFlatIP(DIM))
+    index.add_with_ids(
+        np.stack([np.frombuffer(r[1], np.float32) for r in rows]), np.array([r[0] for r in rows])
+    )
+    faiss.write_index(index, str(root / "tracklets.faiss"))
+    for tracklet_id, _, thumbnail in rows:
+        flat = f"thumbs/{Path(thumbnail).name}"
+        (root / thumbnail).rename(root / flat)
+        db.execute("UPDATE tracklets SET thumbnail = ? WHERE id = ?", (flat, tracklet_id))
+    db.execute("DROP TABLE vector_shards")
+    db.execute("DROP TABLE removed_vectors")
+    db.execute("DELETE FROM meta WHERE key IN ('generation', 'next_tracklet_id')")
+    db.execute("UPDATE meta SET value = '1' WHERE key = 'version'")
+    db.commit()
+    db.close()
+    shutil.rmtree(root / "vectors")
+
+
+def test_a_library_from_before_vector_shards_is_read_and_migrated(tmp_path: Path) -> None:
+    rng = np.random.default_rng(5)
+    with Library.create_or_open(tmp_path, "fake", DIM) as lib:
+        grow(lib, 6, 4, rng)
+        q = rng.standard_normal(DIM).astype(np.float32)
+        before = [(h.tracklet.id, h.score) for h in lib.search(q, 8)]
+    downgrade_to_version_1(tmp_path)
+    with Library.open(tmp_path) as old:  # a reader reads it as it is
+        assert [(h.tracklet.id, h.score) for h in old.search(q, 8)] == before
+        assert (tmp_path / old.search(q, 1)[0].tracklet.thumbnail).is_file()
+    assert not (tmp_path / "vectors").exists()
+    with Library.create_or_open(tmp_path, "fake", DIM) as lib:  # the next writer migrates it
+        assert lib.version == 2 and not (tmp_path / "tracklets.faiss").exists()
+        assert [(h.tracklet.id, h.score) for h in lib.search(q, 8)] == before
+        lib.remove_media("/videos/0.mp4")  # its thumbnails are flat: removed all the same
+        grow(lib, 1, 4, rng, first=10)
+        assert all(h.media.path != "/videos/0.mp4" for h in lib.search(q, 30))
+    assert sorted(p.parent.name for p in (tmp_path / "thumbs").rglob("*.jpg")).count("thumbs") == 5 * 4
+    with Library.open(tmp_path) as reader:
+        assert len(reader) == 6 * 4 and len(reader._store.shards) == 1
+
+
+def test_flat_stays_exact_and_hnsw_removals_are_masked(tmp_path: Path) -> None:
+    rng = np.random.default_rng(6)
+    with Library.create_or_open(tmp_path / "flat", "fake", DIM, index="Flat") as lib:
+        grow(lib, 40, 10, rng)
+        assert lib._store.ann is None
+    with Library.create_or_open(tmp_path / "hnsw", "fake", DIM, index="HNSW8") as lib:
+        grow(lib, 10, 10, rng)
+        assert lib._store.ann is not None
+        victim = lib.tracklets(lib.media_id(f"{4:064d}"))[0].id
+        vector = lib.tracklet_vectors()[1][lib.tracklet_vectors()[0] == victim][0]
+        assert lib.search(vector, 1)[0].tracklet.id == victim
+        lib.remove_media("/videos/4.mp4")
+        assert all(h.media.path != "/videos/4.mp4" for h in lib.search(vector, 20))
