@@ -13,7 +13,7 @@ and after every resume, the library equals the one of an unbroken run: the same 
 tracklets, the same thumbnails on disk (none missing, none left over) and the same search results
 for fixed queries, score for score.
 
-    python bench/library_crash.py                  # 12 rounds = 24 kills, a few minutes
+    python bench/library_crash.py                  # 12+ rounds, >= 20 kills, a few minutes
     python bench/library_crash.py --rounds 3 --files 20
 
 The indexer is reidkit's own (``index_media``: the loop of ``reidkit index``) with a colour-blob
@@ -220,8 +220,13 @@ def same(a: Outcome, b: Outcome, what: str) -> None:
     assert a.results == b.results, f"{what}: search results differ"
 
 
-def crash_rounds(work: Path, rounds: int, files: int, seed: int = 0, log: bool = True) -> int:
-    """Run the crash rounds; returns the number of kills that landed. Raises AssertionError on a fault."""
+def crash_rounds(
+    work: Path, rounds: int, files: int, seed: int = 0, log: bool = True, min_kills: int = 0
+) -> tuple[int, int]:
+    """Run ``rounds`` crash rounds, more (up to twice as many) until ``min_kills`` kills landed.
+
+    Returns (rounds run, kills that landed: a kill timed after the child finished does not count).
+    Raises AssertionError on a fault."""
     media = make_media(work / "media", files, seed)
     to_remove = [str(p.resolve()) for p in media[::2]]
     reference = work / "reference"
@@ -232,9 +237,11 @@ def crash_rounds(work: Path, rounds: int, files: int, seed: int = 0, log: bool =
     assert len(indexed.files) == files and len(removed.files) == files - len(to_remove)
     rng = random.Random(seed)
     kills = 0
-    for r in range(rounds):
+    r = 0
+    while r < rounds or (kills < min_kills and r < 2 * rounds):
         library = work / f"round{r}"
-        killed, _ = run_child(index_code(work / "media", library), rng.uniform(0.0, index_seconds))
+        # Within the work of an unbroken run (runs vary: a kill timed later would find it finished).
+        killed, _ = run_child(index_code(work / "media", library), rng.uniform(0.0, 0.9 * index_seconds))
         kills += killed
         if recorded(library):
             partial = inspect(library)
@@ -244,7 +251,7 @@ def crash_rounds(work: Path, rounds: int, files: int, seed: int = 0, log: bool =
                 )
         run_child(index_code(work / "media", library), None)
         same(inspect(library), indexed, f"round {r}, indexing resumed")
-        killed_remove, _ = run_child(remove_code(to_remove, library), rng.uniform(0.0, remove_seconds))
+        killed_remove, _ = run_child(remove_code(to_remove, library), rng.uniform(0.0, 0.9 * remove_seconds))
         kills += killed_remove
         partial = inspect(library)
         assert set(removed.files) <= set(partial.files) <= set(indexed.files), (
@@ -262,22 +269,26 @@ def crash_rounds(work: Path, rounds: int, files: int, seed: int = 0, log: bool =
                 flush=True,
             )
         shutil.rmtree(library)
-    return kills
+        r += 1
+    return r, kills
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--rounds", type=int, default=12, help="rounds (two kills each)")
+    parser.add_argument("--rounds", type=int, default=12, help="rounds (two kill attempts each)")
+    parser.add_argument(
+        "--kills", type=int, default=20, help="run more rounds (up to 2x) until this many kills landed"
+    )
     parser.add_argument("--files", type=int, default=24)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="reidkit-crash-") as tmp:
         t0 = time.perf_counter()
-        kills = crash_rounds(Path(tmp), args.rounds, args.files, args.seed)
+        rounds, kills = crash_rounds(Path(tmp), args.rounds, args.files, args.seed, min_kills=args.kills)
         print(
-            f"{args.rounds} rounds, {kills} kills landed (of {2 * args.rounds}): 0 duplicates, 0 lost, "
+            f"{rounds} rounds, {kills} kills landed (of {2 * rounds}): 0 duplicates, 0 lost, "
             f"search equal to the unbroken run every time ({time.perf_counter() - t0:.0f} s)"
         )
 

@@ -385,6 +385,7 @@ class Library:
         root.mkdir(parents=True, exist_ok=True)
         lock = _WriterLock(root)
         lock.acquire()
+        conn: sqlite3.Connection | None = None
         try:
             refuse_remnants(root, root / DB_NAME)
             conn = _connect(root / DB_NAME, root, writer=True)
@@ -440,6 +441,9 @@ class Library:
             lib._load_store()
             lib._delete_pending_files()
         except BaseException:
+            if conn is not None:
+                with suppress(sqlite3.Error):
+                    conn.close()
             lock.release()
             raise
         return lib

@@ -273,15 +273,24 @@ class VectorStore:
 
     def _set_removed(self, removed: np.ndarray) -> None:
         removed = np.unique(np.asarray(removed, np.int64))
+        unchanged = np.array_equal(removed, self._removed)
         self._removed = removed
-        self._live = {}
+        old_live, self._live = self._live, {}
         for number, ids in self._ids.items():
+            if unchanged and number in old_live and self._shard_mask_current(number, old_live[number]):
+                self._live[number] = old_live[number]  # an add: only its shard is looked at again
+                continue
             if len(removed) == 0 or len(ids) == 0:
                 self._live[number] = None
                 continue
             dead = np.isin(ids, removed, assume_unique=False)
             self._live[number] = ~dead if dead.any() else None
         self._ann_selector = None
+
+    def _shard_mask_current(self, number: int, live: np.ndarray | None) -> bool:
+        """Whether a shard's mask still fits it, the removed ids being the same: rows appended since
+        have new ids (never reused), so they are live; only a mask's length must follow them."""
+        return live is None or len(live) == len(self._ids[number])
 
     @property
     def removed(self) -> np.ndarray:
