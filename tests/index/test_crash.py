@@ -12,5 +12,5 @@ from library_crash import crash_rounds
 
 
 def test_kills_of_the_indexer_and_of_remove_lose_nothing_and_duplicate_nothing(tmp_path: Path) -> None:
-    _, kills = crash_rounds(tmp_path, rounds=2, files=8, seed=3, log=False, min_kills=3)
-    assert kills >= 3  # the random moments fall inside the work (a few may come after it ended)
+    _, kills = crash_rounds(tmp_path, rounds=1, files=8, seed=3, log=False, min_kills=2)
+    assert kills >= 2  # the random moments fall inside the work (a few may come after it ended)
