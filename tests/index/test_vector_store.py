@@ -218,3 +218,39 @@ def test_flat_stays_exact_and_hnsw_removals_are_masked(tmp_path: Path) -> None:
         assert lib.search(vector, 1)[0].tracklet.id == victim
         lib.remove_media("/videos/4.mp4")
         assert all(h.media.path != "/videos/4.mp4" for h in lib.search(vector, 20))
+
+
+def test_opening_reads_no_vector_from_the_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(7)
+    with Library.create_or_open(tmp_path, "fake", DIM) as lib:
+        grow(lib, 5, 10, rng)
+
+    def forbidden(self: Library) -> None:
+        raise AssertionError("opening read every vector from SQLite")
+
+    monkeypatch.setattr(Library, "tracklet_vectors", forbidden)
+    with Library.open(tmp_path) as reader:
+        assert len(reader.search(rng.standard_normal(DIM), 5)) == 5
+    with Library.create_or_open(tmp_path, "fake", DIM) as writer:
+        grow(writer, 1, 10, rng, first=5)
+
+
+def test_a_damaged_approximate_index_falls_back_to_exact_and_is_rebuilt(
+    tmp_path: Path, small_bounds: None
+) -> None:
+    rng = np.random.default_rng(8)
+    with Library.create_or_open(tmp_path, "fake", DIM) as lib:
+        grow(lib, 20, 20, rng)
+        assert lib._store.ann_state is not None
+        ann = tmp_path / "vectors" / lib._store.ann_state.file
+    data = bytearray(ann.read_bytes())
+    data[len(data) // 2 : len(data) // 2 + 64] = bytes(64)
+    ann.write_bytes(bytes(data))
+    q = rng.standard_normal(DIM).astype(np.float32)
+    with Library.open(tmp_path) as reader:
+        assert reader._store.ann is None  # the checksum failed: exact search
+        assert [h.tracklet.id for h in reader.search(q, 5)] == exact_top(reader, q, 5)
+    with Library.create_or_open(tmp_path, "fake", DIM) as lib:
+        assert lib._store.ann is not None  # the writer rebuilt it
+    with Library.open(tmp_path) as reader:
+        assert reader._store.ann is not None
