@@ -716,9 +716,7 @@ class Library:
             if thumbs:
                 (self.root / thumbs[0]).parent.mkdir(parents=True, exist_ok=True)
             for rel, t in zip(thumbs, tracklets, strict=True):
-                # No temporary file and rename: until the commit below owns it, a half-written
-                # thumbnail is in pending_files and deleted by the next writer.
-                (self.root / rel).write_bytes(t.thumbnail_jpeg)
+                _write_thumbnail(self.root / rel, t.thumbnail_jpeg)
             self._appended = (
                 self._store.append(shard_no, shard_rows, np.array(new_ids, np.int64), stacked)
                 if new_ids
@@ -1131,6 +1129,12 @@ def _connect(db: Path, root: Path, *, writer: bool = True) -> sqlite3.Connection
                 hint="upgrade reidkit",
             )
     return conn
+
+
+def _write_thumbnail(path: Path, data: bytes) -> None:
+    # No temporary file and rename: until the add's commit owns it, a half-written thumbnail is in
+    # pending_files and deleted by the next writer (a rename per thumbnail was most of an add's time).
+    path.write_bytes(data)
 
 
 def _write_failed(
