@@ -65,7 +65,7 @@ from reidkit.index.library_files import (
     save_shard,
     set_meta,
 )
-from reidkit.index.sqlite_db import connect
+from reidkit.index.sqlite_db import connect, damaged_database, integrity_problem
 from reidkit.index.vector_store import VECTORS_DIR, VectorStore, VectorStoreDamaged
 
 log = get_logger(__name__)
@@ -302,7 +302,10 @@ class Library:
         self.writable = writable
         meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
         if "model" not in meta or "dim" not in meta:
+            problem = integrity_problem(conn)  # a damaged page, not an interrupted first run
             conn.close()
+            if problem is not None:
+                raise damaged_database(root / DB_NAME, sqlite3.DatabaseError(problem))
             raise LibraryError(
                 "library.sqlite has no model recorded (an interrupted first run?)",
                 path=root,
