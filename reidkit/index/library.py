@@ -17,7 +17,6 @@ the commit and the index write), it is rebuilt from the vectors stored in SQLite
 from __future__ import annotations
 
 import errno
-import math
 import os
 import sqlite3
 import time
@@ -32,9 +31,20 @@ import numpy as np
 
 from reidkit.core.errors import LibraryError
 from reidkit.core.files import sha256_file
+from reidkit.core.gallery import LinkRule, MediaRecord, TrackletHit, TrackletRecord, Visit
 from reidkit.core.log import get_logger
 from reidkit.core.vectors import l2_normalise
 from reidkit.index.footage import FootageScores, media_footage_scores
+from reidkit.index.visits import (
+    VISITS_KEY,
+    group_media,
+    insert_visits,
+    link_new_media,
+    link_threshold,
+    linked_visits,
+    rule_key,
+    span_of,
+)
 
 log = get_logger(__name__)
 
@@ -93,45 +103,19 @@ CREATE TABLE IF NOT EXISTS crop_vectors (
     vector BLOB NOT NULL,      -- float32 (D,)
     PRIMARY KEY (tracklet_id, rank)
 );
+-- One person's linked tracklets within one media file (reidkit.index.visits), made when it is added.
+CREATE TABLE IF NOT EXISTS visits (
+    id INTEGER PRIMARY KEY,
+    media_id INTEGER NOT NULL REFERENCES media(id) ON DELETE CASCADE,
+    vector BLOB NOT NULL       -- float32 (D,), unit: the mean of its tracklets' vectors
+);
+CREATE INDEX IF NOT EXISTS visits_media ON visits(media_id);
+CREATE TABLE IF NOT EXISTS visit_tracklets (
+    tracklet_id INTEGER PRIMARY KEY REFERENCES tracklets(id) ON DELETE CASCADE,
+    visit_id INTEGER NOT NULL REFERENCES visits(id) ON DELETE CASCADE
+);
+CREATE INDEX IF NOT EXISTS visit_tracklets_visit ON visit_tracklets(visit_id);
 """
-
-
-@dataclass(frozen=True)
-class MediaRecord:
-    id: int
-    path: str
-    sha256: str
-    kind: Literal["video", "image"]
-    fps: float
-    frame_count: int
-    duration: float
-    width: int
-    height: int
-
-
-@dataclass(frozen=True)
-class TrackletRecord:
-    id: int
-    media_id: int
-    track_id: int
-    start_frame: int
-    end_frame: int
-    start: float
-    end: float
-    frames: np.ndarray  # (T,) int64
-    boxes: np.ndarray  # (T, 4) float32
-    best_frame: int
-    best_box: np.ndarray  # (4,) float32
-    thumbnail: str  # relative to the library root
-    n_crops: int
-    quality: float
-
-
-@dataclass(frozen=True)
-class TrackletHit:
-    tracklet: TrackletRecord
-    media: MediaRecord
-    score: float  # cosine similarity of the pooled tracklet vector to the query
 
 
 @dataclass(frozen=True)
@@ -259,7 +243,10 @@ class Library:
         self._index: Any = None
         self._search_index: Any = None
         self._footage: FootageScores | None = None
-        self._cohort: tuple[int, np.ndarray] | None = None
+        self._cohort: tuple[tuple[int, int, int], np.ndarray] | None = None
+        self._visits_stored = False  # the stored visits were made with this code's LinkRule()
+        self._link_min = link_threshold(LinkRule(), self.model)
+        self._linked: dict[tuple[str, int], list[Visit]] = {}  # visits linked in memory, per media
 
     # ----------------------------------------------------------------------------------------- opening
     @classmethod
@@ -274,6 +261,7 @@ class Library:
                 hint="run `reidkit index VIDEO_OR_FOLDER --library " + str(root) + "` first",
             )
         lib = cls(root, _connect(db, root), writable=False, use_gpu=use_gpu)
+        lib._ensure_visits()
         lib._load_index()
         return lib
 
@@ -350,6 +338,7 @@ class Library:
                 lib.nprobe = lib.nprobe if nprobe is None else nprobe
                 lib.ef_search = lib.ef_search if ef_search is None else ef_search
                 lib.save_search_params()
+            lib._ensure_visits()
             lib._load_index()
             lib._remove_orphan_thumbnails()
         except BaseException:
@@ -492,15 +481,28 @@ class Library:
         return footage
 
     def cohort_vectors(self, limit: int = COHORT_LIMIT) -> np.ndarray:
-        """Up to ``limit`` pooled tracklet vectors, spread evenly over the library (cached per size).
+        """Up to ``limit`` tracklet vectors, spread evenly over the library's ids (cached per content).
 
         Almost all of them are somebody other than any one query: the sample a verdict reads a query's
-        impostor scores from (:mod:`reidkit.search.verdict`).
+        impostor scores from (:mod:`reidkit.search.verdict`). A library of up to ``limit`` ids gives
+        all its vectors; a larger one the ids nearest ``limit`` evenly spaced points of its id range,
+        read by primary key, so the cost does not grow with the library.
         """
-        if self._cohort is None or self._cohort[0] != len(self):
-            ids, vectors = self.tracklet_vectors()
-            step = max(1, math.ceil(len(ids) / limit))
-            self._cohort = (len(self), vectors[::step])
+        low, high = self._conn.execute("SELECT MIN(id), MAX(id) FROM tracklets").fetchone()
+        if low is None:
+            return np.zeros((0, self.dim), np.float32)
+        total = int(self._index.ntotal) if self._index is not None else -1
+        key = (int(low), int(high), total)
+        if self._cohort is None or self._cohort[0] != key:
+            if high - low + 1 <= limit:
+                rows = self._conn.execute(
+                    "SELECT vector FROM tracklets WHERE id BETWEEN ? AND ? ORDER BY id", (low, high)
+                ).fetchall()
+            else:
+                wanted = np.unique(np.linspace(low, high, limit).round().astype(np.int64)).tolist()
+                rows = self._rows_for_ids("SELECT vector FROM tracklets WHERE id IN ({}) ORDER BY id", wanted)
+            vectors = np.stack([np.frombuffer(r[0], np.float32) for r in rows])
+            self._cohort = (key, vectors)
         return self._cohort[1]
 
     def tracklet_vectors(self) -> tuple[np.ndarray, np.ndarray]:
@@ -555,6 +557,157 @@ class Library:
             f"SELECT {_TRACKLET_COLUMNS} FROM tracklets WHERE id IN ({marks})", tuple(ids)
         ).fetchall()
         return {int(r[0]): _tracklet_record(r) for r in rows}
+
+    def _rows_for_ids(self, sql: str, ids: Sequence[int]) -> list[tuple]:
+        """``sql`` (with one ``IN ({})``) run for ``ids`` in chunks that fit SQLite's variable limit."""
+        rows: list[tuple] = []
+        unique = list(dict.fromkeys(int(i) for i in ids))
+        for start in range(0, len(unique), _IN_CHUNK):
+            chunk = unique[start : start + _IN_CHUNK]
+            rows.extend(self._conn.execute(sql.format(",".join("?" * len(chunk))), chunk).fetchall())
+        return rows
+
+    def vectors_of(self, tracklet_ids: Sequence[int]) -> np.ndarray:
+        """(n, D): the stored vectors of ``tracklet_ids`` (what Faiss ranks), in that order."""
+        ids = [int(i) for i in tracklet_ids]
+        rows = self._rows_for_ids("SELECT id, vector FROM tracklets WHERE id IN ({})", ids)
+        found = {int(r[0]): np.frombuffer(r[1], np.float32) for r in rows}
+        missing = [i for i in ids if i not in found]
+        if missing:
+            raise KeyError(f"no tracklet with id {missing[0]}")
+        return np.stack([found[i] for i in ids]) if ids else np.zeros((0, self.dim), np.float32)
+
+    # ----------------------------------------------------------------------------------------- visits
+    def visits_of(self, tracklet_ids: Sequence[int], rule: LinkRule | None = None) -> list[Visit]:
+        """The visits holding any of ``tracklet_ids``, each once with all its members, in id order.
+
+        With the library's own rule (``None`` or ``LinkRule()``) these are the visits stored when each
+        file was added: three batched reads, whatever the library's size. Another rule links the files
+        of those tracklets in memory (for experiments; per-file work).
+        """
+        ids = [int(i) for i in tracklet_ids]
+        if not ids:
+            return []
+        if self._uses_stored_visits(rule):
+            rows = self._rows_for_ids(
+                "SELECT DISTINCT visit_id FROM visit_tracklets WHERE tracklet_id IN ({})", ids
+            )
+            return self._stored_visits(sorted({int(r[0]) for r in rows}))
+        rows = self._rows_for_ids("SELECT DISTINCT media_id FROM tracklets WHERE id IN ({})", ids)
+        wanted = set(ids)
+        visits = self._linked_in_memory(sorted(int(r[0]) for r in rows), rule or LinkRule())
+        return [v for v in visits if any(t.id in wanted for t in v.tracklets)]
+
+    def visits(self, rule: LinkRule | None = None) -> list[Visit]:
+        """Every visit, media in the order they were added (a read of the whole library)."""
+        if self._uses_stored_visits(rule):
+            return self._stored_visits(
+                [int(r[0]) for r in self._conn.execute("SELECT id FROM visits ORDER BY id")]
+            )
+        return self._linked_in_memory([m.id for m in self.media_list()], rule or LinkRule())
+
+    def _uses_stored_visits(self, rule: LinkRule | None) -> bool:
+        if not self._visits_stored:
+            return False
+        return (
+            rule is None
+            or rule == LinkRule()
+            or rule_key(rule, self.model) == rule_key(LinkRule(), self.model)
+        )
+
+    def _stored_visits(self, visit_ids: list[int]) -> list[Visit]:
+        if not visit_ids:
+            return []
+        heads = self._rows_for_ids("SELECT id, media_id, vector FROM visits WHERE id IN ({})", visit_ids)
+        members: dict[int, list[tuple[TrackletRecord, np.ndarray]]] = {}
+        for row in self._rows_for_ids(
+            f"SELECT vt.visit_id, {_TRACKLET_COLUMNS_OF_T}, t.vector FROM visit_tracklets vt"
+            " JOIN tracklets t ON t.id = vt.tracklet_id WHERE vt.visit_id IN ({})",
+            visit_ids,
+        ):
+            members.setdefault(int(row[0]), []).append(
+                (_tracklet_record(row[1:-1]), np.frombuffer(row[-1], np.float32))
+            )
+        media = {m.id: m for m in self.media_list_for({int(r[1]) for r in heads})}
+        visits = []
+        for visit_id, media_id, vector in sorted(heads):
+            group = sorted(members.get(int(visit_id), []), key=lambda m: (m[0].start, m[0].id))
+            if not group:
+                continue
+            visits.append(
+                Visit(
+                    int(visit_id),
+                    media[int(media_id)],
+                    tuple(m[0] for m in group),
+                    np.stack([m[1] for m in group]),
+                    np.frombuffer(vector, np.float32),
+                )
+            )
+        return visits
+
+    def _linked_in_memory(self, media_ids: list[int], rule: LinkRule) -> list[Visit]:
+        """The visits of ``media_ids`` linked now by ``rule`` (cached for the session)."""
+        key = rule_key(rule, self.model)
+        todo = [m for m in media_ids if (key, m) not in self._linked]
+        if todo:
+            media = {m.id: m for m in self.media_list_for(set(todo))}
+            by_media: dict[int, list[tuple[TrackletRecord, np.ndarray]]] = {m: [] for m in todo}
+            for row in self._rows_for_ids(
+                f"SELECT {_TRACKLET_COLUMNS}, vector FROM tracklets WHERE media_id IN ({{}}) ORDER BY id",
+                todo,
+            ):
+                record = _tracklet_record(row[:-1])
+                by_media[record.media_id].append((record, np.frombuffer(row[-1], np.float32)))
+            threshold = link_threshold(rule, self.model)
+            for media_id, pairs in by_media.items():
+                self._linked[(key, media_id)] = (
+                    linked_visits(media[media_id], pairs, threshold, rule) if media_id in media else []
+                )
+        return [v for m in media_ids for v in self._linked[(key, m)]]
+
+    def _ensure_visits(self) -> None:
+        """Check that the stored visits were made with the rule this code links by; else link again.
+
+        A library from before stored visits (or whose model's link threshold changed) is re-linked once,
+        by a writer or by a reader that can take the writer's lock; a reader that cannot links the files
+        it reads in memory for its session. Either way no search sees visits made by another rule.
+        """
+        key = rule_key(LinkRule(), self.model)
+        row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (VISITS_KEY,)).fetchone()
+        if row is not None and row[0] == key:
+            self._visits_stored = True
+            return
+        if self.writable:
+            self._relink_all(key)
+            return
+        with suppress(LibraryError, OSError, sqlite3.Error):
+            lock = _WriterLock(self.root)
+            lock.acquire()
+            try:
+                self._relink_all(key)
+            finally:
+                lock.release()
+        if not self._visits_stored:
+            log.warning("%s: its visits were made by another rule; linking them in memory", self.root)
+
+    def _relink_all(self, key: str) -> None:
+        media_list = self.media_list()
+        if media_list:
+            log.info("%s: linking the tracklets of %d files into visits (once)", self.root, len(media_list))
+        with self._transaction() as cur:
+            cur.execute("DELETE FROM visit_tracklets")
+            cur.execute("DELETE FROM visits")
+            for media in media_list:
+                records = self.tracklets(media.id)
+                if not records:
+                    continue
+                ids = [r.id for r in records]
+                vectors = self.vectors_of(ids)
+                spans = [span_of(r.id, r.start, r.end, r.boxes) for r in records]
+                groups = group_media(media.kind, spans, vectors, media.width, self._link_min, LinkRule())
+                insert_visits(cur, media.id, groups, ids, vectors)
+            cur.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (VISITS_KEY, key))
+        self._visits_stored = True
 
     # ----------------------------------------------------------------------------------------- writing
     def add_media(self, media: NewMedia, tracklets: Sequence[NewTracklet]) -> int:
@@ -626,6 +779,7 @@ class Library:
                 tracklet_id = self._insert_tracklet(cur, media_id, rel, t)
                 new_ids.append(tracklet_id)
                 vectors.append(_unit(t.vector))
+            link_new_media(cur, media_id, media, new_ids, tracklets, vectors, self._link_min)
             footage.merge(
                 media_footage_scores(
                     tracklets,
@@ -791,6 +945,10 @@ _TRACKLET_COLUMNS = (
     'id, media_id, track_id, start_frame, end_frame, start, "end", frames, boxes, best_frame, best_box,'
     " thumbnail, n_crops, quality"
 )
+
+
+_TRACKLET_COLUMNS_OF_T = ", ".join(f"t.{c.strip()}" for c in _TRACKLET_COLUMNS.split(","))
+_IN_CHUNK = 900  # ids per IN (...) list: under the 999 variables of SQLite builds before 3.32
 
 
 def _media_record(row: tuple) -> MediaRecord:
