@@ -127,6 +127,10 @@ class Gallery(Protocol):
         """The ``k`` tracklets whose vector is closest (cosine) to the unit ``query``, best first."""
         ...
 
+    def nearest(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
+        """:meth:`search` without the records: ``(tracklet id, cosine)`` pairs, best first."""
+        ...
+
     def vectors_of(self, tracklet_ids: Sequence[int]) -> np.ndarray:
         """(n, D): the stored vectors of ``tracklet_ids``, in that order; KeyError for an unknown id."""
         ...

@@ -118,10 +118,14 @@ def media_footage_scores(
     """The pairs of one media file: ``vectors`` (N, D) pooled and unit; ``crop_vectors`` per tracklet."""
     scores = FootageScores()
     vectors = np.asarray(vectors, np.float32)
-    for i in range(len(tracklets)):
-        for j in range(i + 1, len(tracklets)):
-            if _apart_on_screen(tracklets[i], tracklets[j]):
-                scores.negatives.add([float(vectors[i] @ vectors[j])])
+    # Only tracklets whose frame ranges overlap can share frames: the other pairs are never checked,
+    # so a long video of people who come and go costs about its number of tracklets.
+    first = np.array([int(np.asarray(t.frames)[0]) for t in tracklets], np.int64)
+    last = np.array([int(np.asarray(t.frames)[-1]) for t in tracklets], np.int64)
+    together = np.minimum(last[:, None], last[None, :]) >= np.maximum(first[:, None], first[None, :])
+    for i, j in zip(*np.nonzero(np.triu(together, k=1)), strict=True):
+        if _apart_on_screen(tracklets[i], tracklets[j]):
+            scores.negatives.add([float(vectors[i] @ vectors[j])])
     for crops in crop_vectors:
         crops = np.asarray(crops, np.float32)
         if len(crops) >= 2:

@@ -518,6 +518,15 @@ class Library:
 
     def search(self, query: np.ndarray, k: int) -> list[TrackletHit]:
         """The ``k`` tracklets whose pooled vector is closest (cosine) to ``query``, best first."""
+        found = self.nearest(query, k)
+        if not found:
+            return []
+        records = self._tracklets_by_id([i for i, _ in found])
+        media = {m.id: m for m in self.media_list_for({r.media_id for r in records.values()})}
+        return [TrackletHit(records[i], media[records[i].media_id], s) for i, s in found if i in records]
+
+    def nearest(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
+        """:meth:`search` without the records: ``(tracklet id, cosine)`` pairs, best first."""
         query = np.asarray(query, np.float32).reshape(-1)
         if query.shape[0] != self.dim:
             raise LibraryError(
@@ -534,13 +543,9 @@ class Library:
             )
         k = max(1, min(int(k), total))
         index = self._searchable()
-        scores, ids = index.search(_unit(query)[None, :], k)
-        found = [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
-        if not found:
-            return []
-        records = self._tracklets_by_id([i for i, _ in found])
-        media = {m.id: m for m in self.media_list_for({r.media_id for r in records.values()})}
-        return [TrackletHit(records[i], media[records[i].media_id], s) for i, s in found if i in records]
+        with _one_faiss_thread():
+            scores, ids = index.search(_unit(query)[None, :], k)
+        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
 
     def media_list_for(self, ids: set[int]) -> list[MediaRecord]:
         if not ids:
@@ -1008,6 +1013,20 @@ def _connect(db: Path, root: Path) -> sqlite3.Connection:
                 hint="upgrade reidkit",
             )
     return conn
+
+
+@contextmanager
+def _one_faiss_thread() -> Iterator[None]:
+    """One query on one OpenMP thread: splitting it costs more than it saves, and on a busy machine
+    threads that spin-wait for each other made a search ~10x slower (bench/library_scale.py)."""
+    import faiss
+
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    try:
+        yield
+    finally:
+        faiss.omp_set_num_threads(before)
 
 
 def _write_atomic(path: Path, data: bytes) -> None:

@@ -137,39 +137,43 @@ def search_vector(
 ) -> list[Moment]:
     """The best ``top`` moments for a unit query vector, best first, scores >= ``min_score``.
 
-    A few batched reads, whatever the library's size: the index's hits, then the stored visits that
-    hold them (:meth:`~reidkit.core.gallery.Gallery.visits_of`), twice with query expansion. The
-    moments carry no verdict: :func:`search` adds it."""
+    A few batched reads, whatever the library's size: the index's nearest tracklets, then the stored
+    visits that hold them (:meth:`~reidkit.core.gallery.Gallery.visits_of`), twice with query
+    expansion. The moments carry no verdict: :func:`search` adds it."""
     k = min(len(library), max(MIN_HITS, HITS_PER_MOMENT * top))
     query = np.asarray(query, np.float32).reshape(-1)
     link = rule.link
     visits: dict[int, Visit] = {}
-    visit_of: dict[int, int] = {}  # tracklet id -> visit id
-    vectors: dict[int, np.ndarray] = {}  # tracklet id -> its stored vector
+    visit_of: dict[int, Visit] = {}  # tracklet id -> its visit, for the fetched visits
 
-    def fetch(hits: Sequence[TrackletHit]) -> None:
-        missing = [h.tracklet.id for h in hits if h.tracklet.id not in visit_of]
+    def fetch(tracklet_ids: Sequence[int]) -> None:
+        missing = [i for i in tracklet_ids if i not in visit_of]
         for visit in library.visits_of(missing, link) if missing else []:
             visits[visit.id] = visit
-            for record, vector in zip(visit.tracklets, visit.tracklet_vectors, strict=True):
-                visit_of[record.id] = visit.id
-                vectors[record.id] = vector
+            visit_of.update(dict.fromkeys((t.id for t in visit.tracklets), visit))
 
-    hits = library.search(query, k)
-    fetch(hits)
-    moments = visit_moments(library, list(visits.values()), query, rule)
-    if rule.expand_query > 0 and moments:
-        best = [
-            visit_vector(np.stack([vectors[t] for t in m.tracklet_ids])) for m in moments[: rule.expand_query]
-        ]
-        expanded = l2_normalise(np.stack([query, np.mean(best, axis=0)]).mean(axis=0))
-        seen = {hit.tracklet.id for hit in hits}
-        more = [hit for hit in library.search(expanded, k) if hit.tracklet.id not in seen]
-        fetch(more)
-        moments = visit_moments(library, list(visits.values()), query, rule, rank_by=expanded)
-    if min_score is not None:
-        moments = [m for m in moments if m.score >= min_score]
-    return moments[:top]
+    found = [i for i, _ in library.nearest(query, k)]
+    fetch(found)
+    if rule.expand_query <= 0:
+        return visit_moments(library, list(visits.values()), query, rule, limit=top, min_score=min_score)
+    best = visit_moments(library, list(visits.values()), query, rule, limit=rule.expand_query)
+    if not best:
+        return []
+    # A moment's tracklets are all the members of its visits: its vector is the mean of theirs.
+    best_vectors = [
+        visit_vector(
+            np.concatenate(
+                [v.tracklet_vectors for v in {visit_of[t].id: visit_of[t] for t in m.tracklet_ids}.values()]
+            )
+        )
+        for m in best
+    ]
+    expanded = l2_normalise(np.stack([query, np.mean(best_vectors, axis=0)]).mean(axis=0))
+    # The expanded query's hits join the photo's; every score stays the photo's cosine.
+    fetch([i for i, _ in library.nearest(expanded, k)])
+    return visit_moments(
+        library, list(visits.values()), query, rule, rank_by=expanded, limit=top, min_score=min_score
+    )
 
 
 def visit_moments(
@@ -178,11 +182,15 @@ def visit_moments(
     query: np.ndarray,
     rule: MomentRule = MomentRule(),
     rank_by: np.ndarray | None = None,
+    *,
+    limit: int | None = None,
+    min_score: float | None = None,
 ) -> list[Moment]:
-    """``visits`` as moments, best first (all their members, hit or not, extend the moment).
+    """``visits`` as moments, best first: the first ``limit`` scoring >= ``min_score`` (all: None).
 
     A visit scores by the cosine between the query and its vector (the mean of its tracklets'
-    vectors). ``rank_by`` (an expanded query) orders the moments instead of that score when given.
+    vectors); all its members, hit or not, extend its moment. ``rank_by`` (an expanded query) orders
+    the moments instead of that score when given. Moments are made only for what is returned.
     """
     calibration = calibration_for(library.model)
     root = Path(library.root).resolve()
@@ -190,32 +198,44 @@ def visit_moments(
     by_media: dict[int, list[Visit]] = {}
     for visit in visits:
         by_media.setdefault(visit.media.id, []).append(visit)
-    ranked: list[tuple[float, Moment]] = []
+    # (order, score, media path, start, the group's visits) per moment to be
+    candidates: list[tuple[float, float, str, float, list[Visit]]] = []
     for media_visits in by_media.values():
         media = media_visits[0].media
+        path = str(Path(media.path).resolve())
         # In the order they were linked (by first tracklet), which breaks merge_concurrent's ties.
         media_visits.sort(key=lambda v: (v.tracklets[0].start, v.tracklets[0].id))
-        scored: list[tuple[float, list[TrackletHit]]] = []
-        orders: list[float] = []
-        for visit in media_visits:
-            member_scores = visit.tracklet_vectors @ query
-            members = [
-                TrackletHit(r, media, float(s)) for r, s in zip(visit.tracklets, member_scores, strict=True)
-            ]
-            # The visit scores by its pooled appearance (mean of its tracklets' vectors): on
-            # bench/crosscam this ranked better than the best member (+1.5 mAP over three models).
-            scored.append((float(visit.vector @ query), members))
-            orders.append(scored[-1][0] if rank_by is None else float(visit.vector @ rank_by))
+        vectors = np.stack([v.vector for v in media_visits])
+        # The visit scores by its pooled appearance (mean of its tracklets' vectors): on
+        # bench/crosscam this ranked better than the best member (+1.5 mAP over three models).
+        scores = [float(s) for s in vectors @ query]
+        orders = scores if rank_by is None else [float(s) for s in vectors @ rank_by]
         if media.kind == "image" or not rule.merge_concurrent:
-            groups = [[i] for i in range(len(scored))]
+            groups = [[i] for i in range(len(media_visits))]
         else:
+            # Only visits at or above the threshold may merge: only theirs are read.
+            scored = [
+                (score, _members(visit, query) if score >= calibration.threshold else [])
+                for visit, score in zip(media_visits, scores, strict=True)
+            ]
             groups = merge_concurrent(scored, calibration.threshold, rule.max_overlap)
         for group in groups:
-            members = [hit for i in group for hit in scored[i][1]]
-            moment = make_moment(members, root, score=scored[group[0]][0])
-            ranked.append((max(orders[i] for i in group), moment))
-    ranked.sort(key=lambda r: (-r[0], r[1].media, r[1].start))
-    return [moment for _, moment in ranked]
+            members = [media_visits[i] for i in group]
+            start = min(v.start for v in members)
+            candidates.append((max(orders[i] for i in group), scores[group[0]], path, start, members))
+    candidates.sort(key=lambda c: (-c[0], c[2], c[3]))
+    if min_score is not None:
+        candidates = [c for c in candidates if c[1] >= min_score]
+    return [
+        make_moment([hit for v in group for hit in _members(v, query)], root, score=score, media_path=path)
+        for _, score, path, _, group in candidates[:limit]
+    ]
+
+
+def _members(visit: Visit, query: np.ndarray) -> list[TrackletHit]:
+    """A visit's tracklets, each scored by its own vector's cosine to ``query``."""
+    scores = visit.tracklet_vectors @ query
+    return [TrackletHit(r, visit.media, float(s)) for r, s in zip(visit.tracklets, scores, strict=True)]
 
 
 def find_tracklet(

@@ -180,6 +180,9 @@ class FakeLibrary:
             scores.merge(media_footage_scores(records, pooled, [self._vectors[t.id] for t in records]))
         return scores
 
+    def nearest(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
+        return [(h.tracklet.id, h.score) for h in self.search(query, k)]
+
     def search(self, query: np.ndarray, k: int) -> list[TrackletHit]:
         media = {m.id: m for m in self._media}
         query = unit(np.asarray(query, np.float32).reshape(-1))
@@ -210,3 +213,32 @@ class FakeDetector:
 
     def detect(self, image: np.ndarray) -> Detections:
         return Detections(self.boxes.copy(), np.full(len(self.boxes), 0.9, np.float32))
+
+
+def as_library(fake: FakeLibrary, root: Path) -> Library:
+    """The fake's media and tracklets added to a real Library through its public API (same ids)."""
+    from reidkit.index.library import NewMedia, NewTracklet
+
+    library = Library.create_or_open(root, model=fake.model, dim=fake.dim)
+    for media in fake.media_list():
+        new_media = NewMedia(
+            media.path, media.sha256, media.kind, media.fps, media.frame_count, media.duration, media.width,
+            media.height,
+        )  # fmt: skip
+        tracklets = [
+            NewTracklet(
+                track_id=t.track_id,
+                frames=t.frames,
+                times=np.linspace(t.start, t.end, len(t.frames)),
+                boxes=t.boxes,
+                vector=fake.vector(t.id),
+                crop_vectors=fake.crop_vectors(t.id),
+                best_frame=t.best_frame,
+                best_box=t.best_box,
+                thumbnail_jpeg=(fake.root / t.thumbnail).read_bytes(),
+                quality=t.quality,
+            )
+            for t in fake.tracklets(media.id)
+        ]
+        library.add_media(new_media, tracklets)
+    return library
