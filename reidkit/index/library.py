@@ -599,12 +599,22 @@ class Library:
             return []
         if self._uses_stored_visits(rule):
             rows = self._rows_for_ids(
-                "SELECT DISTINCT visit_id FROM visit_tracklets WHERE tracklet_id IN ({})", ids
+                "SELECT tracklet_id, visit_id FROM visit_tracklets WHERE tracklet_id IN ({})", ids
             )
-            return self._stored_visits(sorted({int(r[0]) for r in rows}))
+            visits = self._stored_visits(sorted({int(r[1]) for r in rows}))
+            unlinked = set(ids) - {int(r[0]) for r in rows}
+            if not unlinked:
+                return visits
+            # Tracklets without a stored visit (written by a reidkit from before visits): never
+            # dropped from a search, linked here instead.
+            log.warning("%s: %d tracklets have no stored visit; linking them now", self.root, len(unlinked))
+            return visits + self._visits_linked_now(sorted(unlinked), LinkRule())
+        return self._visits_linked_now(ids, rule or LinkRule())
+
+    def _visits_linked_now(self, ids: list[int], rule: LinkRule) -> list[Visit]:
         rows = self._rows_for_ids("SELECT DISTINCT media_id FROM tracklets WHERE id IN ({})", ids)
         wanted = set(ids)
-        visits = self._linked_in_memory(sorted(int(r[0]) for r in rows), rule or LinkRule())
+        visits = self._linked_in_memory(sorted(int(r[0]) for r in rows), rule)
         return [v for v in visits if any(t.id in wanted for t in v.tracklets)]
 
     def visits(self, rule: LinkRule | None = None) -> list[Visit]:
@@ -683,7 +693,11 @@ class Library:
         """
         key = rule_key(LinkRule(), self.model)
         row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (VISITS_KEY,)).fetchone()
-        if row is not None and row[0] == key:
+        # Files added by a reidkit from before visits have tracklets past the last one in a visit
+        # (two primary-key lookups, whatever the size).
+        newest = self._conn.execute("SELECT MAX(id) FROM tracklets").fetchone()[0]
+        newest_linked = self._conn.execute("SELECT MAX(tracklet_id) FROM visit_tracklets").fetchone()[0]
+        if row is not None and row[0] == key and newest == newest_linked:
             self._visits_stored = True
             return
         if self.writable:

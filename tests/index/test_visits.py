@@ -151,3 +151,16 @@ def test_link_joins_pieces_in_time_order() -> None:
 
 def test_media_record_lives_in_core() -> None:
     assert library_module.MediaRecord is MediaRecord
+
+
+def test_files_added_by_an_older_reidkit_are_linked_too(tmp_path: Path) -> None:
+    """An older writer adds tracklets without visits: the next open links again; a search never drops them."""
+    fake = two_visits(tmp_path / "fake")
+    with as_library(fake, tmp_path / "lib") as lib:
+        expected = [(m.tracklet_ids, round(m.score, 5)) for m in search_vector(lib, identity(1))]
+        with lib._transaction() as cur:  # what an older reidkit's add leaves: no visit rows for its file
+            cur.execute("DELETE FROM visits WHERE media_id = 2")
+        got = [(m.tracklet_ids, round(m.score, 5)) for m in search_vector(lib, identity(1))]
+        assert got == expected  # linked in memory, not lost
+    with Library.create_or_open(tmp_path / "lib", model="fake-reid", dim=16) as lib:
+        assert lib._visits_stored and members(lib) == [[1, 2], [3], [4]]
