@@ -90,7 +90,7 @@ def synthetic_video(
     people: People, number: int, per_video: int, thumbnail: bytes
 ) -> tuple[NewMedia, list[NewTracklet]]:
     """One hour of one camera: people's visits of 1-5 pieces each, ``per_video`` tracklets in all."""
-    from reidkit.embed.pooling import pool_vectors
+    from reidkit.core.vectors import mean_direction
 
     rng = people.rng
     width, height = 768, 432
@@ -119,7 +119,7 @@ def synthetic_video(
                     frames=frames,
                     times=frames / FPS,
                     boxes=boxes.astype(np.float32),
-                    vector=pool_vectors(crops, qualities),
+                    vector=mean_direction(crops),
                     crop_vectors=crops,
                     best_frame=int(frames[picked[0]]),
                     best_box=boxes[picked[0]].astype(np.float32),

@@ -17,6 +17,7 @@ the commit and the index write), it is rebuilt from the vectors stored in SQLite
 from __future__ import annotations
 
 import errno
+import itertools
 import os
 import sqlite3
 import time
@@ -33,7 +34,7 @@ from reidkit.core.errors import LibraryError
 from reidkit.core.files import sha256_file
 from reidkit.core.gallery import LinkRule, MediaRecord, TrackletHit, TrackletRecord, Visit
 from reidkit.core.log import get_logger
-from reidkit.core.vectors import l2_normalise
+from reidkit.core.vectors import l2_normalise, mean_direction
 from reidkit.index.footage import FootageScores, media_footage_scores
 from reidkit.index.visits import (
     VISITS_KEY,
@@ -60,6 +61,9 @@ IVF_TRAIN_PER_LIST = 39
 # list length. Stored in meta once set; a reader may override them for its own session.
 DEFAULT_NPROBE = 16
 FOOTAGE_KEY = "footage_scores"  # meta key of the library's FootageScores (JSON)
+# meta key: how the stored tracklet vectors were made (absent: by the caller, before reidkit made them)
+VECTORS_KEY = "tracklet_vector"
+TRACKLET_VECTOR = "mean of crop vectors"
 COHORT_LIMIT = 4096  # tracklet vectors a verdict samples a query's impostor scores from
 DEFAULT_EF_SEARCH = 64
 
@@ -691,6 +695,7 @@ class Library:
         by a writer or by a reader that can take the writer's lock; a reader that cannot links the files
         it reads in memory for its session. Either way no search sees visits made by another rule.
         """
+        self._ensure_vectors()
         key = rule_key(LinkRule(), self.model)
         row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (VISITS_KEY,)).fetchone()
         # Files added by a reidkit from before visits have tracklets past the last one in a visit
@@ -712,6 +717,51 @@ class Library:
                 lock.release()
         if not self._visits_stored:
             log.warning("%s: its visits were made by another rule; linking them in memory", self.root)
+
+    def _ensure_vectors(self) -> None:
+        """Make a library from before the one vector definition store it: each tracklet's vector
+        becomes the mean of its crop vectors (what search scored by then), once, and its Faiss index is
+        rebuilt from them. A reader that cannot take the writer's lock searches the vectors as stored."""
+        row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (VECTORS_KEY,)).fetchone()
+        if row is not None and row[0] == TRACKLET_VECTOR:
+            return
+        lock = None if self.writable else _WriterLock(self.root)
+        try:
+            if lock is not None:
+                lock.acquire()
+            self._rewrite_vectors()
+        except (LibraryError, OSError, sqlite3.Error) as exc:
+            if self.writable:
+                raise
+            log.warning("%s: vectors from an older reidkit searched as stored (%s)", self.root, exc)
+        finally:
+            if lock is not None:
+                lock.release()
+
+    def _rewrite_vectors(self) -> None:
+        count = int(self._conn.execute("SELECT COUNT(*) FROM tracklets").fetchone()[0])
+        if count:
+            log.info("%s: storing %d tracklet vectors as the mean of their crops (once)", self.root, count)
+        with self._transaction() as cur:
+            rows = self._conn.execute(
+                "SELECT tracklet_id, vector FROM crop_vectors ORDER BY tracklet_id, rank"
+            )
+            updates: list[tuple[bytes, int]] = []
+            for tracklet_id, group in itertools.groupby(rows, key=lambda row: int(row[0])):
+                crops = np.stack([np.frombuffer(blob, np.float32) for _, blob in group])
+                updates.append((_blob(mean_direction(crops), np.float32), tracklet_id))
+                if len(updates) >= 10_000:
+                    cur.executemany("UPDATE tracklets SET vector = ? WHERE id = ?", updates)
+                    updates = []
+            cur.executemany("UPDATE tracklets SET vector = ? WHERE id = ?", updates)
+            cur.execute(
+                "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (VECTORS_KEY, TRACKLET_VECTOR)
+            )
+            # Visits were linked and footage scores measured with the old vectors: made again.
+            cur.executemany("DELETE FROM meta WHERE key = ?", [(VISITS_KEY,), (FOOTAGE_KEY,)])
+        self._footage = None
+        if count:
+            (self.root / INDEX_NAME).unlink(missing_ok=True)  # rebuilt from the new vectors on load
 
     def _relink_all(self, key: str) -> None:
         media_list = self.media_list()
@@ -801,7 +851,7 @@ class Library:
             for rel, t in zip(thumbs, tracklets, strict=True):
                 tracklet_id = self._insert_tracklet(cur, media_id, rel, t)
                 new_ids.append(tracklet_id)
-                vectors.append(_unit(t.vector))
+                vectors.append(self._tracklet_vector(t))
             link_new_media(cur, media_id, media, new_ids, tracklets, vectors, self._link_min)
             footage.merge(
                 media_footage_scores(
@@ -815,6 +865,12 @@ class Library:
             )
         self._footage = footage
         return media_id
+
+    def _tracklet_vector(self, t: NewTracklet) -> np.ndarray:
+        """What the library stores for a tracklet: the mean of its crops' vectors (``mean_direction``),
+        the one vector search ranks, links and scores by; ``t.vector`` when it has no crop vectors."""
+        crops = np.asarray(t.crop_vectors, np.float32).reshape(-1, self.dim)
+        return mean_direction(crops) if len(crops) else _unit(t.vector)
 
     def _insert_tracklet(self, cur: sqlite3.Cursor, media_id: int, thumbnail: str, t: NewTracklet) -> int:
         frames = np.asarray(t.frames, np.int64).reshape(-1)
@@ -841,7 +897,7 @@ class Library:
                 thumbnail,
                 len(crop_vectors),
                 float(t.quality),
-                _blob(_unit(t.vector), np.float32),
+                _blob(self._tracklet_vector(t), np.float32),
             ),
         )
         tracklet_id = int(cur.lastrowid or 0)

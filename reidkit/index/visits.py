@@ -39,7 +39,7 @@ from typing import Protocol
 import numpy as np
 
 from reidkit.core.gallery import LinkRule, MediaRecord, TrackletRecord, Visit
-from reidkit.core.vectors import l2_normalise
+from reidkit.core.vectors import mean_direction
 
 VISITS_KEY = "visits_rule"  # meta key: the rule and link threshold the stored visits were made with
 
@@ -75,9 +75,8 @@ def rule_key(rule: LinkRule, model: str) -> str:
 
 
 def visit_vector(tracklet_vectors: np.ndarray) -> np.ndarray:
-    """A visit's vector: the mean of its tracklets' vectors, renormalised (one definition, used by all)."""
-    vectors = np.asarray(tracklet_vectors, np.float32)
-    return l2_normalise(vectors.reshape(-1, vectors.shape[-1]).mean(axis=0))
+    """A visit's vector: the mean of its tracklets' vectors, renormalised (``mean_direction``)."""
+    return mean_direction(tracklet_vectors)
 
 
 def plausible_move(

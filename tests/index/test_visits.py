@@ -164,3 +164,48 @@ def test_files_added_by_an_older_reidkit_are_linked_too(tmp_path: Path) -> None:
         assert got == expected  # linked in memory, not lost
     with Library.create_or_open(tmp_path / "lib", model="fake-reid", dim=16) as lib:
         assert lib._visits_stored and members(lib) == [[1, 2], [3], [4]]
+
+
+def test_the_stored_vector_is_the_mean_of_the_crops(tmp_path: Path) -> None:
+    """One vector, made by the library: the mean direction of the crop vectors, whatever ``vector`` says."""
+    from reidkit.core.vectors import mean_direction
+    from reidkit.index.library import NewMedia, NewTracklet
+
+    crops = np.stack([identity(1), identity(2)])
+    tracklet = NewTracklet(
+        track_id=1, frames=np.arange(3), times=np.arange(3) / 10.0,
+        boxes=np.tile(np.float32([10, 20, 50, 120]), (3, 1)), vector=identity(3), crop_vectors=crops,
+        best_frame=1, best_box=np.float32([10, 20, 50, 120]), thumbnail_jpeg=b"\xff\xd8\xff\xd9", quality=0.5,
+        crop_qualities=np.array([0.9, 0.1]),
+    )  # fmt: skip
+    with Library.create_or_open(tmp_path / "lib", model="fake-reid", dim=16) as lib:
+        lib.add_media(NewMedia("/v/a.mp4", "a" * 64, "video", 10.0, 3, 0.3, 640, 480), [tracklet])
+        expected = mean_direction(crops)
+        assert np.allclose(lib.vectors_of([1])[0], expected, atol=1e-6)
+        assert lib.search(expected, k=1)[0].score == pytest.approx(1.0, abs=1e-5)
+        assert np.allclose(lib.visits()[0].vector, expected, atol=1e-6)
+
+
+def test_a_library_from_before_the_one_vector_stores_it_once(tmp_path: Path) -> None:
+    """Older libraries stored the indexer's quality-weighted vector but searched by the crops' mean:
+    on the next writable open they store the mean, rebuild Faiss from it and link their visits again."""
+    from reidkit.index.library import VECTORS_KEY
+
+    fake = two_visits(tmp_path / "fake")
+    with as_library(fake, tmp_path / "lib") as lib:
+        expected = [(m.tracklet_ids, round(m.score, 5)) for m in search_vector(lib, identity(1))]
+        with lib._transaction() as cur:  # as an older reidkit left it: other vectors, no marker
+            for i in range(1, 5):
+                other = (fake.crop_vectors(i)[0]).astype(np.float32).tobytes()
+                cur.execute("UPDATE tracklets SET vector = ? WHERE id = ?", (other, i))
+            cur.execute("DELETE FROM meta WHERE key = ?", (VECTORS_KEY,))
+        lib._index = lib._build_index(*lib.tracklet_vectors())  # its Faiss file held those vectors
+        lib._save_index()
+    with Library.create_or_open(tmp_path / "lib", model="fake-reid", dim=16) as lib:
+        assert np.allclose(
+            lib.vectors_of([1, 2, 3, 4]), np.stack([fake.vector(i) for i in range(1, 5)]), atol=1e-6
+        )
+        hit = lib.search(fake.vector(3), k=1)[0]
+        assert hit.tracklet.id == 3 and hit.score == pytest.approx(1.0, abs=1e-5)
+        assert [(m.tracklet_ids, round(m.score, 5)) for m in search_vector(lib, identity(1))] == expected
+        assert members(lib) == [[1, 2], [3], [4]]

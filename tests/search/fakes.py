@@ -10,7 +10,7 @@ import numpy as np
 
 from reidkit.core.gallery import LinkRule, MediaRecord, TrackletHit, TrackletRecord, Visit
 from reidkit.core.types import Detections
-from reidkit.embed.pooling import pool_vectors
+from reidkit.core.vectors import mean_direction
 from reidkit.index.footage import FootageScores, media_footage_scores
 from reidkit.index.library import Library
 from reidkit.index.visits import link_threshold, linked_visits
@@ -145,8 +145,8 @@ class FakeLibrary:
         return self._vectors[tracklet_id]
 
     def vector(self, tracklet_id: int) -> np.ndarray:
-        """The tracklet's vector, pooled from its crops as the indexer pools them."""
-        return pool_vectors(self._vectors[tracklet_id])
+        """The tracklet's vector, made from its crops as the library makes it."""
+        return mean_direction(self._vectors[tracklet_id])
 
     def vectors_of(self, tracklet_ids: Sequence[int]) -> np.ndarray:
         ids = [int(i) for i in tracklet_ids]
