@@ -22,8 +22,10 @@ search` and the app are) measures, and the table reports:
 * ``search p50 / p99``: ``reidkit.search.engine.search_vector(lib, q, top=20)`` end to end, from a query
   vector to moments, over ``--queries`` queries (half a crop of a real tracklet, half a new view of a
   synthetic person), after one search to warm up;
-* ``recall``: the share of the top-20 moments (by their tracklets) that an exact search finds too
-  (the same library and code with an exact Faiss index swapped in).
+* ``recall@20`` / ``recall@5``: the share of the top 20 / 5 moments (by their tracklets) of an exact
+  search (the same library and code with an exact Faiss index swapped in) that this search returns
+  among its own top 20 / 5. Below the person's own visits, the top 20 are impostors scoring alike, whose
+  order is the most sensitive to an approximate index; one row per IVF ``--nprobe``.
 
 Ratios matter, not absolute times: the machine is shared, so each time is also given as the process's
 own CPU time (in brackets), which other processes' load disturbs less.
@@ -221,8 +223,10 @@ def rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def read_side(root: Path, queries_path: Path) -> dict[str, float]:
-    """What a fresh reader process meets: open, search latency, memory, recall against exact search."""
+def read_side(root: Path, queries_path: Path, nprobes: list[int]) -> list[dict[str, float]]:
+    """What a fresh reader process meets: open, search latency, memory, recall against exact search.
+
+    One row per IVF ``nprobe`` (a reader's own setting; ignored by Flat and HNSW indexes)."""
     import faiss
 
     from reidkit.search.engine import search_vector
@@ -234,36 +238,53 @@ def read_side(root: Path, queries_path: Path) -> dict[str, float]:
     t0 = time.perf_counter()
     search_vector(lib, queries[0], top=TOP)
     first = time.perf_counter() - t0
-    times, cpu, found = [], [], []
-    for q in queries:
-        t0, c0 = time.perf_counter(), time.process_time()
-        moments = search_vector(lib, q, top=TOP)
-        times.append(time.perf_counter() - t0)
-        cpu.append(time.process_time() - c0)
-        found.append({m.tracklet_ids for m in moments})
+    runs = []
+    for nprobe in nprobes:
+        lib.nprobe = nprobe
+        search_vector(lib, queries[0], top=TOP)
+        times, cpu, found = [], [], []
+        for q in queries:
+            t0, c0 = time.perf_counter(), time.process_time()
+            moments = search_vector(lib, q, top=TOP)
+            times.append(time.perf_counter() - t0)
+            cpu.append(time.process_time() - c0)
+            found.append([m.tracklet_ids for m in moments])
+        runs.append((nprobe, times, cpu, found))
     rss = rss_mib()
     # The exact answer: the same library and code, with a brute-force index over the same vectors.
     ids, vectors = lib.tracklet_vectors()
     exact_index = faiss.IndexIDMap2(faiss.IndexFlatIP(lib.dim))
     exact_index.add_with_ids(vectors, ids)
-    lib._search_index = exact_index
     del vectors
-    recall = []
-    for q, approximate in zip(queries, found, strict=True):
-        exact = {m.tracklet_ids for m in search_vector(lib, q, top=TOP)}
-        recall.append(len(exact & approximate) / max(1, len(exact)))
+    lib._search_index = exact_index
+    exact = [[m.tracklet_ids for m in search_vector(lib, q, top=TOP)] for q in queries]
     lib.close()
-    ms = np.array(times) * 1e3
-    return {
-        "open_s": opened,
-        "open_cpu_s": opened_cpu,
-        "first_ms": first * 1e3,
-        "p50_ms": float(np.percentile(ms, 50)),
-        "p99_ms": float(np.percentile(ms, 99)),
-        "cpu_p50_ms": float(np.percentile(np.array(cpu) * 1e3, 50)),
-        "rss_mib": rss,
-        "recall": float(np.mean(recall)),
-    }
+
+    def recall(found: list[list[tuple[int, ...]]], top: int) -> float:
+        return float(
+            np.mean(
+                [
+                    len(set(e[:top]) & set(f[:top])) / max(1, len(e[:top]))
+                    for e, f in zip(exact, found, strict=True)
+                ]
+            )
+        )
+
+    return [
+        {
+            "nprobe": nprobe,
+            "open_s": opened,
+            "open_cpu_s": opened_cpu,
+            "first_ms": first * 1e3,
+            "p50_ms": float(np.percentile(np.array(times) * 1e3, 50)),
+            "p99_ms": float(np.percentile(np.array(times) * 1e3, 99)),
+            "cpu_p50_ms": float(np.percentile(np.array(cpu) * 1e3, 50)),
+            "rss_mib": rss,
+            "recall": recall(found, TOP),
+            "recall5": recall(found, 5),
+        }
+        for nprobe, times, cpu, found in runs
+    ]
 
 
 # ------------------------------------------------------------------------------------------------ main
@@ -279,16 +300,18 @@ def main() -> None:
     parser.add_argument("--per-video", type=int, default=200)
     parser.add_argument("--index", default="Flat", help="the library's Faiss index (Library.create_or_open)")
     parser.add_argument("--queries", type=int, default=100)
+    parser.add_argument("--nprobe", default="16,64", help="IVF lists a reader searches, one row each")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "out" / "library_scale")
     parser.add_argument("--root", type=Path, help="the library folder (default: a temporary one, deleted)")
     parser.add_argument(
         "--shared", type=Path, default=Path(os.environ.get("REIDKIT_SHARED", REPO.parent / "shared"))
     )
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--read", nargs=2, type=Path, metavar=("ROOT", "QUERIES"), help=argparse.SUPPRESS)
+    parser.add_argument("--read", nargs=3, metavar=("ROOT", "QUERIES", "NPROBES"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.read:
-        print(json.dumps(read_side(*args.read)))
+        root, queries, nprobes = args.read
+        print(json.dumps(read_side(Path(root), Path(queries), [int(n) for n in nprobes.split(",")])))
         return
     os.environ.setdefault("REIDKIT_MODEL_DIR", str(args.shared / "models"))
     sizes = sorted(int(s) for s in args.sizes.split(","))
@@ -321,18 +344,12 @@ def main() -> None:
                 if number % 50 == 0:
                     print(f"  {len(lib):,} tracklets, last add {adds[-1]:.2f} s", file=sys.stderr)
             reader = subprocess.run(
-                [sys.executable, __file__, "--read", str(root), str(queries_path)],
+                [sys.executable, __file__, "--read", str(root), str(queries_path), args.nprobe],
                 capture_output=True, text=True, check=True,
             )  # fmt: skip
             measured = json.loads(reader.stdout.strip().splitlines()[-1])
-            rows.append(
-                {
-                    "tracklets": len(lib),
-                    "add_s": float(np.median(adds[-20:])),
-                    "add_cpu_s": float(np.median(adds_cpu[-20:])),
-                    **measured,
-                }
-            )
+            added = {"add_s": float(np.median(adds[-20:])), "add_cpu_s": float(np.median(adds_cpu[-20:]))}
+            rows.extend({"tracklets": len(lib), **added, **m} for m in measured)
             print(f"  measured at {len(lib):,}: {measured}", file=sys.stderr)
         lib.close()
     finally:
@@ -342,14 +359,15 @@ def main() -> None:
         f"\n{args.index} index, {args.per_video} tracklets per video, {CROPS} crops each, {args.queries} queries"
     )
     print(
-        "| tracklets | add video (CPU) | open (CPU) | RSS | first search | search p50 (CPU) | search p99 | recall@20 |"
+        "| tracklets | add video (CPU) | open (CPU) | RSS | first search | nprobe | search p50 (CPU) | search p99"
+        " | recall@20 | recall@5 |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(
             f"| {r['tracklets']:,} | {r['add_s']:.2f} s ({r['add_cpu_s']:.2f}) | {r['open_s']:.2f} s ({r['open_cpu_s']:.2f}) "
-            f"| {r['rss_mib']:.0f} MiB | {r['first_ms']:.0f} ms | {r['p50_ms']:.1f} ms ({r['cpu_p50_ms']:.1f}) "
-            f"| {r['p99_ms']:.1f} ms | {r['recall']:.3f} |"
+            f"| {r['rss_mib']:.0f} MiB | {r['first_ms']:.0f} ms | {r['nprobe']} | {r['p50_ms']:.1f} ms ({r['cpu_p50_ms']:.1f}) "
+            f"| {r['p99_ms']:.1f} ms | {r['recall']:.3f} | {r['recall5']:.3f} |"
         )
     (args.out / "results.json").write_text(json.dumps(rows, indent=1))
 
