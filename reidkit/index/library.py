@@ -639,31 +639,29 @@ class Library:
         )
 
     def _stored_visits(self, visit_ids: list[int]) -> list[Visit]:
+        """The visits ``visit_ids`` with their members: one joined read (per 900 visits)."""
         if not visit_ids:
             return []
-        heads = self._rows_for_ids("SELECT id, media_id, vector FROM visits WHERE id IN ({})", visit_ids)
-        members: dict[int, list[tuple[TrackletRecord, np.ndarray]]] = {}
-        for row in self._rows_for_ids(
-            f"SELECT vt.visit_id, {_TRACKLET_COLUMNS_OF_T}, t.vector FROM visit_tracklets vt"
-            " JOIN tracklets t ON t.id = vt.tracklet_id WHERE vt.visit_id IN ({})",
+        rows = self._rows_for_ids(
+            f"SELECT vt.visit_id, v.media_id, v.vector, {_TRACKLET_COLUMNS_OF_T}, t.vector FROM visit_tracklets vt"
+            " JOIN visits v ON v.id = vt.visit_id JOIN tracklets t ON t.id = vt.tracklet_id"
+            " WHERE vt.visit_id IN ({})",
             visit_ids,
-        ):
-            members.setdefault(int(row[0]), []).append(
-                (_tracklet_record(row[1:-1]), np.frombuffer(row[-1], np.float32))
-            )
-        media = {m.id: m for m in self.media_list_for({int(r[1]) for r in heads})}
+        )
+        rows.sort(key=lambda r: (r[0], r[3 + 5], r[3]))  # by visit, then member start time and id
+        vectors = np.frombuffer(b"".join(r[-1] for r in rows), np.float32).reshape(len(rows), self.dim)
+        media = {m.id: m for m in self.media_list_for({int(r[1]) for r in rows})}
         visits = []
-        for visit_id, media_id, vector in sorted(heads):
-            group = sorted(members.get(int(visit_id), []), key=lambda m: (m[0].start, m[0].id))
-            if not group:
-                continue
+        for visit_id, group in itertools.groupby(range(len(rows)), key=lambda i: rows[i][0]):
+            at = list(group)
+            head = rows[at[0]]
             visits.append(
                 Visit(
                     int(visit_id),
-                    media[int(media_id)],
-                    tuple(m[0] for m in group),
-                    np.stack([m[1] for m in group]),
-                    np.frombuffer(vector, np.float32),
+                    media[int(head[1])],
+                    tuple(_tracklet_record(rows[i][3:-1]) for i in at),
+                    vectors[at[0] : at[-1] + 1],
+                    np.frombuffer(head[2], np.float32),
                 )
             )
         return visits

@@ -198,11 +198,10 @@ def visit_moments(
     by_media: dict[int, list[Visit]] = {}
     for visit in visits:
         by_media.setdefault(visit.media.id, []).append(visit)
-    # (order, score, media path, start, the group's visits) per moment to be
+    # (order, score, media path as stored, start, the group's visits) per moment to be
     candidates: list[tuple[float, float, str, float, list[Visit]]] = []
     for media_visits in by_media.values():
         media = media_visits[0].media
-        path = str(Path(media.path).resolve())
         # In the order they were linked (by first tracklet), which breaks merge_concurrent's ties.
         media_visits.sort(key=lambda v: (v.tracklets[0].start, v.tracklets[0].id))
         vectors = np.stack([v.vector for v in media_visits])
@@ -222,13 +221,14 @@ def visit_moments(
         for group in groups:
             members = [media_visits[i] for i in group]
             start = min(v.start for v in members)
-            candidates.append((max(orders[i] for i in group), scores[group[0]], path, start, members))
+            candidates.append((max(orders[i] for i in group), scores[group[0]], media.path, start, members))
     candidates.sort(key=lambda c: (-c[0], c[2], c[3]))
     if min_score is not None:
         candidates = [c for c in candidates if c[1] >= min_score]
+    # Paths are resolved for the moments returned only (a resolve is a system call per folder).
     return [
-        make_moment([hit for v in group for hit in _members(v, query)], root, score=score, media_path=path)
-        for _, score, path, _, group in candidates[:limit]
+        make_moment([hit for v in group for hit in _members(v, query)], root, score=score)
+        for _, score, _, _, group in candidates[:limit]
     ]
 
 

@@ -149,16 +149,12 @@ def _share_a_spot(a: Sequence[TrackletHit], b: Sequence[TrackletHit], max_overla
     return False
 
 
-def make_moment(
-    hits: Sequence[TrackletHit], root: Path, score: float | None = None, media_path: str | None = None
-) -> Moment:
-    """A moment spanning ``hits``; it shows the best-matching member and scores as it (or ``score``).
-
-    ``media_path``: the media file's resolved path, when the caller has it already."""
+def make_moment(hits: Sequence[TrackletHit], root: Path, score: float | None = None) -> Moment:
+    """A moment spanning ``hits``; it shows the best-matching member and scores as it (or ``score``)."""
     best = max(hits, key=lambda h: h.score)
     media = best.media
     return Moment(
-        media=media_path or str(Path(media.path).resolve()),
+        media=str(Path(media.path).resolve()),
         kind=media.kind,
         start=min(h.tracklet.start for h in hits),
         end=max(h.tracklet.end for h in hits),
