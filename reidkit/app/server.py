@@ -150,9 +150,10 @@ class SearchApp:
 
     def thumbnail(self, tracklet_id: int) -> bytes | None:
         with self.lock:
-            record = next((t for t in self.library.tracklets() if t.id == tracklet_id), None)
-        if record is None:
-            return None
+            try:
+                record = self.library.tracklet(tracklet_id)
+            except KeyError:
+                return None
         path = Path(self.library.root) / record.thumbnail
         return path.read_bytes() if path.is_file() else None
 

@@ -31,6 +31,7 @@ checksum and are rebuilt from library.sqlite; a read-only folder is opened read-
 from __future__ import annotations
 
 import errno
+import itertools
 import os
 import sqlite3
 import threading
@@ -46,8 +47,9 @@ import numpy as np
 
 from reidkit.core.errors import LibraryError
 from reidkit.core.files import sha256_file
+from reidkit.core.gallery import LinkRule, MediaRecord, TrackletHit, TrackletRecord, Visit
 from reidkit.core.log import get_logger
-from reidkit.core.vectors import l2_normalise
+from reidkit.core.vectors import l2_normalise, mean_direction
 from reidkit.index.footage import FootageScores, media_footage_scores
 from reidkit.index.library_files import (
     ANN_KEY,
@@ -68,6 +70,16 @@ from reidkit.index.library_files import (
 )
 from reidkit.index.sqlite_db import connect, damaged_database, integrity_problem
 from reidkit.index.vector_store import VECTORS_DIR, Shard, VectorStore, VectorStoreDamaged
+from reidkit.index.visits import (
+    VISITS_KEY,
+    group_media,
+    insert_visits,
+    link_new_media,
+    link_threshold,
+    linked_visits,
+    rule_key,
+    span_of,
+)
 
 log = get_logger(__name__)
 
@@ -88,6 +100,9 @@ COMPACT_MIN_REMOVED = 4096
 # list length. Stored in meta once set; a reader may override them for its own session.
 DEFAULT_NPROBE = 16
 FOOTAGE_KEY = "footage_scores"  # meta key of the library's FootageScores (JSON)
+# meta key: how the stored tracklet vectors were made (absent: by the caller, before reidkit made them)
+VECTORS_KEY = "tracklet_vector"
+TRACKLET_VECTOR = "mean of crop vectors"
 COHORT_LIMIT = 4096  # tracklet vectors a verdict samples a query's impostor scores from
 DEFAULT_EF_SEARCH = 64
 
@@ -140,45 +155,19 @@ CREATE TABLE IF NOT EXISTS media_footage (
 -- Files a write may have left on disk that no committed row owns yet (thumbnails being written, or
 -- those of removed media): written before the files are, cleared once they are owned or deleted.
 CREATE TABLE IF NOT EXISTS pending_files (path TEXT PRIMARY KEY);
+-- One person's linked tracklets within one media file (reidkit.index.visits), made when it is added.
+CREATE TABLE IF NOT EXISTS visits (
+    id INTEGER PRIMARY KEY,
+    media_id INTEGER NOT NULL REFERENCES media(id) ON DELETE CASCADE,
+    vector BLOB NOT NULL       -- float32 (D,), unit: the mean of its tracklets' vectors
+);
+CREATE INDEX IF NOT EXISTS visits_media ON visits(media_id);
+CREATE TABLE IF NOT EXISTS visit_tracklets (
+    tracklet_id INTEGER PRIMARY KEY REFERENCES tracklets(id) ON DELETE CASCADE,
+    visit_id INTEGER NOT NULL REFERENCES visits(id) ON DELETE CASCADE
+);
+CREATE INDEX IF NOT EXISTS visit_tracklets_visit ON visit_tracklets(visit_id);
 """
-
-
-@dataclass(frozen=True)
-class MediaRecord:
-    id: int
-    path: str
-    sha256: str
-    kind: Literal["video", "image"]
-    fps: float
-    frame_count: int
-    duration: float
-    width: int
-    height: int
-
-
-@dataclass(frozen=True)
-class TrackletRecord:
-    id: int
-    media_id: int
-    track_id: int
-    start_frame: int
-    end_frame: int
-    start: float
-    end: float
-    frames: np.ndarray  # (T,) int64
-    boxes: np.ndarray  # (T, 4) float32
-    best_frame: int
-    best_box: np.ndarray  # (4,) float32
-    thumbnail: str  # relative to the library root
-    n_crops: int
-    quality: float
-
-
-@dataclass(frozen=True)
-class TrackletHit:
-    tracklet: TrackletRecord
-    media: MediaRecord
-    score: float  # cosine similarity of the pooled tracklet vector to the query
 
 
 @dataclass(frozen=True)
@@ -338,7 +327,10 @@ class Library:
         self._appended: Shard | None = None  # the shard rows an add wrote, for its transaction to own
         self._state_lock = threading.RLock()  # threads sharing a reader: one refresh, one snapshot at a time
         self._footage: FootageScores | None = None
-        self._cohort: tuple[int, np.ndarray] | None = None
+        self._cohort: tuple[int, np.ndarray] | None = None  # (generation, sample)
+        self._visits_stored = False  # the stored visits were made with this code's LinkRule()
+        self._link_min = link_threshold(LinkRule(), self.model)
+        self._linked: dict[tuple[str, int], list[Visit]] = {}  # visits linked in memory, per media
 
     # ----------------------------------------------------------------------------------------- opening
     @classmethod
@@ -361,6 +353,7 @@ class Library:
             )
         lib = cls(root, _connect(db, root, writer=False), writable=False, use_gpu=use_gpu)
         try:
+            lib._ensure_visits()
             lib._load_store()
         except BaseException:
             lib._conn.close()
@@ -452,6 +445,7 @@ class Library:
                     lib.nprobe = nprobe
                 lib.ef_search = lib.ef_search if ef_search is None else ef_search
                 lib.save_search_params()
+            lib._ensure_visits()
             lib._load_store()
             lib._delete_pending_files()
         except BaseException:
@@ -543,6 +537,11 @@ class Library:
 
     # ----------------------------------------------------------------------------------------- reading
     def __len__(self) -> int:
+        """Tracklets searchable: the mapped vectors' count (equal to the database's rows once loaded; a
+        COUNT(*) walks a million-row table in tens of ms, and every search asks)."""
+        if self._generation >= 0:
+            self._refresh()
+            return int(self._store.live_count)
         return int(self._conn.execute("SELECT COUNT(*) FROM tracklets").fetchone()[0])
 
     def has_media(self, sha256: str) -> bool:
@@ -615,10 +614,12 @@ class Library:
         return footage
 
     def cohort_vectors(self, limit: int = COHORT_LIMIT) -> np.ndarray:
-        """Up to ``limit`` pooled tracklet vectors, spread evenly over the library (cached per size).
+        """Up to ``limit`` tracklet vectors, spread evenly over the library's ids (cached per content).
 
         Almost all of them are somebody other than any one query: the sample a verdict reads a query's
-        impostor scores from (:mod:`reidkit.search.verdict`).
+        impostor scores from (:mod:`reidkit.search.verdict`). A library of up to ``limit`` ids gives
+        all its vectors; a larger one the ids nearest ``limit`` evenly spaced points of its id range,
+        read by primary key, so the cost does not grow with the library.
         """
         self._refresh()
         if self._cohort is None or self._cohort[0] != self._generation:
@@ -641,6 +642,17 @@ class Library:
 
     def search(self, query: np.ndarray, k: int) -> list[TrackletHit]:
         """The ``k`` tracklets whose pooled vector is closest (cosine) to ``query``, best first."""
+        found = self.nearest(query, k)
+        if not found:
+            return []
+        with self._read_snapshot():  # the tracklets and their media as of one commit
+            records = self._tracklets_by_id([i for i, _ in found])
+            media = {m.id: m for m in self.media_list_for({r.media_id for r in records.values()})}
+        # A tracklet removed since the vectors were mapped has no row any more: it is left out.
+        return [TrackletHit(records[i], media[records[i].media_id], s) for i, s in found if i in records]
+
+    def nearest(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
+        """:meth:`search` without the records: ``(tracklet id, cosine)`` pairs, best first."""
         query = np.asarray(query, np.float32).reshape(-1)
         if query.shape[0] != self.dim:
             raise LibraryError(
@@ -657,15 +669,9 @@ class Library:
                 hint=f"run `reidkit index VIDEO_OR_FOLDER --library {self.root}` first",
             )
         k = max(1, min(int(k), total))
-        ids, scores = self._store.search(_unit(query), k)
-        found = [(int(i), float(s)) for i, s in zip(ids, scores, strict=True)]
-        if not found:
-            return []
-        with self._read_snapshot():  # the tracklets and their media as of one commit
-            records = self._tracklets_by_id([i for i, _ in found])
-            media = {m.id: m for m in self.media_list_for({r.media_id for r in records.values()})}
-        # A tracklet removed since the vectors were mapped has no row any more: it is left out.
-        return [TrackletHit(records[i], media[records[i].media_id], s) for i, s in found if i in records]
+        with _one_faiss_thread():
+            ids, scores = self._store.search(_unit(query), k)
+        return [(int(i), float(s)) for i, s in zip(ids, scores, strict=True)]
 
     @contextmanager
     def _read_snapshot(self) -> Iterator[None]:
@@ -696,6 +702,221 @@ class Library:
         ).fetchall()
         return {int(r[0]): _tracklet_record(r) for r in rows}
 
+    def _rows_for_ids(self, sql: str, ids: Sequence[int]) -> list[tuple]:
+        """``sql`` (with one ``IN ({})``) run for ``ids`` in chunks that fit SQLite's variable limit."""
+        rows: list[tuple] = []
+        unique = list(dict.fromkeys(int(i) for i in ids))
+        for start in range(0, len(unique), _IN_CHUNK):
+            chunk = unique[start : start + _IN_CHUNK]
+            rows.extend(self._conn.execute(sql.format(",".join("?" * len(chunk))), chunk).fetchall())
+        return rows
+
+    def vectors_of(self, tracklet_ids: Sequence[int]) -> np.ndarray:
+        """(n, D): the stored vectors of ``tracklet_ids`` (what Faiss ranks), in that order."""
+        ids = [int(i) for i in tracklet_ids]
+        rows = self._rows_for_ids("SELECT id, vector FROM tracklets WHERE id IN ({})", ids)
+        found = {int(r[0]): np.frombuffer(r[1], np.float32) for r in rows}
+        missing = [i for i in ids if i not in found]
+        if missing:
+            raise KeyError(f"no tracklet with id {missing[0]}")
+        return np.stack([found[i] for i in ids]) if ids else np.zeros((0, self.dim), np.float32)
+
+    # ----------------------------------------------------------------------------------------- visits
+    def visits_of(self, tracklet_ids: Sequence[int], rule: LinkRule | None = None) -> list[Visit]:
+        """The visits holding any of ``tracklet_ids``, each once with all its members, in id order.
+
+        With the library's own rule (``None`` or ``LinkRule()``) these are the visits stored when each
+        file was added: three batched reads, whatever the library's size. Another rule links the files
+        of those tracklets in memory (for experiments; per-file work).
+        """
+        ids = [int(i) for i in tracklet_ids]
+        if not ids:
+            return []
+        if self._uses_stored_visits(rule):
+            rows = self._rows_for_ids(
+                "SELECT tracklet_id, visit_id FROM visit_tracklets WHERE tracklet_id IN ({})", ids
+            )
+            visits = self._stored_visits(sorted({int(r[1]) for r in rows}))
+            unlinked = set(ids) - {int(r[0]) for r in rows}
+            if not unlinked:
+                return visits
+            # Tracklets without a stored visit (written by a reidkit from before visits): never
+            # dropped from a search, linked here instead.
+            log.warning("%s: %d tracklets have no stored visit; linking them now", self.root, len(unlinked))
+            return visits + self._visits_linked_now(sorted(unlinked), LinkRule())
+        return self._visits_linked_now(ids, rule or LinkRule())
+
+    def _visits_linked_now(self, ids: list[int], rule: LinkRule) -> list[Visit]:
+        rows = self._rows_for_ids("SELECT DISTINCT media_id FROM tracklets WHERE id IN ({})", ids)
+        wanted = set(ids)
+        visits = self._linked_in_memory(sorted(int(r[0]) for r in rows), rule)
+        return [v for v in visits if any(t.id in wanted for t in v.tracklets)]
+
+    def visits(self, rule: LinkRule | None = None) -> list[Visit]:
+        """Every visit, media in the order they were added (a read of the whole library)."""
+        if self._uses_stored_visits(rule):
+            return self._stored_visits(
+                [int(r[0]) for r in self._conn.execute("SELECT id FROM visits ORDER BY id")]
+            )
+        return self._linked_in_memory([m.id for m in self.media_list()], rule or LinkRule())
+
+    def _uses_stored_visits(self, rule: LinkRule | None) -> bool:
+        if not self._visits_stored:
+            return False
+        return (
+            rule is None
+            or rule == LinkRule()
+            or rule_key(rule, self.model) == rule_key(LinkRule(), self.model)
+        )
+
+    def _stored_visits(self, visit_ids: list[int]) -> list[Visit]:
+        """The visits ``visit_ids`` with their members: one joined read (per 900 visits)."""
+        if not visit_ids:
+            return []
+        rows = self._rows_for_ids(
+            f"SELECT vt.visit_id, v.media_id, v.vector, {_TRACKLET_COLUMNS_OF_T}, t.vector FROM visit_tracklets vt"
+            " JOIN visits v ON v.id = vt.visit_id JOIN tracklets t ON t.id = vt.tracklet_id"
+            " WHERE vt.visit_id IN ({})",
+            visit_ids,
+        )
+        rows.sort(key=lambda r: (r[0], r[3 + 5], r[3]))  # by visit, then member start time and id
+        vectors = np.frombuffer(b"".join(r[-1] for r in rows), np.float32).reshape(len(rows), self.dim)
+        media = {m.id: m for m in self.media_list_for({int(r[1]) for r in rows})}
+        visits = []
+        for visit_id, group in itertools.groupby(range(len(rows)), key=lambda i: rows[i][0]):
+            at = list(group)
+            head = rows[at[0]]
+            visits.append(
+                Visit(
+                    int(visit_id),
+                    media[int(head[1])],
+                    tuple(_tracklet_record(rows[i][3:-1]) for i in at),
+                    vectors[at[0] : at[-1] + 1],
+                    np.frombuffer(head[2], np.float32),
+                )
+            )
+        return visits
+
+    def _linked_in_memory(self, media_ids: list[int], rule: LinkRule) -> list[Visit]:
+        """The visits of ``media_ids`` linked now by ``rule`` (cached for the session)."""
+        key = rule_key(rule, self.model)
+        todo = [m for m in media_ids if (key, m) not in self._linked]
+        if todo:
+            media = {m.id: m for m in self.media_list_for(set(todo))}
+            by_media: dict[int, list[tuple[TrackletRecord, np.ndarray]]] = {m: [] for m in todo}
+            for row in self._rows_for_ids(
+                f"SELECT {_TRACKLET_COLUMNS}, vector FROM tracklets WHERE media_id IN ({{}}) ORDER BY id",
+                todo,
+            ):
+                record = _tracklet_record(row[:-1])
+                by_media[record.media_id].append((record, np.frombuffer(row[-1], np.float32)))
+            threshold = link_threshold(rule, self.model)
+            for media_id, pairs in by_media.items():
+                self._linked[(key, media_id)] = (
+                    linked_visits(media[media_id], pairs, threshold, rule) if media_id in media else []
+                )
+        return [v for m in media_ids for v in self._linked[(key, m)]]
+
+    def _ensure_visits(self) -> None:
+        """Check that the stored visits were made with the rule this code links by; else link again.
+
+        A library from before stored visits (or whose model's link threshold changed) is re-linked once,
+        by a writer or by a reader that can take the writer's lock; a reader that cannot links the files
+        it reads in memory for its session. Either way no search sees visits made by another rule.
+        """
+        self._ensure_vectors()
+        key = rule_key(LinkRule(), self.model)
+        row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (VISITS_KEY,)).fetchone()
+        # Files added by a reidkit from before visits have tracklets past the last one in a visit
+        # (two primary-key lookups, whatever the size).
+        newest = self._conn.execute("SELECT MAX(id) FROM tracklets").fetchone()[0]
+        newest_linked = self._conn.execute("SELECT MAX(tracklet_id) FROM visit_tracklets").fetchone()[0]
+        if row is not None and row[0] == key and newest == newest_linked:
+            self._visits_stored = True
+            return
+        if self.writable:
+            self._relink_all(key)
+            return
+        with suppress(LibraryError, OSError, sqlite3.Error):
+            lock = _WriterLock(self.root)
+            lock.acquire()
+            try:
+                self._relink_all(key)
+            finally:
+                lock.release()
+        if not self._visits_stored:
+            log.warning("%s: its visits were made by another rule; linking them in memory", self.root)
+
+    def _ensure_vectors(self) -> None:
+        """Make a library from before the one vector definition store it: each tracklet's vector
+        becomes the mean of its crop vectors (what search scored by then), once, and its Faiss index is
+        rebuilt from them. A reader that cannot take the writer's lock searches the vectors as stored."""
+        row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (VECTORS_KEY,)).fetchone()
+        if row is not None and row[0] == TRACKLET_VECTOR:
+            return
+        lock = None if self.writable else _WriterLock(self.root)
+        try:
+            if lock is not None:
+                lock.acquire()
+            self._rewrite_vectors()
+        except (LibraryError, OSError, sqlite3.Error) as exc:
+            if self.writable:
+                raise
+            log.warning("%s: vectors from an older reidkit searched as stored (%s)", self.root, exc)
+        finally:
+            if lock is not None:
+                lock.release()
+
+    def _rewrite_vectors(self) -> None:
+        count = int(self._conn.execute("SELECT COUNT(*) FROM tracklets").fetchone()[0])
+        if count:
+            log.info("%s: storing %d tracklet vectors as the mean of their crops (once)", self.root, count)
+        with self._transaction() as cur:
+            rows = self._conn.execute(
+                "SELECT tracklet_id, vector FROM crop_vectors ORDER BY tracklet_id, rank"
+            )
+            updates: list[tuple[bytes, int]] = []
+            for tracklet_id, group in itertools.groupby(rows, key=lambda row: int(row[0])):
+                crops = np.stack([np.frombuffer(blob, np.float32) for _, blob in group])
+                updates.append((_blob(mean_direction(crops), np.float32), tracklet_id))
+                if len(updates) >= 10_000:
+                    cur.executemany("UPDATE tracklets SET vector = ? WHERE id = ?", updates)
+                    updates = []
+            cur.executemany("UPDATE tracklets SET vector = ? WHERE id = ?", updates)
+            cur.execute(
+                "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (VECTORS_KEY, TRACKLET_VECTOR)
+            )
+            # Visits were linked and footage scores measured with the old vectors: made again.
+            cur.executemany("DELETE FROM meta WHERE key = ?", [(VISITS_KEY,), (FOOTAGE_KEY,)])
+        self._footage = None
+        if count and has_store_tables(self._conn) and self.version >= 2:
+            # The vector files hold the old vectors (their checksums still match): written again. A
+            # library from before vector files gets them from the new vectors when it is migrated.
+            writable, self.writable = self.writable, True  # a reader here holds the writer's lock
+            try:
+                self._rebuild_store("tracklet vectors redefined as the mean of their crops")
+            finally:
+                self.writable = writable
+
+    def _relink_all(self, key: str) -> None:
+        media_list = self.media_list()
+        if media_list:
+            log.info("%s: linking the tracklets of %d files into visits (once)", self.root, len(media_list))
+        with self._transaction() as cur:
+            cur.execute("DELETE FROM visit_tracklets")
+            cur.execute("DELETE FROM visits")
+            for media in media_list:
+                records = self.tracklets(media.id)
+                if not records:
+                    continue
+                ids = [r.id for r in records]
+                vectors = self.vectors_of(ids)
+                spans = [span_of(r.id, r.start, r.end, r.boxes) for r in records]
+                groups = group_media(media.kind, spans, vectors, media.width, self._link_min, LinkRule())
+                insert_visits(cur, media.id, groups, ids, vectors)
+            cur.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (VISITS_KEY, key))
+        self._visits_stored = True
+
     # ----------------------------------------------------------------------------------------- writing
     def add_media(self, media: NewMedia, tracklets: Sequence[NewTracklet]) -> int:
         """Add one file with all its tracklets, vectors and thumbnails, or nothing. Returns the media id.
@@ -717,7 +938,7 @@ class Library:
         thumbs = [thumbnail_path(media.sha256, t.track_id) for t in tracklets]
         first_id = read_state(self._conn).next_id
         new_ids: list[int] = list(range(first_id, first_id + len(tracklets)))
-        vectors: list[np.ndarray] = [_unit(t.vector) for t in tracklets]
+        vectors: list[np.ndarray] = [self._tracklet_vector(t) for t in tracklets]
         stacked = np.stack(vectors) if vectors else np.zeros((0, self.dim), np.float32)
         shard_no, shard_rows = self._store.next_shard(len(tracklets))
         footage = self.footage_scores()  # before the insert: a legacy library measures its old files
@@ -873,6 +1094,7 @@ class Library:
             for tracklet_id, rel, t in zip(new_ids, thumbs, tracklets, strict=True):
                 self._insert_tracklet(cur, media_id, rel, t, tracklet_id)
             self._commit_vectors(cur, new_ids)
+            link_new_media(cur, media_id, media, new_ids, tracklets, vectors, self._link_min)
             own = media_footage_scores(
                 tracklets,
                 np.stack(vectors) if vectors else np.zeros((0, self.dim), np.float32),
@@ -888,6 +1110,12 @@ class Library:
             cur.executemany("DELETE FROM pending_files WHERE path = ?", [(rel,) for rel in thumbs])
         self._footage = footage
         return media_id
+
+    def _tracklet_vector(self, t: NewTracklet) -> np.ndarray:
+        """What the library stores for a tracklet: the mean of its crops' vectors (``mean_direction``),
+        the one vector search ranks, links and scores by; ``t.vector`` when it has no crop vectors."""
+        crops = np.asarray(t.crop_vectors, np.float32).reshape(-1, self.dim)
+        return mean_direction(crops) if len(crops) else _unit(t.vector)
 
     def _insert_tracklet(
         self, cur: sqlite3.Cursor, media_id: int, thumbnail: str, t: NewTracklet, tracklet_id: int
@@ -917,7 +1145,7 @@ class Library:
                 thumbnail,
                 len(crop_vectors),
                 float(t.quality),
-                _blob(_unit(t.vector), np.float32),
+                _blob(self._tracklet_vector(t), np.float32),
             ),
         )
         n = len(crop_vectors)
@@ -1090,6 +1318,10 @@ _TRACKLET_COLUMNS = (
 )
 
 
+_TRACKLET_COLUMNS_OF_T = ", ".join(f"t.{c.strip()}" for c in _TRACKLET_COLUMNS.split(","))
+_IN_CHUNK = 900  # ids per IN (...) list: under the 999 variables of SQLite builds before 3.32
+
+
 def _media_record(row: tuple) -> MediaRecord:
     return MediaRecord(
         id=int(row[0]),
@@ -1143,6 +1375,20 @@ def _connect(db: Path, root: Path, *, writer: bool = True) -> sqlite3.Connection
                 hint="upgrade reidkit",
             )
     return conn
+
+
+@contextmanager
+def _one_faiss_thread() -> Iterator[None]:
+    """One query on one OpenMP thread: splitting it costs more than it saves, and on a busy machine
+    threads that spin-wait for each other made a search ~10x slower (bench/library_scale.py)."""
+    import faiss
+
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    try:
+        yield
+    finally:
+        faiss.omp_set_num_threads(before)
 
 
 def _write_thumbnail(path: Path, data: bytes) -> None:

@@ -24,7 +24,9 @@ def unit(v: np.ndarray) -> np.ndarray:
 def make_tracklet(track_id: int, vector: np.ndarray, n: int = 3, start: int = 0) -> NewTracklet:
     frames = np.arange(start, start + n)
     boxes = np.tile(np.array([10, 20, 50, 120], np.float32), (n, 1)) + frames[:, None]
-    crop_vectors = np.stack([unit(vector + 0.01 * i) for i in range(2)])
+    # Two crops either side of the vector: the library stores their mean direction, which is it.
+    side = np.roll(unit(vector), 1) * 0.01
+    crop_vectors = np.stack([unit(vector + side), unit(vector - side)])
     return NewTracklet(
         track_id=track_id,
         frames=frames,
