@@ -188,7 +188,7 @@ def test_the_stored_vector_is_the_mean_of_the_crops(tmp_path: Path) -> None:
 
 def test_a_library_from_before_the_one_vector_stores_it_once(tmp_path: Path) -> None:
     """Older libraries stored the indexer's quality-weighted vector but searched by the crops' mean:
-    on the next writable open they store the mean, rebuild Faiss from it and link their visits again."""
+    on the next writable open they store the mean, rebuild their vector files from it and link their visits again."""
     from reidkit.index.library import VECTORS_KEY
 
     fake = two_visits(tmp_path / "fake")
@@ -199,8 +199,7 @@ def test_a_library_from_before_the_one_vector_stores_it_once(tmp_path: Path) -> 
                 other = (fake.crop_vectors(i)[0]).astype(np.float32).tobytes()
                 cur.execute("UPDATE tracklets SET vector = ? WHERE id = ?", (other, i))
             cur.execute("DELETE FROM meta WHERE key = ?", (VECTORS_KEY,))
-        lib._index = lib._build_index(*lib.tracklet_vectors())  # its Faiss file held those vectors
-        lib._save_index()
+        lib._rebuild_store("as an older reidkit left it")  # its vector files held those vectors
     with Library.create_or_open(tmp_path / "lib", model="fake-reid", dim=16) as lib:
         assert np.allclose(
             lib.vectors_of([1, 2, 3, 4]), np.stack([fake.vector(i) for i in range(1, 5)]), atol=1e-6
