@@ -14,7 +14,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
@@ -51,9 +51,8 @@ class Job:
     cancel: threading.Event = field(default_factory=threading.Event, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        for private in ("path", "cancel", "remove_file"):
-            data.pop(private)
+        private = ("path", "cancel", "remove_file")
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in private}
         data["progress"] = round(self.progress, 4)
         return data
 
@@ -117,9 +116,9 @@ class LibraryWorker:
         self.current: Job | None = None
 
     # ------------------------------------------------------------------------------------------ jobs
-    def submit(self, kind: Literal["index", "remove"], name: str, **fields: Any) -> Job:
+    def submit(self, kind: Literal["index", "remove"], name: str, **values: Any) -> Job:
         with self._lock:
-            job = Job(next(self._ids), kind, name, **fields)
+            job = Job(next(self._ids), kind, name, **values)
             self._jobs[job.id] = job
             self._forget_old()
         self._queue.put(job)

@@ -107,7 +107,7 @@ function addMediaPanel() {
         if (stride.value) body.stride = Number(stride.value);
         const data = await api("POST", "/api/library/paths", body);
         say(`Indexing ${plural(data.jobs.length, "file")}; progress is shown below.`, "info");
-        await showLibrary();
+        if (location.hash.startsWith("#/library")) await showLibrary(); else location.hash = "#/library";
       }) }, "Add from server")));
     panel.append(h("p", { class: "small muted" }, "Server folders you may add from: " + state.status.allow_roots.join(", ")));
   }
@@ -239,7 +239,7 @@ function renderResults() {
     h("p", {}, h("a", { href: "#/" }, "← new search")),
     h("section", { class: "panel" },
       h("div", { class: "query-head" }, photosRow, h("div", {}, headline,
-        h("div", { class: "verdict muted" }, `“Likely the same person” means a score of at least ${result.verdict.threshold.toFixed(3)} (${result.verdict.source}). Model ${result.model}.`),
+        h("div", { class: "verdict muted" }, `Query ${result.query}. “Likely the same person” means a score of at least ${result.verdict.threshold.toFixed(3)} (${result.verdict.source}). Model ${result.model}.`),
         ...result.order_notes.map(n => h("div", { class: "notes" }, n)))),
       h("div", { class: "controls" },
         h("label", {}, "Show scores from ", slider, " ", h("b", { id: "threshold-value" }, "")),
@@ -316,7 +316,7 @@ function renderCards() {
       : m.feedback === "confirmed" ? h("span", { class: "chip confirmed" }, "confirmed")
       : m.likely ? h("span", { class: "chip likely" }, "likely match") : h("span", { class: "chip candidate" }, "below threshold");
     const when = m.kind === "image" ? "photo" : `${time(m.start)} – ${time(m.end)} (${(m.end - m.start).toFixed(1)} s)`;
-    return h("div", { class: "card" + (m.feedback ? " " + m.feedback : ""), dataset: { rank, start: m.start, tracklets: m.tracklets.join(","), score: m.score } },
+    return h("div", { class: "card" + (m.feedback ? " " + m.feedback : ""), dataset: { rank, start: m.start, end: m.end, startFrame: m.start_frame, endFrame: m.end_frame, tracklets: m.tracklets.join(","), score: m.score } },
       h("div", { class: "thumb play", title: m.kind === "video" ? "Play this moment" : m.name, onclick: () => play(rank) },
         h("img", { src: m.thumbnail_url, alt: `moment ${rank}`, loading: "lazy" }), h("span", { class: "rank" }, "#" + rank), chip),
       h("div", { class: "body" }, h("div", { class: "name" }, m.name), h("div", {}, when),
@@ -439,9 +439,10 @@ function listenToJobs() {
     renderJobs();
     const finished = state.jobs.some(j => j.status !== "queued" && j.status !== "running" && before.get(j.id) && before.get(j.id) !== j.status);
     if (finished) {
-      refreshStatus();
-      if (location.hash.startsWith("#/library")) showLibrary();
-      else if (!location.hash || location.hash === "#/") showHome();
+      refreshStatus().then(() => {
+        if (location.hash.startsWith("#/library")) showLibrary();
+        else if (!location.hash || location.hash === "#/") showHome();
+      });
     }
   });
 }
