@@ -683,7 +683,7 @@ class AppState:
         from reidkit.index.library import Library
 
         if not hasattr(Library, "remove_media"):
-            raise UserError("removing media needs a newer reidkit library (Library.remove_media)", 501)
+            raise UserError("removing media is not supported by this reidkit's library yet", 409)
         record = self.media_record(media_id)
         return self.worker.submit("remove", Path(record.path).name, media_id=media_id)
 
