@@ -138,9 +138,13 @@ def main() -> int:
             photo = query_crop(out)
             with httpx.Client(base_url=url, timeout=600) as client:
                 t0 = time.perf_counter()
-                job = client.post("/api/library/paths", json={"path": str(VIDEO), "stride": args.stride}).json()
+                job = client.post(
+                    "/api/library/paths", json={"path": str(VIDEO), "stride": args.stride}
+                ).json()
                 first = wait_job(client, job["jobs"][0]["id"])
-                print(f"indexed {VIDEO.name}: {first['status']}, {first['message']} ({time.perf_counter() - t0:.1f} s)")
+                print(
+                    f"indexed {VIDEO.name}: {first['status']}, {first['message']} ({time.perf_counter() - t0:.1f} s)"
+                )
                 idle = []
                 for i in range(args.idle + 1):  # the first search loads the detector: not timed
                     t = time.perf_counter()
@@ -178,7 +182,9 @@ def main() -> int:
         print(f"other outcomes: {', '.join(others)}")
     answered = all(not o.startswith("no answer") for o, _ in results)
     during = after["status"] == "running"
-    print(f"\nall answered: {'yes' if answered else 'NO'}; all while indexing ran: {'yes' if during else 'NO'}")
+    print(
+        f"\nall answered: {'yes' if answered else 'NO'}; all while indexing ran: {'yes' if during else 'NO'}"
+    )
     return 0 if answered and during else 1
 
 

@@ -18,7 +18,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import Body, FastAPI, File, Form, Path as PathParam, Query as QueryParam, Request, UploadFile
+from fastapi import FastAPI, File, Form, Request, UploadFile
+from fastapi import Path as PathParam
+from fastapi import Query as QueryParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
@@ -278,7 +280,9 @@ def create_app(state: AppState) -> FastAPI:
     @app.exception_handler(Busy)
     async def busy(_request: Request, _exc: Busy) -> JSONResponse:
         return JSONResponse(
-            {"error": "the server is busy; try again in a moment"}, status_code=503, headers={"Retry-After": "2"}
+            {"error": "the server is busy; try again in a moment"},
+            status_code=503,
+            headers={"Retry-After": "2"},
         )
 
     @app.exception_handler(ReidkitError)
@@ -405,7 +409,9 @@ def create_app(state: AppState) -> FastAPI:
                 await asyncio.sleep(0.25)
                 idle += 0.25
 
-        return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+        return StreamingResponse(
+            stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
+        )
 
     # ---------------------------------------------------------------------------------- media
     @app.get("/api/media/{media_id}/video", responses=ERRORS, response_class=FileResponse)
@@ -457,7 +463,9 @@ def create_app(state: AppState) -> FastAPI:
         return Path(photo.filename or "photo").name, data
 
     @app.post("/api/photos", responses=ERRORS)
-    async def add_photo_upload(photo: Annotated[UploadFile, File(description="a photo of a person or scene")]) -> dict[str, Any]:
+    async def add_photo_upload(
+        photo: Annotated[UploadFile, File(description="a photo of a person or scene")],
+    ) -> dict[str, Any]:
         """Upload a query photo; answers the people detected in it (boxes) to pick one from."""
         name, data = await _read_photo(photo)
         upload = await asyncio.to_thread(state.add_upload, name, data)
@@ -682,4 +690,3 @@ def serve(config: ServeConfig, on_ready: Callable[[str, str | None], None] | Non
     finally:
         state.close()  # also when the lifespan never ran (an error before startup)
         sock.close()
-

@@ -144,7 +144,9 @@ class AppState:
         self.app_dir = self.root / APP_DIR
         self._detector = detector
         self._embedder = embedder
-        self._tmp = tempfile.TemporaryDirectory(prefix="reidkit-serve-") if config.upload_dir is None else None
+        self._tmp = (
+            tempfile.TemporaryDirectory(prefix="reidkit-serve-") if config.upload_dir is None else None
+        )
         self.upload_dir = Path(config.upload_dir or self._tmp.name)  # type: ignore[union-attr]
         self.upload_dir.mkdir(parents=True, exist_ok=True)
         self.allow_roots = tuple(Path(r).expanduser().resolve() for r in config.allow_roots)
@@ -207,7 +209,7 @@ class AppState:
 
     # -------------------------------------------------------------------------------------- library
     def _files_signature(self) -> tuple[Any, ...]:
-        out = []
+        out: list[tuple[int, int] | None] = []
         for name in ("library.sqlite", "library.sqlite-wal", "tracklets.faiss"):
             try:
                 st = (self.root / name).stat()
@@ -389,7 +391,9 @@ class AppState:
             height, width = image.shape[:2]
             if max(height, width) > MAX_PHOTO_SIDE:
                 scale = MAX_PHOTO_SIDE / max(height, width)
-                image = cv2.resize(image, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA)
+                image = cv2.resize(
+                    image, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA
+                )
                 height, width = image.shape[:2]
             cv2.imwrite(str(path.with_suffix(".png")), image)
             path.unlink()
@@ -410,7 +414,9 @@ class AppState:
     def upload(self, upload_id: str) -> Upload:
         upload = self.uploads.get(upload_id)
         if upload is None:
-            raise UserError("that photo is gone (the server restarted or many were uploaded); upload it again", 404)
+            raise UserError(
+                "that photo is gone (the server restarted or many were uploaded); upload it again", 404
+            )
         return upload
 
     # ------------------------------------------------------------------------------------- queries
@@ -464,7 +470,9 @@ class AppState:
         if person is None:
             raise UserError(f"no person {person_id} on the watchlist", 404)
         jpeg = self.watchlist.photo(person_id, 0) or b""
-        query.photos.append(QueryPhoto(person.name, np.asarray(person.vector, np.float32), jpeg, (0, 0, 0, 0)))
+        query.photos.append(
+            QueryPhoto(person.name, np.asarray(person.vector, np.float32), jpeg, (0, 0, 0, 0))
+        )
         query.confirmed.update(person.confirmed)
         query.name = person.name
 
@@ -500,7 +508,9 @@ class AppState:
             self._results.popitem(last=False)
         return doc
 
-    def _document(self, query: Query, library: Library, moments: list[Moment], verdict: Any) -> dict[str, Any]:
+    def _document(
+        self, query: Query, library: Library, moments: list[Moment], verdict: Any
+    ) -> dict[str, Any]:
         root = self.root
         media_ids = {str(Path(m.path).resolve()): m.id for m in library.media_list()}
         ranked = [m for m in moments if not set(m.tracklet_ids) & query.rejected]
@@ -650,7 +660,9 @@ class AppState:
             for tracklet_id in m["tracklets"]:
                 t = self.tracklet(tracklet_id)
                 tracks.append((t.frames, t.boxes, label[:40]))
-        digest = hashlib.sha1(json.dumps([spans, [m["tracklets"] for m in moments], label]).encode()).hexdigest()
+        digest = hashlib.sha1(
+            json.dumps([spans, [m["tracklets"] for m in moments], label]).encode()
+        ).hexdigest()
         key = f"annotated-{record.sha256[:12]}-{digest[:16]}"
         with self.heavy(self.export_lock):
             return self.videos.get(
@@ -790,5 +802,3 @@ def copy_stream(source: Any, target: Path, limit: int, name: str) -> int:
                 raise UserError(f"{name} is larger than {limit >> 20} MB", 413)
             out.write(chunk)
     return size
-
-

@@ -18,10 +18,14 @@ def register(app: typer.Typer) -> None:
         ),
         port: int = typer.Option(8000, "--port", "-p", min=0, max=65535, help="Port (0 picks a free one)."),
         allow_root: list[Path] = typer.Option(
-            [], "--allow-root", help="A folder whose files may be added by their server-side path (repeatable)."
+            [],
+            "--allow-root",
+            help="A folder whose files may be added by their server-side path (repeatable).",
         ),
         token: str | None = typer.Option(
-            None, "--token", help="The access token clients must send (generated off loopback when not given)."
+            None,
+            "--token",
+            help="The access token clients must send (generated off loopback when not given).",
         ),
         model: str | None = typer.Option(
             None,
@@ -30,7 +34,9 @@ def register(app: typer.Typer) -> None:
             help="The .onnx file the library was indexed with, when that was not a registry model.",
         ),
         max_upload_mb: int = typer.Option(25, "--max-upload-mb", min=1, help="Largest query photo accepted."),
-        max_media_mb: int = typer.Option(4096, "--max-media-mb", min=1, help="Largest video upload accepted."),
+        max_media_mb: int = typer.Option(
+            4096, "--max-media-mb", min=1, help="Largest video upload accepted."
+        ),
     ) -> None:
         """Serve the web app for LIBRARY on http://HOST:PORT (this machine only by default)."""
         from reidkit.app import ServeConfig, serve
@@ -38,7 +44,9 @@ def register(app: typer.Typer) -> None:
 
         for root in allow_root:
             if not root.is_dir():
-                raise ReidkitError("is not a folder", path=root, hint="pass an existing folder to --allow-root")
+                raise ReidkitError(
+                    "is not a folder", path=root, hint="pass an existing folder to --allow-root"
+                )
         config = ServeConfig(
             library=library,
             host=host,

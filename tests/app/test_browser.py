@@ -104,14 +104,22 @@ def _driver(downloads: Path):  # type: ignore[no-untyped-def]
 
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,1400",
-                "--autoplay-policy=no-user-gesture-required", "--mute-audio"):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--window-size=1280,1400",
+        "--autoplay-policy=no-user-gesture-required",
+        "--mute-audio",
+    ):
         options.add_argument(arg)  # fmt: skip
     options.add_experimental_option(
         "prefs", {"download.default_directory": str(downloads), "download.prompt_for_download": False}
     )
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
+    driver.execute_cdp_cmd(
+        "Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)}
+    )
     return driver
 
 
@@ -178,7 +186,9 @@ def test_find_play_reject_save_export_in_chromium(
 
         _wait(done, 240, "indexing to finish", poll=0.5)
         assert any(0 < p < 1 for p in seen_progress), f"no live progress seen: {seen_progress[:10]}"
-        _wait(lambda: driver.find_elements(By.CSS_SELECTOR, "#media-table tr[data-media]"), 20, "the media row")
+        _wait(
+            lambda: driver.find_elements(By.CSS_SELECTOR, "#media-table tr[data-media]"), 20, "the media row"
+        )
         row = driver.find_element(By.CSS_SELECTOR, "#media-table tr[data-media]").text
         assert video.name in row and "02:19" in row  # 1,394 frames at 10 fps
         shot("indexed")
@@ -190,7 +200,10 @@ def test_find_play_reject_save_export_in_chromium(
         driver.find_element(By.ID, "photo-input").send_keys(str(query_crop))
         _wait(lambda: driver.find_elements(By.CSS_SELECTOR, "#cards .card"), 60, f"results ({message()})")
         first = driver.find_element(By.CSS_SELECTOR, "#cards .card")
-        start_frame, end_frame = int(first.get_attribute("data-start-frame")), int(first.get_attribute("data-end-frame"))
+        start_frame, end_frame = (
+            int(first.get_attribute("data-start-frame")),
+            int(first.get_attribute("data-end-frame")),
+        )
         assert start_frame <= QUERY_FRAME <= end_frame, (start_frame, end_frame)
         assert start_frame <= ON_SCREEN[0] + STRIDE * 2 and end_frame >= ON_SCREEN[1] - STRIDE * 2
         assert "Found" in driver.find_element(By.ID, "headline").text
@@ -231,7 +244,10 @@ def test_find_play_reject_save_export_in_chromium(
             return b < ON_SCREEN[0] or a > ON_SCREEN[1]
 
         wrong = next(c for c in cards[1:-1] if elsewhere(c))
-        wrong_tracklets, wrong_rank = wrong.get_attribute("data-tracklets"), int(wrong.get_attribute("data-rank"))
+        wrong_tracklets, wrong_rank = (
+            wrong.get_attribute("data-tracklets"),
+            int(wrong.get_attribute("data-rank")),
+        )
         wrong.find_element(By.CSS_SELECTOR, ".reject").click()
 
         def dropped() -> bool:

@@ -7,7 +7,6 @@ import time
 from pathlib import Path
 
 import cv2
-import numpy as np
 import pytest
 
 from tests.app.conftest import BLUE, RED, Running, person_jpeg
@@ -125,7 +124,9 @@ def test_feedback_pushes_rejected_down_and_confirmed_refine(running: Running) ->
         assert again["moments"][-1]["tracklets"] == first["tracklets"]
         assert again["moments"][-1]["feedback"] == "rejected"
         assert any("listed last" in n for n in again["order_notes"])
-        bad = client.post(f"/api/queries/{query_id}/feedback", json={"tracklets": [999999], "verdict": "confirm"})
+        bad = client.post(
+            f"/api/queries/{query_id}/feedback", json={"tracklets": [999999], "verdict": "confirm"}
+        )
         assert bad.status_code == 404
 
 
@@ -139,7 +140,10 @@ def test_several_photos_combine_into_one_query(running: Running) -> None:
         added = client.post(f"/api/queries/{query}/photos", json={"upload_id": ids[1]}).json()
         assert added["photos"] == 2
         doc = client.get(f"/api/queries/{query}/results").json()
-        assert len(doc["photos"]) == 2 and {m["name"] for m in doc["moments"][:2]} == {"walk.mp4", "still.png"}
+        assert len(doc["photos"]) == 2 and {m["name"] for m in doc["moments"][:2]} == {
+            "walk.mp4",
+            "still.png",
+        }
 
 
 def test_exports(running: Running) -> None:
@@ -154,9 +158,18 @@ def test_exports(running: Running) -> None:
         assert as_json["moments"] == doc["moments"]
         best = next(m for m in doc["moments"] if m["kind"] == "video")
         clip = client.get(best["clip_url"])
-        assert clip.status_code == 200 and clip.headers["content-type"] == "video/mp4" and clip.content[4:8] == b"ftyp"
-        assert client.get(f"/api/media/{best['media_id']}/clip", params={"start": 5, "end": 1}).status_code == 400
-        client.post(f"/api/queries/{query_id}/feedback", json={"tracklets": best["tracklets"], "verdict": "confirm"})
+        assert (
+            clip.status_code == 200
+            and clip.headers["content-type"] == "video/mp4"
+            and clip.content[4:8] == b"ftyp"
+        )
+        assert (
+            client.get(f"/api/media/{best['media_id']}/clip", params={"start": 5, "end": 1}).status_code
+            == 400
+        )
+        client.post(
+            f"/api/queries/{query_id}/feedback", json={"tracklets": best["tracklets"], "verdict": "confirm"}
+        )
         video = client.get(f"/api/queries/{query_id}/annotated")
         assert video.status_code == 200 and video.content[4:8] == b"ftyp"
 
@@ -211,7 +224,12 @@ def test_host_origin_and_csrf_checks(running: Running) -> None:
             headers={"Origin": running.url, "Sec-Fetch-Site": "same-origin"},
         )
         assert same.status_code == 404  # passed the guard; that query does not exist
-    assert raw_status(running.url, b"POST /api/search HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: abc\r\n\r\n") == 400
+    assert (
+        raw_status(
+            running.url, b"POST /api/search HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: abc\r\n\r\n"
+        )
+        == 400
+    )
 
 
 def raw_status(url: str, request: bytes) -> int:
@@ -229,7 +247,7 @@ def test_add_by_path_is_limited_to_allowed_roots(running: Running, tmp_path: Pat
     with running.client() as client:
         outside = client.post("/api/library/paths", json={"path": "/etc/passwd"})
         assert outside.status_code == 403 and "outside" in outside.json()["error"]
-        sneaky = client.post("/api/library/paths", json={"path": str(running.media / ".." / ".." )})
+        sneaky = client.post("/api/library/paths", json={"path": str(running.media / ".." / "..")})
         assert sneaky.status_code == 403
         missing = client.post("/api/library/paths", json={"path": str(running.media / "nope.mp4")})
         assert missing.status_code == 404
@@ -248,11 +266,11 @@ def test_uploads_are_deleted_when_the_app_stops(library_dir: tuple[Path, Path], 
 
 
 def test_search_on_an_empty_library_says_how_to_add_media(tmp_path: Path) -> None:
-    from tests.app.conftest import start, stop
     from reidkit.app.state import ServeConfig
+    from tests.app.conftest import start, stop
     from tests.index.test_indexer import BlobDetector, ColourEmbedder
 
-    state, url, handle = start(
+    _state, url, handle = start(
         ServeConfig(library=tmp_path / "new-lib"), detector=BlobDetector(), embedder=ColourEmbedder()
     )
     try:
