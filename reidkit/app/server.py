@@ -555,11 +555,12 @@ def create_app(state: AppState) -> FastAPI:
         chosen = _box_text(box)
 
         def run() -> dict[str, Any]:
-            state.searchable()
-            upload = state.add_upload(name, data)
-            query = state.new_query()
-            state.add_photo(query, upload, chosen)
-            return state.search(query, top, min_score)
+            with state.heavy():  # admitted once, before anything waits on the reader
+                state.searchable()
+                upload = state.add_upload(name, data)
+                query = state.new_query()
+                state.add_photo(query, upload, chosen)
+                return state.search(query, top, min_score)
 
         return await asyncio.to_thread(run)
 

@@ -160,6 +160,7 @@ class AppState:
         self._waiting = 0
         self._waiting_lock = threading.Lock()
         self.export_lock = threading.Lock()
+        self._admitted = threading.local()
         self.uploads: OrderedDict[str, Upload] = OrderedDict()
         self.queries: OrderedDict[str, Query] = OrderedDict()
         self._results: OrderedDict[tuple[Any, ...], dict[str, Any]] = OrderedDict()
@@ -194,18 +195,24 @@ class AppState:
     # ------------------------------------------------------------------------------------ admission
     @contextmanager
     def heavy(self, lock: Any = None) -> Iterator[None]:
-        """Run heavy work one at a time under ``lock`` (searches and detection: the reader's lock;
-        video exports: their own); Busy when too many requests already wait."""
-        with self._waiting_lock:
-            if self._waiting >= self.config.max_waiting:
-                raise Busy()
-            self._waiting += 1
+        """Run heavy work one at a time under ``lock`` (searches and detection: the reader's lock; video
+        exports: their own). Busy when ``max_waiting`` requests are already in flight; nested calls in
+        one thread count once."""
+        outermost = not getattr(self._admitted, "depth", 0)
+        if outermost:
+            with self._waiting_lock:
+                if self._waiting >= self.config.max_waiting:
+                    raise Busy()
+                self._waiting += 1
+        self._admitted.depth = getattr(self._admitted, "depth", 0) + 1
         try:
             with self.read_lock if lock is None else lock:
                 yield
         finally:
-            with self._waiting_lock:
-                self._waiting -= 1
+            self._admitted.depth -= 1
+            if outermost:
+                with self._waiting_lock:
+                    self._waiting -= 1
 
     # -------------------------------------------------------------------------------------- library
     def _files_signature(self) -> tuple[Any, ...]:
@@ -442,8 +449,8 @@ class AppState:
 
         if len(query.photos) >= MAX_PHOTOS_PER_QUERY:
             raise UserError(f"a search combines at most {MAX_PHOTOS_PER_QUERY} photos")
-        library = self.searchable()
         with self.heavy():
+            library = self.searchable()
             image = read_image(upload.path)
             try:
                 crop, chosen = select_person(image, self.detector(), box, name=upload.name)
@@ -493,13 +500,12 @@ class AppState:
         """The `reidkit search --json` document for ``query``, with the page's extras per moment."""
         from reidkit.search import find_moments
 
-        library = self.searchable()
-        key = (query.id, query.feedback_key, top, min_score, self._signature)
-        if key in self._results:
-            self._results.move_to_end(key)
-            return self._results[key]
         with self.heavy():
             library = self.searchable()
+            key = (query.id, query.feedback_key, top, min_score, self._signature)
+            if key in self._results:
+                self._results.move_to_end(key)
+                return self._results[key]
             vector = self.query_vector(query, library)
             moments, verdict = find_moments(library, vector, top=top, min_score=min_score)
             doc = self._document(query, library, moments, verdict)
@@ -576,10 +582,8 @@ class AppState:
             raise UserError("say which moment (its tracklets)")
         if len(query.confirmed | query.rejected | ids) > MAX_FEEDBACK:
             raise UserError(f"at most {MAX_FEEDBACK} moments can be marked in one search")
-        known = {t.id for t in self.searchable().tracklets()} if len(ids) > 0 else set()
-        unknown = ids - known
-        if unknown:
-            raise UserError(f"no tracklet {min(unknown)} in the library", 404)
+        for tracklet_id in sorted(ids):
+            self.tracklet(tracklet_id)  # 404 for one the library does not hold
         query.confirmed -= ids
         query.rejected -= ids
         if verdict == "confirm":

@@ -13,14 +13,25 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
-import httpx
 import numpy as np
 import pytest
 
-from reidkit.app.server import Guard, bind, create_app
-from reidkit.app.state import AppState, ServeConfig
-from reidkit.index.indexer import index_media
-from tests.index.test_indexer import BLUE, RED, BlobDetector, ColourEmbedder, write_scene, write_still
+for _module in ("fastapi", "uvicorn", "httpx", "multipart"):
+    pytest.importorskip(_module, reason="the web app needs its extra: pip install -e '.[app,dev]'")
+
+import httpx  # noqa: E402
+
+from reidkit.app.server import Guard, allowed_hosts, bind, create_app  # noqa: E402
+from reidkit.app.state import AppState, ServeConfig  # noqa: E402
+from reidkit.index.indexer import index_media  # noqa: E402
+from tests.index.test_indexer import (  # noqa: E402
+    BLUE,
+    RED,
+    BlobDetector,
+    ColourEmbedder,
+    write_scene,
+    write_still,
+)
 
 
 @dataclass
@@ -52,7 +63,7 @@ def start(config: ServeConfig, **parts: object) -> tuple[AppState, str, object]:
     sock = bind(config.host, 0)
     server = uvicorn.Server(
         uvicorn.Config(
-            Guard(create_app(state), state, {"127.0.0.1", "localhost", "::1"}),
+            Guard(create_app(state), state, allowed_hosts(config.host)),
             log_level="warning",
             lifespan="on",
             limit_concurrency=config.max_connections,
