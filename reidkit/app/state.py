@@ -274,29 +274,44 @@ class AppState:
         return self.embedder()
 
     def media_list(self) -> list[dict[str, Any]]:
+        """The indexed files with their duration, tracklets, people found and status."""
+        from reidkit.search.people import people
+
         library = self.library()
         if library is None:
             return []
-        with self.read_lock:
+        with self.heavy():
             media = library.media_list()
             counts: dict[int, int] = {}
             for record in library.tracklets():
                 counts[record.media_id] = counts.get(record.media_id, 0) + 1
-        return [
-            {
-                "id": m.id,
-                "name": Path(m.path).name,
-                "kind": m.kind,
-                "duration": round(m.duration, 3),
-                "fps": m.fps,
-                "width": m.width,
-                "height": m.height,
-                "tracklets": counts.get(m.id, 0),
-                "available": Path(m.path).is_file(),
-                "video_url": f"/api/media/{m.id}/video" if m.kind == "video" else None,
-            }
-            for m in media
-        ]
+            found = people(library) if len(library) else []
+        by_path: dict[str, set[int]] = {}
+        for person in found:
+            for moment in person.moments:
+                by_path.setdefault(moment.media, set()).add(person.id)
+        busy = {j.media_id for j in self.worker.jobs() if j.status in ("queued", "running")}
+        out = []
+        for m in media:
+            available = Path(m.path).is_file()
+            status = "being removed" if m.id in busy else "indexed" if available else "file missing"
+            out.append(
+                {
+                    "id": m.id,
+                    "name": Path(m.path).name,
+                    "kind": m.kind,
+                    "duration": round(m.duration, 3),
+                    "fps": m.fps,
+                    "width": m.width,
+                    "height": m.height,
+                    "tracklets": counts.get(m.id, 0),
+                    "people": len(by_path.get(str(Path(m.path).resolve()), ())),
+                    "status": status,
+                    "available": available,
+                    "video_url": f"/api/media/{m.id}/video" if m.kind == "video" else None,
+                }
+            )
+        return out
 
     def media_record(self, media_id: int) -> MediaRecord:
         library = self.library()
@@ -760,6 +775,8 @@ class AppState:
         return self.watchlist.add(name, vector, photos, sorted(query.confirmed | set(query.seed_tracklets)))
 
     def library_people(self, limit: int = 200) -> list[dict[str, Any]]:
+        """The home page's tiles: the library's people (reidkit.search.people), named from the watchlist."""
+        from reidkit.search import calibration_for
         from reidkit.search.people import people
 
         library = self.library()
@@ -768,16 +785,21 @@ class AppState:
         with self.heavy():
             found = people(library)
         watched = self.watchlist.people()
+        vectors = np.array([w.vector for w in watched], np.float32) if watched else np.zeros((0, 0), np.float32)
+        # A tile carries a watchlist name when that person's confirmed moments are among its visits, or
+        # when the two are alike by the model's "likely the same person" threshold.
+        threshold = calibration_for(library.model).threshold
         out = []
         for person in found[:limit]:
+            tracklets = {t for m in person.moments for t in m.tracklet_ids}
             name = None
-            for w in watched:
-                if float(np.asarray(w.vector, np.float32) @ person.vector) >= 0.0 and set(w.confirmed) & {
-                    t for m in person.moments for t in m.tracklet_ids
-                }:
-                    name = w.name
-                    break
-            first = min(person.moments, key=lambda m: (m.media, m.start))
+            if len(watched) and vectors.shape[1] == len(person.vector):
+                scores = vectors @ np.asarray(person.vector, np.float32)
+                for i in np.argsort(-scores):
+                    if set(watched[i].confirmed) & tracklets or scores[i] >= threshold:
+                        name = watched[i].name
+                        break
+            first = person.moments[0]
             out.append(
                 {
                     "id": person.id,

@@ -184,6 +184,8 @@ def test_watchlist_and_people(running: Running) -> None:
         assert client.get(person["photos"][0]).content[:2] == b"\xff\xd8"
         assert client.patch(f"/api/watchlist/{person['id']}", json={"name": "Bea"}).json()["name"] == "Bea"
         assert [p["name"] for p in client.get("/api/watchlist").json()] == ["Bea"]
+        named = [p for p in client.get("/api/people").json() if p["name"] == "Bea"]
+        assert len(named) == 1  # the home page's tile of that person carries the watchlist name
         from_person = client.post("/api/queries", json={"person_id": person["id"]}).json()
         assert client.get(f"/api/queries/{from_person['query_id']}/results").json()["query"] == "Bea"
         assert client.delete(f"/api/watchlist/{person['id']}").status_code == 200

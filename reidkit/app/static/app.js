@@ -419,13 +419,14 @@ async function showLibrary() {
   state.media = data.media; state.jobs = data.jobs;
   const rows = data.media.map(m => h("tr", { dataset: { media: m.id } },
     h("td", {}, m.video_url ? h("a", { href: m.video_url, target: "_blank" }, m.name) : m.name, m.available ? null : h("span", { class: "small status-failed" }, " (file missing)")),
-    h("td", {}, m.kind), h("td", {}, m.kind === "video" ? time(m.duration) : "—"), h("td", {}, m.tracklets),
+    h("td", {}, m.kind), h("td", {}, m.kind === "video" ? time(m.duration) : "—"), h("td", {}, m.people), h("td", {}, m.tracklets),
+    h("td", { class: m.status === "indexed" ? "status-done" : "status-failed" }, m.status),
     h("td", {}, h("button", { class: "remove", title: "Remove from the library", onclick: () => attempt(async () => {
       if (!confirm(`Remove ${m.name} and the people found in it from the library?`)) return;
       await api("DELETE", `/api/library/media/${m.id}`); say(`Removing ${m.name}…`, "info"); })}, "Remove"))));
   view().replaceChildren(addMediaPanel(), jobsPanel(),
     h("section", { class: "panel" }, h("h1", {}, "Indexed files"),
-      data.media.length ? h("table", { id: "media-table" }, h("tr", {}, ...["file", "kind", "duration", "tracklets (pieces of people found)", ""].map(t => h("th", {}, t))), ...rows)
+      data.media.length ? h("table", { id: "media-table" }, h("tr", {}, ...["file", "kind", "duration", "people", "tracklets", "status", ""].map(t => h("th", {}, t))), ...rows)
         : h("p", { class: "muted" }, "No files yet.")));
   renderJobs();
 }
