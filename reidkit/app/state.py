@@ -785,7 +785,9 @@ class AppState:
         with self.heavy():
             found = people(library)
         watched = self.watchlist.people()
-        vectors = np.array([w.vector for w in watched], np.float32) if watched else np.zeros((0, 0), np.float32)
+        vectors = (
+            np.array([w.vector for w in watched], np.float32) if watched else np.zeros((0, 0), np.float32)
+        )
         # A tile carries a watchlist name when that person's confirmed moments are among its visits, or
         # when the two are alike by the model's "likely the same person" threshold.
         threshold = calibration_for(library.model).threshold

@@ -3,7 +3,8 @@
 A new library; the shared indoor video is added through the page (a server-side path under
 --allow-root); progress reaches done; a query crop cut from a frame where a known person stands is
 uploaded; the right moment comes first; clicking it plays the video from the moment's start; a wrong
-result is rejected and drops to the end; the person is saved by name; the CSV is downloaded.
+result is rejected and drops to the end; a scene photo is added by clicking the person in it; the
+person is saved by name; the CSV is downloaded; after SIGTERM no upload is left behind.
 
 Screenshots go to $REIDKIT_ARTIFACTS/browser (or the test's tmp folder); the test prints where.
 Skips with the reason when chromium, chromedriver, selenium or the shared video/models are missing.
@@ -51,20 +52,26 @@ def artifacts(tmp_path: Path) -> Path:
     return folder
 
 
-@pytest.fixture
-def query_crop(tmp_path: Path) -> Path:
-    from reidkit.detect import build_detector
+def _frame(index: int) -> np.ndarray:
     from reidkit.media import open_media
 
     for frame in open_media(shared_path(*VIDEO)).frames():
-        if frame.index == QUERY_FRAME:
-            boxes = build_detector("yolox-nano").detect(frame.image).boxes
-            areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-            x1, y1, x2, y2 = (round(float(v)) for v in boxes[int(np.argmax(areas))])
-            path = tmp_path / "grey-cardigan.jpg"
-            cv2.imwrite(str(path), frame.image[max(0, y1) : y2, max(0, x1) : x2])
-            return path
-    raise AssertionError(f"no frame {QUERY_FRAME}")
+        if frame.index == index:
+            return frame.image
+    raise AssertionError(f"no frame {index}")
+
+
+@pytest.fixture
+def query_crop(tmp_path: Path) -> Path:
+    from reidkit.detect import build_detector
+
+    image = _frame(QUERY_FRAME)
+    boxes = build_detector("yolox-nano").detect(image).boxes
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    x1, y1, x2, y2 = (round(float(v)) for v in boxes[int(np.argmax(areas))])
+    path = tmp_path / "grey-cardigan.jpg"
+    cv2.imwrite(str(path), image[max(0, y1) : y2, max(0, x1) : x2])
+    return path
 
 
 @pytest.fixture
@@ -149,6 +156,12 @@ def test_find_play_reject_save_export_in_chromium(
         path = artifacts / f"{len(shots) + 1:02d}-{name}.png"
         driver.save_screenshot(str(path))
         shots.append(path)
+
+    def cards_now() -> list[dict]:
+        """The result cards as the page shows them now (read in one script: the page re-renders)."""
+        return driver.execute_script(
+            "return [...document.querySelectorAll('#cards .card')].map(c => ({...c.dataset, text: c.innerText}));"
+        )
 
     def message() -> str:
         box = driver.find_element(By.ID, "message")
@@ -251,16 +264,41 @@ def test_find_play_reject_save_export_in_chromium(
         wrong.find_element(By.CSS_SELECTOR, ".reject").click()
 
         def dropped() -> bool:
-            cards = driver.find_elements(By.CSS_SELECTOR, "#cards .card")
-            return bool(cards) and cards[-1].get_attribute("data-tracklets") == wrong_tracklets
+            listed = cards_now()
+            return bool(listed) and listed[-1]["tracklets"] == wrong_tracklets
 
         _wait(dropped, 10, "the rejected moment to drop to the end")
-        last = driver.find_elements(By.CSS_SELECTOR, "#cards .card")[-1]
-        assert int(last.get_attribute("data-rank")) > wrong_rank and "not this person" in last.text
+        last = cards_now()[-1]
+        assert int(last["rank"]) > wrong_rank and "not this person" in last["text"]
         driver.execute_script("document.getElementById('cards').scrollIntoView()")
         shot("rejected")
 
-        # 6. Save the person by name.
+        # 6. Add a second photo, a scene of two people (frame 1050 beside frame 300, the man in the
+        # black jacket): the detected people are drawn, and the one on the left is clicked.
+        scene = tmp_path / "scene.jpg"
+        cv2.imwrite(str(scene), np.hstack([_frame(QUERY_FRAME), _frame(300)]))
+        driver.find_element(By.ID, "add-photo-input").send_keys(str(scene))
+        _wait(
+            lambda: len(driver.find_elements(By.CSS_SELECTOR, "#picker .pick")) >= 2,
+            30,
+            f"the people to pick ({message()})",
+        )
+        shot("pick-a-person")
+        driver.execute_script(
+            "const half = document.querySelector('#picker img').clientWidth / 2;"
+            "const picks = [...document.querySelectorAll('#picker .pick')].filter(p => p.offsetLeft < half);"
+            "picks.sort((a, b) => b.offsetWidth * b.offsetHeight - a.offsetWidth * a.offsetHeight)[0].click();"
+        )
+        _wait(
+            lambda: len(driver.find_elements(By.CSS_SELECTOR, ".query-head img")) == 2,
+            30,
+            "the two-photo search",
+        )
+        listed = cards_now()
+        assert int(listed[0]["startFrame"]) <= QUERY_FRAME <= int(listed[0]["endFrame"])
+        assert listed[-1]["tracklets"] == wrong_tracklets  # still rejected, still last
+
+        # 7. Save the person by name.
         driver.execute_script("window.scrollTo(0, 0)")
         driver.find_element(By.ID, "save-name").send_keys("Grey cardigan")
         driver.find_element(By.ID, "save-button").click()
@@ -270,7 +308,7 @@ def test_find_play_reject_save_export_in_chromium(
         assert "Grey cardigan" in driver.find_element(By.ID, "watchlist").text
         shot("watchlist")
 
-        # 7. Download the CSV of the result.
+        # 8. Download the CSV of the result.
         driver.back()
         _wait(lambda: driver.find_elements(By.ID, "export-csv"), 30, "the results page again")
         driver.find_element(By.ID, "export-csv").click()
