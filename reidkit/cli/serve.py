@@ -39,8 +39,15 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Serve the web app for LIBRARY on http://HOST:PORT (this machine only by default)."""
-        from reidkit.app import ServeConfig, serve
         from reidkit.core.errors import ReidkitError
+
+        try:
+            from reidkit.app import ServeConfig, serve
+        except ImportError as exc:
+            raise ReidkitError(
+                f"the web app needs FastAPI and uvicorn ({exc.name} is missing)",
+                hint="pip install 'reidkit[app]'",
+            ) from None
 
         for root in allow_root:
             if not root.is_dir():

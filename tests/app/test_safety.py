@@ -93,3 +93,23 @@ def test_serve_off_loopback_generates_a_token(monkeypatch: pytest.MonkeyPatch, t
     server.serve(config, on_ready=lambda url, token: seen.update(url=url, token=token))
     assert isinstance(seen["token"], str) and len(seen["token"]) >= 24  # type: ignore[arg-type]
     assert str(seen["url"]).startswith("http://0.0.0.0:")
+
+
+def test_stalled_connections_do_not_block_others(library_dir: tuple[Path, Path], tmp_path: Path) -> None:
+    """Connections that never finish their request hold no thread; past the limit, requests get 503."""
+    config = ServeConfig(library=library_dir[0], upload_dir=tmp_path / "up", max_connections=20)
+    _state, url, handle = start(config, detector=BlobDetector(), embedder=ColourEmbedder())
+    host, port = url.removeprefix("http://").split(":")
+    stalled = []
+    try:
+        for _ in range(30):
+            sock = socket.create_connection((host, int(port)), timeout=5)
+            sock.sendall(b"GET /api/status HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # never ends its headers
+            stalled.append(sock)
+        with httpx.Client(base_url=url, timeout=10) as client:
+            status = client.get("/api/status").status_code
+        assert status == 503  # past the connection limit: answered at once, not left hanging
+    finally:
+        for sock in stalled:
+            sock.close()
+        stop(handle)
