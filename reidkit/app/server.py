@@ -419,6 +419,17 @@ def create_app(state: AppState) -> FastAPI:
         """The video as browser-playable H.264 mp4; answers Range requests (206)."""
         return FileResponse(state.playable(media_id), media_type="video/mp4")
 
+    @app.get("/api/media/{media_id}/image", responses=ERRORS, response_class=FileResponse)
+    def image(media_id: Id) -> FileResponse:
+        """An indexed photo, as it is on disk."""
+        import mimetypes
+
+        path = state.photo_file(media_id)
+        kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        if not kind.startswith("image/"):
+            kind = "application/octet-stream"
+        return FileResponse(path, media_type=kind, headers={"X-Content-Type-Options": "nosniff"})
+
     @app.get("/api/media/{media_id}/clip", responses=ERRORS, response_class=FileResponse)
     def clip(
         media_id: Id,

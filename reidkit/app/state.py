@@ -379,6 +379,13 @@ class AppState:
             raise UserError(f"{path.name} changed since it was indexed", 409)
         return path
 
+    def photo_file(self, media_id: int) -> Path:
+        """An indexed photo's file (same read rules as videos), for the page to show its people."""
+        record = self.media_record(media_id)
+        if record.kind != "image":
+            raise UserError(f"media {media_id} is a video, not a photo", 404)
+        return self.readable_media(record)
+
     def playable(self, media_id: int) -> Path:
         """A browser-playable mp4 of a video: the file itself, or its cached transcode (made once)."""
         record = self.media_record(media_id)
@@ -550,6 +557,7 @@ class AppState:
                 best_tracklet=m.best_tracklet,
                 thumbnail_url=f"/api/tracklets/{m.best_tracklet}/thumbnail",
                 video_url=f"/api/media/{media_id}/video" if m.kind == "video" and media_id else None,
+                image_url=f"/api/media/{media_id}/image" if m.kind == "image" and media_id else None,
                 clip_url=(
                     f"/api/media/{media_id}/clip?start={m.start:.3f}&end={m.end:.3f}"
                     if m.kind == "video" and media_id

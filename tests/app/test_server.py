@@ -56,6 +56,11 @@ def test_search_document_matches_the_cli_with_video_urls(running: Running) -> No
         assert len(cached) == 1
         with av.open(str(cached[0])) as container:
             assert container.streams.video[0].codec_context.name == "h264"
+        photo = next(m for m in doc["moments"] if m["kind"] == "image")
+        assert photo["video_url"] is None
+        image = client.get(photo["image_url"])
+        assert image.status_code == 200 and image.headers["content-type"] == "image/png"
+        assert client.get(best["video_url"].replace("video", "image")).status_code == 404  # a video
         # The boxes of the moment are the stored tracklet boxes, with their times.
         boxes = client.get("/api/boxes", params={"tracklets": ",".join(map(str, best["tracklets"]))}).json()
         assert boxes[0]["boxes"] and len(boxes[0]["times"]) == len(boxes[0]["boxes"])

@@ -350,9 +350,11 @@ async function savePerson(name) {
 async function play(rank) {
   const m = state.result.moments[rank - 1];
   for (const card of document.querySelectorAll(".card")) card.classList.toggle("playing", Number(card.dataset.rank) === rank);
-  if (m.kind !== "video" || !m.video_url) { say(`${m.name} is a photo; its person is shown on the card.`, "info"); return; }
   const panel = document.getElementById("player-panel"), video = panel.querySelector("video");
   panel.classList.remove("hidden");
+  if (m.kind !== "video" || !m.video_url) return showPhoto(m, rank, panel, video);
+  video.classList.remove("hidden");
+  const still = panel.querySelector("img.still"); if (still) still.remove();
   document.getElementById("player-caption").textContent = `#${rank} · ${m.name} · ${time(m.start)} – ${time(m.end)} · the amber box is the person`;
   state.playing = m; state.boxes = [];
   attempt(async () => { state.boxes = await api("GET", "/api/boxes?tracklets=" + m.tracklets.join(",")); });
@@ -366,6 +368,24 @@ async function play(rank) {
   cancelAnimationFrame(state.draw);
   const loop = () => { drawBoxes(video); state.draw = requestAnimationFrame(loop); };
   state.draw = requestAnimationFrame(loop);
+}
+
+// A photo moment: the photo itself with the person's box drawn (the player's canvas over an image).
+function showPhoto(m, rank, panel, video) {
+  stopPlayer(); video.pause(); video.classList.add("hidden");
+  let still = panel.querySelector("img.still");
+  if (!still) { still = h("img", { class: "still", alt: m.name }); panel.querySelector("#player").prepend(still); }
+  document.getElementById("player-caption").textContent = `#${rank} · ${m.name} (photo) · the amber box is the person`;
+  const draw = () => {
+    const canvas = panel.querySelector("canvas"), player = panel.querySelector("#player");
+    canvas.width = player.clientWidth; canvas.height = player.clientHeight;
+    const ctx = canvas.getContext("2d"), s = still.clientWidth / still.naturalWidth;
+    const ox = still.offsetLeft, oy = still.offsetTop;
+    ctx.lineWidth = 3; ctx.strokeStyle = "#ffb020";
+    ctx.strokeRect(ox + m.box[0] * s, oy + m.box[1] * s, (m.box[2] - m.box[0]) * s, (m.box[3] - m.box[1]) * s);
+  };
+  still.onload = draw; still.src = m.image_url;
+  panel.scrollIntoView({ block: "nearest" });
 }
 
 function boxAt(track, t) {
