@@ -231,7 +231,7 @@ function renderResults() {
   const addPhoto = dropZone("+ add another photo of this person", "image/*", files => queryFromPhotos(files, extra, extraStatus, state.queryId), "add-photo-input", true);
   addPhoto.classList.add("small");
   const refinable = result.confirmed.length + result.rejected.length;
-  const slider = h("input", { type: "range", id: "threshold", min: "-0.2", max: "1", step: "0.005", value: state.threshold,
+  const slider = h("input", { type: "range", id: "threshold", min: "-1", max: "1", step: "0.005", value: state.threshold,
     oninput: () => { state.threshold = Number(slider.value); applyThreshold(); } });
   const nameInput = h("input", { type: "text", id: "save-name", placeholder: "name", size: 16, maxlength: 80 });
   const exportBase = `/api/queries/${result.query_id}/export?top=${state.top}`;
