@@ -168,3 +168,19 @@ def test_remove_media(fresh: Running) -> None:
         assert wait(client, response.json()["jobs"][0]["id"])["status"] == "done"
         assert client.get("/api/library").json()["media"] == []
         assert client.delete(f"/api/library/media/{media_id}").status_code == 404
+
+
+def test_searches_see_files_indexed_by_another_process(fresh: Running, tmp_path: Path) -> None:
+    from reidkit.index.indexer import index_media
+
+    write_scene(fresh.media / "first.mp4", n_frames=20)
+    write_scene(tmp_path / "later.mp4", n_frames=25)  # other content: not a duplicate
+    with fresh.client() as client:
+        job = client.post("/api/library/paths", json={"path": str(fresh.media / "first.mp4"), "stride": 1}).json()
+        assert wait(client, job["jobs"][0]["id"])["status"] == "done"
+        files = {"photo": ("me.jpg", person_jpeg(RED), "image/jpeg")}
+        assert {m["name"] for m in client.post("/api/search", files=files).json()["moments"]} == {"first.mp4"}
+        # `reidkit index` in another process, while the server runs: the next search sees the file.
+        index_media([tmp_path / "later.mp4"], fresh.state.root, detector=BlobDetector(), model=ColourEmbedder(), stride=1)
+        names = {m["name"] for m in client.post("/api/search", files=files).json()["moments"]}
+        assert names == {"first.mp4", "later.mp4"}

@@ -292,3 +292,17 @@ def test_search_on_an_empty_library_says_how_to_add_media(tmp_path: Path) -> Non
             assert client.get("/api/library").json()["media"] == []
     finally:
         stop(handle)
+
+
+def test_confirmed_moments_refine_the_query(running: Running) -> None:
+    with running.client() as client:
+        doc = search(client, RED).json()
+        query_id = doc["query_id"]
+        blue = next(m for m in doc["moments"] if m["kind"] == "video" and m["start"] > 0)  # the blue walker
+        before = doc["moments"].index(blue)
+        client.post(f"/api/queries/{query_id}/feedback", json={"tracklets": blue["tracklets"], "verdict": "confirm"})
+        again = client.get(f"/api/queries/{query_id}/results").json()
+        moved = next(m for m in again["moments"] if m["tracklets"] == blue["tracklets"])
+        assert moved["feedback"] == "confirmed" and again["confirmed"] == blue["tracklets"]
+        # The query now pools the photo with the confirmed moment's vector: that moment scores higher.
+        assert moved["score"] > blue["score"] + 0.2 and again["moments"].index(moved) < before
