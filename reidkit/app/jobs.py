@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import queue
+import re
 import threading
 import time
 from collections import OrderedDict
@@ -202,7 +203,8 @@ class LibraryWorker:
             except Cancelled:
                 self._finish(job, "cancelled", "cancelled; nothing of this file was added")
             except ReidkitError as exc:
-                self._finish(job, "failed", f"{job.name}: {exc.message}")
+                log.info("job %s: %s", job.id, exc)
+                self._finish(job, "failed", f"{job.name}: {_without_path(exc.message, Path(job.path))}")
             except Exception as exc:  # a bug must not kill the writer thread: report it, go on
                 log.exception("job %s failed", job.id)
                 self._finish(job, "failed", f"{job.name}: could not be processed ({type(exc).__name__})")
@@ -240,6 +242,7 @@ class LibraryWorker:
         ) as library:
             report = MediaIndexer(library, analyser).index_file(path)
         if report.status == "failed":
+            log.info("%s", report.message)
             raise ReidkitError(_without_path(report.message, path))
         job.media_id = report.media_id
         if report.status == "skipped":
@@ -273,6 +276,10 @@ def _content_hash(path: Path) -> str:
 
 
 def _without_path(message: str, path: Path) -> str:
-    """The indexer's message about ``path`` without the server-side path (the page names the file)."""
-    text = message.replace(str(path.resolve()), "").replace(str(path), "")
-    return text.lstrip(": ").strip() or "cannot be indexed"
+    """The indexer's message about ``path`` in the page's words: no server-side path (the page names the
+    file) and no decoder or exception detail in parentheses (the server's log has it)."""
+    text = message.replace(str(path.resolve()), "").replace(str(path), "").lstrip(": ").strip()
+    text = re.sub(r"\s*\([^()]*(Error|Exception|pyav:|opencv:)[^()]*\)", "", text)
+    if text.startswith(("cannot read", "cannot be indexed", "cannot decode")):
+        text = f"{text.split(' — ')[0]} — the file is damaged or not a video or photo this app can read"
+    return text or "cannot be indexed"

@@ -176,11 +176,31 @@ def test_searches_see_files_indexed_by_another_process(fresh: Running, tmp_path:
     write_scene(fresh.media / "first.mp4", n_frames=20)
     write_scene(tmp_path / "later.mp4", n_frames=25)  # other content: not a duplicate
     with fresh.client() as client:
-        job = client.post("/api/library/paths", json={"path": str(fresh.media / "first.mp4"), "stride": 1}).json()
+        job = client.post(
+            "/api/library/paths", json={"path": str(fresh.media / "first.mp4"), "stride": 1}
+        ).json()
         assert wait(client, job["jobs"][0]["id"])["status"] == "done"
         files = {"photo": ("me.jpg", person_jpeg(RED), "image/jpeg")}
         assert {m["name"] for m in client.post("/api/search", files=files).json()["moments"]} == {"first.mp4"}
         # `reidkit index` in another process, while the server runs: the next search sees the file.
-        index_media([tmp_path / "later.mp4"], fresh.state.root, detector=BlobDetector(), model=ColourEmbedder(), stride=1)
+        index_media(
+            [tmp_path / "later.mp4"],
+            fresh.state.root,
+            detector=BlobDetector(),
+            model=ColourEmbedder(),
+            stride=1,
+        )
         names = {m["name"] for m in client.post("/api/search", files=files).json()["moments"]}
         assert names == {"first.mp4", "later.mp4"}
+
+
+def test_a_corrupt_upload_fails_in_plain_words(fresh: Running) -> None:
+    with fresh.client() as client:
+        files = {"file": ("holiday.mp4", b"\x00\x00\x00\x18ftypmp42" + b"garbage" * 500)}
+        job = client.post("/api/library/upload", files=files).json()["jobs"][0]
+        done = wait(client, job["id"])
+        assert done["status"] == "failed"
+        message = done["message"]
+        assert message.startswith("holiday.mp4: ") and str(fresh.state.root) not in message, message
+        assert "Error" not in message and "Traceback" not in message, message
+        assert client.get("/api/status").status_code == 200

@@ -300,7 +300,9 @@ def test_confirmed_moments_refine_the_query(running: Running) -> None:
         query_id = doc["query_id"]
         blue = next(m for m in doc["moments"] if m["kind"] == "video" and m["start"] > 0)  # the blue walker
         before = doc["moments"].index(blue)
-        client.post(f"/api/queries/{query_id}/feedback", json={"tracklets": blue["tracklets"], "verdict": "confirm"})
+        client.post(
+            f"/api/queries/{query_id}/feedback", json={"tracklets": blue["tracklets"], "verdict": "confirm"}
+        )
         again = client.get(f"/api/queries/{query_id}/results").json()
         moved = next(m for m in again["moments"] if m["tracklets"] == blue["tracklets"])
         assert moved["feedback"] == "confirmed" and again["confirmed"] == blue["tracklets"]
