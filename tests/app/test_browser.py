@@ -63,6 +63,7 @@ def _frame(index: int) -> np.ndarray:
 
 @pytest.fixture
 def query_crop(tmp_path: Path) -> Path:
+    _need_browser()
     from reidkit.detect import build_detector
 
     image = _frame(QUERY_FRAME)
@@ -77,6 +78,7 @@ def query_crop(tmp_path: Path) -> Path:
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """`reidkit serve` in its own process on a new library, the shared videos folder allowed."""
+    _need_browser()  # before anything starts
     video = shared_path(*VIDEO)
     shared_path("models", "yolox_nano_416x416.onnx")
     tmp = tmp_path / "server-tmp"  # the server's TMPDIR: its uploads must be gone after it stops
