@@ -12,6 +12,7 @@ import ipaddress
 import json
 import secrets
 import socket
+import threading
 from collections.abc import Callable
 from contextlib import asynccontextmanager
 from importlib import resources
@@ -665,6 +666,16 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _warm_up(state: AppState) -> None:
+    """Load the models while the user opens the page, so that the first search does not wait for them."""
+    try:
+        if state.library() is not None:
+            state.detector()
+            state.embedder()
+    except (ReidkitError, OSError) as exc:  # a missing model file: the first search says so in words
+        log.info("models not loaded at start: %s", exc)
+
+
 def guarded_app(state: AppState) -> Any:
     """The app with its guard (Host, token, Origin, body size) in front."""
     return Guard(create_app(state), state, allowed_hosts(state.config.host))
@@ -684,6 +695,7 @@ def serve(config: ServeConfig, on_ready: Callable[[str, str | None], None] | Non
     port = sock.getsockname()[1]
     state = AppState(config)
     app = Guard(create_app(state), state, allowed_hosts(config.host))
+    threading.Thread(target=_warm_up, args=(state,), name="reidkit-warm-up", daemon=True).start()
     uv = uvicorn.Config(
         app,
         log_level="warning",
