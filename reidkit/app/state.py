@@ -29,6 +29,7 @@ from reidkit.app.video import MAX_CLIP_SECONDS, Overlay, VideoCache, is_browser_
 from reidkit.app.watchlist import Watchlist, clean_name
 from reidkit.core.errors import LibraryError, MediaError, ReidkitError
 from reidkit.core.log import get_logger
+from reidkit.core.vectors import l2_normalise
 
 if TYPE_CHECKING:
     from reidkit.core.types import Detector, Embedder
@@ -506,17 +507,16 @@ class AppState:
         query.name = person.name
 
     def query_vector(self, query: Query, library: Library) -> np.ndarray:
-        """The photos' vectors together with the confirmed moments' tracklets (one unit vector)."""
-        from reidkit.search.moments import pooled_vector
-
+        """The photos' vectors together with the confirmed moments' tracklets: the mean direction of
+        their unit vectors (each tracklet's from its crop vectors), one unit vector."""
         vectors = [p.vector for p in query.photos]
         for tracklet_id in sorted(query.confirmed | set(query.seed_tracklets)):
             crops = library.crop_vectors(tracklet_id)
             if len(crops):
-                vectors.append(pooled_vector(crops))
+                vectors.append(_mean_direction(crops))
         if not vectors:
             raise UserError("this search has no photo yet; add one")
-        return pooled_vector(np.stack(vectors))
+        return _mean_direction(np.stack(vectors))
 
     def search(self, query: Query, top: int = 20, min_score: float | None = None) -> dict[str, Any]:
         """The `reidkit search --json` document for ``query``, with the page's extras per moment."""
@@ -824,6 +824,12 @@ class AppState:
                 }
             )
         return out
+
+
+def _mean_direction(vectors: np.ndarray) -> np.ndarray:
+    """The mean of unit rows, renormalised (how reidkit makes one vector of several)."""
+    rows = l2_normalise(np.asarray(vectors, np.float32).reshape(-1, np.shape(vectors)[-1]))
+    return l2_normalise(rows.mean(axis=0))
 
 
 def copy_stream(source: Any, target: Path, limit: int, name: str) -> int:
