@@ -265,8 +265,10 @@ class LibraryWorker:
         with Library.create_or_open(self.root, model, dim) as library:
             remove = getattr(library, "remove_media", None)
             if remove is None:
-                raise ReidkitError("removing media needs a newer reidkit library")
-            remove(job.media_id)
+                raise ReidkitError("removing media is not supported by this reidkit's library yet")
+            if remove(job.media_id) is None:
+                raise ReidkitError("is no longer in the library")
+        job.message = "removed"
 
 
 def _content_hash(path: Path) -> str:

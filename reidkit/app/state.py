@@ -166,6 +166,7 @@ class AppState:
         self.queries: OrderedDict[str, Query] = OrderedDict()
         self._results: OrderedDict[tuple[Any, ...], dict[str, Any]] = OrderedDict()
         self._verified: dict[tuple[str, int, int], bool] = {}
+        self._removing: dict[int, MediaRecord] = {}  # remove job id -> the record it removes
         self.videos = VideoCache(self.app_dir / "playable", config.cache_bytes)
         self.watchlist = Watchlist(self.app_dir)
         self.worker = LibraryWorker(
@@ -724,13 +725,23 @@ class AppState:
         if not hasattr(Library, "remove_media"):
             raise UserError("removing media is not supported by this reidkit's library yet", 409)
         record = self.media_record(media_id)
-        return self.worker.submit("remove", Path(record.path).name, media_id=media_id)
+        job = self.worker.submit("remove", Path(record.path).name, media_id=media_id)
+        self._removing[job.id] = record
+        return job
 
     def _after_job(self, job: Job) -> None:
         """In the writer thread, after a job: reopen the reader, alert the watchlist, prepare playback."""
         if job.kind == "remove":
             if job.media_id is not None:
                 self.watchlist.drop_media(job.media_id)
+            record = self._removing.pop(job.id, None)
+            if record is not None:
+                # A copy the app made (an upload) and its playable transcode go with it; a file that
+                # was added by its own path stays where the user keeps it.
+                path = Path(record.path).resolve()
+                if path.is_relative_to(self.app_dir / "media"):
+                    path.unlink(missing_ok=True)
+                self.videos.path(f"play-{record.sha256[:24]}").unlink(missing_ok=True)
             return
         library = self.library()
         if library is None or job.media_id is None or not job.tracklets:
