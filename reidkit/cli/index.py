@@ -31,10 +31,16 @@ def register(app: typer.Typer) -> None:
         ),
         crops: int = typer.Option(8, "--crops", min=1, help="Crops embedded per tracklet."),
         index: str = typer.Option(
-            "Flat", "--index", help="Faiss index for a NEW library: Flat, IVF1024,Flat, HNSW32."
+            "auto",
+            "--index",
+            help="Search index of a NEW library: auto (exact, then IVF past 65k tracklets), Flat (always "
+            "exact), or a Faiss factory string such as IVF1024,Flat or HNSW32.",
         ),
         nprobe: int | None = typer.Option(
-            None, "--nprobe", min=1, help="IVF lists searched per query, stored in the library (default 16)."
+            None,
+            "--nprobe",
+            min=1,
+            help="IVF lists searched per query, stored in the library (default: a quarter of the lists).",
         ),
         ef_search: int | None = typer.Option(
             None, "--ef-search", min=1, help="HNSW efSearch, stored in the library (default 64)."
