@@ -4,7 +4,8 @@ A new library; the shared indoor video is added through the page (a server-side 
 --allow-root); progress reaches done; a query crop cut from a frame where a known person stands is
 uploaded; the right moment comes first; clicking it plays the video from the moment's start; a wrong
 result is rejected and drops to the end; a scene photo is added by clicking the person in it; the
-person is saved by name; the CSV is downloaded; after SIGTERM no upload is left behind.
+person is saved by name; the CSV is downloaded; the video is removed; after SIGTERM no upload is left
+behind.
 
 Screenshots go to $REIDKIT_ARTIFACTS/browser (or the test's tmp folder); the test prints where.
 Skips with the reason when chromium, chromedriver, selenium or the shared video/models are missing.
@@ -319,6 +320,18 @@ def test_find_play_reject_save_export_in_chromium(
         assert rows[0]["media"] == video.name
         assert int(rows[0]["start_frame"]) <= QUERY_FRAME <= int(rows[0]["end_frame"])
         assert rows[-1]["feedback"] == "rejected"
+
+        # 9. Remove the video from the library (the page asks first).
+        driver.get(url + "/#/library")
+        _wait(lambda: driver.find_elements(By.CSS_SELECTOR, "#media-table .remove"), 20, "the Remove button")
+        driver.find_element(By.CSS_SELECTOR, "#media-table .remove").click()
+        driver.switch_to.alert.accept()
+        _wait(
+            lambda: "No files yet" in driver.find_element(By.TAG_NAME, "main").text,
+            30,
+            f"the removal ({message()})",
+        )
+        shot("removed")
     except BaseException:
         shot("failure")
         raise

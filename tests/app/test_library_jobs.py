@@ -151,23 +151,36 @@ def test_cancel_a_running_and_a_queued_job(fresh: Running) -> None:
         assert client.post("/api/jobs/99/cancel").status_code == 404
 
 
-def test_remove_media(fresh: Running) -> None:
+def test_remove_media(fresh: Running, tmp_path: Path) -> None:
     from reidkit.index.library import Library
 
     write_scene(fresh.media / "walk.mp4", n_frames=20)
+    write_scene(tmp_path / "upload.mp4", n_frames=25)
     with fresh.client() as client:
         job = client.post(
             "/api/library/paths", json={"path": str(fresh.media / "walk.mp4"), "stride": 1}
         ).json()["jobs"][0]
         assert wait(client, job["id"])["status"] == "done"
-        media_id = client.get("/api/library").json()["media"][0]["id"]
-        response = client.delete(f"/api/library/media/{media_id}")
+        files = {"file": ("upload.mp4", (tmp_path / "upload.mp4").read_bytes())}
+        job = client.post("/api/library/upload", files=files, data={"stride": "1"}).json()["jobs"][0]
+        assert wait(client, job["id"])["status"] == "done"
+        media = {m["name"]: m["id"] for m in client.get("/api/library").json()["media"]}
+        response = client.delete(f"/api/library/media/{media['walk.mp4']}")
         if not hasattr(Library, "remove_media"):
             assert response.status_code == 409 and "not supported" in response.json()["error"]
             pytest.skip("this reidkit's Library has no remove_media yet")
         assert wait(client, response.json()["jobs"][0]["id"])["status"] == "done"
+        assert [m["name"] for m in client.get("/api/library").json()["media"]] == ["upload.mp4"]
+        assert (fresh.media / "walk.mp4").is_file()  # added by its path: the user's file stays
+        files = {"photo": ("me.jpg", person_jpeg(RED), "image/jpeg")}
+        assert {m["name"] for m in client.post("/api/search", files=files).json()["moments"]} == {
+            "upload.mp4"
+        }
+        response = client.delete(f"/api/library/media/{media['upload.mp4']}")
+        assert wait(client, response.json()["jobs"][0]["id"])["status"] == "done"
+        assert not (fresh.state.root / "app" / "media" / "upload.mp4").exists()  # the app's copy goes
         assert client.get("/api/library").json()["media"] == []
-        assert client.delete(f"/api/library/media/{media_id}").status_code == 404
+        assert client.delete(f"/api/library/media/{media['walk.mp4']}").status_code == 404
 
 
 def test_searches_see_files_indexed_by_another_process(fresh: Running, tmp_path: Path) -> None:
