@@ -254,6 +254,8 @@ function renderResults() {
         h("a", { class: "button", id: "export-json", href: exportBase + "&format=json", download: "" }, "JSON"),
         h("a", { class: "button", id: "export-video", href: `/api/queries/${result.query_id}/annotated?top=${state.top}`, download: "" }, "Annotated video")),
       addPhoto, extraStatus, extra),
+    // Feedback re-renders the page: the player is kept as it is, so a playing moment goes on playing.
+    document.getElementById("player-panel") ||
     h("div", { id: "player-panel", class: "hidden" }, h("div", { id: "player" }, h("video", { controls: true, muted: true, playsinline: true, preload: "metadata" }), h("canvas")),
       h("div", { id: "player-caption", class: "small muted" })),
     h("h2", {}, "Timeline"), h("section", { class: "panel", id: "timelines" }),
