@@ -58,6 +58,7 @@ from reidkit.index.library_files import (
     STORE_SCHEMA,
     bump_generation,
     has_store_tables,
+    library_remnants,
     read_generation,
     read_state,
     recover_writer,
@@ -65,8 +66,8 @@ from reidkit.index.library_files import (
     save_shard,
     set_meta,
 )
-from reidkit.index.sqlite_db import connect
-from reidkit.index.vector_store import VECTORS_DIR, VectorStore, VectorStoreDamaged
+from reidkit.index.sqlite_db import connect, damaged_database, integrity_problem
+from reidkit.index.vector_store import VECTORS_DIR, Shard, VectorStore, VectorStoreDamaged
 
 log = get_logger(__name__)
 
@@ -302,11 +303,23 @@ class Library:
         self.writable = writable
         meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
         if "model" not in meta or "dim" not in meta:
+            problem = integrity_problem(conn)  # a damaged page, not an interrupted first run
             conn.close()
+            if problem is not None:
+                raise damaged_database(root / DB_NAME, sqlite3.DatabaseError(problem))
+            remnants = library_remnants(root)
+            if remnants:  # structurally sound, yet it lost its record of the indexed files
+                raise LibraryError(
+                    f"records no model, but the folder holds indexed files ({', '.join(remnants)}): "
+                    "the database is damaged or was copied without library.sqlite-wal; nothing was changed",
+                    path=root / DB_NAME,
+                    hint="restore library.sqlite (with its library.sqlite-wal) from a backup, or salvage it: "
+                    f"sqlite3 {root / DB_NAME} .recover | sqlite3 recovered.sqlite",
+                )
             raise LibraryError(
                 "library.sqlite has no model recorded (an interrupted first run?)",
                 path=root,
-                hint="delete the folder and run `reidkit index` again",
+                hint="run `reidkit index` into it again",
             )
         self.model: str = meta["model"]
         # The file the vectors were made with and its content hash; None in libraries made before
@@ -322,6 +335,7 @@ class Library:
         self._use_gpu = use_gpu
         self._store = VectorStore(root / VECTORS_DIR, self.dim)
         self._generation = -1  # of the state the store maps
+        self._appended: Shard | None = None  # the shard rows an add wrote, for its transaction to own
         self._state_lock = threading.RLock()  # threads sharing a reader: one refresh, one snapshot at a time
         self._footage: FootageScores | None = None
         self._cohort: tuple[int, np.ndarray] | None = None
@@ -932,7 +946,7 @@ class Library:
     # ----------------------------------------------------------------------------------------- vectors
     def _commit_vectors(self, cur: sqlite3.Cursor, new_ids: list[int]) -> None:
         """Inside an add's transaction: own the rows just appended, advance the ids and the generation."""
-        appended = getattr(self, "_appended", None)
+        appended = self._appended
         if appended is not None and new_ids:
             save_shard(cur, appended)
         if new_ids:

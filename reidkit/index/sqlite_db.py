@@ -14,11 +14,21 @@ from reidkit.core.errors import LibraryError
 
 def damaged_database(db: Path, exc: sqlite3.DatabaseError) -> LibraryError:
     return LibraryError(
-        f"is damaged ({exc}); nothing was changed",
+        f"is damaged ({' '.join(str(exc).split())}); nothing was changed",  # SQLite's text may span lines
         path=db,
         hint="restore it from a backup, or salvage what it holds: "
         f"sqlite3 {db} .recover | sqlite3 recovered.sqlite",
     )
+
+
+def integrity_problem(conn: sqlite3.Connection) -> str | None:
+    """SQLite's first complaint about the database's structure (``PRAGMA quick_check``), None when sound.
+
+    A damaged page can read as rows that are merely missing; this tells the two apart.
+    """
+    rows = conn.execute("PRAGMA quick_check(1)").fetchall()
+    first = str(rows[0][0]) if rows else "ok"
+    return None if first == "ok" else first
 
 
 def _is_damage(exc: sqlite3.DatabaseError) -> bool:

@@ -156,15 +156,16 @@ def test_a_damaged_database_page_is_one_line(tmp_path: Path, capsys: pytest.Capt
     db = tmp_path / "library.sqlite"
     data = bytearray(db.read_bytes())
     page = 4096
+    noise = np.random.default_rng(0)
     for start in range(page, len(data), page):  # every page but the first (the schema)
-        data[start + 8 : start + 200] = os.urandom(192)
+        data[start + 8 : start + 200] = noise.integers(0, 256, 192, dtype=np.uint8).tobytes()
     db.write_bytes(bytes(data))
     before = snapshot(tmp_path)
     with pytest.raises(LibraryError) as err:
         lib = Library.open(tmp_path)
         lib.search(basis(0), 5)
     message = one_line(err)
-    assert str(db) in message and ("damaged" in message or "not a readable database" in message)
+    assert str(db) in message and "damaged" in message and "nothing was changed" in message
     assert ".recover" in message or "restore it" in message
     assert main(["remove", "/videos/0.mp4", "--library", str(tmp_path)]) == 2
     err_out = capsys.readouterr().err
