@@ -2,16 +2,30 @@
 
 Layout of a library folder::
 
-    library.sqlite     the source of truth: meta, media, tracklets (+ pooled vectors), crop_vectors
-    tracklets.faiss    inner-product index over the pooled tracklet vectors (ids = tracklet ids)
-    thumbs/            one JPEG per tracklet (its best crop)
-    .lock              held (flock) by the one process allowed to write
+    library.sqlite      the source of truth: meta, media, tracklets (+ pooled vectors), crop_vectors,
+                        and what the files below hold (reidkit/index/library_files.py)
+    library.sqlite-wal  SQLite's write-ahead log, present while a writer or reader has the library open
+                        (or after a kill): committed changes not yet copied into library.sqlite. Copy
+                        it WITH library.sqlite. A writer checkpoints on close, so a closed library's
+                        database is library.sqlite alone (the -wal is then absent or empty).
+    library.sqlite-shm  SQLite's shared index of the -wal (rebuilt by SQLite when missing)
+    vectors/            the pooled vectors in append-only shards and, for a large library, the saved
+                        approximate index (reidkit/index/vector_store.py): derived, checksummed,
+                        rebuilt from library.sqlite when damaged
+    thumbs/ab/          one JPEG per tracklet (its best crop), in folders by the file's hash prefix;
+                        libraries from before keep their flat thumbs/*.jpg
+    .lock               held (flock) by the one process allowed to write
 
 Crash safety: one file is added in one SQLite transaction, so a media row exists only with all of its
-tracklets and vectors. Thumbnails are written before that commit (an orphan thumbnail is harmless and
-is cleaned on the next write); the Faiss file is written to a temporary file and ``os.replace``-d after
-it. Faiss is derived data: on open, if its ids differ from the tracklet ids in SQLite (a crash between
-the commit and the index write), it is rebuilt from the vectors stored in SQLite.
+tracklets and vectors; removing one is one transaction too. Files written outside SQLite (thumbnails,
+vector rows) are announced in SQLite before they are written and owned by the commit, so the next
+writer cuts or deletes exactly what a killed write left, and nothing else. Readers see one committed
+state: they map the vector rows their SQLite snapshot records, never rows still being written.
+
+A damaged library is never made worse: a missing or empty library.sqlite next to another library's
+files, or vector files holding rows the database does not record (a copy without its -wal), make a
+writer refuse with one line; a damaged database page is one line too; damaged vectors fail their
+checksum and are rebuilt from library.sqlite; a read-only folder is opened read-only (immutable).
 """
 
 from __future__ import annotations
@@ -20,6 +34,7 @@ import errno
 import itertools
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -36,6 +51,24 @@ from reidkit.core.gallery import LinkRule, MediaRecord, TrackletHit, TrackletRec
 from reidkit.core.log import get_logger
 from reidkit.core.vectors import l2_normalise, mean_direction
 from reidkit.index.footage import FootageScores, media_footage_scores
+from reidkit.index.library_files import (
+    ANN_KEY,
+    APPENDING_KEY,
+    LEGACY_INDEX,
+    NEXT_ID_KEY,
+    REBUILDING_KEY,
+    STORE_SCHEMA,
+    bump_generation,
+    has_store_tables,
+    read_generation,
+    read_state,
+    recover_writer,
+    refuse_remnants,
+    save_shard,
+    set_meta,
+)
+from reidkit.index.sqlite_db import connect, damaged_database, integrity_problem
+from reidkit.index.vector_store import VECTORS_DIR, VectorStore, VectorStoreDamaged
 from reidkit.index.visits import (
     VISITS_KEY,
     group_media,
@@ -49,14 +82,19 @@ from reidkit.index.visits import (
 
 log = get_logger(__name__)
 
-SCHEMA_VERSION = 1
+# 2: vectors in vector shards (a library of version 1 is migrated by its next writer).
+SCHEMA_VERSION = 2
 DB_NAME = "library.sqlite"
-INDEX_NAME = "tracklets.faiss"
+INDEX_NAME = LEGACY_INDEX  # the single Faiss file of version-1 libraries (deleted by the migration)
 THUMBS_DIR = "thumbs"
 LOCK_NAME = ".lock"
-DEFAULT_INDEX = "Flat"
-# An IVF index needs this many training vectors per list before it is trained; below that, Flat is used.
-IVF_TRAIN_PER_LIST = 39
+# "auto": exact search up to vector_store.EXACT_MAX_VECTORS live vectors, then an IVF index with
+# exact re-scoring. "Flat": always exact. Any other Faiss factory string: that approximate index as
+# soon as it can be trained (docs/search.md).
+DEFAULT_INDEX = "auto"
+# Removed rows (still in the shards, masked) that make the writer compact the shards: this many, and
+# a quarter of all rows.
+COMPACT_MIN_REMOVED = 4096
 # Search-time speed/recall knobs (bench/gallery_scale.py): IVF lists visited per query, HNSW candidate
 # list length. Stored in meta once set; a reader may override them for its own session.
 DEFAULT_NPROBE = 16
@@ -99,6 +137,7 @@ CREATE TABLE IF NOT EXISTS tracklets (
     vector BLOB NOT NULL       -- float32 (D,), unit length: what Faiss indexes
 );
 CREATE INDEX IF NOT EXISTS tracklets_media ON tracklets(media_id);
+CREATE INDEX IF NOT EXISTS media_path ON media(path);
 CREATE TABLE IF NOT EXISTS crop_vectors (
     tracklet_id INTEGER NOT NULL REFERENCES tracklets(id) ON DELETE CASCADE,
     rank INTEGER NOT NULL,     -- 0 = best crop
@@ -107,6 +146,14 @@ CREATE TABLE IF NOT EXISTS crop_vectors (
     vector BLOB NOT NULL,      -- float32 (D,)
     PRIMARY KEY (tracklet_id, rank)
 );
+-- Each file's own footage pairs, so that removing it takes exactly its pairs out of the library's.
+CREATE TABLE IF NOT EXISTS media_footage (
+    media_id INTEGER PRIMARY KEY REFERENCES media(id) ON DELETE CASCADE,
+    scores TEXT NOT NULL       -- FootageScores JSON
+);
+-- Files a write may have left on disk that no committed row owns yet (thumbnails being written, or
+-- those of removed media): written before the files are, cleared once they are owned or deleted.
+CREATE TABLE IF NOT EXISTS pending_files (path TEXT PRIMARY KEY);
 -- One person's linked tracklets within one media file (reidkit.index.visits), made when it is added.
 CREATE TABLE IF NOT EXISTS visits (
     id INTEGER PRIMARY KEY,
@@ -154,6 +201,16 @@ class NewTracklet:
     crop_qualities: np.ndarray | None = None  # (k,)
 
 
+def thumbnail_path(sha256: str, track_id: int) -> str:
+    """Where a tracklet's thumbnail goes, relative to the library root: ``thumbs/ab/<sha256>_7.jpg``.
+
+    One folder per first two hex digits of the file's hash (256 folders), so no folder grows past a few
+    thousand files at a million tracklets. Libraries written before keep their flat ``thumbs/*.jpg``:
+    each tracklet row names its own thumbnail.
+    """
+    return f"{THUMBS_DIR}/{sha256[:2]}/{sha256}_{track_id}.jpg"
+
+
 def _blob(array: np.ndarray, dtype: type) -> bytes:
     return np.ascontiguousarray(array, dtype=dtype).tobytes()
 
@@ -183,7 +240,14 @@ class _WriterLock:
         self._fh: IO[str] | None = None
 
     def acquire(self) -> None:
-        fh = self.path.open("a+")
+        try:
+            fh = self.path.open("a+")
+        except OSError as exc:  # a read-only folder or disk
+            raise LibraryError(
+                f"cannot write to the library folder ({exc.strerror or exc})",
+                path=self.path.parent,
+                hint="searching it works as it is; to add or remove files, copy the folder somewhere writable",
+            ) from exc
         try:
             import fcntl
         except ImportError:  # Windows: no advisory locks; single-writer is then the user's job
@@ -227,7 +291,10 @@ class Library:
         self.writable = writable
         meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
         if "model" not in meta or "dim" not in meta:
+            problem = integrity_problem(conn)  # a damaged page, not an interrupted first run
             conn.close()
+            if problem is not None:
+                raise damaged_database(root / DB_NAME, sqlite3.DatabaseError(problem))
             raise LibraryError(
                 "library.sqlite has no model recorded (an interrupted first run?)",
                 path=root,
@@ -241,16 +308,19 @@ class Library:
         self.dim: int = int(meta["dim"])
         self.version: int = int(meta.get("version", SCHEMA_VERSION))
         self.index_spec: str = meta.get("index", DEFAULT_INDEX)
-        self._nprobe = int(meta.get("nprobe", DEFAULT_NPROBE))
+        # None: chosen per index (vector_store.auto_nprobe); a stored or set value is used as it is.
+        self._nprobe: int | None = int(meta["nprobe"]) if "nprobe" in meta else None
         self._ef_search = int(meta.get("ef_search", DEFAULT_EF_SEARCH))
         self._use_gpu = use_gpu
-        self._index: Any = None
-        self._search_index: Any = None
+        self._store = VectorStore(root / VECTORS_DIR, self.dim)
+        self._generation = -1  # of the state the store maps
+        self._state_lock = threading.RLock()  # threads sharing a reader: one refresh, one snapshot at a time
         self._footage: FootageScores | None = None
-        self._cohort: tuple[tuple[int, int, int], np.ndarray] | None = None
+        self._cohort: tuple[int, np.ndarray] | None = None
         self._visits_stored = False  # the stored visits were made with this code's LinkRule()
         self._link_min = link_threshold(LinkRule(), self.model)
         self._linked: dict[tuple[str, int], list[Visit]] = {}  # visits linked in memory, per media
+        self._vectors_rewritten = False  # by _ensure_vectors: the vector files must be rebuilt
 
     # ----------------------------------------------------------------------------------------- opening
     @classmethod
@@ -264,9 +334,20 @@ class Library:
                 path=root,
                 hint="run `reidkit index VIDEO_OR_FOLDER --library " + str(root) + "` first",
             )
-        lib = cls(root, _connect(db, root), writable=False, use_gpu=use_gpu)
-        lib._ensure_visits()
-        lib._load_index()
+        if db.stat().st_size == 0:
+            raise LibraryError(
+                "library.sqlite is empty (0 bytes)",
+                path=db,
+                hint="restore it (with its library.sqlite-wal, if it had one) from a backup, "
+                "or index into a new --library folder",
+            )
+        lib = cls(root, _connect(db, root, writer=False), writable=False, use_gpu=use_gpu)
+        try:
+            lib._ensure_visits()
+            lib._load_store()
+        except BaseException:
+            lib._conn.close()
+            raise
         return lib
 
     @classmethod
@@ -289,21 +370,30 @@ class Library:
         given) is recorded in a new library, and an existing library refuses a file with other content
         (:meth:`check_model_file`).
 
-        ``index`` is a Faiss ``index_factory`` string for a new library: "Flat" (exact, the default),
-        "IVF1024,Flat" or "HNSW32" for large galleries (docs/search.md). IVF indexes are trained once
-        enough vectors exist. ``nprobe`` / ``ef_search``, when given, are stored as the library's search
+        ``index`` is the search index of a new library: "auto" (the default: exact up to
+        ``vector_store.EXACT_MAX_VECTORS`` vectors, then IVF with 8-bit codes and exact re-scoring),
+        "Flat" (always exact) or a Faiss ``index_factory`` string such as "IVF1024,Flat" or "HNSW32",
+        used once enough vectors exist to train it (docs/search.md). ``nprobe`` / ``ef_search``, when given, are stored as the library's search
         settings (see :meth:`save_search_params`).
         """
         root = Path(root).expanduser()
         if root.exists() and not root.is_dir():
             raise LibraryError("exists and is not a folder", path=root, hint="pass a folder to --library")
         root.mkdir(parents=True, exist_ok=True)
-        (root / THUMBS_DIR).mkdir(exist_ok=True)
         lock = _WriterLock(root)
         lock.acquire()
+        conn: sqlite3.Connection | None = None
         try:
-            conn = _connect(root / DB_NAME, root)
-            conn.executescript(_SCHEMA)
+            refuse_remnants(root, root / DB_NAME)
+            conn = _connect(root / DB_NAME, root, writer=True)
+            if not _has_library(conn):  # no library recorded: only start one where none was
+                try:
+                    refuse_remnants(root, root / DB_NAME, recorded=False)
+                except LibraryError:
+                    conn.close()
+                    raise
+            (root / THUMBS_DIR).mkdir(exist_ok=True)
+            conn.executescript(_SCHEMA + STORE_SCHEMA)
             meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
             model_meta = []
             if model_file is not None:
@@ -318,6 +408,8 @@ class Library:
                         ("dim", str(int(dim))),
                         ("version", str(SCHEMA_VERSION)),
                         ("index", index),
+                        ("generation", "0"),
+                        (NEXT_ID_KEY, "1"),
                         ("created_at", str(time.time())),
                         *model_meta,
                     ],
@@ -339,18 +431,36 @@ class Library:
                         cur.executemany("INSERT INTO meta(key, value) VALUES (?, ?)", model_meta)
                     lib.model_file, lib.model_sha256 = model_meta[0][1], model_meta[1][1]
             if nprobe is not None or ef_search is not None:
-                lib.nprobe = lib.nprobe if nprobe is None else nprobe
+                if nprobe is not None:
+                    lib.nprobe = nprobe
                 lib.ef_search = lib.ef_search if ef_search is None else ef_search
                 lib.save_search_params()
             lib._ensure_visits()
-            lib._load_index()
-            lib._remove_orphan_thumbnails()
+            lib._load_store()
+            if lib._vectors_rewritten:
+                lib._rebuild_store("tracklet vectors stored as the mean of their crops")
+            lib._delete_pending_files()
         except BaseException:
+            if conn is not None:
+                with suppress(sqlite3.Error):
+                    conn.close()
             lock.release()
             raise
         return lib
 
+    @classmethod
+    def open_for_writing(cls, root: str | Path, *, use_gpu: bool | None = None) -> Library:
+        """Open an existing library for writing with the model it was built with (e.g. to remove media)."""
+        root = Path(root).expanduser()
+        with cls.open(root, use_gpu=False) as reader:
+            model, dim = reader.model, reader.dim
+        return cls.create_or_open(root, model, dim, use_gpu=use_gpu)
+
     def close(self) -> None:
+        if self.writable:
+            # Copy the -wal into library.sqlite, so a closed library is one database file.
+            with suppress(sqlite3.Error):
+                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         self._conn.close()
         if self._lock is not None:
             self._lock.release()
@@ -383,14 +493,14 @@ class Library:
     @property
     def nprobe(self) -> int:
         """IVF lists searched per query: more = higher recall, slower (ignored by Flat and HNSW)."""
-        return self._nprobe
+        return self._nprobe if self._nprobe is not None else self._store.nprobe
 
     @nprobe.setter
     def nprobe(self, value: int) -> None:
         if int(value) < 1:
             raise ValueError(f"nprobe must be >= 1, got {value}")
         self._nprobe = int(value)
-        self._search_index = None  # re-applied on the next search
+        self._store.set_search_params(self._nprobe, self._ef_search)
 
     @property
     def ef_search(self) -> int:
@@ -402,10 +512,10 @@ class Library:
         if int(value) < 1:
             raise ValueError(f"ef_search must be >= 1, got {value}")
         self._ef_search = int(value)
-        self._search_index = None
+        self._store.set_search_params(self._nprobe, self._ef_search)
 
     def save_search_params(self) -> None:
-        """Store the current ``nprobe`` and ``ef_search`` in the library, for every later reader."""
+        """Store the current ``ef_search`` and ``nprobe`` (when set) in the library, for every later reader."""
         if not self.writable:
             raise LibraryError(
                 "library was opened read-only", path=self.root, hint="use Library.create_or_open"
@@ -413,16 +523,18 @@ class Library:
         with self._transaction() as cur:
             cur.executemany(
                 "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
-                [("nprobe", str(self._nprobe)), ("ef_search", str(self._ef_search))],
+                [("ef_search", str(self._ef_search))]
+                + ([] if self._nprobe is None else [("nprobe", str(self._nprobe))]),
             )
 
     # ----------------------------------------------------------------------------------------- reading
     def __len__(self) -> int:
-        """Tracklets searchable: the loaded index's count (in sync with the database since it was
-        opened; a COUNT(*) walks a million-row table in tens of ms, and every search asks)."""
-        if self._index is not None:
-            return int(self._index.ntotal)
-        return int(self._conn.execute("SELECT COUNT(*) FROM tracklets").fetchone()[0])
+        """Tracklets searchable: the mapped vector store's live count (a COUNT(*) walks a million-row
+        table in tens of ms, and every search asks); a reader catches up with a writer's commits first."""
+        if self._generation < 0:  # not mapped yet (while opening)
+            return int(self._conn.execute("SELECT COUNT(*) FROM tracklets").fetchone()[0])
+        self._refresh()
+        return int(self._store.live_count)
 
     def has_media(self, sha256: str) -> bool:
         return self._conn.execute("SELECT 1 FROM media WHERE sha256 = ?", (sha256,)).fetchone() is not None
@@ -449,6 +561,11 @@ class Library:
                 f"SELECT {_TRACKLET_COLUMNS} FROM tracklets WHERE media_id = ? ORDER BY id", (media_id,)
             ).fetchall()
         return [_tracklet_record(r) for r in rows]
+
+    def tracklet_ids(self, media_id: int) -> list[int]:
+        return [
+            int(r[0]) for r in self._conn.execute("SELECT id FROM tracklets WHERE media_id = ?", (media_id,))
+        ]
 
     def tracklet(self, tracklet_id: int) -> TrackletRecord:
         row = self._conn.execute(
@@ -489,36 +606,25 @@ class Library:
         return footage
 
     def cohort_vectors(self, limit: int = COHORT_LIMIT) -> np.ndarray:
-        """Up to ``limit`` tracklet vectors, spread evenly over the library's ids (cached per content).
+        """Up to ``limit`` pooled tracklet vectors, spread evenly over the library (cached per size).
 
         Almost all of them are somebody other than any one query: the sample a verdict reads a query's
-        impostor scores from (:mod:`reidkit.search.verdict`). A library of up to ``limit`` ids gives
-        all its vectors; a larger one the ids nearest ``limit`` evenly spaced points of its id range,
-        read by primary key, so the cost does not grow with the library.
+        impostor scores from (:mod:`reidkit.search.verdict`).
         """
-        low, high = self._conn.execute("SELECT MIN(id), MAX(id) FROM tracklets").fetchone()
-        if low is None:
-            return np.zeros((0, self.dim), np.float32)
-        total = int(self._index.ntotal) if self._index is not None else -1
-        key = (int(low), int(high), total)
-        if self._cohort is None or self._cohort[0] != key:
-            if high - low + 1 <= limit:
-                rows = self._conn.execute(
-                    "SELECT vector FROM tracklets WHERE id BETWEEN ? AND ? ORDER BY id", (low, high)
-                ).fetchall()
-            else:
-                wanted = np.unique(np.linspace(low, high, limit).round().astype(np.int64)).tolist()
-                rows = self._rows_for_ids("SELECT vector FROM tracklets WHERE id IN ({}) ORDER BY id", wanted)
-            vectors = np.stack([np.frombuffer(r[0], np.float32) for r in rows])
-            self._cohort = (key, vectors)
+        self._refresh()
+        if self._cohort is None or self._cohort[0] != self._generation:
+            self._cohort = (self._generation, self._store.sample(limit))
         return self._cohort[1]
 
     def tracklet_vectors(self) -> tuple[np.ndarray, np.ndarray]:
-        """All pooled vectors: ``(ids (N,) int64, vectors (N, D) float32)``."""
+        """All pooled vectors as library.sqlite holds them: ``(ids (N,) int64, vectors (N, D) float32)``.
+
+        O(library): for rebuilding and experiments; searching reads the vector shards.
+        """
         rows = self._conn.execute("SELECT id, vector FROM tracklets ORDER BY id").fetchall()
         ids = np.array([r[0] for r in rows], np.int64)
         vectors = (
-            np.stack([np.frombuffer(r[1], np.float32) for r in rows])
+            np.frombuffer(b"".join(r[1] for r in rows), np.float32).reshape(len(rows), self.dim).copy()
             if rows
             else np.zeros((0, self.dim), np.float32)
         )
@@ -529,12 +635,15 @@ class Library:
         found = self.nearest(query, k)
         if not found:
             return []
-        records = self._tracklets_by_id([i for i, _ in found])
-        media = {m.id: m for m in self.media_list_for({r.media_id for r in records.values()})}
+        with self._read_snapshot():  # the tracklets and their media as of one commit
+            records = self._tracklets_by_id([i for i, _ in found])
+            media = {m.id: m for m in self.media_list_for({r.media_id for r in records.values()})}
+        # A tracklet removed since the vectors were mapped has no row any more: it is left out.
         return [TrackletHit(records[i], media[records[i].media_id], s) for i, s in found if i in records]
 
     def nearest(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
-        """:meth:`search` without the records: ``(tracklet id, cosine)`` pairs, best first."""
+        """:meth:`search` without the records: ``(tracklet id, cosine)`` pairs, best first (an id removed
+        since the vectors were mapped may be among them; :meth:`visits_of` leaves it out)."""
         query = np.asarray(query, np.float32).reshape(-1)
         if query.shape[0] != self.dim:
             raise LibraryError(
@@ -542,7 +651,8 @@ class Library:
                 path=self.root,
                 hint=f"embed the query with --model {self.model}",
             )
-        total = int(self._index.ntotal) if self._index is not None else 0
+        self._refresh()
+        total = self._store.live_count
         if total == 0:
             raise LibraryError(
                 "library is empty (no tracklets indexed)",
@@ -550,10 +660,22 @@ class Library:
                 hint=f"run `reidkit index VIDEO_OR_FOLDER --library {self.root}` first",
             )
         k = max(1, min(int(k), total))
-        index = self._searchable()
         with _one_faiss_thread():
-            scores, ids = index.search(_unit(query)[None, :], k)
-        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+            ids, scores = self._store.search(_unit(query), k)
+        return [(int(i), float(s)) for i, s in zip(ids, scores, strict=True)]
+
+    @contextmanager
+    def _read_snapshot(self) -> Iterator[None]:
+        """Reads inside see one committed state (a writer's commit in between is not half seen)."""
+        with self._state_lock:
+            if self._conn.in_transaction:
+                yield
+                return
+            self._conn.execute("BEGIN")
+            try:
+                yield
+            finally:
+                self._conn.execute("COMMIT")
 
     def media_list_for(self, ids: set[int]) -> list[MediaRecord]:
         if not ids:
@@ -601,12 +723,21 @@ class Library:
         ids = [int(i) for i in tracklet_ids]
         if not ids:
             return []
+        with self._read_snapshot():  # the visits and their tracklets as of one commit
+            return self._visits_of(ids, rule)
+
+    def _visits_of(self, ids: list[int], rule: LinkRule | None) -> list[Visit]:
         if self._uses_stored_visits(rule):
             rows = self._rows_for_ids(
                 "SELECT tracklet_id, visit_id FROM visit_tracklets WHERE tracklet_id IN ({})", ids
             )
             visits = self._stored_visits(sorted({int(r[1]) for r in rows}))
             unlinked = set(ids) - {int(r[0]) for r in rows}
+            if unlinked:  # removed since the vectors were mapped, or stored by an older reidkit
+                unlinked = {
+                    int(r[0])
+                    for r in self._rows_for_ids("SELECT id FROM tracklets WHERE id IN ({})", sorted(unlinked))
+                }
             if not unlinked:
                 return visits
             # Tracklets without a stored visit (written by a reidkit from before visits): never
@@ -689,9 +820,10 @@ class Library:
     def _ensure_visits(self) -> None:
         """Check that the stored visits were made with the rule this code links by; else link again.
 
-        A library from before stored visits (or whose model's link threshold changed) is re-linked once,
-        by a writer or by a reader that can take the writer's lock; a reader that cannot links the files
-        it reads in memory for its session. Either way no search sees visits made by another rule.
+        A library from before stored visits (or whose model's link threshold changed, or with files an
+        older reidkit added without visits) is re-linked once by its next writer; a reader, which never
+        writes, links the files it reads in memory for its session. Either way no search sees visits
+        made by another rule.
         """
         self._ensure_vectors()
         key = rule_key(LinkRule(), self.model)
@@ -706,35 +838,23 @@ class Library:
         if self.writable:
             self._relink_all(key)
             return
-        with suppress(LibraryError, OSError, sqlite3.Error):
-            lock = _WriterLock(self.root)
-            lock.acquire()
-            try:
-                self._relink_all(key)
-            finally:
-                lock.release()
-        if not self._visits_stored:
-            log.warning("%s: its visits were made by another rule; linking them in memory", self.root)
+        log.warning(
+            "%s: its visits were made by another rule or an older reidkit; linking them in memory "
+            "(the next `reidkit index` stores them)",
+            self.root,
+        )
 
     def _ensure_vectors(self) -> None:
-        """Make a library from before the one vector definition store it: each tracklet's vector
-        becomes the mean of its crop vectors (what search scored by then), once, and its Faiss index is
-        rebuilt from them. A reader that cannot take the writer's lock searches the vectors as stored."""
+        """Make a library from before the one vector definition store it: a writer sets each tracklet's
+        vector to the mean of its crop vectors (what search scored by then), once, and the vector files
+        are rebuilt from them. A reader searches the vectors as stored."""
         row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (VECTORS_KEY,)).fetchone()
         if row is not None and row[0] == TRACKLET_VECTOR:
             return
-        lock = None if self.writable else _WriterLock(self.root)
-        try:
-            if lock is not None:
-                lock.acquire()
+        if self.writable:
             self._rewrite_vectors()
-        except (LibraryError, OSError, sqlite3.Error) as exc:
-            if self.writable:
-                raise
-            log.warning("%s: vectors from an older reidkit searched as stored (%s)", self.root, exc)
-        finally:
-            if lock is not None:
-                lock.release()
+        else:
+            log.warning("%s: tracklet vectors from an older reidkit, searched as stored", self.root)
 
     def _rewrite_vectors(self) -> None:
         count = int(self._conn.execute("SELECT COUNT(*) FROM tracklets").fetchone()[0])
@@ -758,8 +878,7 @@ class Library:
             # Visits were linked and footage scores measured with the old vectors: made again.
             cur.executemany("DELETE FROM meta WHERE key = ?", [(VISITS_KEY,), (FOOTAGE_KEY,)])
         self._footage = None
-        if count:
-            (self.root / INDEX_NAME).unlink(missing_ok=True)  # rebuilt from the new vectors on load
+        self._vectors_rewritten = count > 0
 
     def _relink_all(self, key: str) -> None:
         media_list = self.media_list()
@@ -798,25 +917,133 @@ class Library:
                 raise ValueError(
                     f"tracklet vector has dim {np.asarray(t.vector).size}, library dim {self.dim}"
                 )
-        thumbs = [f"{THUMBS_DIR}/{media.sha256[:16]}_{t.track_id}.jpg" for t in tracklets]
-        new_ids: list[int] = []
-        vectors: list[np.ndarray] = []
+        thumbs = [thumbnail_path(media.sha256, t.track_id) for t in tracklets]
+        first_id = read_state(self._conn).next_id
+        new_ids: list[int] = list(range(first_id, first_id + len(tracklets)))
+        vectors: list[np.ndarray] = [self._tracklet_vector(t) for t in tracklets]
+        stacked = np.stack(vectors) if vectors else np.zeros((0, self.dim), np.float32)
+        shard_no, shard_rows = self._store.next_shard(len(tracklets))
         footage = self.footage_scores()  # before the insert: a legacy library measures its old files
         try:
+            with self._transaction() as cur:  # a kill before the commit below leaves no unowned file
+                cur.executemany(
+                    "INSERT OR IGNORE INTO pending_files(path) VALUES (?)", [(r,) for r in thumbs]
+                )
+                set_meta(cur, APPENDING_KEY, f"{shard_no} {shard_rows} {len(tracklets)}")
+            if thumbs:
+                (self.root / thumbs[0]).parent.mkdir(parents=True, exist_ok=True)
             for rel, t in zip(thumbs, tracklets, strict=True):
-                _write_atomic(self.root / rel, t.thumbnail_jpeg)
+                _write_thumbnail(self.root / rel, t.thumbnail_jpeg)
+            self._appended = (
+                self._store.append(shard_no, shard_rows, np.array(new_ids, np.int64), stacked)
+                if new_ids
+                else None
+            )
             media_id = self._insert_media(media, thumbs, tracklets, new_ids, vectors, footage)
         except (OSError, sqlite3.OperationalError) as exc:  # a full disk, most often
-            for rel in thumbs:  # the transaction rolled back: these belong to nothing
-                (self.root / rel).unlink(missing_ok=True)
+            with suppress(OSError, sqlite3.Error):  # the transaction rolled back: these belong to nothing
+                self._delete_pending_files()
             raise _write_failed(self.root, media.path, exc, "the library is as it was before it") from exc
         try:
-            self._index_added(np.array(new_ids, np.int64), vectors)
+            self._reload_state(verify=False)
+            self._maybe_build_ann()
         except (OSError, RuntimeError) as exc:  # Faiss reports a failed write as RuntimeError
             raise _write_failed(
                 self.root, media.path, exc, "it is in the library; its search index is rebuilt on next open"
             ) from exc
         return media_id
+
+    def media_by_path(self, path: str | Path) -> MediaRecord | None:
+        """The media indexed from ``path`` (as given, or resolved to the absolute path the indexer stores)."""
+        names = list(dict.fromkeys([str(path), str(Path(path).expanduser().resolve())]))
+        marks = ",".join("?" * len(names))
+        row = self._conn.execute(
+            f"SELECT {_MEDIA_COLUMNS} FROM media WHERE path IN ({marks}) ORDER BY id LIMIT 1", names
+        ).fetchone()
+        return None if row is None else _media_record(row)
+
+    def remove_media(self, media: int | str | Path) -> MediaRecord | None:
+        """Delete one file from the library: its media row, tracklets, vectors and thumbnails, or nothing.
+
+        ``media`` is a media id or the path it was indexed from. Returns the removed record, None when the
+        library holds no such file. Atomic: one transaction removes the rows (a reader sees the file or
+        not at all); the thumbnails are deleted after it, and a kill in between is finished by the next
+        writer (their paths are recorded in ``pending_files`` by that same transaction).
+        """
+        if not self.writable:
+            raise LibraryError(
+                "library was opened read-only", path=self.root, hint="use Library.create_or_open"
+            )
+        if isinstance(media, int):
+            record = self.media_list_for({media})
+            found = record[0] if record else None
+        else:
+            found = self.media_by_path(media)
+        if found is None:
+            return None
+        rows = self._conn.execute(
+            "SELECT id, thumbnail FROM tracklets WHERE media_id = ?", (found.id,)
+        ).fetchall()
+        ids = np.array([r[0] for r in rows], np.int64)
+        thumbs = [r[1] for r in rows]
+        try:
+            with self._transaction() as cur:
+                cur.executemany(
+                    "INSERT OR IGNORE INTO pending_files(path) VALUES (?)", [(t,) for t in thumbs]
+                )
+                self._remove_footage(cur, found.id)
+                cur.executemany(
+                    "INSERT OR IGNORE INTO removed_vectors(tracklet_id) VALUES (?)", [(int(i),) for i in ids]
+                )
+                cur.execute("DELETE FROM media WHERE id = ?", (found.id,))
+                bump_generation(cur)
+        except (OSError, sqlite3.OperationalError) as exc:
+            raise _write_failed(
+                self.root, found.path, exc, "the library is as it was before it", "remove"
+            ) from exc
+        self._reload_state(verify=False)
+        removed = len(self._store.removed)
+        if removed >= COMPACT_MIN_REMOVED and removed * 4 >= self._store.rows:
+            self._rebuild_store("compacting removed vectors")
+        self._delete_pending_files()
+        return found
+
+    def _remove_footage(self, cur: sqlite3.Cursor, media_id: int) -> None:
+        """Take one file's footage pairs out of the library's (inside the removal's transaction)."""
+        row = cur.execute("SELECT scores FROM media_footage WHERE media_id = ?", (media_id,)).fetchone()
+        footage = self.footage_scores()
+        if row is None:  # a file indexed before per-file scores were kept: measure what stays
+            cur.execute("DELETE FROM meta WHERE key = ?", (FOOTAGE_KEY,))
+            self._footage = None
+            return
+        footage.subtract(FootageScores.from_json(row[0]))
+        complete = cur.execute("SELECT (SELECT COUNT(*) FROM media) = (SELECT COUNT(*) FROM media_footage)")
+        if complete.fetchone()[0]:  # else a maximum may come from a file without its own scores: kept
+            rows = cur.execute("SELECT scores FROM media_footage WHERE media_id != ?", (media_id,))
+            footage.set_maxima([FootageScores.from_json(r[0]) for r in rows])
+        cur.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (FOOTAGE_KEY, footage.to_json()))
+        self._footage = footage
+
+    def _delete_pending_files(self) -> None:
+        """Delete the recorded files no tracklet owns, then forget them (a crashed add's or removal's)."""
+        paths = [r[0] for r in self._conn.execute("SELECT path FROM pending_files")]
+        if not paths:
+            return
+        owned: set[str] = set()
+        for start in range(0, len(paths), 500):
+            chunk = paths[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            owned.update(
+                r[0]
+                for r in self._conn.execute(
+                    f"SELECT thumbnail FROM tracklets WHERE thumbnail IN ({marks})", chunk
+                )
+            )
+        for rel in paths:
+            if rel not in owned:
+                (self.root / rel).unlink(missing_ok=True)
+        with self._transaction() as cur:
+            cur.executemany("DELETE FROM pending_files WHERE path = ?", [(p,) for p in paths])
 
     def _insert_media(
         self,
@@ -846,21 +1073,23 @@ class Library:
                 ),
             )
             media_id = int(cur.lastrowid or 0)
-            for rel, t in zip(thumbs, tracklets, strict=True):
-                tracklet_id = self._insert_tracklet(cur, media_id, rel, t)
-                new_ids.append(tracklet_id)
-                vectors.append(self._tracklet_vector(t))
+            for tracklet_id, rel, t in zip(new_ids, thumbs, tracklets, strict=True):
+                self._insert_tracklet(cur, media_id, rel, t, tracklet_id)
             link_new_media(cur, media_id, media, new_ids, tracklets, vectors, self._link_min)
-            footage.merge(
-                media_footage_scores(
-                    tracklets,
-                    np.stack(vectors) if vectors else np.zeros((0, self.dim), np.float32),
-                    [t.crop_vectors for t in tracklets],
-                )
+            self._commit_vectors(cur, new_ids)
+            own = media_footage_scores(
+                tracklets,
+                np.stack(vectors) if vectors else np.zeros((0, self.dim), np.float32),
+                [t.crop_vectors for t in tracklets],
+            )
+            footage.merge(own)
+            cur.execute(
+                "INSERT INTO media_footage(media_id, scores) VALUES (?, ?)", (media_id, own.to_json())
             )
             cur.execute(
                 "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (FOOTAGE_KEY, footage.to_json())
             )
+            cur.executemany("DELETE FROM pending_files WHERE path = ?", [(rel,) for rel in thumbs])
         self._footage = footage
         return media_id
 
@@ -870,7 +1099,9 @@ class Library:
         crops = np.asarray(t.crop_vectors, np.float32).reshape(-1, self.dim)
         return mean_direction(crops) if len(crops) else _unit(t.vector)
 
-    def _insert_tracklet(self, cur: sqlite3.Cursor, media_id: int, thumbnail: str, t: NewTracklet) -> int:
+    def _insert_tracklet(
+        self, cur: sqlite3.Cursor, media_id: int, thumbnail: str, t: NewTracklet, tracklet_id: int
+    ) -> int:
         frames = np.asarray(t.frames, np.int64).reshape(-1)
         times = np.asarray(t.times, np.float64).reshape(-1)
         boxes = np.asarray(t.boxes, np.float32).reshape(-1, 4)
@@ -878,10 +1109,11 @@ class Library:
             raise ValueError("a tracklet needs matching, non-empty frames, times and boxes")
         crop_vectors = np.asarray(t.crop_vectors, np.float32).reshape(-1, self.dim)
         cur.execute(
-            'INSERT INTO tracklets(media_id, track_id, start_frame, end_frame, start, "end", frames, boxes,'
+            'INSERT INTO tracklets(id, media_id, track_id, start_frame, end_frame, start, "end", frames, boxes,'
             " best_frame, best_box, thumbnail, n_crops, quality, vector)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
+                tracklet_id,
                 media_id,
                 int(t.track_id),
                 int(frames[0]),
@@ -898,7 +1130,6 @@ class Library:
                 _blob(self._tracklet_vector(t), np.float32),
             ),
         )
-        tracklet_id = int(cur.lastrowid or 0)
         n = len(crop_vectors)
         crop_frames = np.full(n, t.best_frame) if t.crop_frames is None else np.asarray(t.crop_frames)
         qualities = np.zeros(n) if t.crop_qualities is None else np.asarray(t.crop_qualities)
@@ -922,99 +1153,144 @@ class Library:
             raise
         self._conn.commit()
 
-    # ----------------------------------------------------------------------------------------- faiss
-    def _load_index(self) -> None:
-        """Load the Faiss file, or rebuild it from SQLite when it is missing or out of sync."""
-        import faiss
+    # ----------------------------------------------------------------------------------------- vectors
+    def _commit_vectors(self, cur: sqlite3.Cursor, new_ids: list[int]) -> None:
+        """Inside an add's transaction: own the rows just appended, advance the ids and the generation."""
+        appended = getattr(self, "_appended", None)
+        if appended is not None and new_ids:
+            save_shard(cur, appended)
+        if new_ids:
+            set_meta(cur, NEXT_ID_KEY, max(new_ids) + 1)
+        cur.execute("DELETE FROM meta WHERE key = ?", (APPENDING_KEY,))
+        bump_generation(cur)
+        self._appended = None
 
-        ids, vectors = self.tracklet_vectors()
-        path = self.root / INDEX_NAME
-        index = None
-        if path.is_file():
-            try:
-                index = faiss.read_index(str(path))
-            except RuntimeError:
-                log.warning("unreadable %s; rebuilding it from the database", path)
-        if index is not None and index.d == self.dim and _index_ids(index) == set(ids.tolist()):
-            self._index = index
-            self._maybe_train()
+    def _load_store(self) -> None:
+        """Map the vector shards SQLite records; repair them from SQLite when damaged or missing."""
+        if not has_store_tables(self._conn) or self.version < 2:
+            if self.writable:
+                self._rebuild_store("migrating a library from before vector shards")
+                return
+            log.info("%s: a library from before vector shards; its vectors are read from SQLite", self.root)
+            self._store.load_arrays(*self.tracklet_vectors())
+            self._generation = read_generation(self._conn) if has_store_tables(self._conn) else 0
             return
-        if index is not None or len(ids):
-            log.warning("%s is out of sync with the database; rebuilding it", path)
-        self._index = self._build_index(ids, vectors)
+        state = read_state(self._conn)
         if self.writable:
-            self._save_index()
-        else:
-            # A reader never writes, but it can persist the repair when no writer holds the library.
-            with suppress(LibraryError, OSError):
-                lock = _WriterLock(self.root)
-                lock.acquire()
-                try:
-                    self._save_index()
-                finally:
-                    lock.release()
-        self._search_index = None
-
-    def _build_index(self, ids: np.ndarray, vectors: np.ndarray) -> Any:
-        import faiss
-
-        spec = self.index_spec
-        index: Any
-        if spec.upper() == "FLAT" or (_needs_training(spec) and len(ids) < _train_size(spec)):
-            index = faiss.IndexIDMap2(faiss.IndexFlatIP(self.dim))
-        else:
-            index = faiss.index_factory(self.dim, f"IDMap2,{spec}", faiss.METRIC_INNER_PRODUCT)
-            if not index.is_trained:
-                index.train(np.ascontiguousarray(vectors, np.float32))
-        if len(ids):
-            index.add_with_ids(np.ascontiguousarray(vectors, np.float32), ids)
-        return index
-
-    def _maybe_train(self) -> None:
-        """Switch a Flat stand-in to the requested IVF index once there are enough vectors to train it."""
-        if not _needs_training(self.index_spec) or not self.writable:
-            return
-        inner = _inner_index_type(self._index)
-        if inner != "IndexFlatIP" or int(self._index.ntotal) < _train_size(self.index_spec):
-            return
-        ids, vectors = self.tracklet_vectors()
-        self._index = self._build_index(ids, vectors)
-        self._save_index()
-
-    def _index_added(self, ids: np.ndarray, vectors: list[np.ndarray]) -> None:
-        if len(ids):
-            self._index.add_with_ids(np.stack(vectors).astype(np.float32), ids)
-            self._search_index = None
-        self._maybe_train()
-        self._save_index()
-
-    def _save_index(self) -> None:
-        import faiss
-
-        path = self.root / INDEX_NAME
-        tmp = path.with_name(f"{path.name}.tmp.{os.getpid()}")
+            cleared = recover_writer(self._store, state)
+            if cleared:
+                with self._transaction() as cur:
+                    cur.executemany("DELETE FROM meta WHERE key = ?", [(k,) for k in cleared])
+                state = read_state(self._conn)
         try:
-            faiss.write_index(self._index, str(tmp))
-            _fsync_file(tmp)
-            os.replace(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)  # a partial file: the old index stays in place
-            raise
+            self._adopt(state, verify=True)
+        except VectorStoreDamaged as exc:
+            log.warning("%s; rebuilding the vectors from library.sqlite", exc)
+            self._repair(exc.reason)
+            return
+        if self.writable:
+            self._maybe_build_ann()
 
-    def _searchable(self) -> Any:
-        if self._search_index is None:
-            _set_search_params(self._index, self._nprobe, self._ef_search)
-            self._search_index = _maybe_gpu(self._index, self._use_gpu)
-        return self._search_index
+    def _adopt(self, state: Any, *, verify: bool) -> None:
+        self._store.load(
+            state.shards,
+            state.removed,
+            state.ann,
+            verify=verify,
+            nprobe=self._nprobe,
+            ef_search=self._ef_search,
+        )
+        live, rows = self._store.live_count, state.tracklets
+        if live != rows:
+            raise VectorStoreDamaged(self._store.folder, f"holds {live} live vectors for {rows} tracklets")
+        self._store.use_gpu(self._use_gpu)
+        self._generation = state.generation
 
-    def _remove_orphan_thumbnails(self) -> None:
-        known = {r[0] for r in self._conn.execute("SELECT thumbnail FROM tracklets")}
-        for path in (self.root / THUMBS_DIR).iterdir():
-            rel = f"{THUMBS_DIR}/{path.name}"
-            if rel not in known and (path.suffix == ".jpg" or ".tmp." in path.name):
-                path.unlink(missing_ok=True)
-        for tmp in self.root.glob(f"{INDEX_NAME}.tmp.*"):
-            tmp.unlink(missing_ok=True)
+    def _reload_state(self, *, verify: bool) -> None:
+        self._adopt(read_state(self._conn), verify=verify)
+
+    def _refresh(self) -> None:
+        """A reader catches up with what a writer committed since (one cheap query when nothing did)."""
+        if self.writable:
+            return
+        with self._state_lock:
+            if not has_store_tables(self._conn) or read_generation(self._conn) == self._generation:
+                return
+            try:
+                self._reload_state(verify=True)
+            except VectorStoreDamaged as exc:
+                log.warning("%s; reading the vectors from library.sqlite", exc)
+                self._repair(exc.reason)
+
+    def _repair(self, reason: str) -> None:
+        """Rebuild the vector files from SQLite: in place by a writer (or a reader that can take the lock,
+        no writer holding it), else in this reader's memory only."""
+        if self.writable:
+            self._rebuild_store(reason)
+            return
+        lock = _WriterLock(self.root)
+        try:
+            lock.acquire()
+        except (LibraryError, OSError):
+            self._store.load_arrays(*self.tracklet_vectors())
+            self._generation = read_generation(self._conn)
+            return
+        try:
+            self.writable = True
+            self._rebuild_store(reason)
+        except (OSError, sqlite3.Error):
+            self._store.load_arrays(*self.tracklet_vectors())
+        finally:
+            self.writable = False
+            lock.release()
+
+    def _rebuild_store(self, reason: str) -> None:
+        """Write every vector SQLite holds into new shards and commit them in one transaction (a writer)."""
+        log.info("%s: rebuilding the vector files (%s)", self.root, reason)
+        state = read_state(self._conn)
+        ids, vectors = self.tracklet_vectors()
+        used = [*self._store.shard_numbers_on_disk(), *(s.number for s in state.shards)]
+        first = max(used, default=-1) + 1
+        with self._transaction() as cur:
+            set_meta(cur, REBUILDING_KEY, first)
+        shards = self._store.write_shards(first, ids, vectors)
+        with self._transaction() as cur:
+            cur.execute("DELETE FROM vector_shards")
+            for shard in shards:
+                save_shard(cur, shard)
+            cur.execute("DELETE FROM removed_vectors")
+            cur.executemany(
+                "DELETE FROM meta WHERE key = ?", [(ANN_KEY,), (REBUILDING_KEY,), (APPENDING_KEY,)]
+            )
+            set_meta(cur, NEXT_ID_KEY, max(state.next_id, int(ids.max()) + 1 if len(ids) else 1))
+            set_meta(cur, "version", SCHEMA_VERSION)
+            bump_generation(cur)
+        self.version = SCHEMA_VERSION
+        self._store.delete_unlisted({s.number for s in shards}, None)
+        (self.root / LEGACY_INDEX).unlink(missing_ok=True)
+        self._reload_state(verify=False)
+        self._maybe_build_ann()
+
+    def _maybe_build_ann(self) -> None:
+        """A writer (re)builds the approximate index when the library outgrew exact search, or when the
+        rows it does not cover pass vector_store.ANN_TAIL_MAX."""
+        from reidkit.index.vector_store import ANN_TAIL_MAX
+
+        store = self._store
+        if not store.wants_ann(self.index_spec):
+            return
+        if store.ann is not None and store.uncovered_rows() <= ANN_TAIL_MAX:
+            return
+        old = store.ann_state.file if store.ann_state is not None else None
+        state = store.build_ann(self.index_spec, read_generation(self._conn) + 1)
+        from reidkit.index.library_files import ann_to_json
+
+        with self._transaction() as cur:
+            set_meta(cur, ANN_KEY, ann_to_json(state))
+            bump_generation(cur)
+        self._reload_state(verify=False)
+        if old is not None and old != state.file:
+            (store.folder / old).unlink(missing_ok=True)
 
 
 _MEDIA_COLUMNS = "id, path, sha256, kind, fps, frame_count, duration, width, height"
@@ -1061,19 +1337,15 @@ def _tracklet_record(row: tuple) -> TrackletRecord:
     )
 
 
-def _connect(db: Path, root: Path) -> sqlite3.Connection:
-    try:
-        conn = sqlite3.connect(str(db), isolation_level=None, timeout=30.0, check_same_thread=False)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("PRAGMA foreign_keys=ON")
-        conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
-    except sqlite3.DatabaseError as exc:
-        raise LibraryError(
-            f"library.sqlite is not a readable database ({exc})",
-            path=root,
-            hint="restore it or index into a new --library folder",
-        ) from exc
+def _has_library(conn: sqlite3.Connection) -> bool:
+    """Whether the database records a library (a meta table with its model), as opposed to empty."""
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'").fetchone() is None:
+        return False
+    return conn.execute("SELECT 1 FROM meta WHERE key='model'").fetchone() is not None
+
+
+def _connect(db: Path, root: Path, *, writer: bool = True) -> sqlite3.Connection:
+    conn = connect(db, root, writer=writer)
     has_meta = conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'").fetchone()
     if has_meta is not None:
         version = conn.execute("SELECT value FROM meta WHERE key='version'").fetchone()
@@ -1101,17 +1373,15 @@ def _one_faiss_thread() -> Iterator[None]:
         faiss.omp_set_num_threads(before)
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f"{path.name}.tmp.{os.getpid()}")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+def _write_thumbnail(path: Path, data: bytes) -> None:
+    # No temporary file and rename: until the add's commit owns it, a half-written thumbnail is in
+    # pending_files and deleted by the next writer (a rename per thumbnail was most of an add's time).
+    path.write_bytes(data)
 
 
-def _write_failed(root: Path, media_path: str, exc: BaseException, state: str) -> LibraryError:
+def _write_failed(
+    root: Path, media_path: str, exc: BaseException, state: str, action: str = "write"
+) -> LibraryError:
     """The one-line error for a write to the library that failed, most often on a full disk."""
     if isinstance(exc, OSError) and exc.strerror:
         reason = exc.strerror
@@ -1126,81 +1396,5 @@ def _write_failed(root: Path, media_path: str, exc: BaseException, state: str) -
         if disk_full
         else "check that the library folder is writable, then run the same command again"
     )
-    return LibraryError(f"cannot write {media_path} to the library ({reason}); {state}", path=root, hint=hint)
-
-
-def _fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _index_ids(index: Any) -> set[int]:
-    import faiss
-
-    if int(index.ntotal) == 0:
-        return set()
-    try:
-        return set(faiss.vector_to_array(index.id_map).tolist())
-    except AttributeError:
-        return set()
-
-
-def _inner_index_type(index: Any) -> str:
-    import faiss
-
-    try:
-        return type(faiss.downcast_index(index.index)).__name__
-    except AttributeError:
-        return type(index).__name__
-
-
-def _needs_training(spec: str) -> bool:
-    return spec.upper().startswith(("IVF", "PQ", "OPQ")) or ",PQ" in spec.upper()
-
-
-def _train_size(spec: str) -> int:
-    head = spec.split(",")[0].upper()
-    if head.startswith("IVF"):
-        digits = "".join(ch for ch in head[3:] if ch.isdigit())
-        return IVF_TRAIN_PER_LIST * int(digits or 1)
-    return 1000
-
-
-def _set_search_params(index: Any, nprobe: int, ef_search: int) -> None:
-    """Set ``nprobe`` on an IVF index and ``efSearch`` on an HNSW one, through the IDMap2 wrapper."""
-    import faiss
-
-    inner = faiss.downcast_index(index.index) if hasattr(index, "id_map") else index
-    with suppress(RuntimeError):  # not an IVF index
-        faiss.extract_index_ivf(inner).nprobe = nprobe
-    hnsw = getattr(inner, "hnsw", None)
-    if hnsw is not None:
-        hnsw.efSearch = ef_search
-
-
-def _maybe_gpu(index: Any, use_gpu: bool | None) -> Any:
-    """A copy of the index on every GPU Faiss sees, for searching (``use_gpu=None``: when there are any).
-
-    Only the search copy moves: the CPU index stays the one that is added to and saved. Flat and IVF
-    indexes have GPU implementations (``index_cpu_to_all_gpus`` shards or replicates them; IVF keeps the
-    ``nprobe`` set before copying); HNSW has none and stays on the CPU, as does any index the cloner
-    refuses. Untested here: the development machines run faiss-cpu, where ``get_num_gpus()`` is 0 and
-    this returns ``index`` unchanged.
-    """
-    if use_gpu is False:
-        return index
-    import faiss
-
-    gpus = faiss.get_num_gpus() if hasattr(faiss, "get_num_gpus") else 0
-    if gpus == 0:
-        if use_gpu:
-            log.warning("use_gpu requested but this Faiss build has no GPUs; searching on CPU")
-        return index
-    try:
-        return faiss.index_cpu_to_all_gpus(index)
-    except Exception as exc:  # an index type without a GPU implementation (e.g. HNSW)
-        log.info("searching on CPU: %s", exc)
-        return index
+    what = f"write {media_path} to" if action == "write" else f"remove {media_path} from"
+    return LibraryError(f"cannot {what} the library ({reason}); {state}", path=root, hint=hint)
