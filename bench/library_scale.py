@@ -23,7 +23,7 @@ search` and the app are) measures, and the table reports:
   vector to moments, over ``--queries`` queries (half a crop of a real tracklet, half a new view of a
   synthetic person), after one search to warm up;
 * ``recall@20`` / ``recall@5``: the share of the top 20 / 5 moments (by their tracklets) of an exact
-  search (the same library and code with an exact Faiss index swapped in) that this search returns
+  search (the same library and code scanning every vector, no approximate index) that this search returns
   among its own top 20 / 5. Below the person's own visits, the top 20 are impostors scoring alike, whose
   order is the most sensitive to an approximate index; one row per IVF ``--nprobe``.
 
@@ -227,8 +227,6 @@ def read_side(root: Path, queries_path: Path, nprobes: list[int]) -> list[dict[s
     """What a fresh reader process meets: open, search latency, memory, recall against exact search.
 
     One row per IVF ``nprobe`` (a reader's own setting; ignored by Flat and HNSW indexes)."""
-    import faiss
-
     from reidkit.search.engine import search_vector
 
     queries = np.load(queries_path)
@@ -251,12 +249,8 @@ def read_side(root: Path, queries_path: Path, nprobes: list[int]) -> list[dict[s
             found.append([m.tracklet_ids for m in moments])
         runs.append((nprobe, times, cpu, found))
     rss = rss_mib()
-    # The exact answer: the same library and code, with a brute-force index over the same vectors.
-    ids, vectors = lib.tracklet_vectors()
-    exact_index = faiss.IndexIDMap2(faiss.IndexFlatIP(lib.dim))
-    exact_index.add_with_ids(vectors, ids)
-    del vectors
-    lib._search_index = exact_index
+    # The exact answer: the same library and code, its vector store scanning every row (no ANN index).
+    lib._store.ann = None
     exact = [[m.tracklet_ids for m in search_vector(lib, q, top=TOP)] for q in queries]
     lib.close()
 
@@ -298,7 +292,7 @@ def main() -> None:
         "--sizes", default="10000,100000", help="tracklet counts to measure at, comma-separated"
     )
     parser.add_argument("--per-video", type=int, default=200)
-    parser.add_argument("--index", default="Flat", help="the library's Faiss index (Library.create_or_open)")
+    parser.add_argument("--index", default="auto", help="the library's index (Library.create_or_open)")
     parser.add_argument("--queries", type=int, default=100)
     parser.add_argument("--nprobe", default="16,64", help="IVF lists a reader searches, one row each")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "out" / "library_scale")

@@ -327,10 +327,11 @@ class Library:
         self._appended: Shard | None = None  # the shard rows an add wrote, for its transaction to own
         self._state_lock = threading.RLock()  # threads sharing a reader: one refresh, one snapshot at a time
         self._footage: FootageScores | None = None
-        self._cohort: tuple[int, np.ndarray] | None = None  # (generation, sample)
+        self._cohort: tuple[int, np.ndarray] | None = None
         self._visits_stored = False  # the stored visits were made with this code's LinkRule()
         self._link_min = link_threshold(LinkRule(), self.model)
         self._linked: dict[tuple[str, int], list[Visit]] = {}  # visits linked in memory, per media
+        self._vectors_rewritten = False  # by _ensure_vectors: the vector files must be rebuilt
 
     # ----------------------------------------------------------------------------------------- opening
     @classmethod
@@ -447,6 +448,8 @@ class Library:
                 lib.save_search_params()
             lib._ensure_visits()
             lib._load_store()
+            if lib._vectors_rewritten:
+                lib._rebuild_store("tracklet vectors stored as the mean of their crops")
             lib._delete_pending_files()
         except BaseException:
             if conn is not None:
@@ -537,12 +540,12 @@ class Library:
 
     # ----------------------------------------------------------------------------------------- reading
     def __len__(self) -> int:
-        """Tracklets searchable: the mapped vectors' count (equal to the database's rows once loaded; a
-        COUNT(*) walks a million-row table in tens of ms, and every search asks)."""
-        if self._generation >= 0:
-            self._refresh()
-            return int(self._store.live_count)
-        return int(self._conn.execute("SELECT COUNT(*) FROM tracklets").fetchone()[0])
+        """Tracklets searchable: the mapped vector store's live count (a COUNT(*) walks a million-row
+        table in tens of ms, and every search asks); a reader catches up with a writer's commits first."""
+        if self._generation < 0:  # not mapped yet (while opening)
+            return int(self._conn.execute("SELECT COUNT(*) FROM tracklets").fetchone()[0])
+        self._refresh()
+        return int(self._store.live_count)
 
     def has_media(self, sha256: str) -> bool:
         return self._conn.execute("SELECT 1 FROM media WHERE sha256 = ?", (sha256,)).fetchone() is not None
@@ -614,12 +617,10 @@ class Library:
         return footage
 
     def cohort_vectors(self, limit: int = COHORT_LIMIT) -> np.ndarray:
-        """Up to ``limit`` tracklet vectors, spread evenly over the library's ids (cached per content).
+        """Up to ``limit`` pooled tracklet vectors, spread evenly over the library (cached per size).
 
         Almost all of them are somebody other than any one query: the sample a verdict reads a query's
-        impostor scores from (:mod:`reidkit.search.verdict`). A library of up to ``limit`` ids gives
-        all its vectors; a larger one the ids nearest ``limit`` evenly spaced points of its id range,
-        read by primary key, so the cost does not grow with the library.
+        impostor scores from (:mod:`reidkit.search.verdict`).
         """
         self._refresh()
         if self._cohort is None or self._cohort[0] != self._generation:
@@ -652,7 +653,8 @@ class Library:
         return [TrackletHit(records[i], media[records[i].media_id], s) for i, s in found if i in records]
 
     def nearest(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
-        """:meth:`search` without the records: ``(tracklet id, cosine)`` pairs, best first."""
+        """:meth:`search` without the records: ``(tracklet id, cosine)`` pairs, best first (an id removed
+        since the vectors were mapped may be among them; :meth:`visits_of` leaves it out)."""
         query = np.asarray(query, np.float32).reshape(-1)
         if query.shape[0] != self.dim:
             raise LibraryError(
@@ -732,12 +734,21 @@ class Library:
         ids = [int(i) for i in tracklet_ids]
         if not ids:
             return []
+        with self._read_snapshot():  # the visits and their tracklets as of one commit
+            return self._visits_of(ids, rule)
+
+    def _visits_of(self, ids: list[int], rule: LinkRule | None) -> list[Visit]:
         if self._uses_stored_visits(rule):
             rows = self._rows_for_ids(
                 "SELECT tracklet_id, visit_id FROM visit_tracklets WHERE tracklet_id IN ({})", ids
             )
             visits = self._stored_visits(sorted({int(r[1]) for r in rows}))
             unlinked = set(ids) - {int(r[0]) for r in rows}
+            if unlinked:  # removed since the vectors were mapped, or stored by an older reidkit
+                unlinked = {
+                    int(r[0])
+                    for r in self._rows_for_ids("SELECT id FROM tracklets WHERE id IN ({})", sorted(unlinked))
+                }
             if not unlinked:
                 return visits
             # Tracklets without a stored visit (written by a reidkit from before visits): never
@@ -820,9 +831,10 @@ class Library:
     def _ensure_visits(self) -> None:
         """Check that the stored visits were made with the rule this code links by; else link again.
 
-        A library from before stored visits (or whose model's link threshold changed) is re-linked once,
-        by a writer or by a reader that can take the writer's lock; a reader that cannot links the files
-        it reads in memory for its session. Either way no search sees visits made by another rule.
+        A library from before stored visits (or whose model's link threshold changed, or with files an
+        older reidkit added without visits) is re-linked once by its next writer; a reader, which never
+        writes, links the files it reads in memory for its session. Either way no search sees visits
+        made by another rule.
         """
         self._ensure_vectors()
         key = rule_key(LinkRule(), self.model)
@@ -837,35 +849,23 @@ class Library:
         if self.writable:
             self._relink_all(key)
             return
-        with suppress(LibraryError, OSError, sqlite3.Error):
-            lock = _WriterLock(self.root)
-            lock.acquire()
-            try:
-                self._relink_all(key)
-            finally:
-                lock.release()
-        if not self._visits_stored:
-            log.warning("%s: its visits were made by another rule; linking them in memory", self.root)
+        log.warning(
+            "%s: its visits were made by another rule or an older reidkit; linking them in memory "
+            "(the next `reidkit index` stores them)",
+            self.root,
+        )
 
     def _ensure_vectors(self) -> None:
-        """Make a library from before the one vector definition store it: each tracklet's vector
-        becomes the mean of its crop vectors (what search scored by then), once, and its Faiss index is
-        rebuilt from them. A reader that cannot take the writer's lock searches the vectors as stored."""
+        """Make a library from before the one vector definition store it: a writer sets each tracklet's
+        vector to the mean of its crop vectors (what search scored by then), once, and the vector files
+        are rebuilt from them. A reader searches the vectors as stored."""
         row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (VECTORS_KEY,)).fetchone()
         if row is not None and row[0] == TRACKLET_VECTOR:
             return
-        lock = None if self.writable else _WriterLock(self.root)
-        try:
-            if lock is not None:
-                lock.acquire()
+        if self.writable:
             self._rewrite_vectors()
-        except (LibraryError, OSError, sqlite3.Error) as exc:
-            if self.writable:
-                raise
-            log.warning("%s: vectors from an older reidkit searched as stored (%s)", self.root, exc)
-        finally:
-            if lock is not None:
-                lock.release()
+        else:
+            log.warning("%s: tracklet vectors from an older reidkit, searched as stored", self.root)
 
     def _rewrite_vectors(self) -> None:
         count = int(self._conn.execute("SELECT COUNT(*) FROM tracklets").fetchone()[0])
@@ -889,14 +889,7 @@ class Library:
             # Visits were linked and footage scores measured with the old vectors: made again.
             cur.executemany("DELETE FROM meta WHERE key = ?", [(VISITS_KEY,), (FOOTAGE_KEY,)])
         self._footage = None
-        if count and has_store_tables(self._conn) and self.version >= 2:
-            # The vector files hold the old vectors (their checksums still match): written again. A
-            # library from before vector files gets them from the new vectors when it is migrated.
-            writable, self.writable = self.writable, True  # a reader here holds the writer's lock
-            try:
-                self._rebuild_store("tracklet vectors redefined as the mean of their crops")
-            finally:
-                self.writable = writable
+        self._vectors_rewritten = count > 0
 
     def _relink_all(self, key: str) -> None:
         media_list = self.media_list()
@@ -1093,8 +1086,8 @@ class Library:
             media_id = int(cur.lastrowid or 0)
             for tracklet_id, rel, t in zip(new_ids, thumbs, tracklets, strict=True):
                 self._insert_tracklet(cur, media_id, rel, t, tracklet_id)
-            self._commit_vectors(cur, new_ids)
             link_new_media(cur, media_id, media, new_ids, tracklets, vectors, self._link_min)
+            self._commit_vectors(cur, new_ids)
             own = media_footage_scores(
                 tracklets,
                 np.stack(vectors) if vectors else np.zeros((0, self.dim), np.float32),

@@ -96,15 +96,18 @@ def test_a_reader_that_cannot_store_them_links_in_memory(tmp_path: Path, caplog)
         with lib._transaction() as cur:  # stored visits from another rule: everything one visit
             cur.execute("UPDATE visit_tracklets SET visit_id = (SELECT MIN(id) FROM visits)")
             cur.execute("UPDATE meta SET value = 'another rule' WHERE key = ?", (VISITS_KEY,))
-        # The writer still holds the library: the reader cannot store the visits again.
         with Library.open(tmp_path / "lib") as reader:
             assert not reader._visits_stored
             assert [(m.tracklet_ids, m.score) for m in search_vector(reader, identity(1))] == expected
             assert [[t.id for t in v.tracklets] for v in reader.visits()] == [[1, 2], [3], [4]]
     assert "linking them in memory" in caplog.text
-    # Without a writer, the next reader stores them (as it repairs the Faiss file).
+    # A reader never writes: the next writer stores them.
     with Library.open(tmp_path / "lib") as reader:
-        assert reader._visits_stored and members(reader) == [[1, 2], [3], [4]]
+        assert not reader._visits_stored
+    with Library.create_or_open(tmp_path / "lib", model="fake-reid", dim=16) as writer:
+        assert writer._visits_stored and members(writer) == [[1, 2], [3], [4]]
+    with Library.open(tmp_path / "lib") as reader:
+        assert reader._visits_stored
 
 
 def test_removing_media_removes_its_visits(tmp_path: Path) -> None:
@@ -188,7 +191,7 @@ def test_the_stored_vector_is_the_mean_of_the_crops(tmp_path: Path) -> None:
 
 def test_a_library_from_before_the_one_vector_stores_it_once(tmp_path: Path) -> None:
     """Older libraries stored the indexer's quality-weighted vector but searched by the crops' mean:
-    on the next writable open they store the mean, rebuild their vector files from it and link their visits again."""
+    on the next writable open they store the mean, rebuild Faiss from it and link their visits again."""
     from reidkit.index.library import VECTORS_KEY
 
     fake = two_visits(tmp_path / "fake")
@@ -199,7 +202,7 @@ def test_a_library_from_before_the_one_vector_stores_it_once(tmp_path: Path) -> 
                 other = (fake.crop_vectors(i)[0]).astype(np.float32).tobytes()
                 cur.execute("UPDATE tracklets SET vector = ? WHERE id = ?", (other, i))
             cur.execute("DELETE FROM meta WHERE key = ?", (VECTORS_KEY,))
-        lib._rebuild_store("as an older reidkit left it")  # its vector files held those vectors
+        lib._rebuild_store("as an older reidkit wrote them")  # its vector files held those vectors
     with Library.create_or_open(tmp_path / "lib", model="fake-reid", dim=16) as lib:
         assert np.allclose(
             lib.vectors_of([1, 2, 3, 4]), np.stack([fake.vector(i) for i in range(1, 5)]), atol=1e-6
