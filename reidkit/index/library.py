@@ -691,6 +691,91 @@ class Library:
             raise
         self._conn.commit()
 
+    def replace_vectors(
+        self,
+        model: str,
+        model_file: str | Path,
+        crop_vectors: dict[int, np.ndarray],
+        *,
+        model_file_sha256: str | None = None,
+    ) -> None:
+        """Re-embed the library with another model of the same dimension, all or nothing.
+
+        ``crop_vectors`` maps every tracklet id to its new (k, D) crop vectors, rows in the stored rank
+        order; pooled vectors are re-pooled from them with the stored crop qualities, as the indexer
+        pools, and the footage scores are measured again. The model's name, file and sha256 switch with
+        the vectors, in one SQLite transaction. The Faiss file is removed *before* that commit and
+        written after it: it is derived data, rebuilt from SQLite on open when missing, so an
+        interruption at any point (kill -9 included) leaves either the old library or the new one.
+        """
+        from reidkit.embed.pooling import pool_vectors
+
+        if not self.writable:
+            raise LibraryError(
+                "library was opened read-only", path=self.root, hint="use Library.create_or_open"
+            )
+        rows = self._conn.execute(
+            "SELECT tracklet_id, rank, quality FROM crop_vectors ORDER BY tracklet_id, rank"
+        ).fetchall()
+        qualities: dict[int, list[float]] = {}
+        for tracklet_id, _, quality in rows:
+            qualities.setdefault(int(tracklet_id), []).append(float(quality))
+        ids = [int(r[0]) for r in self._conn.execute("SELECT id FROM tracklets ORDER BY id")]
+        if set(crop_vectors) != set(ids):
+            raise ValueError("replace_vectors needs new crop vectors for every tracklet, and only those")
+        crops: dict[int, np.ndarray] = {}
+        pooled: dict[int, np.ndarray] = {}
+        for tracklet_id in ids:
+            vectors = np.asarray(crop_vectors[tracklet_id], np.float32).reshape(-1, self.dim)
+            stored = qualities.get(tracklet_id, [])
+            if len(vectors) != len(stored):
+                raise ValueError(
+                    f"tracklet {tracklet_id}: {len(vectors)} crop vectors for {len(stored)} stored crops"
+                )
+            crops[tracklet_id] = l2_normalise(vectors)
+            pooled[tracklet_id] = pool_vectors(crops[tracklet_id], np.array(stored))
+        sha256 = model_file_sha256 or model_sha256(model_file)
+        footage = FootageScores()
+        for media in self.media_list():
+            records = self.tracklets(media.id)
+            footage.merge(
+                media_footage_scores(
+                    records,
+                    np.stack([pooled[r.id] for r in records]) if records else np.zeros((0, self.dim)),
+                    [crops[r.id] for r in records],
+                )
+            )
+        (self.root / INDEX_NAME).unlink(missing_ok=True)
+        with suppress(OSError):  # make the removal durable before the commit (POSIX; not on Windows)
+            fd = os.open(self.root, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        with self._transaction() as cur:
+            cur.executemany(
+                "UPDATE tracklets SET vector = ? WHERE id = ?",
+                [(_blob(pooled[i], np.float32), i) for i in ids],
+            )
+            cur.executemany(
+                "UPDATE crop_vectors SET vector = ? WHERE tracklet_id = ? AND rank = ?",
+                [(_blob(v, np.float32), i, rank) for i in ids for rank, v in enumerate(crops[i])],
+            )
+            cur.executemany(
+                "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
+                [
+                    ("model", model),
+                    ("model_file", str(Path(model_file).resolve())),
+                    ("model_sha256", sha256),
+                    (FOOTAGE_KEY, footage.to_json()),
+                ],
+            )
+        self.model, self.model_file, self.model_sha256 = model, str(Path(model_file).resolve()), sha256
+        self._footage, self._cohort, self._search_index = footage, None, None
+        new_ids, vectors = self.tracklet_vectors()
+        self._index = self._build_index(new_ids, vectors)
+        self._save_index()
+
     # ----------------------------------------------------------------------------------------- faiss
     def _load_index(self) -> None:
         """Load the Faiss file, or rebuild it from SQLite when it is missing or out of sync."""
