@@ -92,7 +92,9 @@ def test_adapt_library_end_to_end(tmp_path: Path, adapted_dir: Path) -> None:
     with Library.open(root) as lib:
         before = {t.id: lib.crop_vectors(t.id) for t in lib.tracklets()}
         base_sha = lib.model_sha256
-    config = AdaptConfig(epochs=4, epochs_per_round=2, crops_per_tracklet=0, min_tracklets=10)
+    config = AdaptConfig(
+        epochs=4, epochs_per_round=2, crops_per_tracklet=0, min_tracklets=10, min_impostor_pairs=50
+    )
     report = adapt_library(root, config=config)  # the media files are gone: stored crops only
     assert report.reembedded and report.tracklets == 18
     assert 1 <= len([r for r in report.rounds if r.losses]) <= 2
@@ -147,7 +149,9 @@ def test_models_command_lists_adapted_models_with_their_library(
 ) -> None:
     root = synthetic_library(tmp_path)
     report = adapt_library(
-        root, config=AdaptConfig(epochs=2, crops_per_tracklet=0, min_tracklets=10), reembed=False
+        root,
+        config=AdaptConfig(epochs=2, crops_per_tracklet=0, min_tracklets=10, min_impostor_pairs=50),
+        reembed=False,
     )
     with Library.open(root) as lib:
         assert lib.model == "base"  # --no-reembed leaves the library alone
@@ -163,3 +167,19 @@ def test_adapt_refuses_a_tiny_library(tmp_path: Path, capsys: pytest.CaptureFixt
     ).close()
     assert main(["adapt", "--library", str(tmp_path / "lib")]) == 2
     assert "adaptation needs at least" in capsys.readouterr().err
+
+
+def test_adapt_refuses_a_library_of_one_video(tmp_path: Path) -> None:
+    """No pairs of tracklets from two videos: no impostors to carry the calibration over on."""
+    from reidkit.core.errors import LibraryError
+
+    base = tiny_reid_onnx(tmp_path / "base.onnx", DIM)
+    rng = np.random.default_rng(0)
+    one_video = [
+        tracklet(i + 1, range(3 * i, 3 * i + 3), (0, 0, 10, 30), rng.normal(size=(2, DIM))) for i in range(25)
+    ]
+    vector_library(tmp_path / "lib", base, {"v.mp4": one_video}, DIM).close()
+    with pytest.raises(LibraryError, match="pairs of tracklets from different videos"):
+        adapt_library(tmp_path / "lib", config=AdaptConfig(crops_per_tracklet=0))
+    with Library.open(tmp_path / "lib") as lib:
+        assert lib.model == "base"
