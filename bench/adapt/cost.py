@@ -93,9 +93,9 @@ import json, os, resource, sys, time
 sys.path[:0] = [sys.argv[3], sys.argv[3] + '/bench']
 from crosscam.run import register_file
 register_file(sys.argv[2], 'reidkit-retail-0287-cuhk03')
-from reidkit.adapt import adapt_library
+from reidkit.adapt import AdaptConfig, adapt_library
 started = time.perf_counter()
-report = adapt_library(sys.argv[1])
+report = adapt_library(sys.argv[1], config=AdaptConfig(crops_per_tracklet=int(sys.argv[4])))
 print(json.dumps({'wall': time.perf_counter() - started, 'seconds': report.seconds, 'crops': report.crops,
                   'rounds': len(report.rounds), 'stopped': report.stopped,
                   'maxrss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
@@ -110,6 +110,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--source", type=Path, help="library to copy (default: the dev footage's for --model)"
     )
     parser.add_argument("--work", type=Path, default=REPO / "bench" / "adapt" / "out")
+    parser.add_argument(
+        "--crops-per-tracklet",
+        type=int,
+        default=8,
+        help="AdaptConfig.crops_per_tracklet (0: stored crops only)",
+    )
     args = parser.parse_args(argv)
     shared = Path(os.environ.get("REIDKIT_SHARED", REPO.parent / "shared"))
     os.environ.setdefault("REIDKIT_MODEL_DIR", str(shared / "models"))
@@ -124,7 +130,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         env = {**os.environ, "REIDKIT_ADAPTED_DIR": str(args.work / "adapted")}
         started = time.perf_counter()
         done = subprocess.run(
-            [sys.executable, "-c", CHILD, str(root), args.model, str(REPO)],
+            [sys.executable, "-c", CHILD, str(root), args.model, str(REPO), str(args.crops_per_tracklet)],
             capture_output=True,
             text=True,
             env=env,
@@ -137,6 +143,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         rows.append(
             {
                 "tracklets": n,
+                "crops/tracklet": args.crops_per_tracklet,
                 "views": result["crops"],
                 "crops s": f"{s['crops']:.0f}",
                 "train s": f"{s['train']:.0f}",

@@ -72,7 +72,7 @@ def apply_head(arrays: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:
 @dataclass(frozen=True)
 class HeadConfig:
     hidden: int = 0
-    lr: float = 1e-3
+    lr: float = 3e-4
     weight_decay: float = 5e-4
     people_per_batch: int = 16
     crops_per_person: int = 4
