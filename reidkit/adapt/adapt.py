@@ -36,7 +36,7 @@ import numpy as np
 from reidkit.adapt.calibration import as_calibration, carry_over, cross_video_pairs, pair_scores
 from reidkit.adapt.crops import library_crops, photometric_views
 from reidkit.adapt.labels import LabelRule, LibraryView, PseudoLabels, label_agreement, pseudo_labels
-from reidkit.core.errors import LibraryError, ModelError
+from reidkit.core.errors import LibraryError
 from reidkit.core.log import get_logger
 from reidkit.core.vectors import l2_normalise
 
@@ -321,8 +321,6 @@ def adapt_library(
             library.replace_vectors(model_name, out, adapted_crops, model_file_sha256=sha)
             seconds["reembed"] = time.perf_counter() - t0
             say(f"library re-embedded with {model_name}")
-    except ModelError:
-        raise
     finally:
         library.close()
     seconds["total"] = time.perf_counter() - started

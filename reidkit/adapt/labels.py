@@ -196,8 +196,8 @@ def _visits_together(
 
 
 def label_agreement(a: np.ndarray, b: np.ndarray) -> float:
-    """Pairwise agreement of two labelings of the same items (the Rand index over same/different pairs
-    that either labeling calls "same"): 1.0 when the people did not change."""
+    """How far two labelings of the same items agree: the Jaccard index of their same-person pairs
+    (pairs both call one person / pairs either does). 1.0 when the people did not change."""
     a, b = np.asarray(a), np.asarray(b)
     same_a = a[:, None] == a[None, :]
     same_b = b[:, None] == b[None, :]
