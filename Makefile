@@ -27,7 +27,7 @@ $(VENV)/.base-installed: pyproject.toml | $(BIN)/python
 $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q "$(TORCH_SPEC)"
 	# scale (Ray) too: its tests take ~10 s on 2 cores, and skip when it is missing.
-	$(BIN)/python -m pip install -q -e '.[dev,train,eval,scale]'
+	$(BIN)/python -m pip install -q -e '.[dev,train,eval,scale,app]'
 	# TrackEval (HOTA) declares opencv-python, which clashes with the headless build: install it alone.
 	$(BIN)/python -m pip install -q --no-deps trackeval
 	touch $(VENV)/.base-installed $@

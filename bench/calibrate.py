@@ -11,7 +11,7 @@ For every (query, gallery) pair of different cameras, positives share the identi
 * ``threshold``: the cosine at FPR = 1e-2 (``reidkit.evaluate.evaluate_features``; a pair is accepted when
   strictly above it), i.e. 1 in 100 different-person pairs passes;
 * ``link_threshold``: the cosine at FPR = 1e-3, used to join tracklets of one video into a visit
-  without the query (``reidkit.search.moments.link_tracklets``): a wrong link hides a person;
+  without the query (``reidkit.index.visits.link``): a wrong link hides a person;
 * ``logit_slope`` / ``logit_bias``: a logistic fit of P(same | cosine) with positives and negatives
   weighted equally (a 50/50 prior: the probability answers "which is more likely, same or different?",
   not "how many of the library's people are this one", which depends on the library's size).

@@ -48,6 +48,12 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=None, help="onnxruntime threads per session")
     parser.add_argument("--no-skip-static", action="store_true", help="run the detector on every frame")
     parser.add_argument("--crops", type=int, default=8, help="crops embedded per long tracklet")
+    parser.add_argument(
+        "--detect-workers",
+        type=int,
+        default=None,
+        help="video frames detected at once, one thread each (default: one per core)",
+    )
     args = parser.parse_args()
 
     from reidkit.core.runtime import default_threads
@@ -72,7 +78,11 @@ def main() -> int:
     def index_options() -> IndexOptions:
         crops = CropSamplerConfig(k=args.crops, bins=max(16, 2 * args.crops))
         return IndexOptions(
-            crops=crops, prefetch=args.prefetch, progress=False, skip_static=not args.no_skip_static
+            crops=crops,
+            prefetch=args.prefetch,
+            progress=False,
+            skip_static=not args.no_skip_static,
+            detect_workers=args.detect_workers,
         )
 
     t0 = time.perf_counter()
@@ -81,7 +91,7 @@ def main() -> int:
     load = time.perf_counter() - t0
     print(
         f"detector {detector.name}, reid {embedder.name}, onnxruntime threads "
-        f"{threads}, prefetch {args.prefetch}, crops {args.crops}, "
+        f"{threads}, detect workers {args.detect_workers or threads}, prefetch {args.prefetch}, crops {args.crops}, "
         f"cpus {os.cpu_count()}, models loaded in {load:.2f}s"
     )
     naive = {video: naive_box_count(video, args.detector, detector.name) for video in args.videos}
@@ -101,8 +111,14 @@ def main() -> int:
         first_frame = next(iter(open_media(video).frames())).image
         before = raw_latency(floor_detector, first_frame)
         with tempfile.TemporaryDirectory() as lib:
+            # By name, as `reidkit index` does: the indexer builds its single-threaded frame detectors.
             report = index_media(
-                video, lib, detector=detector, model=embedder, stride=args.stride, options=index_options()
+                video,
+                lib,
+                detector=args.detector,
+                model=embedder,
+                stride=args.stride,
+                options=index_options(),
             )
         after = raw_latency(floor_detector, first_frame)
         (f,) = report.files

@@ -9,6 +9,7 @@ rk.write_report(result, "report/")              # report/index.html
 for person in rk.people("lib/"):                 # who is in the footage, across files
     print(person.id, person.visits, person.videos, person.seconds)
 rk.adapt("lib/")                                 # the model adapted to lib/'s cameras (needs torch)
+rk.remove(["videos/cam1.mp4"], "lib/")           # delete a file's tracklets, vectors and thumbnails
 """
 
 from __future__ import annotations
@@ -25,7 +26,17 @@ from reidkit.search.people import people as _people
 if TYPE_CHECKING:
     from reidkit.index.library import Library
 
-__all__ = ["Moment", "Person", "SearchResult", "adapt", "find_person", "index", "people", "write_report"]
+__all__ = [
+    "Moment",
+    "Person",
+    "SearchResult",
+    "adapt",
+    "find_person",
+    "index",
+    "people",
+    "remove",
+    "write_report",
+]
 
 
 def index(paths: str | Path | Sequence[str | Path], library: str | Path, **options: Any) -> Any:
@@ -73,3 +84,21 @@ def adapt(library: str | Path, **options: Any) -> Any:
     from reidkit.adapt import adapt_library
 
     return adapt_library(library, **options)
+
+
+def remove(
+    files: str | Path | int | Sequence[str | Path | int], library: str | Path, *, missing_ok: bool = False
+) -> list[Any]:
+    """Delete files from ``library``: each one's tracklets, vectors and thumbnails, atomically per file.
+
+    A file is named by the path it was indexed from, by a file with the same content (its hash is
+    looked up) or by its media id. Returns the removed :class:`~reidkit.index.library.MediaRecord` s;
+    a file the library does not hold raises :class:`~reidkit.core.errors.LibraryError` before anything
+    is removed, unless ``missing_ok`` (it is then skipped).
+    """
+    from reidkit.index.library import Library
+    from reidkit.index.removal import remove_files
+
+    named = [files] if isinstance(files, (str, Path, int)) else list(files)
+    with Library.open_for_writing(library) as lib:
+        return list(remove_files(lib, named, missing_ok=missing_ok))

@@ -115,7 +115,7 @@ def main() -> None:
 
     from reidkit.api import find_person
     from reidkit.index.library import Library
-    from reidkit.search.moments import link_tracklets, pooled_vector
+    from reidkit.index.visits import link_records
     from reidkit.zoo.calibration import calibration_for
 
     truth_path = compose(config, args.out, args.shared)
@@ -156,8 +156,8 @@ def main() -> None:
     visits_by_video: dict[str, list[list]] = {}
     for m in media.values():
         recs = library.tracklets(m.id)
-        vectors = {r.id: pooled_vector(library.crop_vectors(r.id)) for r in recs}
-        visits_by_video[Path(m.path).name] = link_tracklets(recs, vectors, m, link)
+        vectors = dict(zip([r.id for r in recs], library.vectors_of([r.id for r in recs]), strict=True))
+        visits_by_video[Path(m.path).name] = link_records(recs, vectors, m, link)
     tracklet_owner = {}
     for v, visits in visits_by_video.items():
         for visit in visits:

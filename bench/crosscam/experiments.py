@@ -5,7 +5,7 @@ Each variant ranks the library's tracklets (or linked groups of them) for a quer
 * scoring a tracklet — ``pooled``: cosine to the tracklet's pooled vector (what ``Library.search`` ranks
   by); ``max``: the best of its per-crop cosines; ``mean``: the mean of its per-crop cosines;
 * ``link``: tracklets of one video are joined into visits by the product's own rule
-  (``reidkit.search.moments.link_tracklets``: time, place and appearance, at a given link threshold);
+  (``reidkit.index.visits.link_records``: time, place and appearance, at a given link threshold);
   the query is not used, so a link is the index's own claim that two pieces are one person;
 * ``qe``: average query expansion — the query vector plus the pooled vectors of the top-k moments of
   a first pass, renormalised, then a second pass.
@@ -68,8 +68,8 @@ def tracklet_pieces(library: Any) -> list[Piece]:
 
 
 def link_pieces(pieces: Sequence[Piece], min_link: float) -> list[Piece]:
-    """The product's visits over ``pieces`` (``link_tracklets`` at ``min_link``), as linked pieces."""
-    from reidkit.search.moments import link_tracklets
+    """The product's visits over ``pieces`` (``reidkit.index.visits.link_records`` at ``min_link``), as linked pieces."""
+    from reidkit.index.visits import link_records
 
     by_video: dict[str, list[Piece]] = {}
     for p in pieces:
@@ -78,7 +78,7 @@ def link_pieces(pieces: Sequence[Piece], min_link: float) -> list[Piece]:
     for video, members in by_video.items():
         by_id = {p.record.id: p for p in members}
         vectors = {i: p.pooled for i, p in by_id.items()}
-        for visit in link_tracklets([p.record for p in members], vectors, members[0].media, min_link):
+        for visit in link_records([p.record for p in members], vectors, members[0].media, min_link):
             group = [by_id[r.id] for r in visit]
             linked.append(
                 Piece(

@@ -24,9 +24,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from reidkit.core.gallery import LinkRule
 from reidkit.core.vectors import l2_normalise
 from reidkit.index.footage import MIN_SHARED_FRAMES
-from reidkit.search.moments import MomentRule, link_tracklets
+from reidkit.index.visits import group_media, span_of
 from reidkit.search.people import average_linkage
 from reidkit.search.verdict import VerdictRule, decide
 
@@ -80,7 +81,7 @@ class PseudoLabels:
 
 @dataclass(frozen=True)
 class LabelRule:
-    moments: MomentRule = field(default_factory=MomentRule)
+    moments: LinkRule = field(default_factory=LinkRule)
     verdict: VerdictRule = field(default_factory=VerdictRule)
 
 
@@ -139,18 +140,20 @@ def pseudo_labels(
         empty = np.zeros(0, np.int64)
         return PseudoLabels(empty, empty, cannot_link, cameras)
     row_of = {r.id: i for i, r in enumerate(view.tracklets)}
-    by_id = {r.id: vectors[i] for i, r in enumerate(view.tracklets)}
     media_of = {m.id: m for m in view.media}
     visit = np.full(n, -1, np.int64)
     groups: list[list[int]] = []
     for media in view.media:
         records = [r for r in view.tracklets if r.media_id == media.id]
-        if media.kind == "image":
-            linked = [[r] for r in records]
-        else:
-            linked = link_tracklets(records, by_id, media, calibration.link_threshold, rule.moments)
+        if not records:
+            continue
+        spans = [span_of(r.id, r.start, r.end, r.boxes) for r in records]
+        rows_here = [row_of[r.id] for r in records]
+        linked = group_media(
+            media.kind, spans, vectors[rows_here], media.width, calibration.link_threshold, rule.moments
+        )
         for group in linked:
-            rows = [row_of[r.id] for r in group]
+            rows = [rows_here[i] for i in group]
             visit[rows] = len(groups)
             groups.append(rows)
     visit_vectors = l2_normalise(np.stack([vectors[rows].mean(axis=0) for rows in groups]))

@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "search",
     "people",
     "adapt",
+    "remove",
     "track",
     "eval",
     "calibrate",

@@ -31,10 +31,16 @@ def register(app: typer.Typer) -> None:
         ),
         crops: int = typer.Option(8, "--crops", min=1, help="Crops embedded per tracklet."),
         index: str = typer.Option(
-            "Flat", "--index", help="Faiss index for a NEW library: Flat, IVF1024,Flat, HNSW32."
+            "auto",
+            "--index",
+            help="Search index of a NEW library: auto (exact, then IVF past 65k tracklets), Flat (always "
+            "exact), or a Faiss factory string such as IVF1024,Flat or HNSW32.",
         ),
         nprobe: int | None = typer.Option(
-            None, "--nprobe", min=1, help="IVF lists searched per query, stored in the library (default 16)."
+            None,
+            "--nprobe",
+            min=1,
+            help="IVF lists searched per query, stored in the library (default: a quarter of the lists).",
         ),
         ef_search: int | None = typer.Option(
             None, "--ef-search", min=1, help="HNSW efSearch, stored in the library (default 64)."
@@ -48,9 +54,17 @@ def register(app: typer.Typer) -> None:
         ray: str | None = typer.Option(
             None,
             "--ray",
-            metavar="local|auto|ADDRESS",
-            help="Analyse files in parallel on Ray workers: 'local' (this machine), 'auto' or "
-            "ray://host:port (a running cluster; media must be at the same path on every node).",
+            metavar="local|auto|HOST:PORT",
+            help="Analyse files in parallel on Ray workers: 'local' (this machine), or a running "
+            "cluster: HOST:PORT as `ray start --head` prints it, 'auto' (the one started on this "
+            "machine) or ray://HOST:10001 (Ray Client). Media must be at the same path on every node.",
+        ),
+        ray_resources: str | None = typer.Option(
+            None,
+            "--ray-resources",
+            metavar="JSON",
+            help="Ray resources each worker reserves besides --ray-cpus, e.g. '{\"reid\": 1}': workers run "
+            "only on the nodes started with them (ray start --resources); also GPU and memory (bytes).",
         ),
         ray_cpus: float = typer.Option(
             1.0, "--ray-cpus", min=0.1, help="CPUs each Ray worker reserves (its onnxruntime threads)."
@@ -66,8 +80,15 @@ def register(app: typer.Typer) -> None:
         indexed. A video damaged part-way is indexed where it decodes ("partly", with the frames lost).
         Exits 1 when something was skipped or lost that way, 2 when nothing could be read.
         """
+        from reidkit.core.errors import ReidkitError
         from reidkit.embed.crops import CropSamplerConfig
         from reidkit.index.indexer import FileReport, IndexOptions, index_media
+
+        if ray_resources is not None and ray is None:
+            raise ReidkitError(
+                "--ray-resources places Ray workers — give --ray too (local or the cluster's HOST:PORT)"
+            )
+        per_worker = None if ray_resources is None else _parse_resources(ray_resources)
 
         options = IndexOptions(
             crops=CropSamplerConfig(k=crops, bins=max(16, 2 * crops)), progress=False if quiet else None
@@ -115,7 +136,13 @@ def register(app: typer.Typer) -> None:
             from reidkit.index.distributed import index_media_ray
 
             report = index_media_ray(
-                paths, library, address=ray, workers=workers, num_cpus_per_worker=ray_cpus, **common
+                paths,
+                library,
+                address=ray,
+                workers=workers,
+                num_cpus_per_worker=ray_cpus,
+                resources_per_worker=per_worker,
+                **common,
             )
         indexed, skipped, failed = report.indexed, report.skipped, report.failed
         if failed and not indexed and not skipped:
@@ -139,3 +166,18 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"skipped: {f.message}", err=True)
         if failed or partly:
             raise SystemExit(1)
+
+
+def _parse_resources(text: str) -> dict[str, float]:
+    """``--ray-resources``: a JSON object of resource name -> amount (checked by the Ray indexer)."""
+    import json
+
+    from reidkit.core.errors import ReidkitError
+
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        value = exc.msg
+    if not isinstance(value, dict):
+        raise ReidkitError(f"--ray-resources {text!r} is not a JSON object — write it like '{{\"reid\": 1}}'")
+    return value

@@ -9,11 +9,12 @@ import cv2
 import numpy as np
 
 from reidkit.core.types import Crop, Embedder
+from reidkit.core.vectors import mean_direction
 
 
 @dataclass(frozen=True)
 class TrackletEmbedding:
-    vector: np.ndarray  # (D,) float32, unit length: the quality-weighted mean of the crop vectors
+    vector: np.ndarray  # (D,) float32, unit: the mean of the crop vectors (core.vectors.mean_direction)
     crop_vectors: np.ndarray  # (k, D) float32, unit rows, best crop first
     crops: list[Crop]  # the crops embedded, best first (crops[0] is the thumbnail)
 
@@ -54,8 +55,7 @@ def embed_tracklets(embedder: Embedder, groups: Sequence[Sequence[Crop]]) -> lis
             continue
         rows = np.asarray(vectors[start : start + len(group)], np.float32)
         start += len(group)
-        weights = np.array([c.quality for c in group], np.float32)
-        out.append(TrackletEmbedding(pool_vectors(rows, weights), rows, list(group)))
+        out.append(TrackletEmbedding(mean_direction(rows), rows, list(group)))
     return out
 
 

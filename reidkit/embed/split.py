@@ -17,7 +17,8 @@ from __future__ import annotations
 import numpy as np
 
 from reidkit.core.types import Tracklet
-from reidkit.embed.pooling import TrackletEmbedding, pool_vectors
+from reidkit.core.vectors import mean_direction
+from reidkit.embed.pooling import TrackletEmbedding
 
 
 def appearance_cut(vectors: np.ndarray, threshold: float) -> int | None:
@@ -29,7 +30,9 @@ def appearance_cut(vectors: np.ndarray, threshold: float) -> int | None:
     vectors = np.asarray(vectors, np.float32)
     if len(vectors) < 2:
         return None
-    agreement = [float(pool_vectors(vectors[:j]) @ pool_vectors(vectors[j:])) for j in range(1, len(vectors))]
+    agreement = [
+        float(mean_direction(vectors[:j]) @ mean_direction(vectors[j:])) for j in range(1, len(vectors))
+    ]
     best = int(np.argmin(agreement))
     return best + 1 if agreement[best] < threshold else None
 
@@ -66,8 +69,7 @@ def split_on_appearance(
         )
         vectors = embedding.crop_vectors[rows]
         crops = [embedding.crops[i] for i in rows]  # still best first
-        weights = np.array([c.quality for c in crops], np.float32)
-        pieces.append((part, TrackletEmbedding(pool_vectors(vectors, weights), vectors, crops)))
+        pieces.append((part, TrackletEmbedding(mean_direction(vectors), vectors, crops)))
     return [out for piece in pieces for out in split_on_appearance(*piece, threshold, max_depth - 1)]
 
 

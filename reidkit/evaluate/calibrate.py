@@ -9,7 +9,7 @@ For every (query, gallery) pair of different cameras, positives share the identi
 
 * ``threshold``: the cosine at FPR = 1e-2 (a pair is accepted when strictly above it);
 * ``link_threshold``: the cosine at FPR = 1e-3, used to join tracklets of one video into a visit
-  without the query (``reidkit.search.moments.link_tracklets``): a wrong link hides a person;
+  without the query (``reidkit.index.visits.link``): a wrong link hides a person;
 * ``logit_slope`` / ``logit_bias``: a logistic fit of P(same | cosine) with positives and negatives
   weighted equally (a 50/50 prior: the library's size enters at search time, not here).
 

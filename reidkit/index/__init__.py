@@ -1,4 +1,4 @@
-"""The library of indexed media (SQLite + Faiss + thumbnails) and the pipeline that fills it."""
+"""The library of indexed media (SQLite + vector shards + thumbnails) and the pipeline that fills it."""
 
 from reidkit.index.indexer import FileReport, IndexOptions, IndexReport, index_media
 from reidkit.index.library import (

@@ -13,18 +13,44 @@ every worker busy, and adds each result with :func:`~reidkit.index.indexer.write
 arrives — one atomic add per file, so an interrupted run keeps every finished file.
 
 The same code runs on a local Ray (``address="local"``, started here and shut down at the end) and on
-a cluster (``"auto"`` or ``"ray://head:10001"``). On a cluster every node must see the media at the
-same absolute path (shared storage), have reidkit installed and reach the models
+a running cluster, joined by address and left running at the end:
+
+* ``"HOST:PORT"``, the address ``ray start --head --port PORT`` prints: this process joins the cluster
+  as a driver, so it must run on a machine that reaches every node (typically one of them);
+* ``"auto"``: the cluster ``ray start`` last started on this machine;
+* ``"ray://HOST:10001"``: through Ray Client, from outside the cluster (needs ``pip install
+  'ray[client]'`` here and on the head).
+
+::
+
+    # on the head, then on each other node
+    ray start --head --port 6379 --num-cpus 8
+    ray start --address HEAD:6379 --num-cpus 16 --resources '{"reid": 4}'
+    # anywhere on the cluster: workers only on the nodes that offer "reid"
+    reidkit index /nfs/videos/ --library lib/ --ray HEAD:6379 --ray-cpus 4 --ray-resources '{"reid": 1}'
+
+``resources_per_worker`` (``--ray-resources``) are Ray custom resources each worker reserves besides its
+CPUs: they pin workers to the nodes started with them. The default worker count is what the cluster's
+nodes can hold at once; more than that is capped (an actor that cannot be placed would hold its file
+forever), and a cluster where no node can hold one worker is a one-line error, not a hang. Ray enables
+token authentication for clusters started by ``ray start`` where ``~/.ray/auth_token`` exists; joining
+such a cluster by address needs ``RAY_AUTH_MODE=token`` and its token (``RAY_AUTH_TOKEN`` or
+``RAY_AUTH_TOKEN_PATH``) in this process's environment, or the error says so. Ray replaces a loopback
+node address (``127.0.0.1``) with the machine's own IP, so a one-machine cluster listens there.
+
+On a cluster every node must see the media at the same absolute path (shared storage), have reidkit
+(and any detector / embedder class passed as an object) importable and reach the models
 (``REIDKIT_MODEL_DIR``); the library lives beside this process only.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import sys
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -119,6 +145,7 @@ def index_media_ray(
     address: str | None = None,
     workers: int | None = None,
     num_cpus_per_worker: float = 1.0,
+    resources_per_worker: Mapping[str, float] | None = None,
     local_cpus: int | None = None,
     detector: str | Path | Detector = "yolox-nano",
     model: str | Path | Embedder | None = None,
@@ -135,11 +162,12 @@ def index_media_ray(
     """Index every video and image under ``paths`` into ``library_root`` with a pool of Ray workers.
 
     ``address``: ``"local"`` starts Ray on this machine (``local_cpus`` CPUs, default all) and stops it
-    at the end; ``"auto"`` or ``"ray://host:port"`` joins a running cluster; None uses the Ray this
-    process already initialised, else starts a local one. ``workers`` (default: the cluster's CPUs //
-    ``num_cpus_per_worker``, at most one per file) actors each reserve ``num_cpus_per_worker`` CPUs and
-    run onnxruntime with ``threads`` threads (default: :func:`~reidkit.core.runtime.default_threads` of
-    that many CPUs).
+    at the end; ``"host:port"``, ``"auto"`` or ``"ray://host:port"`` joins a running cluster (see the
+    module docstring); None uses the Ray this process already initialised, else starts a local one.
+    ``workers`` actors (default: as many as the nodes can hold, at most one per file; never more) each
+    reserve ``num_cpus_per_worker`` CPUs plus the custom ``resources_per_worker`` (e.g.
+    ``{"reid": 1}``: only nodes started with ``--resources '{"reid": N}'``), and run onnxruntime with
+    ``threads`` threads (default: :func:`~reidkit.core.runtime.default_threads` of that many CPUs).
 
     ``detector`` and ``model`` are names or .onnx paths resolved in each worker, or picklable objects
     (tests pass fakes). Everything else is as in :func:`reidkit.index.indexer.index_media`: files
@@ -156,9 +184,23 @@ def index_media_ray(
         threads = default_threads(num_cpus_per_worker)
     found, unwalkable = find_media_to_index(paths)
     files = [Path(p).resolve() for p in found]
+    needs = worker_needs(num_cpus_per_worker, resources_per_worker)
     started_ray = connect(address, local_cpus)
     try:
-        actor_class = ray.remote(num_cpus=num_cpus_per_worker)(AnalyserWorker)
+        capacity = worker_capacity(ray.nodes(), needs)
+        if capacity == 0:
+            raise ReidkitError(
+                f"no node of the Ray cluster can hold a worker needing {_describe(needs)} "
+                f"(nodes: {_describe_nodes(ray.nodes())}) — lower --ray-cpus, or start a node with "
+                "those resources (ray start --address ... --num-cpus N --resources '{\"name\": N}')"
+            )
+        custom = {k: v for k, v in needs.items() if k not in ("CPU", "GPU", "memory")}
+        actor_class = ray.remote(
+            num_cpus=num_cpus_per_worker,
+            num_gpus=needs.get("GPU", 0),
+            memory=needs.get("memory"),
+            resources=custom or None,
+        )(AnalyserWorker)
 
         def new_worker() -> Any:
             return actor_class.remote(detector, model, options, tracker_config, tracker_factory, threads)
@@ -199,10 +241,16 @@ def index_media_ray(
                     todo.append(_Job(str(path), sha, kind))
             if not todo:
                 return report
-            if workers is None:
-                cpus = float(ray.cluster_resources().get("CPU", 1.0))
-                workers = max(1, int(cpus // max(num_cpus_per_worker, 1e-9)))
-            idle = [first] + [new_worker() for _ in range(min(workers, len(todo)) - 1)]
+            if workers is not None and min(workers, len(todo)) > capacity:
+                # An actor with no room stays pending and the file given to it would wait forever.
+                log.warning(
+                    "only %d Ray workers fit on the cluster's nodes; using %d, not %d",
+                    capacity,
+                    capacity,
+                    workers,
+                )
+            count = min(capacity if workers is None else workers, capacity, len(todo))
+            idle = [first] + [new_worker() for _ in range(count - 1)]
             bar = _progress(show_progress, len(todo))
             running: dict[Any, tuple[Any, _Job]] = {}
             try:
@@ -276,6 +324,58 @@ def _progress(enabled: bool | None, total: int) -> Any:
     return tqdm(total=total, desc="files", unit="file", leave=False, file=sys.stderr, dynamic_ncols=True)
 
 
+def worker_needs(num_cpus: float, resources: Mapping[str, float] | None) -> dict[str, float]:
+    """What one worker reserves on its node: ``CPU`` plus ``resources`` (validated): custom resources,
+    ``GPU`` (a count) or ``memory`` (bytes), as Ray names them."""
+    needs = {"CPU": float(num_cpus)} if num_cpus > 0 else {}
+    for name, amount in (resources or {}).items():
+        if not isinstance(name, str) or not name or name in ("CPU", "object_store_memory"):
+            raise ReidkitError(
+                f"Ray worker resource {name!r} cannot be reserved here — use --ray-cpus for CPUs, and "
+                "names given to `ray start --resources` for the rest"
+            )
+        if isinstance(amount, bool) or not isinstance(amount, int | float) or not amount > 0:
+            example = json.dumps({name: 1})
+            raise ReidkitError(
+                f"Ray worker resource {name!r} needs a positive amount, not {amount!r} — e.g. {example}"
+            )
+        needs[name] = float(amount)
+    return needs
+
+
+def worker_capacity(nodes: Sequence[Mapping[str, Any]], needs: Mapping[str, float]) -> int:
+    """How many workers needing ``needs`` the alive ``nodes`` (``ray.nodes()``) hold at once; a worker
+    lives on one node, so this is a sum over nodes, not the cluster's totals divided."""
+    total = 0
+    for node in nodes:
+        if not node.get("Alive", node.get("alive", False)):
+            continue
+        offered = node.get("Resources", {})
+        # A small epsilon: Ray stores fractions in fixed point (1/10000), 0.3 * 3 must fit in 0.9.
+        fits = [int(offered.get(name, 0.0) / amount + 1e-6) for name, amount in needs.items()]
+        if not fits:  # a worker that reserves nothing: Ray places any number
+            return sys.maxsize
+        total += min(fits)
+    return total
+
+
+def _describe(needs: Mapping[str, float]) -> str:
+    return ", ".join(f"{name} {amount:g}" for name, amount in needs.items()) or "nothing"
+
+
+def _describe_nodes(nodes: Sequence[Mapping[str, Any]]) -> str:
+    shown = []
+    for node in nodes:
+        if node.get("Alive", node.get("alive", False)):
+            offered = {
+                k: v
+                for k, v in node.get("Resources", {}).items()
+                if not k.startswith("node:") and k not in ("memory", "object_store_memory")
+            }
+            shown.append("{" + _describe(offered) + "}")
+    return "; ".join(shown) or "none alive"
+
+
 def import_ray() -> Any:
     try:
         import ray
@@ -287,7 +387,8 @@ def import_ray() -> Any:
 def connect(address: str | None, local_cpus: int | None = None) -> bool:
     """Make sure Ray is initialised; returns True when this call started it (the caller shuts it down).
 
-    ``None`` reuses a Ray this process already initialised, else acts like ``"local"``.
+    A Ray this process already initialised is used whatever ``address`` says; else ``None`` acts like
+    ``"local"``.
     """
     ray = import_ray()
     if ray.is_initialized():
@@ -295,12 +396,37 @@ def connect(address: str | None, local_cpus: int | None = None) -> bool:
     quiet = {"logging_level": logging.WARNING, "log_to_driver": False}
     if address in (None, "", "local"):
         ray.init(num_cpus=local_cpus, include_dashboard=False, **quiet)
-    else:
-        try:
-            ray.init(address=address, **quiet)
-        except ConnectionError as exc:
+        return True
+    try:
+        ray.init(address=address, **quiet)
+    except ConnectionError as exc:
+        if _is_auth_failure(exc):
             raise ReidkitError(
-                f"cannot reach a Ray cluster at {address!r} ({exc}) — start one with `ray start --head`, "
-                "or use --ray local"
+                f"the Ray cluster at {address!r} uses token authentication and refused this process (no "
+                "token, or another one) — set RAY_AUTH_MODE=token and the cluster's token "
+                "(RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token) in its environment"
             ) from None
+        raise ReidkitError(
+            f"cannot reach a Ray cluster at {address!r} ({exc}) — start one with `ray start --head` and "
+            "give the address it prints (HOST:PORT), or use --ray local"
+        ) from None
+    except ValueError as exc:  # ray:// without Ray Client, a malformed address
+        if "ray[client]" in str(exc):
+            raise ReidkitError(
+                f"{address!r} needs Ray Client: pip install 'ray[client]' — or run on a node of the "
+                "cluster and give the head's HOST:PORT"
+            ) from None
+        raise ReidkitError(
+            f"cannot use the Ray address {address!r} ({exc}) — give HOST:PORT, auto or local"
+        ) from None
     return True
+
+
+def _is_auth_failure(exc: BaseException) -> bool:
+    """Ray reports a refused token as a ConnectionError over a RuntimeError whose text names it."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if seen.__class__.__name__ == "AuthenticationError" or "InvalidAuthToken" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False

@@ -52,6 +52,14 @@ class ScoreStats:
         self.total_sq += other.total_sq
         self.maximum = max(self.maximum, other.maximum)
 
+    def subtract(self, other: ScoreStats) -> None:
+        """Take ``other``'s scores out again (its maximum cannot be: see :meth:`FootageScores.set_maxima`)."""
+        self.count -= other.count
+        self.total -= other.total
+        self.total_sq -= other.total_sq
+        if self.count <= 0:
+            self.count, self.total, self.total_sq, self.maximum = 0, 0.0, 0.0, -1.0
+
     @property
     def mean(self) -> float:
         return self.total / self.count if self.count else 0.0
@@ -72,6 +80,15 @@ class FootageScores:
     def merge(self, other: FootageScores) -> None:
         self.negatives.merge(other.negatives)
         self.positives.merge(other.positives)
+
+    def subtract(self, other: FootageScores) -> None:
+        self.negatives.subtract(other.negatives)
+        self.positives.subtract(other.positives)
+
+    def set_maxima(self, parts: Sequence[FootageScores]) -> None:
+        """Maxima re-read from the per-file scores that make up these (after a :meth:`subtract`)."""
+        self.negatives.maximum = max((p.negatives.maximum for p in parts), default=-1.0)
+        self.positives.maximum = max((p.positives.maximum for p in parts), default=-1.0)
 
     def to_json(self) -> str:
         return json.dumps({"negatives": self.negatives.__dict__, "positives": self.positives.__dict__})
@@ -118,10 +135,14 @@ def media_footage_scores(
     """The pairs of one media file: ``vectors`` (N, D) pooled and unit; ``crop_vectors`` per tracklet."""
     scores = FootageScores()
     vectors = np.asarray(vectors, np.float32)
-    for i in range(len(tracklets)):
-        for j in range(i + 1, len(tracklets)):
-            if _apart_on_screen(tracklets[i], tracklets[j]):
-                scores.negatives.add([float(vectors[i] @ vectors[j])])
+    # Only tracklets whose frame spans overlap can share frames: the others are never compared (most
+    # pairs of a long video), so one file costs its overlapping pairs, not all n^2 of them.
+    firsts = np.array([int(np.asarray(t.frames)[0]) if len(t.frames) else 0 for t in tracklets])
+    lasts = np.array([int(np.asarray(t.frames)[-1]) if len(t.frames) else -1 for t in tracklets])
+    overlapping = np.minimum.outer(lasts, lasts) >= np.maximum.outer(firsts, firsts)
+    for i, j in zip(*np.nonzero(np.triu(overlapping, k=1)), strict=True):
+        if _apart_on_screen(tracklets[i], tracklets[j]):
+            scores.negatives.add([float(vectors[i] @ vectors[j])])
     for crops in crop_vectors:
         crops = np.asarray(crops, np.float32)
         if len(crops) >= 2:

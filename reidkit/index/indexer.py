@@ -18,7 +18,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -27,10 +27,12 @@ import numpy as np
 from reidkit.core.errors import LibraryError, MediaError, ModelError, ReidkitError
 from reidkit.core.log import get_logger
 from reidkit.core.prefetch import prefetch
-from reidkit.core.types import Detections, Detector, Embedder, Frame, Tracker, Tracklet, Tracks
+from reidkit.core.runtime import default_threads
+from reidkit.core.types import Detector, Embedder, Frame, Tracker, Tracklet, Tracks
 from reidkit.embed.crops import CropSampler, CropSamplerConfig
 from reidkit.embed.pooling import TrackletEmbedding, embed_tracklets, encode_thumbnail
 from reidkit.embed.split import split_on_appearance
+from reidkit.index.detect_ahead import DetectorPool, detect_ahead
 from reidkit.index.library import DEFAULT_INDEX, Library, NewMedia, NewTracklet
 from reidkit.index.motion import MotionGate
 from reidkit.zoo.calibration import calibration_for
@@ -151,6 +153,9 @@ class IndexOptions:
     # cameras); every `keyframe_seconds` the detector runs anyway, for people who stand still.
     skip_static: bool = True
     keyframe_seconds: float = 2.0
+    # Video frames detected at once, each by its own single-threaded detector (reidkit.index.detect_ahead).
+    # None: one per core (default_threads) when the indexer builds the detector by name, else 1.
+    detect_workers: int | None = None
     # Detector confidence for videos when the detector is built here by name. None: the tracker's
     # `track_low`, so ByteTrack's second association sees the low-score boxes of partly hidden or
     # blurred people (a detector's own 0.35 default hides them; new tracks still need `new_track`).
@@ -213,10 +218,24 @@ class MediaAnalyser:
         options: IndexOptions | None = None,
         tracker_config: TrackerConfig | None = None,
         tracker_factory: Callable[[], Tracker] | None = None,
+        video_detector: Callable[[], Detector] | None = None,
     ):
+        """``video_detector`` builds the single-threaded detectors that work on a video's frames side by
+        side (:attr:`IndexOptions.detect_workers`); None: ``detector`` does, one frame at a time."""
         self.detector = detector
         self.embedder = embedder
         self.options = options or IndexOptions()
+        workers = self.options.detect_workers
+        if workers is None:
+            workers = default_threads() if video_detector is not None else 1
+        if workers < 1 or (workers > 1 and video_detector is None):
+            raise ReidkitError(
+                f"detect_workers={workers}: needs >= 1, and more than 1 needs a detector built by name "
+                "(each worker builds its own; a given detector object may not be thread-safe)"
+            )
+        self._video_detector = video_detector or (lambda: detector)
+        self._detect_workers = workers
+        self._pool: DetectorPool | None = None
         if tracker_config is None:  # the detector's own thresholds (small detectors score lower)
             from reidkit.track import TrackerConfig
 
@@ -228,6 +247,12 @@ class MediaAnalyser:
         self._split_threshold = (
             calibration.threshold if self.options.split_tracklets and calibration.measured else None
         )
+
+    def close(self) -> None:
+        """Stop the video detectors' threads (they are started by the first video)."""
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
 
     def analyse(self, path: Path, sha: str | None = None) -> FileAnalysis:
         """Analyse one file (``sha``: its content hash, computed here when None).
@@ -321,27 +346,26 @@ class MediaAnalyser:
         if opts.prefetch > 0:
             frames = prefetch(frames, opts.prefetch)
         bar = _progress(opts.progress, max(1, -(-int(source.frame_count) // stride)), Path(source.path).name)
+        if self._pool is None:
+            self._pool = DetectorPool(self._video_detector, self._detect_workers)
+        detected = detect_ahead(
+            _timed(frames, times), self._pool, gate, open_tracks=lambda: builder.open_count > 0
+        )
         try:
             while True:
-                t0 = time.perf_counter()
-                frame = next(frames, None)
+                t0, decoding = time.perf_counter(), times.decode
+                item = next(detected, None)
                 t1 = time.perf_counter()
-                times.decode += t1 - t0
-                if frame is None:
+                times.detect += (t1 - t0) - (times.decode - decoding)  # the wait for detections
+                if item is None:
                     break
-                if gate is None or gate.should_detect(frame, open_tracks=builder.open_count > 0):
-                    detections = self.detector.detect(frame.image)
-                    report.frames_detected += 1
-                else:
-                    detections = Detections.empty()
-                t2 = time.perf_counter()
+                frame, detections = item.frame, item.detections
+                report.frames_detected += item.detected
                 tracks = tracker.update(detections, frame.index)
                 builder.add(frame, tracks)
                 sampler.observe(frame, tracks)
                 collect(builder.pop_finished(frame.index), frame.index)
-                t3 = time.perf_counter()
-                times.detect += t2 - t1
-                times.track += t3 - t2
+                times.track += time.perf_counter() - t1
                 report.frames_processed += 1
                 report.boxes += len(detections)
                 report.tracked_boxes += len(tracks)
@@ -353,6 +377,7 @@ class MediaAnalyser:
         finally:
             if bar is not None:
                 bar.close()
+            detected.close()
             close = getattr(frames, "close", None)  # a prefetching generator: stop its thread
             if close is not None:
                 close()
@@ -416,6 +441,17 @@ class MediaAnalyser:
             report.tracklets_split += len(pieces) - 1
             out.extend(to_new_tracklet(t, e) for t, e in pieces)
         return out
+
+
+def _timed(frames: Iterator[Frame], times: StageTimes) -> Iterator[Frame]:
+    """``frames``, adding the time spent waiting for each to ``times.decode``."""
+    while True:
+        t0 = time.perf_counter()
+        frame = next(frames, None)
+        times.decode += time.perf_counter() - t0
+        if frame is None:
+            return
+        yield frame
 
 
 def _failed(path: Path, kind: str, message: str, started: float) -> FileAnalysis:
@@ -562,30 +598,33 @@ def index_media(
         tracker_factory=tracker_factory,
         threads=threads,
     )
-    embedder = analyser.embedder
-    name = getattr(analyser.detector, "name", str(detector))
-    report = IndexReport(Path(library_root), embedder.name, name)
-    for problem in unwalkable:
-        report.files.append(folder_failed(problem, on_file))
-    if not files:
-        return report  # only folders that could not be listed: no library to create
-    with Library.create_or_open(
-        library_root,
-        embedder.name,
-        embedder.dim,
-        index=index,
-        nprobe=nprobe,
-        ef_search=ef_search,
-        model_file=getattr(embedder, "path", None),
-    ) as library:
-        indexer = MediaIndexer(library, analyser)
-        for path in files:
-            file_report = indexer.index_file(Path(path))
-            if file_report.status == "failed":
-                log.info("%s", file_report.message)  # in the report; the caller decides how to show it
-            report.files.append(file_report)
-            if on_file is not None:
-                on_file(file_report)
+    try:
+        embedder = analyser.embedder
+        name = getattr(analyser.detector, "name", str(detector))
+        report = IndexReport(Path(library_root), embedder.name, name)
+        for problem in unwalkable:
+            report.files.append(folder_failed(problem, on_file))
+        if not files:
+            return report  # only folders that could not be listed: no library to create
+        with Library.create_or_open(
+            library_root,
+            embedder.name,
+            embedder.dim,
+            index=index,
+            nprobe=nprobe,
+            ef_search=ef_search,
+            model_file=getattr(embedder, "path", None),
+        ) as library:
+            indexer = MediaIndexer(library, analyser)
+            for path in files:
+                file_report = indexer.index_file(Path(path))
+                if file_report.status == "failed":
+                    log.info("%s", file_report.message)  # in the report; the caller decides how to show it
+                report.files.append(file_report)
+                if on_file is not None:
+                    on_file(file_report)
+    finally:
+        analyser.close()
     return report
 
 
@@ -637,19 +676,26 @@ def build_analyser(
 ) -> MediaAnalyser:
     """Resolve the detector and embedder (names, paths or objects) into a :class:`MediaAnalyser`.
 
-    A detector built here by name gets :func:`index_detector_options`.
+    A detector built here by name gets :func:`index_detector_options`, and a video's frames are
+    detected by one single-threaded copy of it per worker (:attr:`IndexOptions.detect_workers`).
     """
     embedder = _resolve_embedder(model, threads)
+    video_detector: Callable[[], Detector] | None = None
     if not isinstance(detector, Detector):
+        from functools import partial
+
         from reidkit.detect import build_detector
 
-        detector = build_detector(
-            detector, index_detector_options(detector, options, tracker_config, threads)
-        )
+        detector_options = index_detector_options(detector, options, tracker_config, threads)
+        video_detector = partial(build_detector, detector, replace(detector_options, threads=1))
+        detector = build_detector(detector, detector_options)
+        if threads is not None and options.detect_workers is None:
+            options = replace(options, detect_workers=threads)  # the cores this analyser may use
     return MediaAnalyser(
         detector,
         embedder,
         options=options,
         tracker_config=tracker_config,
         tracker_factory=tracker_factory,
+        video_detector=video_detector,
     )

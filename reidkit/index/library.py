@@ -2,24 +2,39 @@
 
 Layout of a library folder::
 
-    library.sqlite     the source of truth: meta, media, tracklets (+ pooled vectors), crop_vectors
-    tracklets.faiss    inner-product index over the pooled tracklet vectors (ids = tracklet ids)
-    thumbs/            one JPEG per tracklet (its best crop)
-    .lock              held (flock) by the one process allowed to write
+    library.sqlite      the source of truth: meta, media, tracklets (+ pooled vectors), crop_vectors,
+                        and what the files below hold (reidkit/index/library_files.py)
+    library.sqlite-wal  SQLite's write-ahead log, present while a writer or reader has the library open
+                        (or after a kill): committed changes not yet copied into library.sqlite. Copy
+                        it WITH library.sqlite. A writer checkpoints on close, so a closed library's
+                        database is library.sqlite alone (the -wal is then absent or empty).
+    library.sqlite-shm  SQLite's shared index of the -wal (rebuilt by SQLite when missing)
+    vectors/            the pooled vectors in append-only shards and, for a large library, the saved
+                        approximate index (reidkit/index/vector_store.py): derived, checksummed,
+                        rebuilt from library.sqlite when damaged
+    thumbs/ab/          one JPEG per tracklet (its best crop), in folders by the file's hash prefix;
+                        libraries from before keep their flat thumbs/*.jpg
+    .lock               held (flock) by the one process allowed to write
 
 Crash safety: one file is added in one SQLite transaction, so a media row exists only with all of its
-tracklets and vectors. Thumbnails are written before that commit (an orphan thumbnail is harmless and
-is cleaned on the next write); the Faiss file is written to a temporary file and ``os.replace``-d after
-it. Faiss is derived data: on open, if its ids differ from the tracklet ids in SQLite (a crash between
-the commit and the index write), it is rebuilt from the vectors stored in SQLite.
+tracklets and vectors; removing one is one transaction too. Files written outside SQLite (thumbnails,
+vector rows) are announced in SQLite before they are written and owned by the commit, so the next
+writer cuts or deletes exactly what a killed write left, and nothing else. Readers see one committed
+state: they map the vector rows their SQLite snapshot records, never rows still being written.
+
+A damaged library is never made worse: a missing or empty library.sqlite next to another library's
+files, or vector files holding rows the database does not record (a copy without its -wal), make a
+writer refuse with one line; a damaged database page is one line too; damaged vectors fail their
+checksum and are rebuilt from library.sqlite; a read-only folder is opened read-only (immutable).
 """
 
 from __future__ import annotations
 
 import errno
-import math
+import itertools
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -32,24 +47,62 @@ import numpy as np
 
 from reidkit.core.errors import LibraryError
 from reidkit.core.files import sha256_file
+from reidkit.core.gallery import LinkRule, MediaRecord, TrackletHit, TrackletRecord, Visit
 from reidkit.core.log import get_logger
-from reidkit.core.vectors import l2_normalise
+from reidkit.core.vectors import l2_normalise, mean_direction
 from reidkit.index.footage import FootageScores, media_footage_scores
+from reidkit.index.library_files import (
+    ANN_KEY,
+    APPENDING_KEY,
+    LEGACY_INDEX,
+    NEXT_ID_KEY,
+    REBUILDING_KEY,
+    STORE_SCHEMA,
+    bump_generation,
+    has_store_tables,
+    library_remnants,
+    read_generation,
+    read_state,
+    recover_writer,
+    refuse_remnants,
+    save_shard,
+    set_meta,
+)
+from reidkit.index.sqlite_db import connect, damaged_database, integrity_problem
+from reidkit.index.vector_store import VECTORS_DIR, Shard, VectorStore, VectorStoreDamaged
+from reidkit.index.visits import (
+    VISITS_KEY,
+    group_media,
+    insert_visits,
+    link_new_media,
+    link_threshold,
+    linked_visits,
+    rule_key,
+    span_of,
+)
 
 log = get_logger(__name__)
 
-SCHEMA_VERSION = 1
+# 2: vectors in vector shards (a library of version 1 is migrated by its next writer).
+SCHEMA_VERSION = 2
 DB_NAME = "library.sqlite"
-INDEX_NAME = "tracklets.faiss"
+INDEX_NAME = LEGACY_INDEX  # the single Faiss file of version-1 libraries (deleted by the migration)
 THUMBS_DIR = "thumbs"
 LOCK_NAME = ".lock"
-DEFAULT_INDEX = "Flat"
-# An IVF index needs this many training vectors per list before it is trained; below that, Flat is used.
-IVF_TRAIN_PER_LIST = 39
+# "auto": exact search up to vector_store.EXACT_MAX_VECTORS live vectors, then an IVF index with
+# exact re-scoring. "Flat": always exact. Any other Faiss factory string: that approximate index as
+# soon as it can be trained (docs/search.md).
+DEFAULT_INDEX = "auto"
+# Removed rows (still in the shards, masked) that make the writer compact the shards: this many, and
+# a quarter of all rows.
+COMPACT_MIN_REMOVED = 4096
 # Search-time speed/recall knobs (bench/gallery_scale.py): IVF lists visited per query, HNSW candidate
 # list length. Stored in meta once set; a reader may override them for its own session.
 DEFAULT_NPROBE = 16
 FOOTAGE_KEY = "footage_scores"  # meta key of the library's FootageScores (JSON)
+# meta key: how the stored tracklet vectors were made (absent: by the caller, before reidkit made them)
+VECTORS_KEY = "tracklet_vector"
+TRACKLET_VECTOR = "mean of crop vectors"
 COHORT_LIMIT = 4096  # tracklet vectors a verdict samples a query's impostor scores from
 DEFAULT_EF_SEARCH = 64
 
@@ -85,6 +138,7 @@ CREATE TABLE IF NOT EXISTS tracklets (
     vector BLOB NOT NULL       -- float32 (D,), unit length: what Faiss indexes
 );
 CREATE INDEX IF NOT EXISTS tracklets_media ON tracklets(media_id);
+CREATE INDEX IF NOT EXISTS media_path ON media(path);
 CREATE TABLE IF NOT EXISTS crop_vectors (
     tracklet_id INTEGER NOT NULL REFERENCES tracklets(id) ON DELETE CASCADE,
     rank INTEGER NOT NULL,     -- 0 = best crop
@@ -93,45 +147,27 @@ CREATE TABLE IF NOT EXISTS crop_vectors (
     vector BLOB NOT NULL,      -- float32 (D,)
     PRIMARY KEY (tracklet_id, rank)
 );
+-- Each file's own footage pairs, so that removing it takes exactly its pairs out of the library's.
+CREATE TABLE IF NOT EXISTS media_footage (
+    media_id INTEGER PRIMARY KEY REFERENCES media(id) ON DELETE CASCADE,
+    scores TEXT NOT NULL       -- FootageScores JSON
+);
+-- Files a write may have left on disk that no committed row owns yet (thumbnails being written, or
+-- those of removed media): written before the files are, cleared once they are owned or deleted.
+CREATE TABLE IF NOT EXISTS pending_files (path TEXT PRIMARY KEY);
+-- One person's linked tracklets within one media file (reidkit.index.visits), made when it is added.
+CREATE TABLE IF NOT EXISTS visits (
+    id INTEGER PRIMARY KEY,
+    media_id INTEGER NOT NULL REFERENCES media(id) ON DELETE CASCADE,
+    vector BLOB NOT NULL       -- float32 (D,), unit: the mean of its tracklets' vectors
+);
+CREATE INDEX IF NOT EXISTS visits_media ON visits(media_id);
+CREATE TABLE IF NOT EXISTS visit_tracklets (
+    tracklet_id INTEGER PRIMARY KEY REFERENCES tracklets(id) ON DELETE CASCADE,
+    visit_id INTEGER NOT NULL REFERENCES visits(id) ON DELETE CASCADE
+);
+CREATE INDEX IF NOT EXISTS visit_tracklets_visit ON visit_tracklets(visit_id);
 """
-
-
-@dataclass(frozen=True)
-class MediaRecord:
-    id: int
-    path: str
-    sha256: str
-    kind: Literal["video", "image"]
-    fps: float
-    frame_count: int
-    duration: float
-    width: int
-    height: int
-
-
-@dataclass(frozen=True)
-class TrackletRecord:
-    id: int
-    media_id: int
-    track_id: int
-    start_frame: int
-    end_frame: int
-    start: float
-    end: float
-    frames: np.ndarray  # (T,) int64
-    boxes: np.ndarray  # (T, 4) float32
-    best_frame: int
-    best_box: np.ndarray  # (4,) float32
-    thumbnail: str  # relative to the library root
-    n_crops: int
-    quality: float
-
-
-@dataclass(frozen=True)
-class TrackletHit:
-    tracklet: TrackletRecord
-    media: MediaRecord
-    score: float  # cosine similarity of the pooled tracklet vector to the query
 
 
 @dataclass(frozen=True)
@@ -166,6 +202,16 @@ class NewTracklet:
     crop_qualities: np.ndarray | None = None  # (k,)
 
 
+def thumbnail_path(sha256: str, track_id: int) -> str:
+    """Where a tracklet's thumbnail goes, relative to the library root: ``thumbs/ab/<sha256>_7.jpg``.
+
+    One folder per first two hex digits of the file's hash (256 folders), so no folder grows past a few
+    thousand files at a million tracklets. Libraries written before keep their flat ``thumbs/*.jpg``:
+    each tracklet row names its own thumbnail.
+    """
+    return f"{THUMBS_DIR}/{sha256[:2]}/{sha256}_{track_id}.jpg"
+
+
 def _blob(array: np.ndarray, dtype: type) -> bytes:
     return np.ascontiguousarray(array, dtype=dtype).tobytes()
 
@@ -195,7 +241,14 @@ class _WriterLock:
         self._fh: IO[str] | None = None
 
     def acquire(self) -> None:
-        fh = self.path.open("a+")
+        try:
+            fh = self.path.open("a+")
+        except OSError as exc:  # a read-only folder or disk
+            raise LibraryError(
+                f"cannot write to the library folder ({exc.strerror or exc})",
+                path=self.path.parent,
+                hint="searching it works as it is; to add or remove files, copy the folder somewhere writable",
+            ) from exc
         try:
             import fcntl
         except ImportError:  # Windows: no advisory locks; single-writer is then the user's job
@@ -239,11 +292,23 @@ class Library:
         self.writable = writable
         meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
         if "model" not in meta or "dim" not in meta:
+            problem = integrity_problem(conn)  # a damaged page, not an interrupted first run
             conn.close()
+            if problem is not None:
+                raise damaged_database(root / DB_NAME, sqlite3.DatabaseError(problem))
+            remnants = library_remnants(root)
+            if remnants:  # structurally sound, yet it lost its record of the indexed files
+                raise LibraryError(
+                    f"records no model, but the folder holds indexed files ({', '.join(remnants)}): "
+                    "the database is damaged or was copied without library.sqlite-wal; nothing was changed",
+                    path=root / DB_NAME,
+                    hint="restore library.sqlite (with its library.sqlite-wal) from a backup, or salvage it: "
+                    f"sqlite3 {root / DB_NAME} .recover | sqlite3 recovered.sqlite",
+                )
             raise LibraryError(
                 "library.sqlite has no model recorded (an interrupted first run?)",
                 path=root,
-                hint="delete the folder and run `reidkit index` again",
+                hint="run `reidkit index` into it again",
             )
         self.model: str = meta["model"]
         # The file the vectors were made with and its content hash; None in libraries made before
@@ -253,13 +318,19 @@ class Library:
         self.dim: int = int(meta["dim"])
         self.version: int = int(meta.get("version", SCHEMA_VERSION))
         self.index_spec: str = meta.get("index", DEFAULT_INDEX)
-        self._nprobe = int(meta.get("nprobe", DEFAULT_NPROBE))
+        # None: chosen per index (vector_store.auto_nprobe); a stored or set value is used as it is.
+        self._nprobe: int | None = int(meta["nprobe"]) if "nprobe" in meta else None
         self._ef_search = int(meta.get("ef_search", DEFAULT_EF_SEARCH))
         self._use_gpu = use_gpu
-        self._index: Any = None
-        self._search_index: Any = None
+        self._store = VectorStore(root / VECTORS_DIR, self.dim)
+        self._generation = -1  # of the state the store maps
+        self._appended: Shard | None = None  # the shard rows an add wrote, for its transaction to own
+        self._state_lock = threading.RLock()  # threads sharing a reader: one refresh, one snapshot at a time
         self._footage: FootageScores | None = None
-        self._cohort: tuple[int, np.ndarray] | None = None
+        self._cohort: tuple[int, np.ndarray] | None = None  # (generation, sample)
+        self._visits_stored = False  # the stored visits were made with this code's LinkRule()
+        self._link_min = link_threshold(LinkRule(), self.model)
+        self._linked: dict[tuple[str, int], list[Visit]] = {}  # visits linked in memory, per media
 
     # ----------------------------------------------------------------------------------------- opening
     @classmethod
@@ -273,8 +344,20 @@ class Library:
                 path=root,
                 hint="run `reidkit index VIDEO_OR_FOLDER --library " + str(root) + "` first",
             )
-        lib = cls(root, _connect(db, root), writable=False, use_gpu=use_gpu)
-        lib._load_index()
+        if db.stat().st_size == 0:
+            raise LibraryError(
+                "library.sqlite is empty (0 bytes)",
+                path=db,
+                hint="restore it (with its library.sqlite-wal, if it had one) from a backup, "
+                "or index into a new --library folder",
+            )
+        lib = cls(root, _connect(db, root, writer=False), writable=False, use_gpu=use_gpu)
+        try:
+            lib._ensure_visits()
+            lib._load_store()
+        except BaseException:
+            lib._conn.close()
+            raise
         return lib
 
     @classmethod
@@ -297,21 +380,30 @@ class Library:
         given) is recorded in a new library, and an existing library refuses a file with other content
         (:meth:`check_model_file`).
 
-        ``index`` is a Faiss ``index_factory`` string for a new library: "Flat" (exact, the default),
-        "IVF1024,Flat" or "HNSW32" for large galleries (docs/search.md). IVF indexes are trained once
-        enough vectors exist. ``nprobe`` / ``ef_search``, when given, are stored as the library's search
+        ``index`` is the search index of a new library: "auto" (the default: exact up to
+        ``vector_store.EXACT_MAX_VECTORS`` vectors, then IVF with 8-bit codes and exact re-scoring),
+        "Flat" (always exact) or a Faiss ``index_factory`` string such as "IVF1024,Flat" or "HNSW32",
+        used once enough vectors exist to train it (docs/search.md). ``nprobe`` / ``ef_search``, when given, are stored as the library's search
         settings (see :meth:`save_search_params`).
         """
         root = Path(root).expanduser()
         if root.exists() and not root.is_dir():
             raise LibraryError("exists and is not a folder", path=root, hint="pass a folder to --library")
         root.mkdir(parents=True, exist_ok=True)
-        (root / THUMBS_DIR).mkdir(exist_ok=True)
         lock = _WriterLock(root)
         lock.acquire()
+        conn: sqlite3.Connection | None = None
         try:
-            conn = _connect(root / DB_NAME, root)
-            conn.executescript(_SCHEMA)
+            refuse_remnants(root, root / DB_NAME)
+            conn = _connect(root / DB_NAME, root, writer=True)
+            if not _has_library(conn):  # no library recorded: only start one where none was
+                try:
+                    refuse_remnants(root, root / DB_NAME, recorded=False)
+                except LibraryError:
+                    conn.close()
+                    raise
+            (root / THUMBS_DIR).mkdir(exist_ok=True)
+            conn.executescript(_SCHEMA + STORE_SCHEMA)
             meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
             model_meta = []
             if model_file is not None:
@@ -326,6 +418,8 @@ class Library:
                         ("dim", str(int(dim))),
                         ("version", str(SCHEMA_VERSION)),
                         ("index", index),
+                        ("generation", "0"),
+                        (NEXT_ID_KEY, "1"),
                         ("created_at", str(time.time())),
                         *model_meta,
                     ],
@@ -347,17 +441,34 @@ class Library:
                         cur.executemany("INSERT INTO meta(key, value) VALUES (?, ?)", model_meta)
                     lib.model_file, lib.model_sha256 = model_meta[0][1], model_meta[1][1]
             if nprobe is not None or ef_search is not None:
-                lib.nprobe = lib.nprobe if nprobe is None else nprobe
+                if nprobe is not None:
+                    lib.nprobe = nprobe
                 lib.ef_search = lib.ef_search if ef_search is None else ef_search
                 lib.save_search_params()
-            lib._load_index()
-            lib._remove_orphan_thumbnails()
+            lib._ensure_visits()
+            lib._load_store()
+            lib._delete_pending_files()
         except BaseException:
+            if conn is not None:
+                with suppress(sqlite3.Error):
+                    conn.close()
             lock.release()
             raise
         return lib
 
+    @classmethod
+    def open_for_writing(cls, root: str | Path, *, use_gpu: bool | None = None) -> Library:
+        """Open an existing library for writing with the model it was built with (e.g. to remove media)."""
+        root = Path(root).expanduser()
+        with cls.open(root, use_gpu=False) as reader:
+            model, dim = reader.model, reader.dim
+        return cls.create_or_open(root, model, dim, use_gpu=use_gpu)
+
     def close(self) -> None:
+        if self.writable:
+            # Copy the -wal into library.sqlite, so a closed library is one database file.
+            with suppress(sqlite3.Error):
+                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         self._conn.close()
         if self._lock is not None:
             self._lock.release()
@@ -390,14 +501,14 @@ class Library:
     @property
     def nprobe(self) -> int:
         """IVF lists searched per query: more = higher recall, slower (ignored by Flat and HNSW)."""
-        return self._nprobe
+        return self._nprobe if self._nprobe is not None else self._store.nprobe
 
     @nprobe.setter
     def nprobe(self, value: int) -> None:
         if int(value) < 1:
             raise ValueError(f"nprobe must be >= 1, got {value}")
         self._nprobe = int(value)
-        self._search_index = None  # re-applied on the next search
+        self._store.set_search_params(self._nprobe, self._ef_search)
 
     @property
     def ef_search(self) -> int:
@@ -409,10 +520,10 @@ class Library:
         if int(value) < 1:
             raise ValueError(f"ef_search must be >= 1, got {value}")
         self._ef_search = int(value)
-        self._search_index = None
+        self._store.set_search_params(self._nprobe, self._ef_search)
 
     def save_search_params(self) -> None:
-        """Store the current ``nprobe`` and ``ef_search`` in the library, for every later reader."""
+        """Store the current ``ef_search`` and ``nprobe`` (when set) in the library, for every later reader."""
         if not self.writable:
             raise LibraryError(
                 "library was opened read-only", path=self.root, hint="use Library.create_or_open"
@@ -420,11 +531,17 @@ class Library:
         with self._transaction() as cur:
             cur.executemany(
                 "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
-                [("nprobe", str(self._nprobe)), ("ef_search", str(self._ef_search))],
+                [("ef_search", str(self._ef_search))]
+                + ([] if self._nprobe is None else [("nprobe", str(self._nprobe))]),
             )
 
     # ----------------------------------------------------------------------------------------- reading
     def __len__(self) -> int:
+        """Tracklets searchable: the mapped vectors' count (equal to the database's rows once loaded; a
+        COUNT(*) walks a million-row table in tens of ms, and every search asks)."""
+        if self._generation >= 0:
+            self._refresh()
+            return int(self._store.live_count)
         return int(self._conn.execute("SELECT COUNT(*) FROM tracklets").fetchone()[0])
 
     def has_media(self, sha256: str) -> bool:
@@ -452,6 +569,11 @@ class Library:
                 f"SELECT {_TRACKLET_COLUMNS} FROM tracklets WHERE media_id = ? ORDER BY id", (media_id,)
             ).fetchall()
         return [_tracklet_record(r) for r in rows]
+
+    def tracklet_ids(self, media_id: int) -> list[int]:
+        return [
+            int(r[0]) for r in self._conn.execute("SELECT id FROM tracklets WHERE media_id = ?", (media_id,))
+        ]
 
     def tracklet(self, tracklet_id: int) -> TrackletRecord:
         row = self._conn.execute(
@@ -492,23 +614,27 @@ class Library:
         return footage
 
     def cohort_vectors(self, limit: int = COHORT_LIMIT) -> np.ndarray:
-        """Up to ``limit`` pooled tracklet vectors, spread evenly over the library (cached per size).
+        """Up to ``limit`` tracklet vectors, spread evenly over the library's ids (cached per content).
 
         Almost all of them are somebody other than any one query: the sample a verdict reads a query's
-        impostor scores from (:mod:`reidkit.search.verdict`).
+        impostor scores from (:mod:`reidkit.search.verdict`). A library of up to ``limit`` ids gives
+        all its vectors; a larger one the ids nearest ``limit`` evenly spaced points of its id range,
+        read by primary key, so the cost does not grow with the library.
         """
-        if self._cohort is None or self._cohort[0] != len(self):
-            ids, vectors = self.tracklet_vectors()
-            step = max(1, math.ceil(len(ids) / limit))
-            self._cohort = (len(self), vectors[::step])
+        self._refresh()
+        if self._cohort is None or self._cohort[0] != self._generation:
+            self._cohort = (self._generation, self._store.sample(limit))
         return self._cohort[1]
 
     def tracklet_vectors(self) -> tuple[np.ndarray, np.ndarray]:
-        """All pooled vectors: ``(ids (N,) int64, vectors (N, D) float32)``."""
+        """All pooled vectors as library.sqlite holds them: ``(ids (N,) int64, vectors (N, D) float32)``.
+
+        O(library): for rebuilding and experiments; searching reads the vector shards.
+        """
         rows = self._conn.execute("SELECT id, vector FROM tracklets ORDER BY id").fetchall()
         ids = np.array([r[0] for r in rows], np.int64)
         vectors = (
-            np.stack([np.frombuffer(r[1], np.float32) for r in rows])
+            np.frombuffer(b"".join(r[1] for r in rows), np.float32).reshape(len(rows), self.dim).copy()
             if rows
             else np.zeros((0, self.dim), np.float32)
         )
@@ -516,6 +642,17 @@ class Library:
 
     def search(self, query: np.ndarray, k: int) -> list[TrackletHit]:
         """The ``k`` tracklets whose pooled vector is closest (cosine) to ``query``, best first."""
+        found = self.nearest(query, k)
+        if not found:
+            return []
+        with self._read_snapshot():  # the tracklets and their media as of one commit
+            records = self._tracklets_by_id([i for i, _ in found])
+            media = {m.id: m for m in self.media_list_for({r.media_id for r in records.values()})}
+        # A tracklet removed since the vectors were mapped has no row any more: it is left out.
+        return [TrackletHit(records[i], media[records[i].media_id], s) for i, s in found if i in records]
+
+    def nearest(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
+        """:meth:`search` without the records: ``(tracklet id, cosine)`` pairs, best first."""
         query = np.asarray(query, np.float32).reshape(-1)
         if query.shape[0] != self.dim:
             raise LibraryError(
@@ -523,7 +660,8 @@ class Library:
                 path=self.root,
                 hint=f"embed the query with --model {self.model}",
             )
-        total = int(self._index.ntotal) if self._index is not None else 0
+        self._refresh()
+        total = self._store.live_count
         if total == 0:
             raise LibraryError(
                 "library is empty (no tracklets indexed)",
@@ -531,14 +669,22 @@ class Library:
                 hint=f"run `reidkit index VIDEO_OR_FOLDER --library {self.root}` first",
             )
         k = max(1, min(int(k), total))
-        index = self._searchable()
-        scores, ids = index.search(_unit(query)[None, :], k)
-        found = [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
-        if not found:
-            return []
-        records = self._tracklets_by_id([i for i, _ in found])
-        media = {m.id: m for m in self.media_list_for({r.media_id for r in records.values()})}
-        return [TrackletHit(records[i], media[records[i].media_id], s) for i, s in found if i in records]
+        with _one_faiss_thread():
+            ids, scores = self._store.search(_unit(query), k)
+        return [(int(i), float(s)) for i, s in zip(ids, scores, strict=True)]
+
+    @contextmanager
+    def _read_snapshot(self) -> Iterator[None]:
+        """Reads inside see one committed state (a writer's commit in between is not half seen)."""
+        with self._state_lock:
+            if self._conn.in_transaction:
+                yield
+                return
+            self._conn.execute("BEGIN")
+            try:
+                yield
+            finally:
+                self._conn.execute("COMMIT")
 
     def media_list_for(self, ids: set[int]) -> list[MediaRecord]:
         if not ids:
@@ -555,6 +701,221 @@ class Library:
             f"SELECT {_TRACKLET_COLUMNS} FROM tracklets WHERE id IN ({marks})", tuple(ids)
         ).fetchall()
         return {int(r[0]): _tracklet_record(r) for r in rows}
+
+    def _rows_for_ids(self, sql: str, ids: Sequence[int]) -> list[tuple]:
+        """``sql`` (with one ``IN ({})``) run for ``ids`` in chunks that fit SQLite's variable limit."""
+        rows: list[tuple] = []
+        unique = list(dict.fromkeys(int(i) for i in ids))
+        for start in range(0, len(unique), _IN_CHUNK):
+            chunk = unique[start : start + _IN_CHUNK]
+            rows.extend(self._conn.execute(sql.format(",".join("?" * len(chunk))), chunk).fetchall())
+        return rows
+
+    def vectors_of(self, tracklet_ids: Sequence[int]) -> np.ndarray:
+        """(n, D): the stored vectors of ``tracklet_ids`` (what Faiss ranks), in that order."""
+        ids = [int(i) for i in tracklet_ids]
+        rows = self._rows_for_ids("SELECT id, vector FROM tracklets WHERE id IN ({})", ids)
+        found = {int(r[0]): np.frombuffer(r[1], np.float32) for r in rows}
+        missing = [i for i in ids if i not in found]
+        if missing:
+            raise KeyError(f"no tracklet with id {missing[0]}")
+        return np.stack([found[i] for i in ids]) if ids else np.zeros((0, self.dim), np.float32)
+
+    # ----------------------------------------------------------------------------------------- visits
+    def visits_of(self, tracklet_ids: Sequence[int], rule: LinkRule | None = None) -> list[Visit]:
+        """The visits holding any of ``tracklet_ids``, each once with all its members, in id order.
+
+        With the library's own rule (``None`` or ``LinkRule()``) these are the visits stored when each
+        file was added: three batched reads, whatever the library's size. Another rule links the files
+        of those tracklets in memory (for experiments; per-file work).
+        """
+        ids = [int(i) for i in tracklet_ids]
+        if not ids:
+            return []
+        if self._uses_stored_visits(rule):
+            rows = self._rows_for_ids(
+                "SELECT tracklet_id, visit_id FROM visit_tracklets WHERE tracklet_id IN ({})", ids
+            )
+            visits = self._stored_visits(sorted({int(r[1]) for r in rows}))
+            unlinked = set(ids) - {int(r[0]) for r in rows}
+            if not unlinked:
+                return visits
+            # Tracklets without a stored visit (written by a reidkit from before visits): never
+            # dropped from a search, linked here instead.
+            log.warning("%s: %d tracklets have no stored visit; linking them now", self.root, len(unlinked))
+            return visits + self._visits_linked_now(sorted(unlinked), LinkRule())
+        return self._visits_linked_now(ids, rule or LinkRule())
+
+    def _visits_linked_now(self, ids: list[int], rule: LinkRule) -> list[Visit]:
+        rows = self._rows_for_ids("SELECT DISTINCT media_id FROM tracklets WHERE id IN ({})", ids)
+        wanted = set(ids)
+        visits = self._linked_in_memory(sorted(int(r[0]) for r in rows), rule)
+        return [v for v in visits if any(t.id in wanted for t in v.tracklets)]
+
+    def visits(self, rule: LinkRule | None = None) -> list[Visit]:
+        """Every visit, media in the order they were added (a read of the whole library)."""
+        if self._uses_stored_visits(rule):
+            return self._stored_visits(
+                [int(r[0]) for r in self._conn.execute("SELECT id FROM visits ORDER BY id")]
+            )
+        return self._linked_in_memory([m.id for m in self.media_list()], rule or LinkRule())
+
+    def _uses_stored_visits(self, rule: LinkRule | None) -> bool:
+        if not self._visits_stored:
+            return False
+        return (
+            rule is None
+            or rule == LinkRule()
+            or rule_key(rule, self.model) == rule_key(LinkRule(), self.model)
+        )
+
+    def _stored_visits(self, visit_ids: list[int]) -> list[Visit]:
+        """The visits ``visit_ids`` with their members: one joined read (per 900 visits)."""
+        if not visit_ids:
+            return []
+        rows = self._rows_for_ids(
+            f"SELECT vt.visit_id, v.media_id, v.vector, {_TRACKLET_COLUMNS_OF_T}, t.vector FROM visit_tracklets vt"
+            " JOIN visits v ON v.id = vt.visit_id JOIN tracklets t ON t.id = vt.tracklet_id"
+            " WHERE vt.visit_id IN ({})",
+            visit_ids,
+        )
+        rows.sort(key=lambda r: (r[0], r[3 + 5], r[3]))  # by visit, then member start time and id
+        vectors = np.frombuffer(b"".join(r[-1] for r in rows), np.float32).reshape(len(rows), self.dim)
+        media = {m.id: m for m in self.media_list_for({int(r[1]) for r in rows})}
+        visits = []
+        for visit_id, group in itertools.groupby(range(len(rows)), key=lambda i: rows[i][0]):
+            at = list(group)
+            head = rows[at[0]]
+            visits.append(
+                Visit(
+                    int(visit_id),
+                    media[int(head[1])],
+                    tuple(_tracklet_record(rows[i][3:-1]) for i in at),
+                    vectors[at[0] : at[-1] + 1],
+                    np.frombuffer(head[2], np.float32),
+                )
+            )
+        return visits
+
+    def _linked_in_memory(self, media_ids: list[int], rule: LinkRule) -> list[Visit]:
+        """The visits of ``media_ids`` linked now by ``rule`` (cached for the session)."""
+        key = rule_key(rule, self.model)
+        todo = [m for m in media_ids if (key, m) not in self._linked]
+        if todo:
+            media = {m.id: m for m in self.media_list_for(set(todo))}
+            by_media: dict[int, list[tuple[TrackletRecord, np.ndarray]]] = {m: [] for m in todo}
+            for row in self._rows_for_ids(
+                f"SELECT {_TRACKLET_COLUMNS}, vector FROM tracklets WHERE media_id IN ({{}}) ORDER BY id",
+                todo,
+            ):
+                record = _tracklet_record(row[:-1])
+                by_media[record.media_id].append((record, np.frombuffer(row[-1], np.float32)))
+            threshold = link_threshold(rule, self.model)
+            for media_id, pairs in by_media.items():
+                self._linked[(key, media_id)] = (
+                    linked_visits(media[media_id], pairs, threshold, rule) if media_id in media else []
+                )
+        return [v for m in media_ids for v in self._linked[(key, m)]]
+
+    def _ensure_visits(self) -> None:
+        """Check that the stored visits were made with the rule this code links by; else link again.
+
+        A library from before stored visits (or whose model's link threshold changed) is re-linked once,
+        by a writer or by a reader that can take the writer's lock; a reader that cannot links the files
+        it reads in memory for its session. Either way no search sees visits made by another rule.
+        """
+        self._ensure_vectors()
+        key = rule_key(LinkRule(), self.model)
+        row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (VISITS_KEY,)).fetchone()
+        # Files added by a reidkit from before visits have tracklets past the last one in a visit
+        # (two primary-key lookups, whatever the size).
+        newest = self._conn.execute("SELECT MAX(id) FROM tracklets").fetchone()[0]
+        newest_linked = self._conn.execute("SELECT MAX(tracklet_id) FROM visit_tracklets").fetchone()[0]
+        if row is not None and row[0] == key and newest == newest_linked:
+            self._visits_stored = True
+            return
+        if self.writable:
+            self._relink_all(key)
+            return
+        with suppress(LibraryError, OSError, sqlite3.Error):
+            lock = _WriterLock(self.root)
+            lock.acquire()
+            try:
+                self._relink_all(key)
+            finally:
+                lock.release()
+        if not self._visits_stored:
+            log.warning("%s: its visits were made by another rule; linking them in memory", self.root)
+
+    def _ensure_vectors(self) -> None:
+        """Make a library from before the one vector definition store it: each tracklet's vector
+        becomes the mean of its crop vectors (what search scored by then), once, and its Faiss index is
+        rebuilt from them. A reader that cannot take the writer's lock searches the vectors as stored."""
+        row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (VECTORS_KEY,)).fetchone()
+        if row is not None and row[0] == TRACKLET_VECTOR:
+            return
+        lock = None if self.writable else _WriterLock(self.root)
+        try:
+            if lock is not None:
+                lock.acquire()
+            self._rewrite_vectors()
+        except (LibraryError, OSError, sqlite3.Error) as exc:
+            if self.writable:
+                raise
+            log.warning("%s: vectors from an older reidkit searched as stored (%s)", self.root, exc)
+        finally:
+            if lock is not None:
+                lock.release()
+
+    def _rewrite_vectors(self) -> None:
+        count = int(self._conn.execute("SELECT COUNT(*) FROM tracklets").fetchone()[0])
+        if count:
+            log.info("%s: storing %d tracklet vectors as the mean of their crops (once)", self.root, count)
+        with self._transaction() as cur:
+            rows = self._conn.execute(
+                "SELECT tracklet_id, vector FROM crop_vectors ORDER BY tracklet_id, rank"
+            )
+            updates: list[tuple[bytes, int]] = []
+            for tracklet_id, group in itertools.groupby(rows, key=lambda row: int(row[0])):
+                crops = np.stack([np.frombuffer(blob, np.float32) for _, blob in group])
+                updates.append((_blob(mean_direction(crops), np.float32), tracklet_id))
+                if len(updates) >= 10_000:
+                    cur.executemany("UPDATE tracklets SET vector = ? WHERE id = ?", updates)
+                    updates = []
+            cur.executemany("UPDATE tracklets SET vector = ? WHERE id = ?", updates)
+            cur.execute(
+                "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (VECTORS_KEY, TRACKLET_VECTOR)
+            )
+            # Visits were linked and footage scores measured with the old vectors: made again.
+            cur.executemany("DELETE FROM meta WHERE key = ?", [(VISITS_KEY,), (FOOTAGE_KEY,)])
+        self._footage = None
+        if count and has_store_tables(self._conn) and self.version >= 2:
+            # The vector files hold the old vectors (their checksums still match): written again. A
+            # library from before vector files gets them from the new vectors when it is migrated.
+            writable, self.writable = self.writable, True  # a reader here holds the writer's lock
+            try:
+                self._rebuild_store("tracklet vectors redefined as the mean of their crops")
+            finally:
+                self.writable = writable
+
+    def _relink_all(self, key: str) -> None:
+        media_list = self.media_list()
+        if media_list:
+            log.info("%s: linking the tracklets of %d files into visits (once)", self.root, len(media_list))
+        with self._transaction() as cur:
+            cur.execute("DELETE FROM visit_tracklets")
+            cur.execute("DELETE FROM visits")
+            for media in media_list:
+                records = self.tracklets(media.id)
+                if not records:
+                    continue
+                ids = [r.id for r in records]
+                vectors = self.vectors_of(ids)
+                spans = [span_of(r.id, r.start, r.end, r.boxes) for r in records]
+                groups = group_media(media.kind, spans, vectors, media.width, self._link_min, LinkRule())
+                insert_visits(cur, media.id, groups, ids, vectors)
+            cur.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (VISITS_KEY, key))
+        self._visits_stored = True
 
     # ----------------------------------------------------------------------------------------- writing
     def add_media(self, media: NewMedia, tracklets: Sequence[NewTracklet]) -> int:
@@ -574,25 +935,133 @@ class Library:
                 raise ValueError(
                     f"tracklet vector has dim {np.asarray(t.vector).size}, library dim {self.dim}"
                 )
-        thumbs = [f"{THUMBS_DIR}/{media.sha256[:16]}_{t.track_id}.jpg" for t in tracklets]
-        new_ids: list[int] = []
-        vectors: list[np.ndarray] = []
+        thumbs = [thumbnail_path(media.sha256, t.track_id) for t in tracklets]
+        first_id = read_state(self._conn).next_id
+        new_ids: list[int] = list(range(first_id, first_id + len(tracklets)))
+        vectors: list[np.ndarray] = [self._tracklet_vector(t) for t in tracklets]
+        stacked = np.stack(vectors) if vectors else np.zeros((0, self.dim), np.float32)
+        shard_no, shard_rows = self._store.next_shard(len(tracklets))
         footage = self.footage_scores()  # before the insert: a legacy library measures its old files
         try:
+            with self._transaction() as cur:  # a kill before the commit below leaves no unowned file
+                cur.executemany(
+                    "INSERT OR IGNORE INTO pending_files(path) VALUES (?)", [(r,) for r in thumbs]
+                )
+                set_meta(cur, APPENDING_KEY, f"{shard_no} {shard_rows} {len(tracklets)}")
+            if thumbs:
+                (self.root / thumbs[0]).parent.mkdir(parents=True, exist_ok=True)
             for rel, t in zip(thumbs, tracklets, strict=True):
-                _write_atomic(self.root / rel, t.thumbnail_jpeg)
+                _write_thumbnail(self.root / rel, t.thumbnail_jpeg)
+            self._appended = (
+                self._store.append(shard_no, shard_rows, np.array(new_ids, np.int64), stacked)
+                if new_ids
+                else None
+            )
             media_id = self._insert_media(media, thumbs, tracklets, new_ids, vectors, footage)
         except (OSError, sqlite3.OperationalError) as exc:  # a full disk, most often
-            for rel in thumbs:  # the transaction rolled back: these belong to nothing
-                (self.root / rel).unlink(missing_ok=True)
+            with suppress(OSError, sqlite3.Error):  # the transaction rolled back: these belong to nothing
+                self._delete_pending_files()
             raise _write_failed(self.root, media.path, exc, "the library is as it was before it") from exc
         try:
-            self._index_added(np.array(new_ids, np.int64), vectors)
+            self._reload_state(verify=False)
+            self._maybe_build_ann()
         except (OSError, RuntimeError) as exc:  # Faiss reports a failed write as RuntimeError
             raise _write_failed(
                 self.root, media.path, exc, "it is in the library; its search index is rebuilt on next open"
             ) from exc
         return media_id
+
+    def media_by_path(self, path: str | Path) -> MediaRecord | None:
+        """The media indexed from ``path`` (as given, or resolved to the absolute path the indexer stores)."""
+        names = list(dict.fromkeys([str(path), str(Path(path).expanduser().resolve())]))
+        marks = ",".join("?" * len(names))
+        row = self._conn.execute(
+            f"SELECT {_MEDIA_COLUMNS} FROM media WHERE path IN ({marks}) ORDER BY id LIMIT 1", names
+        ).fetchone()
+        return None if row is None else _media_record(row)
+
+    def remove_media(self, media: int | str | Path) -> MediaRecord | None:
+        """Delete one file from the library: its media row, tracklets, vectors and thumbnails, or nothing.
+
+        ``media`` is a media id or the path it was indexed from. Returns the removed record, None when the
+        library holds no such file. Atomic: one transaction removes the rows (a reader sees the file or
+        not at all); the thumbnails are deleted after it, and a kill in between is finished by the next
+        writer (their paths are recorded in ``pending_files`` by that same transaction).
+        """
+        if not self.writable:
+            raise LibraryError(
+                "library was opened read-only", path=self.root, hint="use Library.create_or_open"
+            )
+        if isinstance(media, int):
+            record = self.media_list_for({media})
+            found = record[0] if record else None
+        else:
+            found = self.media_by_path(media)
+        if found is None:
+            return None
+        rows = self._conn.execute(
+            "SELECT id, thumbnail FROM tracklets WHERE media_id = ?", (found.id,)
+        ).fetchall()
+        ids = np.array([r[0] for r in rows], np.int64)
+        thumbs = [r[1] for r in rows]
+        try:
+            with self._transaction() as cur:
+                cur.executemany(
+                    "INSERT OR IGNORE INTO pending_files(path) VALUES (?)", [(t,) for t in thumbs]
+                )
+                self._remove_footage(cur, found.id)
+                cur.executemany(
+                    "INSERT OR IGNORE INTO removed_vectors(tracklet_id) VALUES (?)", [(int(i),) for i in ids]
+                )
+                cur.execute("DELETE FROM media WHERE id = ?", (found.id,))
+                bump_generation(cur)
+        except (OSError, sqlite3.OperationalError) as exc:
+            raise _write_failed(
+                self.root, found.path, exc, "the library is as it was before it", "remove"
+            ) from exc
+        self._reload_state(verify=False)
+        removed = len(self._store.removed)
+        if removed >= COMPACT_MIN_REMOVED and removed * 4 >= self._store.rows:
+            self._rebuild_store("compacting removed vectors")
+        self._delete_pending_files()
+        return found
+
+    def _remove_footage(self, cur: sqlite3.Cursor, media_id: int) -> None:
+        """Take one file's footage pairs out of the library's (inside the removal's transaction)."""
+        row = cur.execute("SELECT scores FROM media_footage WHERE media_id = ?", (media_id,)).fetchone()
+        footage = self.footage_scores()
+        if row is None:  # a file indexed before per-file scores were kept: measure what stays
+            cur.execute("DELETE FROM meta WHERE key = ?", (FOOTAGE_KEY,))
+            self._footage = None
+            return
+        footage.subtract(FootageScores.from_json(row[0]))
+        complete = cur.execute("SELECT (SELECT COUNT(*) FROM media) = (SELECT COUNT(*) FROM media_footage)")
+        if complete.fetchone()[0]:  # else a maximum may come from a file without its own scores: kept
+            rows = cur.execute("SELECT scores FROM media_footage WHERE media_id != ?", (media_id,))
+            footage.set_maxima([FootageScores.from_json(r[0]) for r in rows])
+        cur.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (FOOTAGE_KEY, footage.to_json()))
+        self._footage = footage
+
+    def _delete_pending_files(self) -> None:
+        """Delete the recorded files no tracklet owns, then forget them (a crashed add's or removal's)."""
+        paths = [r[0] for r in self._conn.execute("SELECT path FROM pending_files")]
+        if not paths:
+            return
+        owned: set[str] = set()
+        for start in range(0, len(paths), 500):
+            chunk = paths[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            owned.update(
+                r[0]
+                for r in self._conn.execute(
+                    f"SELECT thumbnail FROM tracklets WHERE thumbnail IN ({marks})", chunk
+                )
+            )
+        for rel in paths:
+            if rel not in owned:
+                (self.root / rel).unlink(missing_ok=True)
+        with self._transaction() as cur:
+            cur.executemany("DELETE FROM pending_files WHERE path = ?", [(p,) for p in paths])
 
     def _insert_media(
         self,
@@ -622,24 +1091,35 @@ class Library:
                 ),
             )
             media_id = int(cur.lastrowid or 0)
-            for rel, t in zip(thumbs, tracklets, strict=True):
-                tracklet_id = self._insert_tracklet(cur, media_id, rel, t)
-                new_ids.append(tracklet_id)
-                vectors.append(_unit(t.vector))
-            footage.merge(
-                media_footage_scores(
-                    tracklets,
-                    np.stack(vectors) if vectors else np.zeros((0, self.dim), np.float32),
-                    [t.crop_vectors for t in tracklets],
-                )
+            for tracklet_id, rel, t in zip(new_ids, thumbs, tracklets, strict=True):
+                self._insert_tracklet(cur, media_id, rel, t, tracklet_id)
+            self._commit_vectors(cur, new_ids)
+            link_new_media(cur, media_id, media, new_ids, tracklets, vectors, self._link_min)
+            own = media_footage_scores(
+                tracklets,
+                np.stack(vectors) if vectors else np.zeros((0, self.dim), np.float32),
+                [t.crop_vectors for t in tracklets],
+            )
+            footage.merge(own)
+            cur.execute(
+                "INSERT INTO media_footage(media_id, scores) VALUES (?, ?)", (media_id, own.to_json())
             )
             cur.execute(
                 "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (FOOTAGE_KEY, footage.to_json())
             )
+            cur.executemany("DELETE FROM pending_files WHERE path = ?", [(rel,) for rel in thumbs])
         self._footage = footage
         return media_id
 
-    def _insert_tracklet(self, cur: sqlite3.Cursor, media_id: int, thumbnail: str, t: NewTracklet) -> int:
+    def _tracklet_vector(self, t: NewTracklet) -> np.ndarray:
+        """What the library stores for a tracklet: the mean of its crops' vectors (``mean_direction``),
+        the one vector search ranks, links and scores by; ``t.vector`` when it has no crop vectors."""
+        crops = np.asarray(t.crop_vectors, np.float32).reshape(-1, self.dim)
+        return mean_direction(crops) if len(crops) else _unit(t.vector)
+
+    def _insert_tracklet(
+        self, cur: sqlite3.Cursor, media_id: int, thumbnail: str, t: NewTracklet, tracklet_id: int
+    ) -> int:
         frames = np.asarray(t.frames, np.int64).reshape(-1)
         times = np.asarray(t.times, np.float64).reshape(-1)
         boxes = np.asarray(t.boxes, np.float32).reshape(-1, 4)
@@ -647,10 +1127,11 @@ class Library:
             raise ValueError("a tracklet needs matching, non-empty frames, times and boxes")
         crop_vectors = np.asarray(t.crop_vectors, np.float32).reshape(-1, self.dim)
         cur.execute(
-            'INSERT INTO tracklets(media_id, track_id, start_frame, end_frame, start, "end", frames, boxes,'
+            'INSERT INTO tracklets(id, media_id, track_id, start_frame, end_frame, start, "end", frames, boxes,'
             " best_frame, best_box, thumbnail, n_crops, quality, vector)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
+                tracklet_id,
                 media_id,
                 int(t.track_id),
                 int(frames[0]),
@@ -664,10 +1145,9 @@ class Library:
                 thumbnail,
                 len(crop_vectors),
                 float(t.quality),
-                _blob(_unit(t.vector), np.float32),
+                _blob(self._tracklet_vector(t), np.float32),
             ),
         )
-        tracklet_id = int(cur.lastrowid or 0)
         n = len(crop_vectors)
         crop_frames = np.full(n, t.best_frame) if t.crop_frames is None else np.asarray(t.crop_frames)
         qualities = np.zeros(n) if t.crop_qualities is None else np.asarray(t.crop_qualities)
@@ -680,17 +1160,6 @@ class Library:
         )
         return tracklet_id
 
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Cursor]:
-        cur = self._conn.cursor()
-        cur.execute("BEGIN IMMEDIATE")
-        try:
-            yield cur
-        except BaseException:
-            self._conn.rollback()
-            raise
-        self._conn.commit()
-
     def replace_vectors(
         self,
         model: str,
@@ -702,60 +1171,38 @@ class Library:
         """Re-embed the library with another model of the same dimension, all or nothing.
 
         ``crop_vectors`` maps every tracklet id to its new (k, D) crop vectors, rows in the stored rank
-        order; pooled vectors are re-pooled from them with the stored crop qualities, as the indexer
-        pools, and the footage scores are measured again. The model's name, file and sha256 switch with
-        the vectors, in one SQLite transaction. The Faiss file is removed *before* that commit and
-        written after it: it is derived data, rebuilt from SQLite on open when missing, so an
-        interruption at any point (kill -9 included) leaves either the old library or the new one.
+        order; each tracklet's vector becomes their mean direction (the one vector definition). One
+        SQLite transaction switches the vectors and the model's name, file and sha256, drops the stored
+        visits and footage scores (linked and measured with the old vectors: made again) and unlists the
+        vector files, so an interruption after it (kill -9 included) leaves a library whose vector files
+        are rebuilt from SQLite on open; before it, the old library is untouched.
         """
-        from reidkit.embed.pooling import pool_vectors
-
         if not self.writable:
             raise LibraryError(
                 "library was opened read-only", path=self.root, hint="use Library.create_or_open"
             )
-        rows = self._conn.execute(
-            "SELECT tracklet_id, rank, quality FROM crop_vectors ORDER BY tracklet_id, rank"
-        ).fetchall()
-        qualities: dict[int, list[float]] = {}
-        for tracklet_id, _, quality in rows:
-            qualities.setdefault(int(tracklet_id), []).append(float(quality))
         ids = [int(r[0]) for r in self._conn.execute("SELECT id FROM tracklets ORDER BY id")]
         if set(crop_vectors) != set(ids):
             raise ValueError("replace_vectors needs new crop vectors for every tracklet, and only those")
+        counts = dict(
+            self._conn.execute(
+                "SELECT tracklet_id, COUNT(*) FROM crop_vectors GROUP BY tracklet_id"
+            ).fetchall()
+        )
         crops: dict[int, np.ndarray] = {}
-        pooled: dict[int, np.ndarray] = {}
         for tracklet_id in ids:
             vectors = np.asarray(crop_vectors[tracklet_id], np.float32).reshape(-1, self.dim)
-            stored = qualities.get(tracklet_id, [])
-            if len(vectors) != len(stored):
+            if len(vectors) != counts.get(tracklet_id, 0):
                 raise ValueError(
-                    f"tracklet {tracklet_id}: {len(vectors)} crop vectors for {len(stored)} stored crops"
+                    f"tracklet {tracklet_id}: {len(vectors)} crop vectors for {counts.get(tracklet_id, 0)} stored crops"
                 )
             crops[tracklet_id] = l2_normalise(vectors)
-            pooled[tracklet_id] = pool_vectors(crops[tracklet_id], np.array(stored))
         sha256 = model_file_sha256 or model_sha256(model_file)
-        footage = FootageScores()
-        for media in self.media_list():
-            records = self.tracklets(media.id)
-            footage.merge(
-                media_footage_scores(
-                    records,
-                    np.stack([pooled[r.id] for r in records]) if records else np.zeros((0, self.dim)),
-                    [crops[r.id] for r in records],
-                )
-            )
-        (self.root / INDEX_NAME).unlink(missing_ok=True)
-        with suppress(OSError):  # make the removal durable before the commit (POSIX; not on Windows)
-            fd = os.open(self.root, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+        resolved = str(Path(model_file).resolve())
         with self._transaction() as cur:
             cur.executemany(
                 "UPDATE tracklets SET vector = ? WHERE id = ?",
-                [(_blob(pooled[i], np.float32), i) for i in ids],
+                [(_blob(mean_direction(crops[i]), np.float32), i) for i in ids],
             )
             cur.executemany(
                 "UPDATE crop_vectors SET vector = ? WHERE tracklet_id = ? AND rank = ?",
@@ -763,112 +1210,167 @@ class Library:
             )
             cur.executemany(
                 "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
-                [
-                    ("model", model),
-                    ("model_file", str(Path(model_file).resolve())),
-                    ("model_sha256", sha256),
-                    (FOOTAGE_KEY, footage.to_json()),
-                ],
+                [("model", model), ("model_file", resolved), ("model_sha256", sha256)],
             )
-        self.model, self.model_file, self.model_sha256 = model, str(Path(model_file).resolve()), sha256
-        self._footage, self._cohort, self._search_index = footage, None, None
-        new_ids, vectors = self.tracklet_vectors()
-        self._index = self._build_index(new_ids, vectors)
-        self._save_index()
+            cur.executemany("DELETE FROM meta WHERE key = ?", [(VISITS_KEY,), (FOOTAGE_KEY,)])
+            if has_store_tables(self._conn):
+                cur.execute("DELETE FROM vector_shards")  # stale now: rebuilt below, or on open
+                bump_generation(cur)
+        self.model, self.model_file, self.model_sha256 = model, resolved, sha256
+        self._footage, self._cohort = None, None
+        self._link_min = link_threshold(LinkRule(), model)
+        self._rebuild_store(f"re-embedded with {model}")
+        self._ensure_visits()
 
-    # ----------------------------------------------------------------------------------------- faiss
-    def _load_index(self) -> None:
-        """Load the Faiss file, or rebuild it from SQLite when it is missing or out of sync."""
-        import faiss
-
-        ids, vectors = self.tracklet_vectors()
-        path = self.root / INDEX_NAME
-        index = None
-        if path.is_file():
-            try:
-                index = faiss.read_index(str(path))
-            except RuntimeError:
-                log.warning("unreadable %s; rebuilding it from the database", path)
-        if index is not None and index.d == self.dim and _index_ids(index) == set(ids.tolist()):
-            self._index = index
-            self._maybe_train()
-            return
-        if index is not None or len(ids):
-            log.warning("%s is out of sync with the database; rebuilding it", path)
-        self._index = self._build_index(ids, vectors)
-        if self.writable:
-            self._save_index()
-        else:
-            # A reader never writes, but it can persist the repair when no writer holds the library.
-            with suppress(LibraryError, OSError):
-                lock = _WriterLock(self.root)
-                lock.acquire()
-                try:
-                    self._save_index()
-                finally:
-                    lock.release()
-        self._search_index = None
-
-    def _build_index(self, ids: np.ndarray, vectors: np.ndarray) -> Any:
-        import faiss
-
-        spec = self.index_spec
-        index: Any
-        if spec.upper() == "FLAT" or (_needs_training(spec) and len(ids) < _train_size(spec)):
-            index = faiss.IndexIDMap2(faiss.IndexFlatIP(self.dim))
-        else:
-            index = faiss.index_factory(self.dim, f"IDMap2,{spec}", faiss.METRIC_INNER_PRODUCT)
-            if not index.is_trained:
-                index.train(np.ascontiguousarray(vectors, np.float32))
-        if len(ids):
-            index.add_with_ids(np.ascontiguousarray(vectors, np.float32), ids)
-        return index
-
-    def _maybe_train(self) -> None:
-        """Switch a Flat stand-in to the requested IVF index once there are enough vectors to train it."""
-        if not _needs_training(self.index_spec) or not self.writable:
-            return
-        inner = _inner_index_type(self._index)
-        if inner != "IndexFlatIP" or int(self._index.ntotal) < _train_size(self.index_spec):
-            return
-        ids, vectors = self.tracklet_vectors()
-        self._index = self._build_index(ids, vectors)
-        self._save_index()
-
-    def _index_added(self, ids: np.ndarray, vectors: list[np.ndarray]) -> None:
-        if len(ids):
-            self._index.add_with_ids(np.stack(vectors).astype(np.float32), ids)
-            self._search_index = None
-        self._maybe_train()
-        self._save_index()
-
-    def _save_index(self) -> None:
-        import faiss
-
-        path = self.root / INDEX_NAME
-        tmp = path.with_name(f"{path.name}.tmp.{os.getpid()}")
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Cursor]:
+        cur = self._conn.cursor()
+        cur.execute("BEGIN IMMEDIATE")
         try:
-            faiss.write_index(self._index, str(tmp))
-            _fsync_file(tmp)
-            os.replace(tmp, path)
+            yield cur
         except BaseException:
-            tmp.unlink(missing_ok=True)  # a partial file: the old index stays in place
+            self._conn.rollback()
             raise
+        self._conn.commit()
 
-    def _searchable(self) -> Any:
-        if self._search_index is None:
-            _set_search_params(self._index, self._nprobe, self._ef_search)
-            self._search_index = _maybe_gpu(self._index, self._use_gpu)
-        return self._search_index
+    # ----------------------------------------------------------------------------------------- vectors
+    def _commit_vectors(self, cur: sqlite3.Cursor, new_ids: list[int]) -> None:
+        """Inside an add's transaction: own the rows just appended, advance the ids and the generation."""
+        appended = self._appended
+        if appended is not None and new_ids:
+            save_shard(cur, appended)
+        if new_ids:
+            set_meta(cur, NEXT_ID_KEY, max(new_ids) + 1)
+        cur.execute("DELETE FROM meta WHERE key = ?", (APPENDING_KEY,))
+        bump_generation(cur)
+        self._appended = None
 
-    def _remove_orphan_thumbnails(self) -> None:
-        known = {r[0] for r in self._conn.execute("SELECT thumbnail FROM tracklets")}
-        for path in (self.root / THUMBS_DIR).iterdir():
-            rel = f"{THUMBS_DIR}/{path.name}"
-            if rel not in known and (path.suffix == ".jpg" or ".tmp." in path.name):
-                path.unlink(missing_ok=True)
-        for tmp in self.root.glob(f"{INDEX_NAME}.tmp.*"):
-            tmp.unlink(missing_ok=True)
+    def _load_store(self) -> None:
+        """Map the vector shards SQLite records; repair them from SQLite when damaged or missing."""
+        if not has_store_tables(self._conn) or self.version < 2:
+            if self.writable:
+                self._rebuild_store("migrating a library from before vector shards")
+                return
+            log.info("%s: a library from before vector shards; its vectors are read from SQLite", self.root)
+            self._store.load_arrays(*self.tracklet_vectors())
+            self._generation = read_generation(self._conn) if has_store_tables(self._conn) else 0
+            return
+        state = read_state(self._conn)
+        if self.writable:
+            cleared = recover_writer(self._store, state)
+            if cleared:
+                with self._transaction() as cur:
+                    cur.executemany("DELETE FROM meta WHERE key = ?", [(k,) for k in cleared])
+                state = read_state(self._conn)
+        try:
+            self._adopt(state, verify=True)
+        except VectorStoreDamaged as exc:
+            log.warning("%s; rebuilding the vectors from library.sqlite", exc)
+            self._repair(exc.reason)
+            return
+        if self.writable:
+            self._maybe_build_ann()
+
+    def _adopt(self, state: Any, *, verify: bool) -> None:
+        self._store.load(
+            state.shards,
+            state.removed,
+            state.ann,
+            verify=verify,
+            nprobe=self._nprobe,
+            ef_search=self._ef_search,
+        )
+        live, rows = self._store.live_count, state.tracklets
+        if live != rows:
+            raise VectorStoreDamaged(self._store.folder, f"holds {live} live vectors for {rows} tracklets")
+        self._store.use_gpu(self._use_gpu)
+        self._generation = state.generation
+
+    def _reload_state(self, *, verify: bool) -> None:
+        self._adopt(read_state(self._conn), verify=verify)
+
+    def _refresh(self) -> None:
+        """A reader catches up with what a writer committed since (one cheap query when nothing did)."""
+        if self.writable:
+            return
+        with self._state_lock:
+            if not has_store_tables(self._conn) or read_generation(self._conn) == self._generation:
+                return
+            try:
+                self._reload_state(verify=True)
+            except VectorStoreDamaged as exc:
+                log.warning("%s; reading the vectors from library.sqlite", exc)
+                self._repair(exc.reason)
+
+    def _repair(self, reason: str) -> None:
+        """Rebuild the vector files from SQLite: in place by a writer (or a reader that can take the lock,
+        no writer holding it), else in this reader's memory only."""
+        if self.writable:
+            self._rebuild_store(reason)
+            return
+        lock = _WriterLock(self.root)
+        try:
+            lock.acquire()
+        except (LibraryError, OSError):
+            self._store.load_arrays(*self.tracklet_vectors())
+            self._generation = read_generation(self._conn)
+            return
+        try:
+            self.writable = True
+            self._rebuild_store(reason)
+        except (OSError, sqlite3.Error):
+            self._store.load_arrays(*self.tracklet_vectors())
+        finally:
+            self.writable = False
+            lock.release()
+
+    def _rebuild_store(self, reason: str) -> None:
+        """Write every vector SQLite holds into new shards and commit them in one transaction (a writer)."""
+        log.info("%s: rebuilding the vector files (%s)", self.root, reason)
+        state = read_state(self._conn)
+        ids, vectors = self.tracklet_vectors()
+        used = [*self._store.shard_numbers_on_disk(), *(s.number for s in state.shards)]
+        first = max(used, default=-1) + 1
+        with self._transaction() as cur:
+            set_meta(cur, REBUILDING_KEY, first)
+        shards = self._store.write_shards(first, ids, vectors)
+        with self._transaction() as cur:
+            cur.execute("DELETE FROM vector_shards")
+            for shard in shards:
+                save_shard(cur, shard)
+            cur.execute("DELETE FROM removed_vectors")
+            cur.executemany(
+                "DELETE FROM meta WHERE key = ?", [(ANN_KEY,), (REBUILDING_KEY,), (APPENDING_KEY,)]
+            )
+            set_meta(cur, NEXT_ID_KEY, max(state.next_id, int(ids.max()) + 1 if len(ids) else 1))
+            set_meta(cur, "version", SCHEMA_VERSION)
+            bump_generation(cur)
+        self.version = SCHEMA_VERSION
+        self._store.delete_unlisted({s.number for s in shards}, None)
+        (self.root / LEGACY_INDEX).unlink(missing_ok=True)
+        self._reload_state(verify=False)
+        self._maybe_build_ann()
+
+    def _maybe_build_ann(self) -> None:
+        """A writer (re)builds the approximate index when the library outgrew exact search, or when the
+        rows it does not cover pass vector_store.ANN_TAIL_MAX."""
+        from reidkit.index.vector_store import ANN_TAIL_MAX
+
+        store = self._store
+        if not store.wants_ann(self.index_spec):
+            return
+        if store.ann is not None and store.uncovered_rows() <= ANN_TAIL_MAX:
+            return
+        old = store.ann_state.file if store.ann_state is not None else None
+        state = store.build_ann(self.index_spec, read_generation(self._conn) + 1)
+        from reidkit.index.library_files import ann_to_json
+
+        with self._transaction() as cur:
+            set_meta(cur, ANN_KEY, ann_to_json(state))
+            bump_generation(cur)
+        self._reload_state(verify=False)
+        if old is not None and old != state.file:
+            (store.folder / old).unlink(missing_ok=True)
 
 
 _MEDIA_COLUMNS = "id, path, sha256, kind, fps, frame_count, duration, width, height"
@@ -876,6 +1378,10 @@ _TRACKLET_COLUMNS = (
     'id, media_id, track_id, start_frame, end_frame, start, "end", frames, boxes, best_frame, best_box,'
     " thumbnail, n_crops, quality"
 )
+
+
+_TRACKLET_COLUMNS_OF_T = ", ".join(f"t.{c.strip()}" for c in _TRACKLET_COLUMNS.split(","))
+_IN_CHUNK = 900  # ids per IN (...) list: under the 999 variables of SQLite builds before 3.32
 
 
 def _media_record(row: tuple) -> MediaRecord:
@@ -911,19 +1417,15 @@ def _tracklet_record(row: tuple) -> TrackletRecord:
     )
 
 
-def _connect(db: Path, root: Path) -> sqlite3.Connection:
-    try:
-        conn = sqlite3.connect(str(db), isolation_level=None, timeout=30.0, check_same_thread=False)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("PRAGMA foreign_keys=ON")
-        conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
-    except sqlite3.DatabaseError as exc:
-        raise LibraryError(
-            f"library.sqlite is not a readable database ({exc})",
-            path=root,
-            hint="restore it or index into a new --library folder",
-        ) from exc
+def _has_library(conn: sqlite3.Connection) -> bool:
+    """Whether the database records a library (a meta table with its model), as opposed to empty."""
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'").fetchone() is None:
+        return False
+    return conn.execute("SELECT 1 FROM meta WHERE key='model'").fetchone() is not None
+
+
+def _connect(db: Path, root: Path, *, writer: bool = True) -> sqlite3.Connection:
+    conn = connect(db, root, writer=writer)
     has_meta = conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'").fetchone()
     if has_meta is not None:
         version = conn.execute("SELECT value FROM meta WHERE key='version'").fetchone()
@@ -937,17 +1439,29 @@ def _connect(db: Path, root: Path) -> sqlite3.Connection:
     return conn
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f"{path.name}.tmp.{os.getpid()}")
+@contextmanager
+def _one_faiss_thread() -> Iterator[None]:
+    """One query on one OpenMP thread: splitting it costs more than it saves, and on a busy machine
+    threads that spin-wait for each other made a search ~10x slower (bench/library_scale.py)."""
+    import faiss
+
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
     try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+        yield
+    finally:
+        faiss.omp_set_num_threads(before)
 
 
-def _write_failed(root: Path, media_path: str, exc: BaseException, state: str) -> LibraryError:
+def _write_thumbnail(path: Path, data: bytes) -> None:
+    # No temporary file and rename: until the add's commit owns it, a half-written thumbnail is in
+    # pending_files and deleted by the next writer (a rename per thumbnail was most of an add's time).
+    path.write_bytes(data)
+
+
+def _write_failed(
+    root: Path, media_path: str, exc: BaseException, state: str, action: str = "write"
+) -> LibraryError:
     """The one-line error for a write to the library that failed, most often on a full disk."""
     if isinstance(exc, OSError) and exc.strerror:
         reason = exc.strerror
@@ -962,81 +1476,5 @@ def _write_failed(root: Path, media_path: str, exc: BaseException, state: str) -
         if disk_full
         else "check that the library folder is writable, then run the same command again"
     )
-    return LibraryError(f"cannot write {media_path} to the library ({reason}); {state}", path=root, hint=hint)
-
-
-def _fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _index_ids(index: Any) -> set[int]:
-    import faiss
-
-    if int(index.ntotal) == 0:
-        return set()
-    try:
-        return set(faiss.vector_to_array(index.id_map).tolist())
-    except AttributeError:
-        return set()
-
-
-def _inner_index_type(index: Any) -> str:
-    import faiss
-
-    try:
-        return type(faiss.downcast_index(index.index)).__name__
-    except AttributeError:
-        return type(index).__name__
-
-
-def _needs_training(spec: str) -> bool:
-    return spec.upper().startswith(("IVF", "PQ", "OPQ")) or ",PQ" in spec.upper()
-
-
-def _train_size(spec: str) -> int:
-    head = spec.split(",")[0].upper()
-    if head.startswith("IVF"):
-        digits = "".join(ch for ch in head[3:] if ch.isdigit())
-        return IVF_TRAIN_PER_LIST * int(digits or 1)
-    return 1000
-
-
-def _set_search_params(index: Any, nprobe: int, ef_search: int) -> None:
-    """Set ``nprobe`` on an IVF index and ``efSearch`` on an HNSW one, through the IDMap2 wrapper."""
-    import faiss
-
-    inner = faiss.downcast_index(index.index) if hasattr(index, "id_map") else index
-    with suppress(RuntimeError):  # not an IVF index
-        faiss.extract_index_ivf(inner).nprobe = nprobe
-    hnsw = getattr(inner, "hnsw", None)
-    if hnsw is not None:
-        hnsw.efSearch = ef_search
-
-
-def _maybe_gpu(index: Any, use_gpu: bool | None) -> Any:
-    """A copy of the index on every GPU Faiss sees, for searching (``use_gpu=None``: when there are any).
-
-    Only the search copy moves: the CPU index stays the one that is added to and saved. Flat and IVF
-    indexes have GPU implementations (``index_cpu_to_all_gpus`` shards or replicates them; IVF keeps the
-    ``nprobe`` set before copying); HNSW has none and stays on the CPU, as does any index the cloner
-    refuses. Untested here: the development machines run faiss-cpu, where ``get_num_gpus()`` is 0 and
-    this returns ``index`` unchanged.
-    """
-    if use_gpu is False:
-        return index
-    import faiss
-
-    gpus = faiss.get_num_gpus() if hasattr(faiss, "get_num_gpus") else 0
-    if gpus == 0:
-        if use_gpu:
-            log.warning("use_gpu requested but this Faiss build has no GPUs; searching on CPU")
-        return index
-    try:
-        return faiss.index_cpu_to_all_gpus(index)
-    except Exception as exc:  # an index type without a GPU implementation (e.g. HNSW)
-        log.info("searching on CPU: %s", exc)
-        return index
+    what = f"write {media_path} to" if action == "write" else f"remove {media_path} from"
+    return LibraryError(f"cannot {what} the library ({reason}); {state}", path=root, hint=hint)

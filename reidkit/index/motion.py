@@ -44,9 +44,19 @@ class MotionGate:
         return bool(changed.mean() >= self.min_fraction)
 
     def should_detect(self, frame: Frame, open_tracks: bool) -> bool:
-        moved = self.moved(frame.image)  # always, so the reference frame stays the previous one
-        due = self._last_detect is None or frame.time - self._last_detect >= self.keyframe_seconds
-        if open_tracks or moved or due:
-            self._last_detect = frame.time
+        return self.decide(frame.time, self.moved(frame.image), open_tracks)
+
+    def due(self, time: float) -> bool:
+        """A keyframe is due at ``time`` (the detector has not run for ``keyframe_seconds``)."""
+        return self._last_detect is None or time - self._last_detect >= self.keyframe_seconds
+
+    def decide(self, time: float, moved: bool, open_tracks: bool) -> bool:
+        """:meth:`should_detect` for a frame whose :meth:`moved` was measured already, in frame order.
+
+        Measuring motion needs only the frame, deciding needs the tracker's state after the previous
+        frame: apart, the motion of frames ahead is known while the current one is still tracked.
+        """
+        if open_tracks or moved or self.due(time):
+            self._last_detect = time
             return True
         return False

@@ -8,32 +8,25 @@ print(result.to_json())
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from reidkit.core.errors import LibraryError
+from reidkit.core.gallery import Gallery, TrackletHit, Visit
 from reidkit.core.log import get_logger
 from reidkit.core.types import Detector, Embedder
+from reidkit.core.vectors import l2_normalise
 from reidkit.embed.factory import build_embedder
-from reidkit.search.moments import (
-    Moment,
-    MomentRule,
-    link_tracklets,
-    make_moment,
-    merge_concurrent,
-    pooled_vector,
-)
+from reidkit.index.visits import visit_vector
+from reidkit.search.moments import Moment, MomentRule, make_moment, merge_concurrent
 from reidkit.search.query import load_query
 from reidkit.search.verdict import Verdict, VerdictRule, decide
 from reidkit.zoo.calibration import calibration_for
-
-if TYPE_CHECKING:
-    from reidkit.index.library import Library, TrackletHit, TrackletRecord
 
 log = get_logger(__name__)
 
@@ -71,8 +64,8 @@ class SearchResult:
         return json.dumps(self.to_dict(), indent=indent)
 
 
-def open_library(library: str | Path | Library) -> Library:
-    """A Library from a path (or the Library itself); LibraryError when it holds nobody yet."""
+def open_library(library: str | Path | Gallery) -> Gallery:
+    """A Library from a path (or a gallery itself); LibraryError when it holds nobody yet."""
     if isinstance(library, (str, Path)):
         from reidkit.index.library import Library
 
@@ -87,7 +80,7 @@ def open_library(library: str | Path | Library) -> Library:
 
 
 @lru_cache(maxsize=4)
-def embedder_for(library: Library, model: str | Path | None = None) -> Embedder:
+def embedder_for(library: Gallery, model: str | Path | None = None) -> Embedder:
     """The embedder of the model that made the library's vectors (query vectors must be comparable).
 
     ``model`` is the model file to use when the library's model is not a registry name (a library
@@ -110,14 +103,14 @@ def embedder_for(library: Library, model: str | Path | None = None) -> Embedder:
         ) from None
 
 
-def verdict_for(library: Library, query: np.ndarray, rule: VerdictRule = VerdictRule()) -> Verdict:
+def verdict_for(library: Gallery, query: np.ndarray, rule: VerdictRule = VerdictRule()) -> Verdict:
     """How "likely" is decided for ``query`` in ``library`` (:mod:`reidkit.search.verdict`)."""
     cohort = library.cohort_vectors() @ np.asarray(query, np.float32).reshape(-1)
     return decide(cohort, calibration_for(library.model), rule)
 
 
 def find_moments(
-    library: Library,
+    library: Gallery,
     query: np.ndarray,
     *,
     top: int = 20,
@@ -135,7 +128,7 @@ def find_moments(
 
 
 def search_vector(
-    library: Library,
+    library: Gallery,
     query: np.ndarray,
     *,
     top: int = 20,
@@ -144,103 +137,109 @@ def search_vector(
 ) -> list[Moment]:
     """The best ``top`` moments for a unit query vector, best first, scores >= ``min_score``.
 
-    The moments carry no verdict: :func:`search` adds it."""
+    A few batched reads, whatever the library's size: the index's nearest tracklets, then the stored
+    visits that hold them (:meth:`~reidkit.core.gallery.Gallery.visits_of`), twice with query
+    expansion. The moments carry no verdict: :func:`search` adds it."""
     k = min(len(library), max(MIN_HITS, HITS_PER_MOMENT * top))
     query = np.asarray(query, np.float32).reshape(-1)
-    hits = library.search(query, k)
-    pooled: dict[int, np.ndarray] = {}
+    link = rule.link
+    visits: dict[int, Visit] = {}
+    visit_of: dict[int, Visit] = {}  # tracklet id -> its visit, for the fetched visits
 
-    def vector_of(tracklet_id: int) -> np.ndarray:
-        if tracklet_id not in pooled:
-            pooled[tracklet_id] = pooled_vector(library.crop_vectors(tracklet_id))
-        return pooled[tracklet_id]
+    def fetch(tracklet_ids: Sequence[int]) -> None:
+        missing = [i for i in tracklet_ids if i not in visit_of]
+        for visit in library.visits_of(missing, link) if missing else []:
+            visits[visit.id] = visit
+            visit_of.update(dict.fromkeys((t.id for t in visit.tracklets), visit))
 
-    linked: dict[int, list[list[TrackletRecord]]] = {}  # visits per video: the same in both passes
-    moments = visit_moments(library, hits, query, vector_of, rule, linked=linked)
-    if rule.expand_query > 0 and moments:
-        best = [
-            pooled_vector(np.stack([vector_of(t) for t in m.tracklet_ids]))
-            for m in moments[: rule.expand_query]
-        ]
-        expanded = pooled_vector(np.stack([query, np.mean(best, axis=0)]))
-        seen = {hit.tracklet.id for hit in hits}
-        more = [hit for hit in library.search(expanded, k) if hit.tracklet.id not in seen]
-        # Their scores are to the expanded query: a hit's score is always the photo's cosine.
-        hits = list(hits) + [replace(hit, score=float(vector_of(hit.tracklet.id) @ query)) for hit in more]
-        moments = visit_moments(library, hits, query, vector_of, rule, rank_by=expanded, linked=linked)
-    if min_score is not None:
-        moments = [m for m in moments if m.score >= min_score]
-    return moments[:top]
+    found = [i for i, _ in library.nearest(query, k)]
+    fetch(found)
+    if rule.expand_query <= 0:
+        return visit_moments(library, list(visits.values()), query, rule, limit=top, min_score=min_score)
+    best = visit_moments(library, list(visits.values()), query, rule, limit=rule.expand_query)
+    if not best:
+        return []
+    # A moment's tracklets are all the members of its visits: its vector is the mean of theirs.
+    best_vectors = [
+        visit_vector(
+            np.concatenate(
+                [v.tracklet_vectors for v in {visit_of[t].id: visit_of[t] for t in m.tracklet_ids}.values()]
+            )
+        )
+        for m in best
+    ]
+    expanded = l2_normalise(np.stack([query, np.mean(best_vectors, axis=0)]).mean(axis=0))
+    # The expanded query's hits join the photo's; every score stays the photo's cosine.
+    fetch([i for i, _ in library.nearest(expanded, k)])
+    return visit_moments(
+        library, list(visits.values()), query, rule, rank_by=expanded, limit=top, min_score=min_score
+    )
 
 
 def visit_moments(
-    library: Library,
-    hits: Sequence[TrackletHit],
+    library: Gallery,
+    visits: Sequence[Visit],
     query: np.ndarray,
-    vector_of: Callable[[int], np.ndarray],
     rule: MomentRule = MomentRule(),
     rank_by: np.ndarray | None = None,
-    linked: dict[int, list[list[TrackletRecord]]] | None = None,
+    *,
+    limit: int | None = None,
+    min_score: float | None = None,
 ) -> list[Moment]:
-    """The visits (linked tracklets, :func:`link_tracklets`) that hold a hit, as moments, best first.
+    """``visits`` as moments, best first: the first ``limit`` scoring >= ``min_score`` (all: None).
 
-    Members that are not among ``hits`` still extend their visit. A visit scores by the cosine between
-    the query and its pooled vector (the mean of its tracklets' vectors). ``rank_by`` (an expanded
-    query) orders the moments instead of that score when given. ``linked`` caches each video's visits
-    (they do not depend on the query) across calls.
+    A visit scores by the cosine between the query and its vector (the mean of its tracklets'
+    vectors); all its members, hit or not, extend its moment. ``rank_by`` (an expanded query) orders
+    the moments instead of that score when given. Moments are made only for what is returned.
     """
-    from reidkit.index.library import TrackletHit
-
     calibration = calibration_for(library.model)
-    min_link = calibration.link_threshold if rule.min_link is None else rule.min_link
     root = Path(library.root).resolve()
     query = np.asarray(query, np.float32).reshape(-1)
-    linked = {} if linked is None else linked
-    by_media: dict[int, list[TrackletHit]] = {}
-    for hit in hits:
-        by_media.setdefault(hit.media.id, []).append(hit)
-    ranked: list[tuple[float, Moment]] = []
-    for media_hits in by_media.values():
-        media = media_hits[0].media
-        if media.kind == "image":
-            for hit in media_hits:
-                order = hit.score if rank_by is None else float(vector_of(hit.tracklet.id) @ rank_by)
-                ranked.append((order, make_moment([hit], root)))
-            continue
-        scores = {hit.tracklet.id: hit.score for hit in media_hits}
-        if media.id not in linked:
-            records = library.tracklets(media.id)
-            vectors = {r.id: vector_of(r.id) for r in records}
-            linked[media.id] = link_tracklets(records, vectors, media, min_link, rule)
-        visits: list[tuple[float, list[TrackletHit]]] = []
-        orders: list[float] = []
-        for visit in linked[media.id]:
-            if not any(r.id in scores for r in visit):
-                continue
-            members = [
-                TrackletHit(r, media, scores[r.id] if r.id in scores else float(vector_of(r.id) @ query))
-                for r in visit
+    by_media: dict[int, list[Visit]] = {}
+    for visit in visits:
+        by_media.setdefault(visit.media.id, []).append(visit)
+    # (order, score, media path as stored, start, the group's visits) per moment to be
+    candidates: list[tuple[float, float, str, float, list[Visit]]] = []
+    for media_visits in by_media.values():
+        media = media_visits[0].media
+        # In the order they were linked (by first tracklet), which breaks merge_concurrent's ties.
+        media_visits.sort(key=lambda v: (v.tracklets[0].start, v.tracklets[0].id))
+        vectors = np.stack([v.vector for v in media_visits])
+        # The visit scores by its pooled appearance (mean of its tracklets' vectors): on
+        # bench/crosscam this ranked better than the best member (+1.5 mAP over three models).
+        scores = [float(s) for s in vectors @ query]
+        orders = scores if rank_by is None else [float(s) for s in vectors @ rank_by]
+        if media.kind == "image" or not rule.merge_concurrent:
+            groups = [[i] for i in range(len(media_visits))]
+        else:
+            # Only visits at or above the threshold may merge: only theirs are read.
+            scored = [
+                (score, _members(visit, query) if score >= calibration.threshold else [])
+                for visit, score in zip(media_visits, scores, strict=True)
             ]
-            # The visit scores by its pooled appearance (mean of its tracklets' vectors): on
-            # bench/crosscam this ranked better than the best member (+1.5 mAP over three models).
-            visit_vector = pooled_vector(np.stack([vector_of(r.id) for r in visit]))
-            visits.append((float(visit_vector @ query), members))
-            orders.append(visits[-1][0] if rank_by is None else float(visit_vector @ rank_by))
-        groups = (
-            merge_concurrent(visits, calibration.threshold, rule.max_overlap)
-            if rule.merge_concurrent
-            else [[i] for i in range(len(visits))]
-        )
+            groups = merge_concurrent(scored, calibration.threshold, rule.max_overlap)
         for group in groups:
-            members = [hit for i in group for hit in visits[i][1]]
-            moment = make_moment(members, root, score=visits[group[0]][0])
-            ranked.append((max(orders[i] for i in group), moment))
-    ranked.sort(key=lambda r: (-r[0], r[1].media, r[1].start))
-    return [moment for _, moment in ranked]
+            members = [media_visits[i] for i in group]
+            start = min(v.start for v in members)
+            candidates.append((max(orders[i] for i in group), scores[group[0]], media.path, start, members))
+    candidates.sort(key=lambda c: (-c[0], c[2], c[3]))
+    if min_score is not None:
+        candidates = [c for c in candidates if c[1] >= min_score]
+    # Paths are resolved for the moments returned only (a resolve is a system call per folder).
+    return [
+        make_moment([hit for v in group for hit in _members(v, query)], root, score=score)
+        for _, score, _, _, group in candidates[:limit]
+    ]
+
+
+def _members(visit: Visit, query: np.ndarray) -> list[TrackletHit]:
+    """A visit's tracklets, each scored by its own vector's cosine to ``query``."""
+    scores = visit.tracklet_vectors @ query
+    return [TrackletHit(r, visit.media, float(s)) for r, s in zip(visit.tracklets, scores, strict=True)]
 
 
 def find_tracklet(
-    library: str | Path | Library,
+    library: str | Path | Gallery,
     tracklet_id: int,
     top: int = 20,
     *,
@@ -251,10 +250,11 @@ def find_tracklet(
     from reidkit.media import read_image
 
     lib = open_library(library)
-    record = next((t for t in lib.tracklets() if t.id == tracklet_id), None)
-    if record is None:
-        raise LibraryError(f"no tracklet {tracklet_id} in the library", path=lib.root)
-    vector = pooled_vector(lib.crop_vectors(tracklet_id))
+    try:
+        record = lib.tracklet(tracklet_id)
+    except KeyError:
+        raise LibraryError(f"no tracklet {tracklet_id} in the library", path=lib.root) from None
+    vector = lib.vectors_of([tracklet_id])[0]
     moments, verdict = find_moments(lib, vector, top=top, min_score=min_score, rule=rule)
     thumbnail = Path(lib.root) / record.thumbnail
     return SearchResult(
@@ -270,7 +270,7 @@ def find_tracklet(
 
 def find_person(
     photo: str | Path,
-    library: str | Path | Library,
+    library: str | Path | Gallery,
     top: int = 20,
     box: Sequence[float] | None = None,
     *,

@@ -1,9 +1,9 @@
 """Who is in this footage: a library's visits clustered into people, across videos and photos.
 
-A *visit* is one person's linked tracklets within one video (:func:`~reidkit.search.moments.link_tracklets`,
-the same visits a search returns as moments); each person found in a still image is a visit of its own.
-:func:`people` groups the visits into people by **average-linkage agglomerative clustering** of their
-pooled vectors (the mean of the member tracklets' vectors, as search scores a visit):
+A *visit* is one person's linked tracklets within one video (:mod:`reidkit.index.visits`, stored when
+the file was indexed: the same visits a search returns as moments); each person found in a still image
+is a visit of its own. :func:`people` groups the visits into people by **average-linkage agglomerative
+clustering** of their vectors (the mean of the member tracklets' vectors, as search scores a visit):
 
 * two visits are alike by how far their cosine clears the higher of their two *search verdict*
   thresholds (:func:`reidkit.search.verdict.decide`: each visit is a query against the library's other
@@ -19,8 +19,7 @@ pooled vectors (the mean of the member tracklets' vectors, as search scores a vi
 People are ordered by first appearance (media in the order they were indexed, then time), and their
 ``id`` is that rank, so the same library always gives the same people and ids.
 
-Cost: one pooled vector per tracklet (a read of its crop vectors, as search does), the per-video linking
-of :func:`link_tracklets`, one verdict per visit (a sort of its N - 1 cosines) and an N x N matrix over
+Cost: one batched read of the stored visits and their tracklets, one verdict per visit (a sort of its N - 1 cosines) and an N x N matrix over
 the N visits (8 bytes a pair: 72 MB for 3,000 visits). Each merge updates one row and rescans only the rows whose best partner it touched, so
 clustering is O(N^2) time in practice. The result is recomputed when the library changes and cached in
 memory per library content (root, model, tracklet and media counts, last media id).
@@ -35,13 +34,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from reidkit.core.gallery import Gallery, MediaRecord, TrackletHit, TrackletRecord
+from reidkit.index.visits import visit_vector
 from reidkit.search.engine import open_library
-from reidkit.search.moments import Moment, MomentRule, link_tracklets, make_moment, pooled_vector
+from reidkit.search.moments import Moment, MomentRule, make_moment
 from reidkit.search.verdict import VerdictRule, decide
 from reidkit.zoo.calibration import calibration_for
 
 if TYPE_CHECKING:
-    from reidkit.index.library import Library, MediaRecord, TrackletRecord
     from reidkit.zoo.calibration import ScoreCalibration
 
 CACHE_SIZE = 4  # libraries whose people are kept in memory
@@ -119,7 +119,7 @@ class Person:
 _cache: OrderedDict[tuple[Any, ...], list[Person]] = OrderedDict()
 
 
-def people(library: str | Path | Library, rule: PeopleRule = PeopleRule()) -> list[Person]:
+def people(library: str | Path | Gallery, rule: PeopleRule = PeopleRule()) -> list[Person]:
     """The people in ``library`` (a folder or a Library), by first appearance (see the module docstring)."""
     library = open_library(library)
     media = library.media_list()
@@ -142,7 +142,8 @@ def people(library: str | Path | Library, rule: PeopleRule = PeopleRule()) -> li
 class _Visit:
     order: int  # rank of its media in indexing order
     media: MediaRecord
-    records: list[TrackletRecord]
+    records: tuple[TrackletRecord, ...]
+    tracklet_vectors: np.ndarray  # (n, D) the members' vectors
     vector: np.ndarray
 
     @property
@@ -150,22 +151,13 @@ class _Visit:
         return (self.order, min(r.start for r in self.records), min(r.id for r in self.records))
 
 
-def _cluster_people(library: Library, media_list: list[MediaRecord], rule: PeopleRule) -> list[Person]:
+def _cluster_people(library: Gallery, media_list: list[MediaRecord], rule: PeopleRule) -> list[Person]:
     calibration = calibration_for(library.model)
-    min_link = calibration.link_threshold if rule.moments.min_link is None else rule.moments.min_link
-    vectors: dict[int, np.ndarray] = {}
-    visits = []
-    for order, media in enumerate(media_list):
-        records = library.tracklets(media.id)
-        vectors.update((r.id, pooled_vector(library.crop_vectors(r.id))) for r in records)
-        if media.kind == "image":
-            groups = [[r] for r in records]
-        else:
-            groups = link_tracklets(records, vectors, media, min_link, rule.moments)
-        for group in groups:
-            visits.append(
-                _Visit(order, media, group, pooled_vector(np.stack([vectors[r.id] for r in group])))
-            )
+    order = {media.id: rank for rank, media in enumerate(media_list)}
+    visits = [
+        _Visit(order[v.media.id], v.media, v.tracklets, v.tracklet_vectors, v.vector)
+        for v in library.visits(rule.moments.link)
+    ]
     if not visits:
         return []
     visits.sort(key=lambda v: v.start)
@@ -181,18 +173,19 @@ def _cluster_people(library: Library, media_list: list[MediaRecord], rule: Peopl
     # Visits are in order of appearance, so the order of first members is the order of first appearance.
     _, first_members = np.unique(labels, return_index=True)
     return [
-        _person(rank, [visits[i] for i in np.flatnonzero(labels == labels[first])], vectors, root)
+        _person(rank, [visits[i] for i in np.flatnonzero(labels == labels[first])], root)
         for rank, first in enumerate(sorted(first_members), 1)
     ]
 
 
-def _person(person_id: int, visits: list[_Visit], vectors: dict[int, np.ndarray], root: Path) -> Person:
-    from reidkit.index.library import TrackletHit
-
-    vector = pooled_vector(np.stack([v.vector for v in visits]))
+def _person(person_id: int, visits: list[_Visit], root: Path) -> Person:
+    vector = visit_vector(np.stack([v.vector for v in visits]))
     moments = [
         make_moment(
-            [TrackletHit(r, visit.media, float(vectors[r.id] @ vector)) for r in visit.records],
+            [
+                TrackletHit(r, visit.media, float(score))
+                for r, score in zip(visit.records, visit.tracklet_vectors @ vector, strict=True)
+            ],
             root,
             score=float(visit.vector @ vector),
         )

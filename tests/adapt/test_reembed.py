@@ -105,12 +105,12 @@ CHILD = textwrap.dedent(
                 if cur.execute("SELECT value FROM meta WHERE key='model'").fetchone()[0] == "new":
                     print("paused", flush=True); time.sleep(60)
         Library._transaction = slow
-    elif pause == "after-commit":  # committed, the Faiss file not written yet
-        plain_build = Library._build_index
-        def slow_build(self, ids, vectors):
+    elif pause == "after-commit":  # committed, the vector files not written yet
+        plain_rebuild = Library._rebuild_store
+        def slow_rebuild(self, reason):
             print("paused", flush=True); time.sleep(60)
-            return plain_build(self, ids, vectors)
-        Library._build_index = slow_build
+            return plain_rebuild(self, reason)
+        Library._rebuild_store = slow_rebuild
     else:
         print("paused", flush=True)
     lib = Library.create_or_open(root, model, 8)
@@ -140,7 +140,7 @@ def test_kill_9_leaves_the_old_library_or_the_new_one(tmp_path: Path, pause: str
     old = snapshot(root)
     wanted = np.concatenate(list(new_crops(root).values()))
     kill_during(root, new, pause)
-    model, sha, crops, _ = snapshot(root)  # Faiss (removed before the commit) is rebuilt from SQLite
+    model, sha, crops, _ = snapshot(root)  # the vector files (unlisted by the commit) are rebuilt from SQLite
     if expect == "old":
         assert (model, sha) == old[:2]
         np.testing.assert_array_equal(crops, old[2])

@@ -140,3 +140,55 @@ def test_without_ray_the_error_says_what_to_install(monkeypatch: pytest.MonkeyPa
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
     with pytest.raises(ReidkitError, match=r"reidkit\[scale\]"):
         index_media_ray(tmp_path, tmp_path / "lib", detector=parts()[0], model=parts()[1])
+
+
+def node(alive: bool = True, **resources: float) -> dict:
+    return {"Alive": alive, "Resources": {"node:10.0.0.1": 1.0, "memory": 1e9, **resources}}
+
+
+def test_workers_that_fit_are_counted_per_node() -> None:
+    from reidkit.index.distributed import worker_capacity, worker_needs
+
+    needs = worker_needs(2.0, {"reid": 1})
+    assert needs == {"CPU": 2.0, "reid": 1.0}
+    # 3 CPUs + 3 CPUs hold 2 two-CPU workers, not the 3 that the cluster's 6 CPUs would suggest.
+    assert worker_capacity([node(CPU=3, reid=4), node(CPU=3, reid=4)], needs) == 2
+    # A node without the custom resource holds none; a dead node counts for nothing.
+    assert worker_capacity([node(CPU=64), node(CPU=4, reid=1), node(False, CPU=8, reid=8)], needs) == 1
+    assert worker_capacity([node(CPU=64)], needs) == 0
+    # Ray keeps fractions in fixed point: three 0.3-CPU workers fit in 0.9 CPUs.
+    assert worker_capacity([node(CPU=0.9)], worker_needs(0.3, None)) == 3
+    # GPUs and memory (bytes) are Ray's own names, reserved like the rest.
+    gpu = worker_needs(1.0, {"GPU": 1, "memory": 4e9})
+    assert worker_capacity([node(CPU=8, GPU=2, memory=32e9), node(CPU=8)], gpu) == 2
+
+
+@pytest.mark.parametrize(
+    ("resources", "needle"),
+    [
+        ({"CPU": 1}, "--ray-cpus"),
+        ({"reid": 0}, "positive"),
+        ({"reid": "one"}, "positive"),
+        ({"": 1}, "ray start"),
+    ],
+)
+def test_bad_worker_resources_are_one_line_errors(resources: dict, needle: str) -> None:
+    from reidkit.index.distributed import worker_needs
+
+    with pytest.raises(ReidkitError, match=needle) as caught:
+        worker_needs(1.0, resources)
+    assert "\n" not in str(caught.value)
+
+
+def test_more_workers_than_the_nodes_hold_are_capped(
+    tmp_path: Path, clips: list[Path], local_ray: None
+) -> None:
+    from reidkit.index.distributed import index_media_ray
+
+    # Two 1-CPU workers fit on the 2-CPU Ray: a third actor would stay pending with its file forever.
+    third = write_video(make_scene(3, 50, seed=SEED, first_identity=12), tmp_path / "third.mp4")
+    detector, embedder = parts()
+    report = index_media_ray(
+        [*clips, third], tmp_path / "lib", workers=3, num_cpus_per_worker=1, detector=detector, model=embedder
+    )
+    assert [f.status for f in report.files] == ["indexed"] * 3

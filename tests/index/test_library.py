@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 
 from reidkit.core.errors import LibraryError
-from reidkit.index import library as library_module
-from reidkit.index.library import INDEX_NAME, Library, NewMedia, NewTracklet
+from reidkit.index.library import Library, NewMedia, NewTracklet
 
 DIM = 8
 JPEG = b"\xff\xd8\xff\xd9"  # the library stores thumbnail bytes as given
@@ -25,7 +24,9 @@ def unit(v: np.ndarray) -> np.ndarray:
 def make_tracklet(track_id: int, vector: np.ndarray, n: int = 3, start: int = 0) -> NewTracklet:
     frames = np.arange(start, start + n)
     boxes = np.tile(np.array([10, 20, 50, 120], np.float32), (n, 1)) + frames[:, None]
-    crop_vectors = np.stack([unit(vector + 0.01 * i) for i in range(2)])
+    # Two crops either side of the vector: the library stores their mean direction, which is it.
+    side = np.roll(unit(vector), 1) * 0.01
+    crop_vectors = np.stack([unit(vector + side), unit(vector - side)])
     return NewTracklet(
         track_id=track_id,
         frames=frames,
@@ -149,11 +150,11 @@ def test_crash_mid_add_leaves_nothing_and_file_can_be_readded(
     calls = {"n": 0}
     real_insert = Library._insert_tracklet
 
-    def crash_on_second(self, cur, media_id, thumb, t):  # type: ignore[no-untyped-def]
+    def crash_on_second(self, cur, media_id, thumb, t, tracklet_id):  # type: ignore[no-untyped-def]
         calls["n"] += 1
         if calls["n"] == 2:
             raise KeyboardInterrupt("killed")
-        return real_insert(self, cur, media_id, thumb, t)
+        return real_insert(self, cur, media_id, thumb, t, tracklet_id)
 
     monkeypatch.setattr(Library, "_insert_tracklet", crash_on_second)
     with pytest.raises(KeyboardInterrupt):
@@ -163,41 +164,60 @@ def test_crash_mid_add_leaves_nothing_and_file_can_be_readded(
 
     lib = Library.create_or_open(tmp_path, "fake", DIM)
     assert not lib.has_media("b" * 64) and len(lib) == 1
-    assert sorted(p.name for p in (tmp_path / "thumbs").iterdir()) == [f"{'a' * 16}_1.jpg"]
+    files = sorted(p.name for p in (tmp_path / "thumbs").rglob("*") if p.is_file())
+    assert files == [f"{'a' * 64}_1.jpg"]
     lib.add_media(media("b.mp4", "b" * 64), [make_tracklet(1, basis(1)), make_tracklet(2, basis(2))])
     assert len(lib) == 3 and lib.search(basis(2), k=1)[0].tracklet.track_id == 2
     lib.close()
 
 
-def test_crash_after_commit_before_index_write_is_repaired(
+def shard_file(root: Path) -> Path:
+    return root / "vectors" / "shard-000000.f32"
+
+
+def test_crash_after_vectors_are_written_before_the_commit_is_repaired(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     lib = Library.create_or_open(tmp_path, "fake", DIM)
     lib.add_media(media("a.mp4", "a" * 64), [make_tracklet(1, basis(0))])
 
-    def die(self: Library) -> None:
-        raise KeyboardInterrupt("killed before the index was written")
+    def die(self: Library, *args: object) -> None:
+        raise KeyboardInterrupt("killed after the vectors were appended, before the commit")
 
-    monkeypatch.setattr(Library, "_save_index", die)
+    monkeypatch.setattr(Library, "_insert_media", die)
     with pytest.raises(KeyboardInterrupt):
         lib.add_media(media("b.mp4", "b" * 64), [make_tracklet(1, basis(1))])
     lib.close()
     monkeypatch.undo()
+    assert shard_file(tmp_path).stat().st_size == 2 * DIM * 4  # the uncommitted row is on disk
 
-    reader = Library.open(tmp_path)  # the faiss file holds 1 vector, SQLite 2: rebuilt on open
-    assert len(reader) == 2
-    assert reader.search(basis(1), k=1)[0].media.path == "/videos/b.mp4"
+    reader = Library.open(tmp_path)  # a reader maps the committed row only
+    assert len(reader) == 1 and reader.search(basis(1), k=5)[0].media.path == "/videos/a.mp4"
     reader.close()
-    import faiss
+    with Library.create_or_open(tmp_path, "fake", DIM) as lib:  # the next writer cuts it off
+        assert shard_file(tmp_path).stat().st_size == DIM * 4
+        lib.add_media(media("b.mp4", "b" * 64), [make_tracklet(1, basis(1))])
+        assert lib.search(basis(1), k=1)[0].media.path == "/videos/b.mp4"
 
-    assert faiss.read_index(str(tmp_path / INDEX_NAME)).ntotal == 2  # the repair was saved
 
-
-def test_corrupt_index_file_is_rebuilt(tmp_path: Path) -> None:
+def test_missing_vector_files_are_rebuilt_from_the_database(tmp_path: Path) -> None:
     with Library.create_or_open(tmp_path, "fake", DIM) as lib:
-        lib.add_media(media("a.mp4", "a" * 64), [make_tracklet(1, basis(0))])
-    (tmp_path / INDEX_NAME).write_bytes(b"garbage")
-    assert Library.open(tmp_path).search(basis(0), k=1)[0].score == pytest.approx(1.0, abs=1e-5)
+        lib.add_media(media("a.mp4", "a" * 64), [make_tracklet(1, basis(0)), make_tracklet(2, basis(1))])
+    shard_file(tmp_path).unlink()
+    with Library.open(tmp_path) as reader:
+        assert reader.search(basis(1), k=1)[0].score == pytest.approx(1.0, abs=1e-5)
+    assert any((tmp_path / "vectors").glob("shard-*.f32"))  # the repair was saved (no writer held it)
+
+
+def test_corrupt_vectors_are_detected_and_rebuilt(tmp_path: Path) -> None:
+    with Library.create_or_open(tmp_path, "fake", DIM) as lib:
+        lib.add_media(media("a.mp4", "a" * 64), [make_tracklet(1, basis(0)), make_tracklet(2, basis(1))])
+    data = bytearray(shard_file(tmp_path).read_bytes())
+    data[: DIM * 4], data[DIM * 4 :] = data[DIM * 4 :], data[: DIM * 4]  # the two vectors swapped
+    shard_file(tmp_path).write_bytes(bytes(data))
+    with Library.open(tmp_path) as reader:
+        hit = reader.search(basis(0), k=1)[0]
+        assert hit.tracklet.track_id == 1 and hit.score == pytest.approx(1.0, abs=1e-5)
 
 
 def test_second_writer_is_refused(tmp_path: Path) -> None:
@@ -214,13 +234,12 @@ def test_not_a_database(tmp_path: Path) -> None:
         Library.open(tmp_path)
 
 
-def test_ivf_index_is_trained_once_enough_vectors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(library_module, "IVF_TRAIN_PER_LIST", 5)
+def test_ivf_index_is_trained_once_enough_vectors(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     with Library.create_or_open(tmp_path, "fake", DIM, index="IVF2,Flat") as lib:
-        for i in range(12):
+        for i in range(80):
             lib.add_media(media(f"{i}.mp4", f"{i:064d}"), [make_tracklet(1, rng.normal(size=DIM))])
-        assert "IVF" in library_module._inner_index_type(lib._index)
+        assert lib._store.ann is not None and "IVF" in type(lib._store.ann).__name__
         target = lib.tracklet_vectors()[1][4]
         lib.nprobe = 2
         assert lib.search(target, k=1)[0].score == pytest.approx(1.0, abs=1e-5)
@@ -259,7 +278,7 @@ def test_kill_9_mid_writing_leaves_a_consistent_library(tmp_path: Path) -> None:
     lib = Library.create_or_open(tmp_path, "fake", DIM)  # the lock died with the writer
     n_media = len(lib.media_list())
     assert n_media >= 4 and len(lib) == 3 * n_media  # every file complete, none half-written
-    assert library_module._index_ids(lib._index) == set(lib.tracklet_vectors()[0].tolist())
+    assert set(lib._store.live_vectors()[0].tolist()) == set(lib.tracklet_vectors()[0].tolist())
     lib.add_media(media("new.mp4", "f" * 64), [make_tracklet(1, basis(5))])
     assert lib.search(basis(5), k=1)[0].media.path == "/videos/new.mp4"
     lib.close()

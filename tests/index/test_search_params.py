@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 from reidkit.core.errors import LibraryError
-from reidkit.index import library as library_module
 from reidkit.index.library import DEFAULT_EF_SEARCH, DEFAULT_NPROBE, Library
 from tests.index.test_library import DIM, make_tracklet, media
 
@@ -21,7 +20,7 @@ def fill(lib: Library, n: int = 12) -> None:
 
 
 def inner(lib: Library) -> object:
-    return faiss.downcast_index(lib._index.index)
+    return faiss.downcast_index(lib._store.ann.index)
 
 
 def test_hnsw_ef_search_is_stored_and_applied(tmp_path: Path) -> None:
@@ -43,14 +42,13 @@ def test_hnsw_ef_search_is_stored_and_applied(tmp_path: Path) -> None:
     assert Library.open(tmp_path).ef_search == 7
 
 
-def test_ivf_nprobe_is_stored_and_applied(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(library_module, "IVF_TRAIN_PER_LIST", 5)
+def test_ivf_nprobe_is_stored_and_applied(tmp_path: Path) -> None:
     with Library.create_or_open(tmp_path, "fake", DIM, index="IVF2,Flat", nprobe=2) as lib:
-        fill(lib)
-        assert "IVF" in library_module._inner_index_type(lib._index)
+        fill(lib, 80)
+        assert "IVF" in type(lib._store.ann).__name__
     with Library.open(tmp_path) as lib:
         assert lib.nprobe == 2
         lib.search(lib.tracklet_vectors()[1][0], k=3)
-        assert faiss.extract_index_ivf(lib._index).nprobe == 2
+        assert faiss.extract_index_ivf(lib._store.ann).nprobe == 2
         with pytest.raises(ValueError, match="nprobe"):
             lib.nprobe = 0

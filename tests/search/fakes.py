@@ -1,4 +1,4 @@
-"""A small in-memory Library with the contract's records, for tests that must not need real models."""
+"""A small in-memory gallery (reidkit.core.gallery.Gallery), for tests that must not need real models."""
 
 from __future__ import annotations
 
@@ -8,9 +8,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from reidkit.core.gallery import LinkRule, MediaRecord, TrackletHit, TrackletRecord, Visit
 from reidkit.core.types import Detections
+from reidkit.core.vectors import mean_direction
 from reidkit.index.footage import FootageScores, media_footage_scores
-from reidkit.index.library import Library, MediaRecord, TrackletHit, TrackletRecord
+from reidkit.index.library import Library
+from reidkit.index.visits import link_threshold, linked_visits
 
 DIM = 16
 
@@ -133,27 +136,57 @@ class FakeLibrary:
     def tracklets(self, media_id: int | None = None) -> list[TrackletRecord]:
         return [t for t in self._tracklets if media_id is None or t.media_id == media_id]
 
+    def tracklet(self, tracklet_id: int) -> TrackletRecord:
+        if not 1 <= tracklet_id <= len(self._tracklets):
+            raise KeyError(f"no tracklet with id {tracklet_id}")
+        return self._tracklets[tracklet_id - 1]
+
     def crop_vectors(self, tracklet_id: int) -> np.ndarray:
         return self._vectors[tracklet_id]
 
+    def vector(self, tracklet_id: int) -> np.ndarray:
+        """The tracklet's vector, made from its crops as the library makes it."""
+        return mean_direction(self._vectors[tracklet_id])
+
+    def vectors_of(self, tracklet_ids: Sequence[int]) -> np.ndarray:
+        ids = [int(i) for i in tracklet_ids]
+        for i in ids:
+            self.tracklet(i)  # KeyError for an unknown id
+        return np.stack([self.vector(i) for i in ids]) if ids else np.zeros((0, self.dim), np.float32)
+
+    def visits_of(self, tracklet_ids: Sequence[int], rule: LinkRule | None = None) -> list[Visit]:
+        wanted = {int(i) for i in tracklet_ids}
+        media_ids = {self.tracklet(i).media_id for i in wanted}
+        visits = [v for m in self._media if m.id in media_ids for v in self._linked(m, rule)]
+        return sorted((v for v in visits if any(t.id in wanted for t in v.tracklets)), key=lambda v: v.id)
+
+    def visits(self, rule: LinkRule | None = None) -> list[Visit]:
+        return [v for m in self._media for v in self._linked(m, rule)]
+
+    def _linked(self, media: MediaRecord, rule: LinkRule | None) -> list[Visit]:
+        rule = rule or LinkRule()
+        pairs = [(t, self.vector(t.id)) for t in self.tracklets(media.id)]
+        return linked_visits(media, pairs, link_threshold(rule, self.model), rule)
+
     def cohort_vectors(self) -> np.ndarray:
-        pooled = [unit(self._vectors[t.id].mean(0)) for t in self._tracklets]
+        pooled = [self.vector(t.id) for t in self._tracklets]
         return np.stack(pooled) if pooled else np.zeros((0, self.dim), np.float32)
 
     def footage_scores(self) -> FootageScores:
         scores = FootageScores()
         for media in self._media:
             records = self.tracklets(media.id)
-            pooled = np.stack([unit(self._vectors[t.id].mean(0)) for t in records]) if records else []
+            pooled = np.stack([self.vector(t.id) for t in records]) if records else []
             scores.merge(media_footage_scores(records, pooled, [self._vectors[t.id] for t in records]))
         return scores
 
+    def nearest(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
+        return [(h.tracklet.id, h.score) for h in self.search(query, k)]
+
     def search(self, query: np.ndarray, k: int) -> list[TrackletHit]:
         media = {m.id: m for m in self._media}
-        hits = [
-            TrackletHit(t, media[t.media_id], float(unit(self._vectors[t.id].mean(0)) @ query))
-            for t in self._tracklets
-        ]
+        query = unit(np.asarray(query, np.float32).reshape(-1))
+        hits = [TrackletHit(t, media[t.media_id], float(self.vector(t.id) @ query)) for t in self._tracklets]
         return sorted(hits, key=lambda h: -h.score)[:k]
 
 
@@ -180,3 +213,32 @@ class FakeDetector:
 
     def detect(self, image: np.ndarray) -> Detections:
         return Detections(self.boxes.copy(), np.full(len(self.boxes), 0.9, np.float32))
+
+
+def as_library(fake: FakeLibrary, root: Path) -> Library:
+    """The fake's media and tracklets added to a real Library through its public API (same ids)."""
+    from reidkit.index.library import NewMedia, NewTracklet
+
+    library = Library.create_or_open(root, model=fake.model, dim=fake.dim)
+    for media in fake.media_list():
+        new_media = NewMedia(
+            media.path, media.sha256, media.kind, media.fps, media.frame_count, media.duration, media.width,
+            media.height,
+        )  # fmt: skip
+        tracklets = [
+            NewTracklet(
+                track_id=t.track_id,
+                frames=t.frames,
+                times=np.linspace(t.start, t.end, len(t.frames)),
+                boxes=t.boxes,
+                vector=fake.vector(t.id),
+                crop_vectors=fake.crop_vectors(t.id),
+                best_frame=t.best_frame,
+                best_box=t.best_box,
+                thumbnail_jpeg=(fake.root / t.thumbnail).read_bytes(),
+                quality=t.quality,
+            )
+            for t in fake.tracklets(media.id)
+        ]
+        library.add_media(new_media, tracklets)
+    return library

@@ -1,0 +1,502 @@
+// reidkit web app: plain JavaScript, no build step. Views: search (home), results, library, watchlist, alerts.
+"use strict";
+
+const state = { status: null, jobs: [], media: [], result: null, queryId: null, top: 20, threshold: null,
+                playing: null, boxes: [], draw: 0, events: null, pendingQuery: null };
+
+// ---------------------------------------------------------------------------------------- helpers
+function h(tag, attrs, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
+    else if (k === "class") el.className = v;
+    else if (k === "dataset") Object.assign(el.dataset, v);
+    else if (k === "hidden") el.hidden = true;
+    else el.setAttribute(k, v === true ? "" : String(v));
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined || child === false) continue;
+    el.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return el;
+}
+
+async function api(method, url, body) {
+  const options = { method, headers: {} };
+  if (body instanceof FormData) options.body = body;
+  else if (body !== undefined) { options.body = JSON.stringify(body); options.headers["Content-Type"] = "application/json"; }
+  let response;
+  try { response = await fetch(url, options); }
+  catch (e) { throw new Error("The server cannot be reached. Is `reidkit serve` still running?"); }
+  const text = await response.text();
+  let data = null;
+  try { data = text ? JSON.parse(text) : null; } catch (e) { data = null; }
+  if (!response.ok) throw new Error((data && data.error) || `The server answered ${response.status}.`);
+  return data;
+}
+
+function say(text, kind) {
+  const box = document.getElementById("message");
+  if (!text) { box.hidden = true; return; }
+  box.textContent = text; box.className = kind === "info" ? "info" : ""; box.hidden = false;
+}
+
+async function attempt(fn) {
+  try { say(""); return await fn(); } catch (e) { say(e.message); return undefined; }
+}
+
+function time(s) {
+  const tenths = Math.round(Math.max(0, s) * 10), m = Math.floor(tenths / 600), rest = tenths % 600;
+  const hours = Math.floor(m / 60), mm = String(m % 60).padStart(2, "0");
+  const ss = String(Math.floor(rest / 10)).padStart(2, "0") + "." + (rest % 10);
+  return (hours ? hours + ":" : "") + mm + ":" + ss;
+}
+
+const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
+const view = () => document.getElementById("view");
+
+function dropZone(label, accept, onFiles, id, multiple) {
+  const input = h("input", { type: "file", accept, id, multiple: multiple || null,
+    onchange: () => { if (input.files.length) onFiles([...input.files]); input.value = ""; } });
+  const zone = h("label", { class: "drop" }, input, label);
+  zone.addEventListener("dragover", e => { e.preventDefault(); zone.classList.add("over"); });
+  zone.addEventListener("dragleave", () => zone.classList.remove("over"));
+  zone.addEventListener("drop", e => { e.preventDefault(); zone.classList.remove("over");
+    if (e.dataTransfer.files.length) onFiles([...e.dataTransfer.files]); });
+  return zone;
+}
+
+// ----------------------------------------------------------------------------------------- router
+async function route() {
+  stopPlayer();
+  const hash = location.hash || "#/";
+  for (const a of document.querySelectorAll("nav a")) a.classList.toggle("active", hash.startsWith("#/" + (a.dataset.view === "home" ? "" : a.dataset.view)) && (a.dataset.view !== "home" || hash === "#/" || hash.startsWith("#/q/")));
+  await refreshStatus();
+  const parts = hash.slice(2).split("/");
+  if (parts[0] === "q" && parts[1]) return showResults(parts[1]);
+  if (parts[0] === "library") return showLibrary();
+  if (parts[0] === "watchlist") return showWatchlist();
+  if (parts[0] === "alerts") return showAlerts();
+  return showHome();
+}
+
+async function refreshStatus() {
+  try { state.status = await api("GET", "/api/status"); } catch (e) { say(e.message); return; }
+  document.getElementById("library-name").textContent =
+    `library ${state.status.library} · ${plural(state.status.media, "file")}` + (state.status.model ? ` · ${state.status.model}` : "");
+  try {
+    const alerts = await api("GET", "/api/alerts");
+    const badge = document.getElementById("alert-count");
+    badge.textContent = alerts.length; badge.hidden = alerts.length === 0;
+  } catch (e) { /* the alerts badge is optional */ }
+}
+
+// ------------------------------------------------------------------------------------------- home
+function addMediaPanel() {
+  const panel = h("section", { class: "panel", id: "add-media" }, h("h1", {}, "Add media"));
+  panel.append(dropZone("Drop videos or photos here, or click to choose (they are copied into the library)",
+    "video/*,image/*,.264,.h264,.mkv,.avi", files => uploadMedia(files), "media-file", true));
+  if (state.status && state.status.add_by_path) {
+    const input = h("input", { type: "text", id: "add-path-input", size: 60,
+      placeholder: "a file or folder on the server, e.g. " + (state.status.allow_roots[0] || "videos") + "/clip.mp4" });
+    const stride = h("input", { type: "number", id: "add-stride", min: 1, max: 100, placeholder: "auto", class: "small" });
+    panel.append(h("p", { class: "row" }, input, h("label", { class: "small muted" }, "every Nth frame ", stride),
+      h("button", { id: "add-path-button", class: "primary", onclick: () => attempt(async () => {
+        const body = { path: input.value };
+        if (stride.value) body.stride = Number(stride.value);
+        const data = await api("POST", "/api/library/paths", body);
+        say(`Indexing ${plural(data.jobs.length, "file")}; progress is shown below.`, "info");
+        if (location.hash.startsWith("#/library")) await showLibrary(); else location.hash = "#/library";
+      }) }, "Add from server")));
+    panel.append(h("p", { class: "small muted" }, "Server folders you may add from: " + state.status.allow_roots.join(", ")));
+  }
+  panel.append(h("p", { class: "small muted" }, "Or from a terminal: ", h("code", {}, "reidkit index VIDEOS_OR_FOLDERS --library " + (state.status ? state.status.library : "LIBRARY"))));
+  return panel;
+}
+
+async function uploadMedia(files) {
+  for (const file of files) {
+    await attempt(async () => {
+      say(`Uploading ${file.name}…`, "info");
+      const form = new FormData(); form.append("file", file);
+      await api("POST", "/api/library/upload", form);
+      say(`${file.name} uploaded; indexing runs in the background.`, "info");
+    });
+  }
+  if (!location.hash.startsWith("#/library")) location.hash = "#/library"; else showLibrary();
+}
+
+async function showHome() {
+  const root = view();
+  if (!state.status || state.status.tracklets === 0) {
+    root.replaceChildren(
+      h("section", { class: "panel empty-library" }, h("h1", {}, "This library is empty"),
+        h("p", {}, "Add videos or photos first: reidkit finds the people in them, and then you can search for anyone with one photo."),
+        state.status && state.status.busy ? h("p", {}, "Indexing is running — ", h("a", { href: "#/library" }, "see its progress"), ".") : null),
+      addMediaPanel(), jobsPanel());
+    renderJobs();
+    return;
+  }
+  const status = h("div", { class: "small muted", id: "photo-status" });
+  const picker = h("div", { id: "picker" });
+  root.replaceChildren(
+    h("section", { class: "panel" }, h("h1", {}, "Find a person"),
+      h("p", { class: "muted" }, "Upload a photo of them: a crop of the person, or a scene where you click them. Several photos of one person make a better search."),
+      dropZone("Drop a photo here or click to choose one", "image/*", files => queryFromPhotos(files, picker, status), "photo-input", true),
+      status, picker),
+    h("h2", {}, "People in the library"), h("div", { class: "people", id: "people" }, h("p", { class: "muted" }, "Finding the people…")));
+  const people = await attempt(() => api("GET", "/api/people"));
+  const grid = document.getElementById("people");
+  if (!grid || !people) return;
+  grid.replaceChildren(...people.map(p => h("button", { class: "tile", title: "Search for this person",
+    onclick: () => attempt(async () => { const q = await api("POST", "/api/queries", { tracklet_id: p.best_tracklet }); location.hash = "#/q/" + q.query_id; }) },
+    h("img", { src: p.thumbnail_url, alt: p.name || `person ${p.id}`, loading: "lazy" }),
+    h("span", { class: "label" }, h("b", {}, p.name || `Person ${p.id}`),
+      `${plural(p.visits, "visit")}` + (p.videos ? ` · ${plural(p.videos, "video")}` : "") + (p.images ? ` · ${plural(p.images, "photo")}` : ""),
+      h("br"), `first in ${p.first_seen.media} at ${time(p.first_seen.start)}`))));
+  if (!people.length) grid.replaceChildren(h("p", { class: "muted" }, "Nobody has been found in the footage yet."));
+}
+
+// Upload photos one by one; a scene asks which person is meant. All photos go into one query.
+async function queryFromPhotos(files, picker, status, queryId) {
+  let query = queryId || null;
+  for (const file of files) {
+    status.textContent = `Looking for people in ${file.name}…`;
+    const form = new FormData(); form.append("photo", file);
+    const photo = await attempt(() => api("POST", "/api/photos", form));
+    if (!photo) { status.textContent = ""; return; }
+    const box = await choosePerson(photo, picker, status);
+    if (box === undefined) return;
+    const body = { upload_id: photo.upload_id, box };
+    const done = await attempt(async () => {
+      if (!query) query = (await api("POST", "/api/queries", body)).query_id;
+      else await api("POST", `/api/queries/${query}/photos`, body);
+      return true;
+    });
+    if (!done) { status.textContent = ""; return; }
+  }
+  status.textContent = "";
+  if (query) { state.result = null; location.hash = "#/q/" + query; if (queryId) showResults(query); }
+}
+
+function choosePerson(photo, picker, status) {
+  // A tight crop, or a photo with one person: no question to ask.
+  if (photo.crop_like || photo.people.length === 0) return Promise.resolve(null);
+  if (photo.people.length === 1) return Promise.resolve(photo.people[0]);
+  return new Promise(resolve => {
+    status.textContent = `${photo.name}: ${photo.people.length} people found. Click the one to search for.`;
+    const img = h("img", { src: photo.url, alt: photo.name });
+    const frame = h("div", { class: "picker" }, img);
+    const place = () => {
+      const sx = img.clientWidth / photo.width, sy = img.clientHeight / photo.height;
+      for (const [i, b] of photo.people.entries()) {
+        const button = h("button", { class: "pick", title: `person ${i + 1}`, "aria-label": `person ${i + 1}`,
+          onclick: () => { picker.replaceChildren(); resolve(b); } });
+        button.style.left = b[0] * sx + "px"; button.style.top = b[1] * sy + "px";
+        button.style.width = (b[2] - b[0]) * sx + "px"; button.style.height = (b[3] - b[1]) * sy + "px";
+        frame.append(button);
+      }
+    };
+    img.addEventListener("load", place);
+    picker.replaceChildren(frame, h("p", {}, h("button", { onclick: () => { picker.replaceChildren(); status.textContent = ""; resolve(undefined); } }, "Cancel")));
+  });
+}
+
+// ---------------------------------------------------------------------------------------- results
+async function showResults(queryId, keepThreshold) {
+  const root = view();
+  if (state.queryId !== queryId) { state.threshold = null; state.result = null; }
+  state.queryId = queryId;
+  if (!state.result) root.replaceChildren(h("p", { class: "muted" }, "Searching…"));
+  const result = await attempt(() => api("GET", `/api/queries/${queryId}/results?top=${state.top}`));
+  if (!result) { if (!state.result) root.replaceChildren(h("p", {}, h("a", { href: "#/" }, "← new search"))); return; }
+  state.result = result;
+  if (state.threshold === null || !keepThreshold) state.threshold = state.threshold ?? result.verdict.threshold;
+  renderResults();
+}
+
+function renderResults() {
+  const result = state.result, root = view();
+  const likely = result.moments.filter(m => m.likely && m.feedback !== "rejected");
+  const videos = new Set(likely.filter(m => m.kind === "video").map(m => m.name)).size;
+  const photos = new Set(likely.filter(m => m.kind === "image").map(m => m.name)).size;
+  const where = [videos ? plural(videos, "video") : null, photos ? plural(photos, "photo") : null].filter(Boolean).join(" and ");
+  const headline = likely.length
+    ? h("h1", { class: "found", id: "headline" }, `Found: ${plural(likely.length, "moment")} likely the same person, in ${where}`)
+    : h("h1", { class: "notfound", id: "headline" }, "Not found: no moment is likely the same person");
+  const photosRow = h("div", { class: "row" }, ...result.photos.map(p => h("img", { src: p.url, alt: p.name, title: p.name })),
+    ...result.seed_tracklets.map(t => h("img", { src: `/api/tracklets/${t}/thumbnail`, alt: "library person" })));
+  const extra = h("div", { id: "picker" }), extraStatus = h("span", { class: "small muted" });
+  const addPhoto = dropZone("+ add another photo of this person", "image/*", files => queryFromPhotos(files, extra, extraStatus, state.queryId), "add-photo-input", true);
+  addPhoto.classList.add("small");
+  const refinable = result.confirmed.length + result.rejected.length;
+  const slider = h("input", { type: "range", id: "threshold", min: "-1", max: "1", step: "0.005", value: state.threshold,
+    oninput: () => { state.threshold = Number(slider.value); applyThreshold(); } });
+  const nameInput = h("input", { type: "text", id: "save-name", placeholder: "name", size: 16, maxlength: 80 });
+  const exportBase = `/api/queries/${result.query_id}/export?top=${state.top}`;
+  root.replaceChildren(
+    h("p", {}, h("a", { href: "#/" }, "← new search")),
+    h("section", { class: "panel" },
+      h("div", { class: "query-head" }, photosRow, h("div", {}, headline,
+        h("div", { class: "verdict muted" }, `Query ${result.query}. “Likely the same person” means a score of at least ${result.verdict.threshold.toFixed(3)} (${result.verdict.source}). Model ${result.model}.`),
+        ...result.order_notes.map(n => h("div", { class: "notes" }, n)))),
+      h("div", { class: "controls" },
+        h("label", {}, "Show scores from ", slider, " ", h("b", { id: "threshold-value" }, "")),
+        h("button", { onclick: () => { state.threshold = result.verdict.threshold; slider.value = state.threshold; applyThreshold(); } }, "Reset to calibrated"),
+        h("span", { id: "shown", class: "small muted" })),
+      h("div", { class: "controls" },
+        h("button", { id: "refine", class: refinable ? "primary" : "", disabled: refinable ? null : true,
+          onclick: () => { state.result = null; showResults(state.queryId, true); } },
+          refinable ? `Search again with your feedback (${result.confirmed.length} yes, ${result.rejected.length} no)` : "Search again with your feedback"),
+        h("span", { class: "row" }, nameInput, h("button", { id: "save-button", onclick: () => savePerson(nameInput.value) }, "Save person")),
+        h("a", { class: "button", id: "export-csv", href: exportBase + "&format=csv", download: "" }, "CSV"),
+        h("a", { class: "button", id: "export-json", href: exportBase + "&format=json", download: "" }, "JSON"),
+        h("a", { class: "button", id: "export-video", href: `/api/queries/${result.query_id}/annotated?top=${state.top}`, download: "" }, "Annotated video")),
+      addPhoto, extraStatus, extra),
+    // Feedback re-renders the page: the player is kept as it is, so a playing moment goes on playing.
+    document.getElementById("player-panel") ||
+    h("div", { id: "player-panel", class: "hidden" }, h("div", { id: "player" }, h("video", { controls: true, muted: true, playsinline: true, preload: "metadata" }), h("canvas")),
+      h("div", { id: "player-caption", class: "small muted" })),
+    h("h2", {}, "Timeline"), h("section", { class: "panel", id: "timelines" }),
+    h("h2", {}, "Moments"), h("div", { class: "grid", id: "cards" }));
+  renderTimelines(); renderCards(); applyThreshold();
+}
+
+function visible(m) { return m.feedback === "confirmed" || m.score >= state.threshold - 1e-9; }
+
+function applyThreshold() {
+  const moments = state.result.moments;
+  for (const el of document.querySelectorAll("[data-rank]")) el.classList.toggle("hidden", !visible(moments[Number(el.dataset.rank) - 1]));
+  const shown = moments.filter(visible).length;
+  document.getElementById("threshold-value").textContent = state.threshold.toFixed(3);
+  document.getElementById("shown").textContent = `${shown} of ${plural(moments.length, "moment")} shown` +
+    (shown < moments.length ? ` — ${moments.length - shown} below this score are hidden; slide left to see them` : "");
+  renderTimelines();
+}
+
+// One row of lanes per video: a segment goes into the first lane where it overlaps nothing (including
+// the minimum width a short segment is drawn at), so segments never hide each other.
+function renderTimelines() {
+  const panel = document.getElementById("timelines"); if (!panel) return;
+  const byVideo = new Map();
+  state.result.moments.forEach((m, i) => { if (m.kind === "video" && visible(m)) { if (!byVideo.has(m.name)) byVideo.set(m.name, []); byVideo.get(m.name).push([i + 1, m]); } });
+  if (!byVideo.size) { panel.replaceChildren(h("p", { class: "muted" }, "No video moments at this score.")); return; }
+  const rows = [];
+  for (const [name, ranked] of byVideo) {
+    const duration = Math.max(ranked[0][1].media_duration, ...ranked.map(([, m]) => m.end), 1e-6);
+    const minWidth = duration * 0.012, lanes = [], placed = [];
+    for (const [rank, m] of [...ranked].sort((a, b) => a[1].start - b[1].start)) {
+      const end = Math.max(m.end, m.start + minWidth);
+      let lane = lanes.findIndex(last => last <= m.start);
+      if (lane < 0) { lane = lanes.length; lanes.push(0); }
+      lanes[lane] = end + duration * 0.004;
+      placed.push([rank, m, lane, end]);
+    }
+    const bar = h("div", { class: "lanes" });
+    bar.style.height = (lanes.length * 18 + 4) + "px";
+    for (const [rank, m, lane, end] of placed) {
+      const cls = m.feedback === "rejected" ? "rejected" : m.likely ? "likely" : "candidate";
+      const seg = h("button", { class: "seg " + cls, title: `#${rank} ${time(m.start)}–${time(m.end)} score ${m.score.toFixed(3)}`, dataset: { seg: rank },
+        onclick: () => play(rank) }, String(rank));
+      seg.style.left = (100 * m.start / duration) + "%"; seg.style.width = (100 * (end - m.start) / duration) + "%";
+      seg.style.top = (2 + lane * 18) + "px";
+      bar.append(seg);
+    }
+    rows.push(h("div", { class: "track" }, h("div", { class: "label" }, h("b", {}, name), h("span", { class: "muted small" }, `${plural(ranked.length, "moment")} · ${time(duration)}`)),
+      bar, h("div", { class: "ticks" }, ...[0, 1, 2, 3, 4].map(i => h("span", {}, time(duration * i / 4))))));
+  }
+  panel.replaceChildren(...rows);
+}
+
+function renderCards() {
+  const grid = document.getElementById("cards");
+  if (!state.result.moments.length) { grid.replaceChildren(h("div", { class: "panel empty" }, "No moments. Try another photo of the person, or add more media.")); return; }
+  grid.replaceChildren(...state.result.moments.map((m, i) => {
+    const rank = i + 1;
+    const chip = m.feedback === "rejected" ? h("span", { class: "chip rejected" }, "not this person")
+      : m.feedback === "confirmed" ? h("span", { class: "chip confirmed" }, "confirmed")
+      : m.likely ? h("span", { class: "chip likely" }, "likely match") : h("span", { class: "chip candidate" }, "below threshold");
+    const when = m.kind === "image" ? "photo" : `${time(m.start)} – ${time(m.end)} (${(m.end - m.start).toFixed(1)} s)`;
+    return h("div", { class: "card" + (m.feedback ? " " + m.feedback : ""), dataset: { rank, start: m.start, end: m.end, startFrame: m.start_frame, endFrame: m.end_frame, tracklets: m.tracklets.join(","), score: m.score } },
+      h("div", { class: "thumb play", title: m.kind === "video" ? "Play this moment" : m.name, onclick: () => play(rank) },
+        h("img", { src: m.thumbnail_url, alt: `moment ${rank}`, loading: "lazy" }), h("span", { class: "rank" }, "#" + rank), chip),
+      h("div", { class: "body" }, h("div", { class: "name" }, m.name), h("div", {}, when),
+        h("div", {}, `score ${m.score.toFixed(3)} · p(same) ${m.probability.toFixed(2)}`),
+        h("div", { class: "actions" },
+          h("button", { class: "confirm", title: "Yes, this is the person", onclick: () => mark(m, m.feedback === "confirmed" ? "clear" : "confirm") }, m.feedback === "confirmed" ? "✓ undo" : "✓ yes"),
+          h("button", { class: "reject", title: "No, someone else", onclick: () => mark(m, m.feedback === "rejected" ? "clear" : "reject") }, m.feedback === "rejected" ? "✗ undo" : "✗ no"),
+          m.clip_url ? h("a", { class: "button", href: m.clip_url, download: "", title: "Download this moment as mp4" }, "clip") : null)));
+  }));
+}
+
+async function mark(moment, verdict) {
+  const done = await attempt(() => api("POST", `/api/queries/${state.queryId}/feedback`, { tracklets: moment.tracklets, verdict }));
+  if (!done) return;
+  // Rejected moments drop to the end at once; confirmed ones refine the query on "search again".
+  const current = state.result;
+  const ids = new Set(moment.tracklets);
+  for (const m of current.moments) if (m.tracklets.some(t => ids.has(t))) m.feedback = verdict === "clear" ? null : verdict === "confirm" ? "confirmed" : "rejected";
+  current.moments = [...current.moments.filter(m => m.feedback !== "rejected"), ...current.moments.filter(m => m.feedback === "rejected")];
+  current.confirmed = done.confirmed; current.rejected = done.rejected;
+  renderResults();
+}
+
+async function savePerson(name) {
+  if (!name.trim()) { say("Type a name for this person first."); return; }
+  const person = await attempt(() => api("POST", "/api/watchlist", { query_id: state.queryId, name }));
+  if (person) say(`Saved “${person.name}” to the watchlist. New media with them will show up under Alerts.`, "info");
+}
+
+// ----------------------------------------------------------------------------------------- player
+async function play(rank) {
+  const m = state.result.moments[rank - 1];
+  for (const card of document.querySelectorAll(".card")) card.classList.toggle("playing", Number(card.dataset.rank) === rank);
+  const panel = document.getElementById("player-panel"), video = panel.querySelector("video");
+  panel.classList.remove("hidden");
+  if (m.kind !== "video" || !m.video_url) return showPhoto(m, rank, panel, video);
+  video.classList.remove("hidden");
+  const still = panel.querySelector("img.still"); if (still) still.remove();
+  document.getElementById("player-caption").textContent = `#${rank} · ${m.name} · ${time(m.start)} – ${time(m.end)} · the amber box is the person`;
+  state.playing = m; state.boxes = [];
+  attempt(async () => { state.boxes = await api("GET", "/api/boxes?tracklets=" + m.tracklets.join(",")); });
+  const start = () => { video.currentTime = m.start; video.play().catch(() => {}); };
+  if (video.getAttribute("src") !== m.video_url) {
+    video.src = m.video_url;
+    video.addEventListener("loadedmetadata", start, { once: true });
+    video.addEventListener("error", () => say(`${m.name} cannot be played in this browser.`), { once: true });
+  } else start();
+  panel.scrollIntoView({ block: "nearest" });
+  cancelAnimationFrame(state.draw);
+  const loop = () => { drawBoxes(video); state.draw = requestAnimationFrame(loop); };
+  state.draw = requestAnimationFrame(loop);
+}
+
+// A photo moment: the photo itself with the person's box drawn (the player's canvas over an image).
+function showPhoto(m, rank, panel, video) {
+  stopPlayer(); video.pause(); video.classList.add("hidden");
+  let still = panel.querySelector("img.still");
+  if (!still) { still = h("img", { class: "still", alt: m.name }); panel.querySelector("#player").prepend(still); }
+  document.getElementById("player-caption").textContent = `#${rank} · ${m.name} (photo) · the amber box is the person`;
+  const draw = () => {
+    const canvas = panel.querySelector("canvas"), player = panel.querySelector("#player");
+    canvas.width = player.clientWidth; canvas.height = player.clientHeight;
+    const ctx = canvas.getContext("2d"), s = still.clientWidth / still.naturalWidth;
+    const ox = still.offsetLeft, oy = still.offsetTop;
+    ctx.lineWidth = 3; ctx.strokeStyle = "#ffb020";
+    ctx.strokeRect(ox + m.box[0] * s, oy + m.box[1] * s, (m.box[2] - m.box[0]) * s, (m.box[3] - m.box[1]) * s);
+  };
+  still.onload = draw; still.src = m.image_url;
+  panel.scrollIntoView({ block: "nearest" });
+}
+
+function boxAt(track, t) {
+  const times = track.times;
+  if (!times.length || t < times[0] - 0.15 || t > times[times.length - 1] + 0.15) return null;
+  let lo = 0, hi = times.length - 1;
+  while (lo < hi) { const mid = (lo + hi + 1) >> 1; if (times[mid] <= t) lo = mid; else hi = mid - 1; }
+  const a = track.boxes[lo], b = track.boxes[Math.min(lo + 1, times.length - 1)];
+  const span = times[Math.min(lo + 1, times.length - 1)] - times[lo];
+  const f = span > 0 ? Math.min(1, Math.max(0, (t - times[lo]) / span)) : 0;
+  return a.map((v, i) => v + (b[i] - v) * f);
+}
+
+function drawBoxes(video) {
+  const canvas = video.parentElement.querySelector("canvas");
+  const w = video.clientWidth, hgt = video.clientHeight;
+  if (canvas.width !== w || canvas.height !== hgt) { canvas.width = w; canvas.height = hgt; }
+  const ctx = canvas.getContext("2d"); ctx.clearRect(0, 0, w, hgt);
+  if (!state.playing || !video.videoWidth) return;
+  // The picture is letterboxed inside the element: scale and offset like object-fit: contain.
+  const scale = Math.min(w / video.videoWidth, hgt / video.videoHeight);
+  const ox = (w - video.videoWidth * scale) / 2, oy = (hgt - video.videoHeight * scale) / 2;
+  ctx.lineWidth = 3; ctx.strokeStyle = "#ffb020";
+  for (const track of state.boxes) {
+    const box = boxAt(track, video.currentTime); if (!box) continue;
+    const sx = scale * video.videoWidth / (track.width || video.videoWidth), sy = scale * video.videoHeight / (track.height || video.videoHeight);
+    ctx.strokeRect(ox + box[0] * sx, oy + box[1] * sy, (box[2] - box[0]) * sx, (box[3] - box[1]) * sy);
+  }
+}
+
+function stopPlayer() { cancelAnimationFrame(state.draw); state.playing = null; }
+
+// ---------------------------------------------------------------------------------------- library
+function jobsPanel() { return h("section", { class: "panel", id: "jobs-panel" }, h("h1", {}, "Indexing"), h("div", { id: "jobs" })); }
+
+function renderJobs() {
+  const box = document.getElementById("jobs"); if (!box) return;
+  const jobs = [...state.jobs].reverse().slice(0, 30);
+  if (!jobs.length) { box.replaceChildren(h("p", { class: "muted small" }, "Nothing is being indexed.")); return; }
+  box.replaceChildren(...jobs.map(j => h("div", { class: "job", dataset: { job: j.id, status: j.status } },
+    h("div", {}, h("b", {}, j.name), " ", h("span", { class: "small muted" }, j.kind === "remove" ? "remove" : ""), h("div", { class: `small status-${j.status}` }, `${j.status === "running" ? j.phase : j.status}${j.message ? " — " + j.message : ""}`)),
+    h("progress", { class: "job-progress", max: 1, value: j.status === "done" ? 1 : j.progress }),
+    j.status === "queued" || j.status === "running"
+      ? h("button", { class: "cancel", onclick: () => attempt(() => api("POST", `/api/jobs/${j.id}/cancel`)) }, "Cancel")
+      : h("span", { class: "small muted" }, j.status === "done" ? `${Math.round(100 * j.progress)} %` : ""))));
+}
+
+async function showLibrary() {
+  const data = await attempt(() => api("GET", "/api/library"));
+  if (!data) return;
+  state.media = data.media; state.jobs = data.jobs;
+  const rows = data.media.map(m => h("tr", { dataset: { media: m.id } },
+    h("td", {}, m.video_url ? h("a", { href: m.video_url, target: "_blank" }, m.name) : m.name, m.available ? null : h("span", { class: "small status-failed" }, " (file missing)")),
+    h("td", {}, m.kind), h("td", {}, m.kind === "video" ? time(m.duration) : "—"), h("td", {}, m.people), h("td", {}, m.tracklets),
+    h("td", { class: m.status === "indexed" ? "status-done" : "status-failed" }, m.status),
+    h("td", {}, h("button", { class: "remove", title: "Remove from the library", onclick: () => attempt(async () => {
+      if (!confirm(`Remove ${m.name} and the people found in it from the library?`)) return;
+      await api("DELETE", `/api/library/media/${m.id}`); say(`Removing ${m.name}…`, "info"); })}, "Remove"))));
+  view().replaceChildren(addMediaPanel(), jobsPanel(),
+    h("section", { class: "panel" }, h("h1", {}, "Indexed files"),
+      data.media.length ? h("table", { id: "media-table" }, h("tr", {}, ...["file", "kind", "duration", "people", "tracklets", "status", ""].map(t => h("th", {}, t))), ...rows)
+        : h("p", { class: "muted" }, "No files yet.")));
+  renderJobs();
+}
+
+function listenToJobs() {
+  if (state.events) return;
+  state.events = new EventSource("/api/events");
+  state.events.addEventListener("jobs", e => {
+    const before = new Map(state.jobs.map(j => [j.id, j.status]));
+    state.jobs = JSON.parse(e.data);
+    renderJobs();
+    const finished = state.jobs.some(j => j.status !== "queued" && j.status !== "running" && before.get(j.id) && before.get(j.id) !== j.status);
+    if (finished) {
+      refreshStatus().then(() => {
+        if (location.hash.startsWith("#/library")) showLibrary();
+        else if (!location.hash || location.hash === "#/") showHome();
+      });
+    }
+  });
+}
+
+// -------------------------------------------------------------------------------------- watchlist
+async function showWatchlist() {
+  const people = await attempt(() => api("GET", "/api/watchlist"));
+  if (!people) return;
+  view().replaceChildren(h("section", { class: "panel" }, h("h1", {}, "Watchlist"),
+    h("p", { class: "muted" }, "People you saved from a search. When new media is indexed, the ones found in it are listed under Alerts."),
+    people.length ? h("div", { class: "people", id: "watchlist" }, ...people.map(p => {
+      const name = h("input", { type: "text", value: p.name, size: 12, class: "rename-input" });
+      return h("div", { class: "tile", dataset: { person: p.id } }, p.photos[0] ? h("img", { src: p.photos[0], alt: p.name }) : null,
+        h("div", { class: "label" }, h("b", {}, p.name), plural(p.confirmed.length, "confirmed moment"),
+          h("div", { class: "row" }, name),
+          h("div", { class: "row" },
+            h("button", { onclick: () => attempt(async () => { await api("PATCH", `/api/watchlist/${p.id}`, { name: name.value }); showWatchlist(); }) }, "Rename"),
+            h("button", { onclick: () => attempt(async () => { const q = await api("POST", "/api/queries", { person_id: p.id }); location.hash = "#/q/" + q.query_id; }) }, "Search"),
+            h("button", { onclick: () => attempt(async () => { if (!confirm(`Delete ${p.name}?`)) return; await api("DELETE", `/api/watchlist/${p.id}`); showWatchlist(); }) }, "Delete"))));
+    })) : h("p", { class: "empty" }, "Nobody saved yet: search for a person, then “Save person”.")));
+}
+
+async function showAlerts() {
+  const alerts = await attempt(() => api("GET", "/api/alerts"));
+  if (!alerts) return;
+  view().replaceChildren(h("section", { class: "panel" }, h("h1", {}, "Alerts"),
+    alerts.length ? h("table", { id: "alerts" }, h("tr", {}, ...["person", "found in", "moments", "first at", "best score", "when"].map(t => h("th", {}, t))),
+      ...alerts.map(a => h("tr", {}, h("td", {}, h("b", {}, a.person)), h("td", {}, a.media), h("td", {}, a.moments), h("td", {}, time(a.start)),
+        h("td", {}, a.best_score.toFixed(3)), h("td", {}, new Date(a.created * 1000).toLocaleString()))))
+      : h("p", { class: "empty" }, "No alerts. Saved people found in newly indexed media show up here.")));
+}
+
+window.addEventListener("hashchange", route);
+window.addEventListener("DOMContentLoaded", () => { listenToJobs(); route(); });

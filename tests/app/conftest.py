@@ -1,0 +1,107 @@
+"""A running `reidkit serve` app on loopback over a small real library, with model-free parts.
+
+The library is indexed from a synthetic clip (tests/index/test_indexer.py's coloured walkers) with a
+colour-blob detector and a colour embedder, so the app's routes are tested without model files.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+for _module in ("fastapi", "uvicorn", "httpx", "multipart"):
+    pytest.importorskip(_module, reason="the web app needs its extra: pip install -e '.[app,dev]'")
+
+import httpx  # noqa: E402
+
+from reidkit.app.server import Guard, allowed_hosts, bind, create_app  # noqa: E402
+from reidkit.app.state import AppState, ServeConfig  # noqa: E402
+from reidkit.index.indexer import index_media  # noqa: E402
+from tests.index.test_indexer import (  # noqa: E402
+    BLUE,
+    RED,
+    BlobDetector,
+    ColourEmbedder,
+    write_scene,
+    write_still,
+)
+
+
+@dataclass
+class Running:
+    url: str
+    state: AppState
+    media: Path  # the folder the library was indexed from (an allowed root)
+
+    def client(self, **headers: str) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=30, headers=headers)
+
+
+def person_jpeg(colour: tuple[int, int, int]) -> bytes:
+    """A person-shaped crop (tall, one colour) on which the colour embedder sees ``colour``."""
+    return cv2.imencode(".jpg", np.full((80, 30, 3), colour, np.uint8))[1].tobytes()
+
+
+def build_library(root: Path, media: Path) -> None:
+    media.mkdir(parents=True, exist_ok=True)
+    write_scene(media / "walk.mp4", n_frames=60)
+    write_still(media / "still.png")
+    index_media(media, root, detector=BlobDetector(), model=ColourEmbedder(), stride=1)
+
+
+def start(config: ServeConfig, **parts: object) -> tuple[AppState, str, object]:
+    import uvicorn
+
+    state = AppState(config, **parts)  # type: ignore[arg-type]
+    sock = bind(config.host, 0)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            Guard(create_app(state), state, allowed_hosts(config.host)),
+            log_level="warning",
+            lifespan="on",
+            limit_concurrency=config.max_connections,
+        )
+    )
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert server.started
+    return state, f"http://127.0.0.1:{sock.getsockname()[1]}", (server, thread)
+
+
+def stop(handle: object) -> None:
+    server, thread = handle  # type: ignore[misc]
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def library_dir(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    base = tmp_path_factory.mktemp("app-lib")
+    build_library(base / "lib", base / "media")
+    return base / "lib", base / "media"
+
+
+@pytest.fixture
+def running(library_dir: tuple[Path, Path], tmp_path: Path) -> Iterator[Running]:
+    root, media = library_dir
+    config = ServeConfig(library=root, allow_roots=(media,), upload_dir=tmp_path / "uploads")
+    state, url, handle = start(
+        config, detector=BlobDetector(), embedder=ColourEmbedder(), index_detector=BlobDetector()
+    )
+    try:
+        yield Running(url, state, media)
+    finally:
+        stop(handle)
+
+
+__all__ = ["BLUE", "RED", "Running", "person_jpeg", "start", "stop"]
