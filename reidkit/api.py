@@ -8,6 +8,7 @@ for m in result.moments:
 rk.write_report(result, "report/")              # report/index.html
 for person in rk.people("lib/"):                 # who is in the footage, across files
     print(person.id, person.visits, person.videos, person.seconds)
+rk.adapt("lib/")                                 # the model adapted to lib/'s cameras (needs torch)
 rk.remove(["videos/cam1.mp4"], "lib/")           # delete a file's tracklets, vectors and thumbnails
 """
 
@@ -25,7 +26,17 @@ from reidkit.search.people import people as _people
 if TYPE_CHECKING:
     from reidkit.index.library import Library
 
-__all__ = ["Moment", "Person", "SearchResult", "find_person", "index", "people", "remove", "write_report"]
+__all__ = [
+    "Moment",
+    "Person",
+    "SearchResult",
+    "adapt",
+    "find_person",
+    "index",
+    "people",
+    "remove",
+    "write_report",
+]
 
 
 def index(paths: str | Path | Sequence[str | Path], library: str | Path, **options: Any) -> Any:
@@ -62,6 +73,17 @@ def people(library: str | Path | Library) -> list[Person]:
     See :mod:`reidkit.search.people` for how visits are clustered into people.
     """
     return _people(library)
+
+
+def adapt(library: str | Path, **options: Any) -> Any:
+    """Adapt ``library``'s model to its own footage and re-embed the library with it; returns the report.
+
+    Options are those of :func:`reidkit.adapt.adapt_library` (``output``, ``config``, ``reembed``). Needs
+    the ``train`` extra (torch), imported only here.
+    """
+    from reidkit.adapt import adapt_library
+
+    return adapt_library(library, **options)
 
 
 def remove(

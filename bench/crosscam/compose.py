@@ -70,6 +70,22 @@ class Room:
         return self.height_far + t * (self.height_near - self.height_far)
 
 
+# Per room: (gamma, gain, per-channel BGR tint, blur sigma). "dim": the hall dim and warm (tungsten,
+# underexposed), the corner cold, flat and soft (fluorescent, a cheap lens).
+LIGHTS: dict[str, dict[str, tuple[float, float, tuple[float, float, float], float]]] = {
+    "dim": {"hall": (1.35, 0.7, (0.75, 0.95, 1.15), 0.0), "corner": (0.8, 1.0, (1.2, 1.0, 0.8), 1.2)},
+}
+
+
+def apply_light(
+    frame: np.ndarray, gamma: float, gain: float, tint: tuple[float, float, float], blur: float
+) -> np.ndarray:
+    image = (frame.astype(np.float32) / 255.0) ** gamma * gain * np.asarray(tint, np.float32)
+    if blur > 0:
+        image = cv2.GaussianBlur(image, (0, 0), blur)
+    return np.clip(image * 255.0, 0, 255).astype(np.uint8)
+
+
 ROOMS = (
     Room("hall", "data/videos/one-by-one-person-detection.mp4", (265, 425), 200, 330),
     Room("corner", "data/videos/people-detection.264", (235, 425), 150, 265),
@@ -94,11 +110,16 @@ class ComposeConfig:
     reentry_gap_seconds: float = 3.0  # between two walks of one person in one video
     crops_per_walk: tuple[int, int] = (1, 3)  # camera-B crops a walk switches between
     plate_sample_step: int = 5  # run the detector on every Nth source frame when looking for empty ones
+    # "": the rooms as filmed. A key of LIGHTS: each room's camera sees everything (room and people)
+    # through its own light and sensor, so one person looks different in each room (a second dev set).
+    light: str = ""
 
     def key(self) -> str:
         fields = asdict(self)
         if self.people == "val":
             del fields["people"]  # the benchmark's key (and cached libraries) from before dev existed
+        if not self.light:
+            del fields["light"]  # footage composed before lighting existed keeps its key
         text = json.dumps({"format": FORMAT_VERSION, **fields}, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -346,6 +367,7 @@ def render_video(
     crop_images: dict[str, np.ndarray],
     fps: float,
     rng: np.random.Generator,
+    light: tuple[float, float, tuple[float, float, float], float] | None = None,
 ) -> None:
     """Write one video and fill each walk's per-frame ``frames``/``boxes`` (the visible, clipped box)."""
     H, W = plate.shape[:2]
@@ -378,7 +400,7 @@ def render_video(
                 walk.boxes.append(
                     [float(max(0, x1)), float(max(0, y1)), float(min(W, x2)), float(min(H, y2))]
                 )
-            writer.write(canvas)
+            writer.write(canvas if light is None else apply_light(canvas, *light))
     finally:
         writer.release()
 
@@ -426,6 +448,7 @@ def compose(cfg: ComposeConfig, out: Path, shared: Path = DEFAULT_SHARED, force:
             crop_images,
             cfg.fps,
             np.random.default_rng([cfg.seed, v]),
+            LIGHTS[cfg.light][room.name] if cfg.light else None,
         )
         videos.append({"name": name, "room": room.name, "frames": n_frames, "fps": cfg.fps})
 
@@ -486,6 +509,7 @@ def add_footage_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, help=f"default 0 for val, {DEV_SEED} for dev")
     parser.add_argument("--out", type=Path, help="footage folder (default out/default, out/dev)")
     parser.add_argument("--shared", type=Path, default=DEFAULT_SHARED)
+    parser.add_argument("--light", choices=sorted(LIGHTS), default="", help="each room under its own light")
 
 
 def footage_config(args: argparse.Namespace) -> ComposeConfig:
@@ -494,7 +518,9 @@ def footage_config(args: argparse.Namespace) -> ComposeConfig:
         args.seed = 0 if args.people == "val" else DEV_SEED
     if args.out is None:
         args.out = default_out(args.people)
-    return ComposeConfig(seed=args.seed, people=args.people)
+        if getattr(args, "light", ""):
+            args.out = args.out.with_name(f"{args.out.name}-{args.light}")
+    return ComposeConfig(seed=args.seed, people=args.people, light=getattr(args, "light", ""))
 
 
 if __name__ == "__main__":

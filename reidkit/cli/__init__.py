@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "index",
     "search",
     "people",
+    "adapt",
     "remove",
     "track",
     "eval",

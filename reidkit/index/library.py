@@ -1153,6 +1153,68 @@ class Library:
         )
         return tracklet_id
 
+    def replace_vectors(
+        self,
+        model: str,
+        model_file: str | Path,
+        crop_vectors: dict[int, np.ndarray],
+        *,
+        model_file_sha256: str | None = None,
+    ) -> None:
+        """Re-embed the library with another model of the same dimension, all or nothing.
+
+        ``crop_vectors`` maps every tracklet id to its new (k, D) crop vectors, rows in the stored rank
+        order; each tracklet's vector becomes their mean direction (the one vector definition). One
+        SQLite transaction switches the vectors and the model's name, file and sha256, drops the stored
+        visits and footage scores (linked and measured with the old vectors: made again) and unlists the
+        vector files, so an interruption after it (kill -9 included) leaves a library whose vector files
+        are rebuilt from SQLite on open; before it, the old library is untouched.
+        """
+        if not self.writable:
+            raise LibraryError(
+                "library was opened read-only", path=self.root, hint="use Library.create_or_open"
+            )
+        ids = [int(r[0]) for r in self._conn.execute("SELECT id FROM tracklets ORDER BY id")]
+        if set(crop_vectors) != set(ids):
+            raise ValueError("replace_vectors needs new crop vectors for every tracklet, and only those")
+        counts = dict(
+            self._conn.execute(
+                "SELECT tracklet_id, COUNT(*) FROM crop_vectors GROUP BY tracklet_id"
+            ).fetchall()
+        )
+        crops: dict[int, np.ndarray] = {}
+        for tracklet_id in ids:
+            vectors = np.asarray(crop_vectors[tracklet_id], np.float32).reshape(-1, self.dim)
+            if len(vectors) != counts.get(tracklet_id, 0):
+                raise ValueError(
+                    f"tracklet {tracklet_id}: {len(vectors)} crop vectors for {counts.get(tracklet_id, 0)} stored crops"
+                )
+            crops[tracklet_id] = l2_normalise(vectors)
+        sha256 = model_file_sha256 or model_sha256(model_file)
+        resolved = str(Path(model_file).resolve())
+        with self._transaction() as cur:
+            cur.executemany(
+                "UPDATE tracklets SET vector = ? WHERE id = ?",
+                [(_blob(mean_direction(crops[i]), np.float32), i) for i in ids],
+            )
+            cur.executemany(
+                "UPDATE crop_vectors SET vector = ? WHERE tracklet_id = ? AND rank = ?",
+                [(_blob(v, np.float32), i, rank) for i in ids for rank, v in enumerate(crops[i])],
+            )
+            cur.executemany(
+                "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
+                [("model", model), ("model_file", resolved), ("model_sha256", sha256)],
+            )
+            cur.executemany("DELETE FROM meta WHERE key = ?", [(VISITS_KEY,), (FOOTAGE_KEY,)])
+            if has_store_tables(self._conn):
+                cur.execute("DELETE FROM vector_shards")  # stale now: rebuilt below, or on open
+                bump_generation(cur)
+        self.model, self.model_file, self.model_sha256 = model, resolved, sha256
+        self._footage, self._cohort = None, None
+        self._link_min = link_threshold(LinkRule(), model)
+        self._rebuild_store(f"re-embedded with {model}")
+        self._ensure_visits()
+
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Cursor]:
         cur = self._conn.cursor()

@@ -224,6 +224,10 @@ DEFAULT_DETECTOR = "yolox-nano"
 def get_spec(name: str, task: ModelTask = "reid") -> ModelSpec:
     """The registered ``task`` model called ``name``; unknown names list the models of that task only."""
     spec = MODELS.find(name)
+    if spec is None:  # a model adapted to a library (`reidkit adapt`) is registered on first use
+        from reidkit.zoo.adapted import find_adapted
+
+        spec = find_adapted(name)
     kind = TASK_NAMES[task]
     if spec is None:
         known = ", ".join(s.name for s in MODELS.values() if s.task == task)

@@ -1,0 +1,135 @@
+"""Before/after ``reidkit adapt`` on cross-camera footage: moment mAP, R1 and the verdicts' precision.
+
+    PYTHONPATH=. python bench/adapt/run.py --people dev --model runs/r0287_dev6.onnx
+    PYTHONPATH=. python bench/adapt/run.py --people dev --model runs/r0287_dev6.onnx --light dim
+
+The library is the one bench/crosscam builds (``<out>/cache/library_<model>``, indexed when missing);
+it is copied, the copy is adapted (``reidkit.adapt.adapt_library``, adapted models go to
+``<out>/cache/adapted``) and both are searched with every query of the footage, as
+``bench/crosscam/run.py`` and ``bench/crosscam/verdicts.py`` search them. ``--light`` composes the same
+people and walks under another lighting (a second dev set). ``--set key=value`` overrides an
+``AdaptConfig`` field (settings are chosen on dev footage only).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import fields, replace
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+for _p in (REPO, REPO / "bench"):
+    if str(_p) not in sys.path:
+        sys.path.insert(0, str(_p))
+
+from crosscam.compose import add_footage_arguments, compose, footage_config  # noqa: E402
+from crosscam.metrics import Moment, evaluate_moments  # noqa: E402
+from crosscam.run import load_bench, print_table, register_file  # noqa: E402
+from crosscam.verdicts import ABSENT_PEOPLE, absent_photos, ensure_library, run_queries, summarise  # noqa: E402
+
+
+def search_metrics(bench: Any, truth: dict, library: Any, absent: dict, top: int) -> dict[str, Any]:
+    """Moment mAP / R1 (bench/crosscam/run.py) and verdict precision / recall / absent (verdicts.py)."""
+    outcomes, results = run_queries(bench.root, truth, library, absent, top)
+    moments = {
+        pid: [
+            Moment(Path(m.media).name, int(m.start_frame), int(m.end_frame), float(m.score))
+            for m in r.moments
+        ]
+        for pid, r in results.items()
+        if pid in bench.truth
+    }
+    return {**evaluate_moments(moments, bench.truth).as_row(), **summarise(outcomes)}
+
+
+def parse_overrides(pairs: Sequence[str]) -> dict[str, Any]:
+    from reidkit.adapt import AdaptConfig
+
+    types = {f.name: f.type for f in fields(AdaptConfig)}
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, value = pair.split("=", 1)
+        if key not in types:
+            raise SystemExit(f"--set {key}: not an AdaptConfig field ({', '.join(types)})")
+        kind = str(types[key])
+        out[key] = (
+            (value.lower() in ("1", "true", "yes"))
+            if kind == "bool"
+            else float(value)
+            if kind == "float"
+            else int(value)
+        )
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--model", default="runs/r0287_dev6.onnx", help="library model: registry name or .onnx"
+    )
+    parser.add_argument("--calibrated-like", default="reidkit-retail-0287-cuhk03")
+    add_footage_arguments(parser)
+    parser.add_argument("--top", type=int, default=50)
+    parser.add_argument("--set", action="append", default=[], help="AdaptConfig field=value")
+    parser.add_argument("--tag", default="", help="name of this variant's library copy")
+    parser.add_argument("--json", type=Path, help="also write the rows here")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("REIDKIT_MODEL_DIR", str(args.shared / "models"))
+    truth_path = compose(footage_config(args), args.out, args.shared)
+    truth = json.loads(truth_path.read_text())
+    bench = load_bench(truth_path)
+    cache = args.out / "cache"
+    os.environ["REIDKIT_ADAPTED_DIR"] = str(cache / "adapted")
+    model = register_file(args.model, args.calibrated_like)
+    absent = absent_photos(args.people, args.shared, ABSENT_PEOPLE, args.seed)
+
+    from reidkit.adapt import AdaptConfig, adapt_library
+    from reidkit.index.library import Library
+
+    base = ensure_library(truth_path.parent, truth, model, cache)
+    rows = [
+        {
+            "library": f"{model} (before)",
+            "tracklets": len(base),
+            **search_metrics(bench, truth, base, absent, args.top),
+        }
+    ]
+    base.close()
+    config = replace(AdaptConfig(), **parse_overrides(args.set))
+    copy = cache / f"adapt_{model}{'_' + args.tag if args.tag else ''}"
+    shutil.rmtree(copy, ignore_errors=True)
+    shutil.copytree(cache / f"library_{model}", copy)
+    started = time.perf_counter()
+    report = adapt_library(copy, config=config, progress=lambda m: print(m, file=sys.stderr))
+    wall = time.perf_counter() - started
+    adapted = Library.open(copy)
+    rows.append(
+        {
+            "library": f"adapted ({report.model_name})",
+            "tracklets": len(adapted),
+            **search_metrics(bench, truth, adapted, absent, args.top),
+        }
+    )
+    print(
+        f"adapt: {wall:.0f} s {json.dumps({k: round(v, 1) for k, v in report.seconds.items()})}; {report.stopped}"
+    )
+    for r in report.rounds:
+        print(
+            f"  round {r.round}: {r.people} people, {r.cross_camera_people} in several videos, agreement {r.agreement}, losses {[round(x, 3) for x in r.losses]}"
+        )
+    print(f"  calibration {report.calibration}")
+    print()
+    print_table(rows, list(rows[0]))
+    if args.json:
+        args.json.write_text(json.dumps({"rows": rows, "report": report.to_dict()}, indent=1, default=str))
+
+
+if __name__ == "__main__":
+    main()

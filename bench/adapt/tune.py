@@ -1,0 +1,101 @@
+"""Try AdaptConfig variants on dev footage, with the training views embedded once and cached.
+
+    PYTHONPATH=. python bench/adapt/tune.py --people dev --model runs/r0287_dev6.onnx \
+        --variant "" --variant "lr=3e-4" --variant "hidden=256,epochs=6"
+
+Each variant adapts a fresh copy of the library and reports moment mAP / R1 (and, with --verdicts,
+the verdicts' precision and recall). Dev footage only: this is where settings are chosen.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[2]
+for _p in (REPO, REPO / "bench"):
+    if str(_p) not in sys.path:
+        sys.path.insert(0, str(_p))
+
+from crosscam.compose import add_footage_arguments, compose, footage_config  # noqa: E402
+from crosscam.run import load_bench, print_table, register_file  # noqa: E402
+from crosscam.verdicts import ABSENT_PEOPLE, absent_photos, ensure_library  # noqa: E402
+
+from adapt.run import parse_overrides, search_metrics  # noqa: E402
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="runs/r0287_dev6.onnx")
+    parser.add_argument("--calibrated-like", default="reidkit-retail-0287-cuhk03")
+    add_footage_arguments(parser)
+    parser.add_argument("--top", type=int, default=50)
+    parser.add_argument("--variant", action="append", default=[], help="comma-separated field=value")
+    parser.add_argument("--no-base", action="store_true", help="skip the unadapted row")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("REIDKIT_MODEL_DIR", str(args.shared / "models"))
+    truth_path = compose(footage_config(args), args.out, args.shared)
+    truth = json.loads(truth_path.read_text())
+    bench = load_bench(truth_path)
+    cache = args.out / "cache"
+    os.environ["REIDKIT_ADAPTED_DIR"] = str(cache / "adapted")
+    model = register_file(args.model, args.calibrated_like)
+    absent = absent_photos(args.people, args.shared, ABSENT_PEOPLE, args.seed)
+
+    from reidkit.adapt import AdaptConfig, adapt_library
+    from reidkit.adapt.adapt import training_views
+    from reidkit.adapt.labels import LibraryView
+    from reidkit.embed.factory import build_embedder
+    from reidkit.index.library import Library
+
+    base = ensure_library(truth_path.parent, truth, model, cache)
+    rows = []
+    if not args.no_base:
+        rows.append({"variant": "before", **search_metrics(bench, truth, base, absent, args.top)})
+    views_by_key: dict[tuple[int, bool], tuple] = {}
+    for variant in args.variant or [""]:
+        config = replace(AdaptConfig(), **parse_overrides([p for p in variant.split(",") if p]))
+        key = (config.crops_per_tracklet, config.flip, config.augment)
+        if key not in views_by_key:
+            path = cache / f"adapt_views_{model}_{key[0]}_{int(key[1])}_{key[2]}.npz"
+            if path.is_file():
+                data = np.load(path)
+                views_by_key[key] = (data["x"], data["owner"], [])
+            else:
+                view = LibraryView.of(base)
+                stored = {r.id: base.crop_vectors(r.id) for r in view.tracklets}
+                x, owner, _ = training_views(base, view, stored, build_embedder(args.model), config)
+                np.savez(path, x=x, owner=owner)
+                views_by_key[key] = (x, owner, [])
+        copy = cache / f"tune_{model}"
+        shutil.rmtree(copy, ignore_errors=True)
+        shutil.copytree(cache / f"library_{model}", copy)
+        started = time.perf_counter()
+        report = adapt_library(copy, config=config, views=views_by_key[key])
+        wall = time.perf_counter() - started
+        adapted = Library.open(copy)
+        rows.append(
+            {
+                "variant": variant or "default",
+                **search_metrics(bench, truth, adapted, absent, args.top),
+                "rounds": len(report.rounds) - 1,
+                "people": report.rounds[-1].people,
+                "s": f"{wall:.0f}",
+            }
+        )
+        adapted.close()
+        print_table(rows, list(rows[-1]))
+        print(flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,352 @@
+"""``adapt_library``: fine-tune a library's model on the library's own footage and re-embed it.
+
+    report = adapt_library("lib/")              # -> an adapted model, registered; lib/ re-embedded
+    print(report.model_name, report.rounds, report.seconds)
+
+Steps (docs/adapt.md has the why and the measurements):
+
+1. hold the library's writer lock (no indexing run may add base-model vectors meanwhile);
+2. re-read up to ``crops_per_tracklet`` crops per tracklet from the media files and embed them once
+   with the frozen library model (its stored crop vectors join them);
+3. rounds: pseudo-identities from the current vectors (:mod:`reidkit.adapt.labels`: tracklets, visits,
+   people clusters, people on screen together), then ``epochs_per_round`` epochs of the residual head
+   (:mod:`reidkit.adapt.head`). It stops when the people clusters stop changing (their same-person pairs
+   agree to ``stop_agreement``) or after ``epochs`` epochs in all;
+4. export base graph + head as one ONNX file with the parity check, a sidecar holding the calibration
+   carried over on the library's impostor pairs (:mod:`reidkit.adapt.calibration`) and the record of
+   what adaptation changed (the model card), and list it among the adapted models (``reidkit models``);
+5. re-embed the library with it, atomically (:meth:`reidkit.index.library.Library.replace_vectors`):
+   the head maps the stored crop vectors, the crops are not embedded again.
+
+An interruption before step 5 leaves the library as it was (at worst an unused model file).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from reidkit.adapt.calibration import as_calibration, carry_over, cross_video_pairs, pair_scores
+from reidkit.adapt.crops import library_crops, photometric_views
+from reidkit.adapt.labels import LabelRule, LibraryView, PseudoLabels, label_agreement, pseudo_labels
+from reidkit.core.errors import LibraryError
+from reidkit.core.log import get_logger
+from reidkit.core.vectors import l2_normalise
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class AdaptConfig:
+    epochs: int = 12  # at most, over all rounds
+    epochs_per_round: int = 3
+    stop_agreement: float = 0.98  # people clusters this stable between rounds: stop
+    crops_per_tracklet: int = 8  # re-read from the media for training (0: stored crops only)
+    flip: bool = True  # also train on mirrored crops
+    augment: int = 0  # photometric views per re-read crop (another camera's colours, blur, cut)
+    hidden: int = 0  # 0: a linear residual head; else an MLP branch of this width
+    lr: float = (
+        3e-4  # chosen on dev footage: a faster head forgets more of what the model knew (docs/adapt.md)
+    )
+    weight_decay: float = 5e-4
+    proxy_weight: float = 1.0
+    triplet_weight: float = 1.0
+    temperature: float = 0.07
+    min_tracklets: int = 20  # fewer: nothing to learn from
+    # Pairs of tracklets from different videos the calibration is carried over on: on too few impostors
+    # the carried-over threshold moves far and absent people get a "likely" (the shared videos,
+    # docs/adapt.md).
+    min_impostor_pairs: int = 1000
+    seed: int = 0
+    labels: LabelRule = field(default_factory=LabelRule)
+
+
+@dataclass
+class RoundReport:
+    round: int
+    people: int
+    cross_camera_people: int
+    agreement: float | None  # with the previous round's people; None for the first
+    losses: list[float]
+
+
+@dataclass
+class AdaptReport:
+    library: str
+    base_model: str
+    model_name: str
+    model_path: str
+    tracklets: int
+    crops: int  # training views (re-read crops, mirrored ones and stored vectors)
+    cannot_link: int
+    rounds: list[RoundReport]
+    stopped: str  # why training ended
+    calibration: dict[str, Any]
+    parity: dict[str, Any]
+    seconds: dict[str, float]
+    reembedded: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# Training views: (M, D) unit vectors of the frozen model, the tracklet row (view order) of each, and a
+# few crops for the export's parity check.
+Views = tuple[np.ndarray, np.ndarray, list[np.ndarray]]
+
+
+def training_views(
+    library: Any,
+    view: LibraryView,
+    stored: dict[int, np.ndarray],
+    embedder: Any,
+    config: AdaptConfig,
+    say: Callable[[str], None] = lambda message: None,
+) -> Views:
+    """The stored crop vectors plus, per tracklet, up to ``config.crops_per_tracklet`` crops re-read from
+    the media and embedded by the frozen model (and their mirror images with ``config.flip``)."""
+    row_of = {r.id: i for i, r in enumerate(view.tracklets)}
+    features = [np.concatenate([stored[r.id] for r in view.tracklets])]
+    owners = [np.concatenate([np.full(len(stored[r.id]), i) for i, r in enumerate(view.tracklets)])]
+    parity_crops: list[np.ndarray] = []
+    aug_rng = np.random.default_rng(config.seed)
+    if config.crops_per_tracklet > 0:
+        n_media = len(view.media)
+        for k, batch in enumerate(library_crops(library, config.crops_per_tracklet), 1):
+            images = list(batch.images)
+            rows = np.array([row_of[int(t)] for t in batch.tracklet_ids])
+            if config.flip:
+                images += [np.ascontiguousarray(c[:, ::-1]) for c in batch.images]
+            for _ in range(config.augment):
+                images += [photometric_views(c, aug_rng) for c in batch.images]
+            features.append(embedder.embed(images))
+            owners.append(np.tile(rows, len(images) // len(rows)))
+            parity_crops.extend(batch.images[: max(0, 8 - len(parity_crops))])
+            say(f"crops: {k}/{n_media} files, {sum(len(f) for f in features)} views")
+    x = np.concatenate(features).astype(np.float32)
+    return x, np.concatenate(owners).astype(np.int64), parity_crops
+
+
+def _tracklet_vectors(crops: dict[int, np.ndarray], view: LibraryView) -> np.ndarray:
+    """Pooled unit vector per tracklet (in view order): the plain mean of its crops, as search pools."""
+    return l2_normalise(np.stack([crops[r.id].mean(axis=0) for r in view.tracklets]))
+
+
+def adapt_library(
+    library_root: str | Path,
+    *,
+    output: str | Path | None = None,
+    config: AdaptConfig = AdaptConfig(),
+    reembed: bool = True,
+    progress: Callable[[str], None] | None = None,
+    views: Views | None = None,
+) -> AdaptReport:
+    """Adapt the library's model to the library (see the module docstring). Returns what was done."""
+    import torch
+
+    from reidkit.adapt.export import check_composed, compose_onnx
+    from reidkit.adapt.head import HeadConfig, ResidualHead, apply_head, train_head
+    from reidkit.embed.factory import build_embedder
+    from reidkit.index.library import Library
+    from reidkit.zoo.adapted import adapted_dir, record_adapted
+    from reidkit.zoo.calibration import calibration_for
+    from reidkit.zoo.registry import MODELS
+    from reidkit.zoo.sidecar import read_sidecar, write_sidecar
+
+    say = progress or (lambda message: log.info("%s", message))
+    started = time.perf_counter()
+    seconds: dict[str, float] = {}
+    root = Path(library_root).expanduser()
+    reader = Library.open(root)
+    name, dim, base_file = reader.model, reader.dim, reader.model_file
+    reader.close()
+    library = Library.create_or_open(root, name, dim)  # the writer lock, held to the end
+    try:
+        if len(library) < config.min_tracklets:
+            raise LibraryError(
+                f"has {len(library)} tracklets; adaptation needs at least {config.min_tracklets}",
+                path=root,
+                hint="index more footage first",
+            )
+        embedder = build_embedder(base_file if base_file and Path(base_file).is_file() else name)
+        base_path = Path(embedder.path)
+        library.check_model_file(base_path)
+        torch.manual_seed(config.seed)
+        rng = np.random.default_rng(config.seed)
+
+        view = LibraryView.of(library)
+        stored = {r.id: library.crop_vectors(r.id) for r in view.tracklets}
+        t0 = time.perf_counter()
+        if views is None:
+            views = training_views(library, view, stored, embedder, config, say)
+        x, owner, parity_crops = views
+        seconds["crops"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        base_calibration = calibration_for(name)
+        base_vectors = _tracklet_vectors(stored, view)
+        pairs = cross_video_pairs(view.cameras, rng)
+        if len(pairs) < config.min_impostor_pairs:
+            raise LibraryError(
+                f"has {len(pairs)} pairs of tracklets from different videos; adaptation needs "
+                f"{config.min_impostor_pairs} to measure the adapted model's calibration",
+                path=root,
+                hint="index more footage from more cameras first (the library is left as it is)",
+            )
+        before = pair_scores(base_vectors, pairs)
+        cfg = HeadConfig(
+            hidden=config.hidden,
+            lr=config.lr,
+            weight_decay=config.weight_decay,
+            temperature=config.temperature,
+            proxy_weight=config.proxy_weight,
+            triplet_weight=config.triplet_weight,
+            seed=config.seed,
+        )
+        head = ResidualHead(dim, config.hidden)
+        calibration = base_calibration
+        vectors = base_vectors
+        labels: PseudoLabels | None = None
+        rounds: list[RoundReport] = []
+        stopped = f"{config.epochs} epochs done"
+        trained = 0
+        while True:
+            new = pseudo_labels(
+                view, vectors, calibration, config.labels, None if labels is None else labels.cannot_link
+            )
+            agreement = None if labels is None else label_agreement(labels.person, new.person)
+            labels = new
+            if agreement is not None and agreement >= config.stop_agreement:
+                rounds.append(
+                    RoundReport(len(rounds), labels.n_people, labels.cross_camera_people(), agreement, [])
+                )
+                stopped = f"people clusters stable (agreement {agreement:.3f} >= {config.stop_agreement})"
+                break
+            if trained >= config.epochs:
+                rounds.append(
+                    RoundReport(len(rounds), labels.n_people, labels.cross_camera_people(), agreement, [])
+                )
+                break
+            epochs = min(config.epochs_per_round, config.epochs - trained)
+            partners = _partners(labels)
+            losses = train_head(
+                head, x, labels.person[owner], labels.camera[owner], partners, epochs, cfg, rng
+            )
+            trained += epochs
+            rounds.append(
+                RoundReport(len(rounds), labels.n_people, labels.cross_camera_people(), agreement, losses)
+            )
+            say(
+                f"round {len(rounds)}: {labels.n_people} people ({labels.cross_camera_people()} in several "
+                f"videos), loss {losses[-1]:.3f}"
+                + ("" if agreement is None else f", clusters agree {agreement:.3f} with the last round")
+            )
+            arrays = head.arrays()
+            adapted_crops = {i: apply_head(arrays, v) for i, v in stored.items()}
+            vectors = _tracklet_vectors(adapted_crops, view)
+            calibration = as_calibration(carry_over(base_calibration, before, pair_scores(vectors, pairs)))
+        seconds["train"] = time.perf_counter() - t0
+
+        arrays = head.arrays()
+        adapted_crops = {i: apply_head(arrays, v) for i, v in stored.items()}
+        numbers = carry_over(
+            base_calibration, before, pair_scores(_tracklet_vectors(adapted_crops, view), pairs)
+        )
+        numbers["measured_on"] = f"library {root.resolve()} (carried over from {name}, no labels)"
+        digest = hashlib.sha256(b"".join(a.tobytes() for _, a in sorted(arrays.items()))).hexdigest()
+        model_name = f"{name}-adapted-{digest[:8]}"
+        out = Path(output).expanduser() if output else adapted_dir() / f"{model_name}.onnx"
+        t0 = time.perf_counter()
+        base_sidecar = read_sidecar(base_path) or {}
+        spec = MODELS.find(name)
+        input_spec = spec.input if spec is not None else embedder.input_spec  # type: ignore[attr-defined]
+        compose_onnx(base_path, arrays, out)
+        if not parity_crops:
+            parity_crops = [
+                np.random.default_rng(0).integers(0, 255, (256, 128, 3), dtype=np.uint8) for _ in range(4)
+            ]
+        parity = check_composed(base_path, out, arrays, parity_crops, input_spec)
+        from reidkit.core.files import sha256_file
+
+        sha = sha256_file(out)
+        record = {
+            "base_model": name,
+            "base_file": str(base_path.resolve()),
+            "base_sha256": library.model_sha256,
+            "base_family": spec.family if spec is not None else "",
+            "base_licence": spec.licence if spec is not None else "",
+            "library": str(root.resolve()),
+            "sha256": sha,
+            "created_at": time.time(),
+            "changed": "a residual head after the base graph's L2-normalised output "
+            + (f"(MLP, {config.hidden} hidden)" if config.hidden else "(linear, no bias)")
+            + "; the base graph's weights are unchanged",
+            "head_change": round(float(np.linalg.norm(arrays["w"] if "w" in arrays else arrays["w2"])), 4),
+            "tracklets": len(view.tracklets),
+            "media": len(view.media),
+            "training_views": len(x),
+            "cannot_link_pairs": len(labels.cannot_link),
+            "people": labels.n_people,
+            "cross_camera_people": labels.cross_camera_people(),
+            "rounds": [asdict(r) for r in rounds],
+            "stopped": stopped,
+            "config": json.loads(json.dumps(asdict(config), default=str)),
+        }
+        write_sidecar(
+            out,
+            input_spec,
+            input_name=base_sidecar.get("input_name", "images"),
+            output_name="embeddings",
+            output_dim=dim,
+            dynamic_batch=base_sidecar.get("dynamic_batch", True),
+            normalised=False,
+            precision="fp32",
+            source={"adapted_from": name},
+            parity=asdict(parity),
+            calibration=numbers,
+            adaptation=record,
+        )
+        record_adapted(model_name, out)
+        seconds["export"] = time.perf_counter() - t0
+        say(f"adapted model: {model_name} ({out})")
+        if reembed:
+            t0 = time.perf_counter()
+            library.replace_vectors(model_name, out, adapted_crops, model_file_sha256=sha)
+            seconds["reembed"] = time.perf_counter() - t0
+            say(f"library re-embedded with {model_name}")
+    finally:
+        library.close()
+    seconds["total"] = time.perf_counter() - started
+    return AdaptReport(
+        library=str(root),
+        base_model=name,
+        model_name=model_name,
+        model_path=str(out),
+        tracklets=len(view.tracklets),
+        crops=len(x),
+        cannot_link=len(labels.cannot_link),
+        rounds=rounds,
+        stopped=stopped,
+        calibration=numbers,
+        parity=asdict(parity),
+        seconds=seconds,
+        reembedded=reembed,
+    )
+
+
+def _partners(labels: PseudoLabels) -> dict[int, set[int]]:
+    """Person -> the people on screen with them (their hard negatives)."""
+    out: dict[int, set[int]] = {}
+    for a, b in labels.cannot_link:
+        pa, pb = int(labels.person[a]), int(labels.person[b])
+        if pa != pb:
+            out.setdefault(pa, set()).add(pb)
+            out.setdefault(pb, set()).add(pa)
+    return out

@@ -1,0 +1,185 @@
+"""Adapted models: composed ONNX (parity), sidecar and model card, loading through the registry by name,
+``reidkit models``, and ``adapt_library`` end to end on a synthetic library."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from reidkit.adapt import AdaptConfig, adapt_library
+from reidkit.adapt.export import check_composed, compose_onnx
+from reidkit.adapt.head import apply_head
+from reidkit.cli import main
+from reidkit.embed.factory import build_embedder
+from reidkit.index.library import Library
+from reidkit.zoo.calibration import calibration_for
+from reidkit.zoo.registry import MODELS
+from tests.adapt.helpers import TINY_INPUT, tiny_reid_onnx, tracklet, vector_library
+
+DIM = 8
+
+
+@pytest.fixture(autouse=True)
+def adapted_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    folder = tmp_path / "adapted"
+    monkeypatch.setenv("REIDKIT_ADAPTED_DIR", str(folder))
+    return folder
+
+
+def crops(n: int, seed: int = 0) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [
+        rng.integers(0, 255, (int(rng.integers(20, 60)), int(rng.integers(10, 30)), 3), dtype=np.uint8)
+        for _ in range(n)
+    ]
+
+
+@pytest.mark.parametrize("head_kind", ["linear", "mlp"])
+def test_composed_model_is_base_plus_head(tmp_path: Path, head_kind: str) -> None:
+    base = tiny_reid_onnx(tmp_path / "base.onnx", DIM)
+    rng = np.random.default_rng(1)
+    if head_kind == "linear":
+        head = {"w": rng.normal(0, 0.3, (DIM, DIM)).astype(np.float32)}
+    else:
+        head = {
+            "w1": rng.normal(0, 0.3, (DIM, 5)).astype(np.float32),
+            "b1": rng.normal(0, 0.1, 5).astype(np.float32),
+            "w2": rng.normal(0, 0.3, (5, DIM)).astype(np.float32),
+        }
+    out = tmp_path / "adapted.onnx"
+    compose_onnx(base, head, out)
+    parity = check_composed(base, out, head, crops(6), TINY_INPUT)
+    assert parity.cosine_min > 0.9999
+    base_vectors = build_embedder(base).embed(crops(6, 2))
+    adapted = build_embedder(out)  # its sidecar is not written yet: fed by its input shape
+    assert adapted.dim == DIM
+    # The head changes the vectors (a test of a head that did nothing could not fail).
+    assert float(np.min(np.sum(apply_head(head, base_vectors) * base_vectors, axis=1))) < 0.99
+
+
+def synthetic_library(tmp_path: Path) -> Path:
+    """Six people in three videos, each seen in two videos, two at a time on screen (apart)."""
+    base = tiny_reid_onnx(tmp_path / "base.onnx", DIM)
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(6, DIM))
+    camera_shift = rng.normal(0, 0.6, size=(3, DIM))  # what each camera does to everyone
+
+    def look(person: int, camera: int) -> np.ndarray:
+        return centres[person] + camera_shift[camera] + rng.normal(0, 0.3, (4, DIM))
+
+    media = {}
+    for camera in range(3):
+        people = [(camera + k) % 6 for k in (0, 2, 4)] + [(camera + k) % 6 for k in (1, 3, 5)]
+        media[f"v{camera}.mp4"] = [
+            tracklet(
+                i + 1,
+                range(30 * (i // 2), 30 * (i // 2) + 20),
+                ((10.0, 20, 60, 200) if i % 2 else (200.0, 20, 250, 200)),
+                look(p, camera),
+            )
+            for i, p in enumerate(people)
+        ]
+    vector_library(
+        tmp_path / "lib", base, {k: v * 4 for k, v in media.items()} if False else media, DIM
+    ).close()
+    return tmp_path / "lib"
+
+
+def test_adapt_library_end_to_end(tmp_path: Path, adapted_dir: Path) -> None:
+    root = synthetic_library(tmp_path)
+    with Library.open(root) as lib:
+        before = {t.id: lib.crop_vectors(t.id) for t in lib.tracklets()}
+        base_sha = lib.model_sha256
+    config = AdaptConfig(
+        epochs=4, epochs_per_round=2, crops_per_tracklet=0, min_tracklets=10, min_impostor_pairs=50
+    )
+    report = adapt_library(root, config=config)  # the media files are gone: stored crops only
+    assert report.reembedded and report.tracklets == 18
+    assert 1 <= len([r for r in report.rounds if r.losses]) <= 2
+    # The library now belongs to the adapted model: name, file and content hash.
+    with Library.open(root) as lib:
+        assert lib.model == report.model_name
+        assert Path(lib.model_file or "") == Path(report.model_path).resolve()
+        assert lib.model_sha256 != base_sha
+        changed = [float(np.abs(lib.crop_vectors(i) - v).max()) for i, v in before.items()]
+        assert max(changed) > 1e-3
+    # Through the registry, by name: embedder, calibration (the carried-over one in its sidecar).
+    embedder = build_embedder(report.model_name)
+    assert embedder.name == report.model_name and embedder.dim == DIM
+    assert report.model_name in MODELS
+    calibration = calibration_for(report.model_name)
+    assert calibration.measured and calibration.threshold == pytest.approx(report.calibration["threshold"])
+    # The stored vectors are what the adapted model gives: library and query vectors stay comparable.
+    base = build_embedder(tmp_path / "base.onnx")
+    pictures = crops(4, 5)
+    from reidkit.zoo.sidecar import read_sidecar
+
+    sidecar = read_sidecar(report.model_path)
+    assert sidecar is not None
+    card = sidecar["adaptation"]
+    assert card["base_model"] == "base" and card["library"] == str(root.resolve())
+    assert card["tracklets"] == 18 and card["rounds"]
+    np.testing.assert_allclose(
+        embedder.embed(pictures),
+        apply_head(_head_of(report.model_path), base.embed(pictures)),
+        atol=1e-5,
+    )
+    # Search works on the re-embedded library with the adapted model, found by the library's name for it.
+    from reidkit.search.engine import embedder_for
+
+    assert embedder_for(Library.open(root)).name == report.model_name
+
+
+def _head_of(path: str) -> dict[str, np.ndarray]:
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(path)
+    return {
+        i.name.removeprefix("adapt_"): numpy_helper.to_array(i)
+        for i in model.graph.initializer
+        if i.name.startswith("adapt_")
+    }
+
+
+def test_models_command_lists_adapted_models_with_their_library(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = synthetic_library(tmp_path)
+    report = adapt_library(
+        root,
+        config=AdaptConfig(epochs=2, crops_per_tracklet=0, min_tracklets=10, min_impostor_pairs=50),
+        reembed=False,
+    )
+    with Library.open(root) as lib:
+        assert lib.model == "base"  # --no-reembed leaves the library alone
+    assert main(["models"]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if report.model_name in x)
+    assert line.startswith("adapted") and str(root.resolve()) in line and "from base" in line
+
+
+def test_adapt_refuses_a_tiny_library(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    base = tiny_reid_onnx(tmp_path / "base.onnx", DIM)
+    vector_library(
+        tmp_path / "lib", base, {"v.mp4": [tracklet(1, range(5), (0, 0, 10, 30), np.ones((2, DIM)))]}, DIM
+    ).close()
+    assert main(["adapt", "--library", str(tmp_path / "lib")]) == 2
+    assert "adaptation needs at least" in capsys.readouterr().err
+
+
+def test_adapt_refuses_a_library_of_one_video(tmp_path: Path) -> None:
+    """No pairs of tracklets from two videos: no impostors to carry the calibration over on."""
+    from reidkit.core.errors import LibraryError
+
+    base = tiny_reid_onnx(tmp_path / "base.onnx", DIM)
+    rng = np.random.default_rng(0)
+    one_video = [
+        tracklet(i + 1, range(3 * i, 3 * i + 3), (0, 0, 10, 30), rng.normal(size=(2, DIM))) for i in range(25)
+    ]
+    vector_library(tmp_path / "lib", base, {"v.mp4": one_video}, DIM).close()
+    with pytest.raises(LibraryError, match="pairs of tracklets from different videos"):
+        adapt_library(tmp_path / "lib", config=AdaptConfig(crops_per_tracklet=0))
+    with Library.open(tmp_path / "lib") as lib:
+        assert lib.model == "base"
