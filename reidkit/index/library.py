@@ -1207,7 +1207,12 @@ class Library:
             )
             cur.executemany("DELETE FROM meta WHERE key = ?", [(VISITS_KEY,), (FOOTAGE_KEY,)])
             if has_store_tables(self._conn):
-                cur.execute("DELETE FROM vector_shards")  # stale now: rebuilt below, or on open
+                # The vector files are stale now: unlisted, and claimed by a rebuild, so that a writer
+                # after a kill here deletes them and rebuilds (not refuses them as another state's).
+                cur.execute("DELETE FROM vector_shards")
+                cur.execute("DELETE FROM removed_vectors")
+                cur.execute("DELETE FROM meta WHERE key = ?", (ANN_KEY,))
+                set_meta(cur, REBUILDING_KEY, 0)
                 bump_generation(cur)
         self.model, self.model_file, self.model_sha256 = model, resolved, sha256
         self._footage, self._cohort = None, None

@@ -136,10 +136,14 @@ def kill_during(root: Path, new: Path, pause: str, delay: float = 0.0) -> str:
 
 @pytest.mark.parametrize(("pause", "expect"), [("before-commit", "old"), ("after-commit", "new")])
 def test_kill_9_leaves_the_old_library_or_the_new_one(tmp_path: Path, pause: str, expect: str) -> None:
-    root, _base, new = make_library(tmp_path)
+    root, base, new = make_library(tmp_path)
     old = snapshot(root)
     wanted = np.concatenate(list(new_crops(root).values()))
     kill_during(root, new, pause)
+    with Library.create_or_open(
+        root, "new" if expect == "new" else base.stem, DIM
+    ) as writer:  # the next writer takes it as it is
+        assert len(writer) == len(writer.tracklets())
     model, sha, crops, _ = snapshot(root)  # the vector files (unlisted by the commit) are rebuilt from SQLite
     if expect == "old":
         assert (model, sha) == old[:2]
@@ -156,6 +160,8 @@ def test_kill_9_at_random_moments(tmp_path: Path) -> None:
     for delay in (0.3, 0.6, 0.9):
         kill_during(root, new, "none", delay)
         model, _, crops, _ = snapshot(root)
+        with Library.create_or_open(root, model, DIM) as writer:  # the next writer takes it as it is
+            assert len(writer) == len(writer.tracklets())
         if model == "new":
             np.testing.assert_allclose(crops, wanted, atol=1e-6)
             return
