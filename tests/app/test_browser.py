@@ -321,9 +321,17 @@ def test_find_play_reject_save_export_in_chromium(
         assert int(rows[0]["start_frame"]) <= QUERY_FRAME <= int(rows[0]["end_frame"])
         assert rows[-1]["feedback"] == "rejected"
 
-        # Removal through the page is not checked here: after this scenario the files table kept the
-        # removed video (the removal itself succeeded; see tests/app/test_library_jobs.py) since the
-        # visits and vector-store merge, an open bug.
+        # 9. Remove the video from the library (the page asks first).
+        driver.get(url + "/#/library")
+        _wait(lambda: driver.find_elements(By.CSS_SELECTOR, "#media-table .remove"), 20, "the Remove button")
+        driver.find_element(By.CSS_SELECTOR, "#media-table .remove").click()
+        driver.switch_to.alert.accept()
+        _wait(
+            lambda: "No files yet" in driver.find_element(By.TAG_NAME, "main").text,
+            30,
+            f"the removal ({message()})",
+        )
+        shot("removed")
     except BaseException:
         shot("failure")
         raise

@@ -460,7 +460,8 @@ function listenToJobs() {
     const before = new Map(state.jobs.map(j => [j.id, j.status]));
     state.jobs = JSON.parse(e.data);
     renderJobs();
-    const finished = state.jobs.some(j => j.status !== "queued" && j.status !== "running" && before.get(j.id) && before.get(j.id) !== j.status);
+    // A job this page never saw running counts too: a quick removal can be done before its first event.
+    const finished = state.jobs.some(j => j.status !== "queued" && j.status !== "running" && before.get(j.id) !== j.status);
     if (finished) {
       refreshStatus().then(() => {
         if (location.hash.startsWith("#/library")) showLibrary();
