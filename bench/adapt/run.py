@@ -20,7 +20,6 @@ import shutil
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -49,24 +48,17 @@ def search_metrics(bench: Any, truth: dict, library: Any, absent: dict, top: int
     return {**evaluate_moments(moments, bench.truth).as_row(), **summarise(outcomes)}
 
 
-def parse_overrides(pairs: Sequence[str]) -> dict[str, Any]:
-    from reidkit.adapt import AdaptConfig
-
-    types = {f.name: f.type for f in fields(AdaptConfig)}
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        key, value = pair.split("=", 1)
-        if key not in types:
-            raise SystemExit(f"--set {key}: not an AdaptConfig field ({', '.join(types)})")
-        kind = str(types[key])
-        out[key] = (
-            (value.lower() in ("1", "true", "yes"))
-            if kind == "bool"
-            else float(value)
-            if kind == "float"
-            else int(value)
-        )
-    return out
+def prepare(args: argparse.Namespace) -> tuple[Path, dict[str, Any], Any, Path, str, dict[str, Path]]:
+    """The dev footage (composed when missing), its ground truth and bench, the cache folder (adapted
+    models are registered under it), the registered base model and the absent people's photos."""
+    os.environ.setdefault("REIDKIT_MODEL_DIR", str(args.shared / "models"))
+    truth_path = compose(footage_config(args), args.out, args.shared)
+    truth = json.loads(truth_path.read_text())
+    cache = args.out / "cache"
+    os.environ["REIDKIT_ADAPTED_DIR"] = str(cache / "adapted")
+    model = register_file(args.model, args.calibrated_like)
+    absent = absent_photos(args.people, args.shared, ABSENT_PEOPLE, args.seed)
+    return truth_path, truth, load_bench(truth_path), cache, model, absent
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -77,20 +69,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--calibrated-like", default="reidkit-retail-0287-cuhk03")
     add_footage_arguments(parser)
     parser.add_argument("--top", type=int, default=50)
-    parser.add_argument("--set", action="append", default=[], help="AdaptConfig field=value")
+    parser.add_argument(
+        "--set", action="append", default=[], help="AdaptConfig override, e.g. epochs=6 or head.lr=1e-3"
+    )
     parser.add_argument("--tag", default="", help="name of this variant's library copy")
     parser.add_argument("--json", type=Path, help="also write the rows here")
     args = parser.parse_args(argv)
-    os.environ.setdefault("REIDKIT_MODEL_DIR", str(args.shared / "models"))
-    truth_path = compose(footage_config(args), args.out, args.shared)
-    truth = json.loads(truth_path.read_text())
-    bench = load_bench(truth_path)
-    cache = args.out / "cache"
-    os.environ["REIDKIT_ADAPTED_DIR"] = str(cache / "adapted")
-    model = register_file(args.model, args.calibrated_like)
-    absent = absent_photos(args.people, args.shared, ABSENT_PEOPLE, args.seed)
+    truth_path, truth, bench, cache, model, absent = prepare(args)
 
     from reidkit.adapt import AdaptConfig, adapt_library
+    from reidkit.core.config import load_config
     from reidkit.index.library import Library
 
     base = ensure_library(truth_path.parent, truth, model, cache)
@@ -102,7 +90,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         }
     ]
     base.close()
-    config = replace(AdaptConfig(), **parse_overrides(args.set))
+    config = load_config(AdaptConfig, None, args.set)
     copy = cache / f"adapt_{model}{'_' + args.tag if args.tag else ''}"
     shutil.rmtree(copy, ignore_errors=True)
     shutil.copytree(cache / f"library_{model}", copy)

@@ -1,7 +1,7 @@
 """Try AdaptConfig variants on dev footage, with the training views embedded once and cached.
 
     PYTHONPATH=. python bench/adapt/tune.py --people dev --model runs/r0287_dev6.onnx \
-        --variant "" --variant "lr=3e-4" --variant "hidden=256,epochs=6"
+        --variant "" --variant "head.lr=3e-4" --variant "head.hidden=256,epochs=6"
 
 Each variant adapts a fresh copy of the library and reports moment mAP / R1 (and, with --verdicts,
 the verdicts' precision and recall). Dev footage only: this is where settings are chosen.
@@ -10,13 +10,10 @@ the verdicts' precision and recall). Dev footage only: this is where settings ar
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import shutil
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -26,11 +23,11 @@ for _p in (REPO, REPO / "bench"):
     if str(_p) not in sys.path:
         sys.path.insert(0, str(_p))
 
-from crosscam.compose import add_footage_arguments, compose, footage_config  # noqa: E402
-from crosscam.run import load_bench, print_table, register_file  # noqa: E402
-from crosscam.verdicts import ABSENT_PEOPLE, absent_photos, ensure_library  # noqa: E402
+from crosscam.compose import add_footage_arguments  # noqa: E402
+from crosscam.run import print_table  # noqa: E402
+from crosscam.verdicts import ensure_library  # noqa: E402
 
-from adapt.run import parse_overrides, search_metrics  # noqa: E402
+from adapt.run import prepare, search_metrics  # noqa: E402
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -42,18 +39,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--variant", action="append", default=[], help="comma-separated field=value")
     parser.add_argument("--no-base", action="store_true", help="skip the unadapted row")
     args = parser.parse_args(argv)
-    os.environ.setdefault("REIDKIT_MODEL_DIR", str(args.shared / "models"))
-    truth_path = compose(footage_config(args), args.out, args.shared)
-    truth = json.loads(truth_path.read_text())
-    bench = load_bench(truth_path)
-    cache = args.out / "cache"
-    os.environ["REIDKIT_ADAPTED_DIR"] = str(cache / "adapted")
-    model = register_file(args.model, args.calibrated_like)
-    absent = absent_photos(args.people, args.shared, ABSENT_PEOPLE, args.seed)
+    truth_path, truth, bench, cache, model, absent = prepare(args)
 
     from reidkit.adapt import AdaptConfig, adapt_library
     from reidkit.adapt.adapt import training_views
     from reidkit.adapt.labels import LibraryView
+    from reidkit.core.config import load_config
     from reidkit.embed.factory import build_embedder
     from reidkit.index.library import Library
 
@@ -63,7 +54,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         rows.append({"variant": "before", **search_metrics(bench, truth, base, absent, args.top)})
     views_by_key: dict[tuple[int, bool], tuple] = {}
     for variant in args.variant or [""]:
-        config = replace(AdaptConfig(), **parse_overrides([p for p in variant.split(",") if p]))
+        config = load_config(AdaptConfig, None, [p for p in variant.split(",") if p])
         key = (config.crops_per_tracklet, config.flip, config.augment)
         if key not in views_by_key:
             path = cache / f"adapt_views_{model}_{key[0]}_{int(key[1])}_{key[2]}.npz"

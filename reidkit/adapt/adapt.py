@@ -27,13 +27,14 @@ import hashlib
 import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from reidkit.adapt.calibration import as_calibration, carry_over, cross_video_pairs, pair_scores
+from reidkit.adapt.config import HeadConfig
 from reidkit.adapt.crops import library_crops, photometric_views
 from reidkit.adapt.labels import LabelRule, LibraryView, PseudoLabels, label_agreement, pseudo_labels
 from reidkit.core.errors import LibraryError
@@ -51,14 +52,9 @@ class AdaptConfig:
     crops_per_tracklet: int = 8  # re-read from the media for training (0: stored crops only)
     flip: bool = True  # also train on mirrored crops
     augment: int = 0  # photometric views per re-read crop (another camera's colours, blur, cut)
-    hidden: int = 0  # 0: a linear residual head; else an MLP branch of this width
-    lr: float = (
-        3e-4  # chosen on dev footage: a faster head forgets more of what the model knew (docs/adapt.md)
-    )
-    weight_decay: float = 5e-4
-    proxy_weight: float = 1.0
-    triplet_weight: float = 1.0
-    temperature: float = 0.07
+    # The head and its training (learning rate 3e-4 chosen on dev footage: a faster head forgets more
+    # of what the model knew, docs/adapt.md); its seed is this config's.
+    head: HeadConfig = field(default_factory=HeadConfig)
     min_tracklets: int = 20  # fewer: nothing to learn from
     # Pairs of tracklets from different videos the calibration is carried over on: on too few impostors
     # the carried-over threshold moves far and absent people get a "likely" (the shared videos,
@@ -152,7 +148,7 @@ def adapt_library(
     import torch
 
     from reidkit.adapt.export import check_composed, compose_onnx
-    from reidkit.adapt.head import HeadConfig, ResidualHead, apply_head, train_head
+    from reidkit.adapt.head import ResidualHead, apply_head, train_head
     from reidkit.embed.factory import build_embedder
     from reidkit.index.library import Library
     from reidkit.zoo.adapted import adapted_dir, record_adapted
@@ -201,16 +197,8 @@ def adapt_library(
                 hint="index more footage from more cameras first (the library is left as it is)",
             )
         before = pair_scores(base_vectors, pairs)
-        cfg = HeadConfig(
-            hidden=config.hidden,
-            lr=config.lr,
-            weight_decay=config.weight_decay,
-            temperature=config.temperature,
-            proxy_weight=config.proxy_weight,
-            triplet_weight=config.triplet_weight,
-            seed=config.seed,
-        )
-        head = ResidualHead(dim, config.hidden)
+        cfg = replace(config.head, seed=config.seed)
+        head = ResidualHead(dim, cfg.hidden)
         calibration = base_calibration
         vectors = base_vectors
         labels: PseudoLabels | None = None
@@ -286,7 +274,7 @@ def adapt_library(
             "sha256": sha,
             "created_at": time.time(),
             "changed": "a residual head after the base graph's L2-normalised output "
-            + (f"(MLP, {config.hidden} hidden)" if config.hidden else "(linear, no bias)")
+            + (f"(MLP, {config.head.hidden} hidden)" if config.head.hidden else "(linear, no bias)")
             + "; the base graph's weights are unchanged",
             "head_change": round(float(np.linalg.norm(arrays["w"] if "w" in arrays else arrays["w2"])), 4),
             "tracklets": len(view.tracklets),

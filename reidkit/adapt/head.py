@@ -22,13 +22,13 @@ Losses, on pseudo-identities (:mod:`reidkit.adapt.labels`):
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from reidkit.adapt.config import HeadConfig
 from reidkit.models.losses import batch_hard_triplet
 
 
@@ -67,21 +67,6 @@ def apply_head(arrays: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:
     else:
         y = x + np.maximum(x @ arrays["w1"] + arrays["b1"], 0.0) @ arrays["w2"]
     return (y / np.maximum(np.linalg.norm(y, axis=1, keepdims=True), 1e-12)).astype(np.float32)
-
-
-@dataclass(frozen=True)
-class HeadConfig:
-    hidden: int = 0
-    lr: float = 3e-4
-    weight_decay: float = 5e-4
-    people_per_batch: int = 16
-    crops_per_person: int = 4
-    temperature: float = 0.07  # of the proxy softmax
-    hard_proxies: int = 50  # other people's proxies each crop is pushed from (the hardest)
-    proxy_weight: float = 1.0
-    triplet_weight: float = 1.0
-    triplet_margin: float = 0.3
-    seed: int = 0
 
 
 class PairedSampler:
