@@ -44,10 +44,10 @@ COLOURS = [(40, 40, 220), (220, 60, 40), (50, 200, 50), (200, 200, 40), (200, 40
 CHILD_INDEX = """
 import sys
 sys.path[:0] = [{repo!r}, {repo!r} + "/bench"]
-from library_crash import BlobDetector, ColourEmbedder
+from library_crash import ColourEmbedder, blob_detector
 from reidkit.index.indexer import IndexOptions, index_media
 print("ready", flush=True)
-index_media([{media!r}], {library!r}, detector=BlobDetector(), model=ColourEmbedder(),
+index_media([{media!r}], {library!r}, detector=blob_detector(), model=ColourEmbedder(),
             options=IndexOptions(progress=False, min_tracklet_length=2, split_tracklets=False, prefetch=0))
 """
 
@@ -60,20 +60,12 @@ sys.exit(main(["remove", *{files!r}, "--library", {library!r}]))
 """
 
 
-class BlobDetector:
-    """The coloured rectangles on the grey background (a detector with perfect recall)."""
+def blob_detector() -> object:
+    """The coloured rectangles on the grey background (a detector with perfect recall): the tests'
+    background-difference detector on this bench's frames."""
+    from tests.index.fakes import BackgroundDetector
 
-    name = "blobs"
-
-    def detect(self, image: np.ndarray) -> object:
-        from reidkit.core.types import Detections
-
-        mask = (np.abs(image.astype(np.int16) - BACKGROUND).sum(axis=2) > 90).astype(np.uint8)
-        n, _, stats, _ = cv2.connectedComponentsWithStats(mask)
-        boxes = [[x, y, x + w, y + h] for x, y, w, h, area in stats[1:n] if area > 200]
-        if not boxes:
-            return Detections.empty()
-        return Detections(np.array(boxes, np.float32), np.full(len(boxes), 0.9, np.float32))
+    return BackgroundDetector(np.full((240, 320, 3), BACKGROUND, np.uint8), threshold=90, min_area=201)
 
 
 class ColourEmbedder:
