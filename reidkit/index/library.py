@@ -1255,7 +1255,9 @@ class Library:
             return
         state = read_state(self._conn)
         if self.writable:
-            cleared = recover_writer(self._store, state)
+            pending = self._conn.execute("SELECT path FROM pending_files").fetchall()
+            retired = frozenset(Path(r[0]).name for r in pending if r[0].startswith(f"{VECTORS_DIR}/"))
+            cleared = recover_writer(self._store, state, retired)
             if cleared:
                 with self._transaction() as cur:
                     cur.executemany("DELETE FROM meta WHERE key = ?", [(k,) for k in cleared])
@@ -1332,7 +1334,15 @@ class Library:
         with self._transaction() as cur:
             set_meta(cur, REBUILDING_KEY, first)
         shards = self._store.write_shards(first, ids, vectors)
+        # The files of the shards this rebuild replaces, owned by the commit below: a kill before they
+        # are deleted leaves them for the next writer to delete, not to refuse as another state's.
+        retired = [
+            f"{VECTORS_DIR}/{path.name}"
+            for number in used
+            for path in (self._store.ids_path(number), self._store.vectors_path(number))
+        ]
         with self._transaction() as cur:
+            cur.executemany("INSERT OR IGNORE INTO pending_files(path) VALUES (?)", [(r,) for r in retired])
             cur.execute("DELETE FROM vector_shards")
             for shard in shards:
                 save_shard(cur, shard)
@@ -1345,6 +1355,7 @@ class Library:
             bump_generation(cur)
         self.version = SCHEMA_VERSION
         self._store.delete_unlisted({s.number for s in shards}, None)
+        self._delete_pending_files()
         (self.root / LEGACY_INDEX).unlink(missing_ok=True)
         self._reload_state(verify=False)
         self._maybe_build_ann()

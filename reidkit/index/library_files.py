@@ -198,10 +198,11 @@ def _lost_state_error(path: Path, what: str) -> LibraryError:
     )
 
 
-def recover_writer(store: VectorStore, state: StoreState) -> list[str]:
+def recover_writer(store: VectorStore, state: StoreState, retired: frozenset[str] = frozenset()) -> list[str]:
     """For a writer opening the library: cut what a killed write left in the vector files, and refuse
     (LibraryError, nothing changed) vector data this database does not account for.
 
+    ``retired``: names of shard files a committed rebuild replaced (recorded in pending_files).
     Returns the meta keys whose markers were resolved (for the caller to delete).
     """
     committed = {s.number: s.rows for s in state.shards}
@@ -218,6 +219,8 @@ def recover_writer(store: VectorStore, state: StoreState) -> list[str]:
                 continue
             raise _lost_state_error(store.vectors_path(number), f"holds {extra} vectors past the last add")
         if state.rebuilding is not None and number >= state.rebuilding:
+            continue
+        if store.vectors_path(number).name in retired:  # replaced by a committed rebuild: deleted below
             continue
         if state.appending is not None and state.appending[0] == number and state.appending[1] == 0:
             continue

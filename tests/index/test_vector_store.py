@@ -254,3 +254,30 @@ def test_a_damaged_approximate_index_falls_back_to_exact_and_is_rebuilt(
         assert lib._store.ann is not None  # the writer rebuilt it
     with Library.open(tmp_path) as reader:
         assert reader._store.ann is not None
+
+
+def test_a_kill_after_a_rebuild_commits_leaves_a_library_writers_take(tmp_path: Path) -> None:
+    """The shards a committed rebuild replaced are deleted by the next writer, not refused by it."""
+    import os
+
+    from reidkit.index.library import Library, NewMedia, NewTracklet
+
+    lib = Library.create_or_open(tmp_path, "m", 4)
+    for k in range(2):
+        v = np.eye(4, dtype=np.float32)[k]
+        box = np.array([0, 0, 10, 10], np.float32)
+        tracklet = NewTracklet(
+            1, np.array([0, 1]), np.array([0.0, 0.1]), np.stack([box, box]), v, v[None], 0, box, b"jpg", 1.0
+        )
+        lib.add_media(NewMedia(f"/v{k}.mp4", f"sha{k}", "video", 10, 10, 1, 64, 64), [tracklet])
+    lib._store.delete_unlisted = lambda *a, **k: None  # type: ignore[method-assign]
+    lib._delete_pending_files = lambda: None  # type: ignore[method-assign]  # killed right after the commit
+    lib._rebuild_store("test")
+    lib._conn.close()
+    assert lib._lock is not None
+    lib._lock.release()
+    before = sorted(os.listdir(tmp_path / "vectors"))
+    with Library.create_or_open(tmp_path, "m", 4) as writer:
+        assert len(writer) == 2
+        assert writer.search(np.eye(4, dtype=np.float32)[1], 1)[0].media.path == "/v1.mp4"
+    assert len(os.listdir(tmp_path / "vectors")) < len(before)  # the replaced shard is gone
