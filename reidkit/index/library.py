@@ -1207,12 +1207,12 @@ class Library:
             )
             cur.executemany("DELETE FROM meta WHERE key = ?", [(VISITS_KEY,), (FOOTAGE_KEY,)])
             if has_store_tables(self._conn):
-                # The vector files are stale now: unlisted, and claimed by a rebuild, so that a writer
-                # after a kill here deletes them and rebuilds (not refuses them as another state's).
+                # The vector files are stale now: unlisted and retired (pending_files), so that a
+                # writer after a kill here deletes them and rebuilds, as after any rebuild's commit.
+                self._retire_shards(cur)
                 cur.execute("DELETE FROM vector_shards")
                 cur.execute("DELETE FROM removed_vectors")
                 cur.execute("DELETE FROM meta WHERE key = ?", (ANN_KEY,))
-                set_meta(cur, REBUILDING_KEY, 0)
                 bump_generation(cur)
         self.model, self.model_file, self.model_sha256 = model, resolved, sha256
         self._footage, self._cohort = None, None
@@ -1258,9 +1258,12 @@ class Library:
             pending = self._conn.execute("SELECT path FROM pending_files").fetchall()
             retired = frozenset(Path(r[0]).name for r in pending if r[0].startswith(f"{VECTORS_DIR}/"))
             cleared = recover_writer(self._store, state, retired)
-            if cleared:
+            if cleared or retired:
                 with self._transaction() as cur:
                     cur.executemany("DELETE FROM meta WHERE key = ?", [(k,) for k in cleared])
+                    # recover_writer deleted the retired shards: forget them before a rebuild reuses
+                    # their numbers.
+                    cur.execute("DELETE FROM pending_files WHERE path LIKE ?", (f"{VECTORS_DIR}/%",))
                 state = read_state(self._conn)
         try:
             self._adopt(state, verify=True)
@@ -1334,15 +1337,8 @@ class Library:
         with self._transaction() as cur:
             set_meta(cur, REBUILDING_KEY, first)
         shards = self._store.write_shards(first, ids, vectors)
-        # The files of the shards this rebuild replaces, owned by the commit below: a kill before they
-        # are deleted leaves them for the next writer to delete, not to refuse as another state's.
-        retired = [
-            f"{VECTORS_DIR}/{path.name}"
-            for number in used
-            for path in (self._store.ids_path(number), self._store.vectors_path(number))
-        ]
         with self._transaction() as cur:
-            cur.executemany("INSERT OR IGNORE INTO pending_files(path) VALUES (?)", [(r,) for r in retired])
+            self._retire_shards(cur, used)
             cur.execute("DELETE FROM vector_shards")
             for shard in shards:
                 save_shard(cur, shard)
@@ -1359,6 +1355,20 @@ class Library:
         (self.root / LEGACY_INDEX).unlink(missing_ok=True)
         self._reload_state(verify=False)
         self._maybe_build_ann()
+
+    def _retire_shards(self, cur: sqlite3.Cursor, numbers: Sequence[int] | None = None) -> None:
+        """Inside the transaction that stops listing them: record the files of shards ``numbers`` (None:
+        all on disk) as pending, so that a kill before they are deleted leaves them for the next writer
+        to delete, not to refuse as another state's (:func:`recover_writer`)."""
+        numbers = self._store.shard_numbers_on_disk() if numbers is None else numbers
+        cur.executemany(
+            "INSERT OR IGNORE INTO pending_files(path) VALUES (?)",
+            [
+                (f"{VECTORS_DIR}/{path.name}",)
+                for number in numbers
+                for path in (self._store.ids_path(number), self._store.vectors_path(number))
+            ],
+        )
 
     def _maybe_build_ann(self) -> None:
         """A writer (re)builds the approximate index when the library outgrew exact search, or when the
