@@ -32,11 +32,11 @@ for _p in (REPO, REPO / "bench"):
 from crosscam.run import print_table  # noqa: E402
 from crosscam.verdicts import (  # noqa: E402
     ABSENT_PEOPLE,
+    Judging,
     QueryOutcome,
     Walk,
     absent_outcomes,
     absent_photos,
-    is_likely,
     moment_observations,
     summarise,
     walks_matched,
@@ -88,7 +88,7 @@ def query_crops(truth_path: Path, videos: Path, out: Path) -> dict[str, Path]:
     return crops
 
 
-def run(model: str, shared: Path, top: int, fixed: float | None) -> tuple[list[QueryOutcome], object]:
+def run(model: str, shared: Path, top: int, judging: Judging) -> tuple[list[QueryOutcome], object]:
     from reidkit.api import find_person
     from reidkit.index.indexer import index_media
     from reidkit.index.library import Library
@@ -104,24 +104,30 @@ def run(model: str, shared: Path, top: int, fixed: float | None) -> tuple[list[Q
     for person, photo in query_crops(truth_path, videos, HERE / "out" / "queries").items():
         video = person.split(":")[0]
         own = [w for w in walks[video] if w.pid == person]
-        result = find_person(str(photo), library, top=top)
+        result = find_person(str(photo), library, top=top, verdict_rule=judging.rule)
         present = QueryOutcome("present", person, [], [], [], walks_total=1)
-        other = QueryOutcome("other video", person, [], [], [])
         found: set[int] = set()
-        for moment in result.moments:
+        for moment, likely in zip(
+            result.moments, judging.likely(library, result, result.moments), strict=True
+        ):
             share, touched = walks_matched(moment_observations(library, moment), own)
-            if Path(moment.media).name != video:
-                other.scores.append(moment.score)
-                other.likely.append(is_likely(moment, fixed))
-                other.correct.append(False)
             present.scores.append(moment.score)
-            present.likely.append(is_likely(moment, fixed))
+            present.likely.append(likely)
             present.correct.append(share >= 0.5)
-            if is_likely(moment, fixed) and share >= 0.5:
+            if likely and share >= 0.5:
                 found |= touched
         present.walks_found = len(found)
+        # As if the person were not in the library: their video's moments left out, the rest judged again.
+        elsewhere = [m for m in result.moments if Path(m.media).name != video]
+        other = QueryOutcome(
+            "other video",
+            person,
+            [m.score for m in elsewhere],
+            judging.likely(library, result, elsewhere),
+            [False] * len(elsewhere),
+        )
         outcomes += [present, other]
-    outcomes += absent_outcomes(absent_photos("dev", shared, ABSENT_PEOPLE, seed=1), library, top, fixed)
+    outcomes += absent_outcomes(absent_photos("dev", shared, ABSENT_PEOPLE, seed=1), library, top, judging)
     return outcomes, library
 
 
@@ -133,16 +139,22 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--fixed", action="store_true", help="judge by the model's calibrated pair threshold (the old rule)"
     )
+    parser.add_argument(
+        "--score-only", action="store_true", help="the per-query threshold alone, without the one-person rule"
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault("REIDKIT_MODEL_DIR", str(args.shared / "models"))
     rows = []
     from reidkit.zoo.calibration import calibration_for
 
     for model in args.models.split(","):
-        fixed = calibration_for(model).threshold if args.fixed else None
-        outcomes, _ = run(model, args.shared, args.top, fixed)
+        judging = Judging(calibration_for(model).threshold if args.fixed else None, args.score_only)
+        outcomes, _ = run(model, args.shared, args.top, judging)
         row = summarise(outcomes, absent_kinds=("other video", "other people"))
-        rows.append({"model": model, "rule": f"fixed {fixed:.3f}" if fixed else "per query", **row})
+        rule = (
+            "fixed" if args.fixed else "per query, score only" if args.score_only else "per query, one person"
+        )
+        rows.append({"model": model, "rule": rule, **row})
     print_table(rows, list(rows[0]))
 
 

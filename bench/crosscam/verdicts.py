@@ -116,9 +116,35 @@ class QueryOutcome:
     walks_total: int = 0
 
 
-def is_likely(moment: Any, fixed: float | None) -> bool:
-    """The product's verdict, or ``score >= fixed`` (the rule before per-query verdicts, for comparison)."""
-    return bool(moment.likely) if fixed is None else moment.score >= fixed
+@dataclass(frozen=True)
+class Judging:
+    """How moments are judged: the product's verdict (``score_only``: the threshold alone, without the
+    one-person rule), or ``score >= fixed`` (the rule before per-query verdicts), for comparison."""
+
+    fixed: float | None = None
+    score_only: bool = False
+
+    @property
+    def rule(self) -> Any:
+        from reidkit.search.verdict import VerdictRule
+
+        return VerdictRule(one_person=not self.score_only)
+
+    def likely(self, library: Any, result: Any, moments: Sequence[Any]) -> list[bool]:
+        """``moments`` (the result's, or some of them as if the others were not in the library) judged."""
+        if self.fixed is not None:
+            return [m.score >= self.fixed for m in moments]
+        from reidkit.search.moments import MomentRule
+        from reidkit.search.one_person import judge
+
+        return [
+            m.likely for m in judge(library, moments, result.verdict, self.rule, MomentRule().max_overlap)
+        ]
+
+    def describe(self, verdict: Any) -> str:
+        if self.fixed is not None:
+            return f"fixed {self.fixed:.3f}"
+        return f"{verdict.threshold:.3f} ({verdict.source}){', score only' if self.score_only else ''}"
 
 
 def run_queries(
@@ -127,7 +153,7 @@ def run_queries(
     library: Any,
     absent: dict[str, Path],
     top: int,
-    fixed: float | None = None,
+    judging: Judging = Judging(),
 ):
     from reidkit.api import find_person
 
@@ -136,28 +162,34 @@ def run_queries(
     results: dict[str, Any] = {}
     for query in truth["queries"]:
         pid = query["pid"]
-        result = find_person(str(bench_root / query["image"]), library, top=top)
+        result = find_person(str(bench_root / query["image"]), library, top=top, verdict_rule=judging.rule)
         results[pid] = result
         own = [w for w in walks if w.pid == pid]
         own_videos = {w.video for w in own}
         found: set[int] = set()
         present = QueryOutcome("present", pid, [], [], [], walks_total=len(own))
-        out = QueryOutcome("own videos out", pid, [], [], [])
-        for moment in result.moments:
+        for moment, likely in zip(
+            result.moments, judging.likely(library, result, result.moments), strict=True
+        ):
             share, touched = walks_matched(moment_observations(library, moment), own)
             is_person = share >= 0.5
             present.scores.append(moment.score)
-            present.likely.append(is_likely(moment, fixed))
+            present.likely.append(likely)
             present.correct.append(is_person)
-            if is_likely(moment, fixed) and is_person:
+            if likely and is_person:
                 found |= touched
-            if Path(moment.media).name not in own_videos:
-                out.scores.append(moment.score)
-                out.likely.append(is_likely(moment, fixed))
-                out.correct.append(False)
         present.walks_found = len(found)
+        # As if the person were not in the library: their videos' moments left out, the rest judged again.
+        elsewhere = [m for m in result.moments if Path(m.media).name not in own_videos]
+        out = QueryOutcome(
+            "own videos out",
+            pid,
+            [m.score for m in elsewhere],
+            judging.likely(library, result, elsewhere),
+            [False] * len(elsewhere),
+        )
         outcomes += [present, out]
-    outcomes += absent_outcomes(absent, library, top, fixed, results)
+    outcomes += absent_outcomes(absent, library, top, judging, results)
     return outcomes, results
 
 
@@ -165,7 +197,7 @@ def absent_outcomes(
     photos: dict[str, Path],
     library: Any,
     top: int,
-    fixed: float | None,
+    judging: Judging,
     results: dict[str, Any] | None = None,
 ) -> list[QueryOutcome]:
     """The outcome of asking for each of these people, who are in none of the library's footage."""
@@ -173,13 +205,13 @@ def absent_outcomes(
 
     outcomes = []
     for pid, photo in photos.items():
-        result = find_person(str(photo), library, top=top)
+        result = find_person(str(photo), library, top=top, verdict_rule=judging.rule)
         outcomes.append(
             QueryOutcome(
                 "other people",
                 pid,
                 [m.score for m in result.moments],
-                [is_likely(m, fixed) for m in result.moments],
+                judging.likely(library, result, result.moments),
                 [False] * len(result.moments),
             )
         )
@@ -225,6 +257,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--fixed", action="store_true", help="judge by the model's calibrated pair threshold (the old rule)"
     )
+    parser.add_argument(
+        "--score-only", action="store_true", help="the per-query threshold alone, without the one-person rule"
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault("REIDKIT_MODEL_DIR", str(args.shared / "models"))
     config = footage_config(args)
@@ -236,13 +271,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         library = ensure_library(truth_path.parent, truth, model, args.out / "cache")
         from reidkit.zoo.calibration import calibration_for
 
-        fixed = calibration_for(model).threshold if args.fixed else None
-        outcomes, results = run_queries(truth_path.parent, truth, library, absent, args.top, fixed)
+        judging = Judging(calibration_for(model).threshold if args.fixed else None, args.score_only)
+        outcomes, results = run_queries(truth_path.parent, truth, library, absent, args.top, judging)
         rows.append({"model": model, **summarise(outcomes)})
-        verdict = next(iter(results.values())).verdict
-        rows[-1]["threshold"] = (
-            f"fixed {fixed:.3f}" if fixed else f"{verdict.threshold:.3f} ({verdict.source})"
-        )
+        rows[-1]["threshold"] = judging.describe(next(iter(results.values())).verdict)
         dump[model] = [o.__dict__ for o in outcomes]
     print_table(rows, list(rows[0]))
     if args.dump:

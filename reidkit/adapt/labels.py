@@ -28,8 +28,8 @@ from reidkit.core.gallery import LinkRule
 from reidkit.core.vectors import l2_normalise
 from reidkit.index.footage import MIN_SHARED_FRAMES
 from reidkit.index.visits import group_media, span_of
-from reidkit.search.people import average_linkage
-from reidkit.search.verdict import VerdictRule, decide
+from reidkit.search.clustering import average_linkage, on_screen_together, own_thresholds, verdict_margins
+from reidkit.search.verdict import VerdictRule
 
 if TYPE_CHECKING:
     from reidkit.index.library import Library, MediaRecord, TrackletRecord
@@ -159,13 +159,10 @@ def pseudo_labels(
     visit_vectors = l2_normalise(np.stack([vectors[rows].mean(axis=0) for rows in groups]))
     similarity = visit_vectors.astype(np.float64) @ visit_vectors.T.astype(np.float64)
     others = ~np.eye(len(groups), dtype=bool)
-    own = np.array(
-        [
-            decide(row[mask], calibration, rule.verdict).threshold
-            for row, mask in zip(similarity, others, strict=True)
-        ]
+    own = own_thresholds(
+        (row[mask] for row, mask in zip(similarity, others, strict=True)), calibration, rule.verdict
     )
-    margin = similarity - np.maximum(own[:, None], own[None, :])
+    margin = verdict_margins(similarity, own)
     together = _visits_together(view, groups, media_of, cannot_link, rule.moments.max_overlap)
     people = average_linkage(margin, together, 0.0)
     _, person_of_visit = np.unique(people, return_inverse=True)
@@ -182,19 +179,21 @@ def _visits_together(
     """(V, V) bool: visits that cannot be one person (as :mod:`reidkit.search.people` rules): visits of
     one video overlapping by more than ``max_overlap`` s, people of one photo, or holding a cannot-link pair."""
     records = view.tracklets
-    media = np.array([records[g[0]].media_id for g in groups])
-    image = np.array([media_of[m].kind == "image" for m in media])
-    starts = np.array([min(records[i].start for i in g) for g in groups])
-    ends = np.array([max(records[i].end for i in g) for g in groups])
-    overlap = np.minimum(ends[:, None], ends[None, :]) - np.maximum(starts[:, None], starts[None, :])
-    together = (media[:, None] == media[None, :]) & ((overlap > max_overlap) | image[:, None])
+    media = [records[g[0]].media_id for g in groups]
+    together = on_screen_together(
+        media,
+        [media_of[m].kind == "image" for m in media],
+        [min(records[i].start for i in g) for g in groups],
+        [max(records[i].end for i in g) for g in groups],
+        max_overlap,
+    )
     visit_of = np.empty(len(records), np.int64)
     for v, rows in enumerate(groups):
         visit_of[list(rows)] = v
     if len(cannot_link):
         a, b = visit_of[cannot_link[:, 0]], visit_of[cannot_link[:, 1]]
         together[a, b] = together[b, a] = True
-    np.fill_diagonal(together, False)
+        np.fill_diagonal(together, False)  # a pair inside one visit says nothing about two visits
     return together
 
 

@@ -19,6 +19,7 @@ def format_table(result: SearchResult) -> str:
     still lists the best candidates below the threshold.
     """
     from reidkit.search import format_time
+    from reidkit.search.one_person import verdict_words
 
     verdict = result.verdict
     rule = f"threshold {verdict.threshold:.3f}: {verdict.source}"
@@ -40,7 +41,7 @@ def format_table(result: SearchResult) -> str:
         else:
             when = f"{format_time(m.start)} – {format_time(m.end)}"
             frames = f"{m.start_frame}–{m.end_frame}"
-        says = "likely the same person" if m.likely else "below threshold"
+        says = verdict_words(m, verdict)
         lines.append(
             f"{rank:>3}  {name:<{width}}  {when:<19}  {frames:<13}  {m.score:.3f}  {m.probability:>7.2f}  {says}"
         )

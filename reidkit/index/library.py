@@ -838,6 +838,13 @@ class Library:
         """
         self._ensure_vectors()
         key = rule_key(LinkRule(), self.model)
+        if not self._has_table("visit_tracklets"):  # a reader of a library from before visits
+            log.warning(
+                "%s: a library from before stored visits; linking them in memory (the next `reidkit "
+                "index` stores them)",
+                self.root,
+            )
+            return
         row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (VISITS_KEY,)).fetchone()
         # Files added by a reidkit from before visits have tracklets past the last one in a visit
         # (two primary-key lookups, whatever the size).
@@ -853,6 +860,14 @@ class Library:
             "%s: its visits were made by another rule or an older reidkit; linking them in memory "
             "(the next `reidkit index` stores them)",
             self.root,
+        )
+
+    def _has_table(self, name: str) -> bool:
+        return (
+            self._conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)
+            ).fetchone()
+            is not None
         )
 
     def _ensure_vectors(self) -> None:

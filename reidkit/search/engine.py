@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ from reidkit.core.vectors import l2_normalise
 from reidkit.embed.factory import build_embedder
 from reidkit.index.visits import visit_vector
 from reidkit.search.moments import Moment, MomentRule, make_moment, merge_concurrent
+from reidkit.search.one_person import judge
 from reidkit.search.query import load_query
 from reidkit.search.verdict import Verdict, VerdictRule, decide
 from reidkit.zoo.calibration import calibration_for
@@ -118,13 +119,11 @@ def find_moments(
     rule: MomentRule = MomentRule(),
     verdict_rule: VerdictRule = VerdictRule(),
 ) -> tuple[list[Moment], Verdict]:
-    """:func:`search_vector`'s moments, each with its verdict (``likely``, ``probability``), and the rule."""
+    """:func:`search_vector`'s moments, each with its verdict (``likely``, ``probability``: only the best
+    moment's person, :mod:`reidkit.search.one_person`), and the rule."""
     verdict = verdict_for(library, query, verdict_rule)
-    moments = [
-        replace(m, likely=verdict.likely(m.score), probability=verdict.probability(m.score))
-        for m in search_vector(library, query, top=top, min_score=min_score, rule=rule)
-    ]
-    return moments, verdict
+    moments = search_vector(library, query, top=top, min_score=min_score, rule=rule)
+    return judge(library, moments, verdict, verdict_rule, rule.max_overlap), verdict
 
 
 def search_vector(
@@ -245,6 +244,7 @@ def find_tracklet(
     *,
     min_score: float | None = None,
     rule: MomentRule = MomentRule(),
+    verdict_rule: VerdictRule = VerdictRule(),
 ) -> SearchResult:
     """Search with a person already in the library (one of its tracklets) as the query."""
     from reidkit.media import read_image
@@ -255,7 +255,9 @@ def find_tracklet(
     except KeyError:
         raise LibraryError(f"no tracklet {tracklet_id} in the library", path=lib.root) from None
     vector = lib.vectors_of([tracklet_id])[0]
-    moments, verdict = find_moments(lib, vector, top=top, min_score=min_score, rule=rule)
+    moments, verdict = find_moments(
+        lib, vector, top=top, min_score=min_score, rule=rule, verdict_rule=verdict_rule
+    )
     thumbnail = Path(lib.root) / record.thumbnail
     return SearchResult(
         query=str(thumbnail.resolve()),
@@ -279,6 +281,7 @@ def find_person(
     embedder: Embedder | None = None,
     model: str | Path | None = None,
     rule: MomentRule = MomentRule(),
+    verdict_rule: VerdictRule = VerdictRule(),
 ) -> SearchResult:
     """Find every moment the person in ``photo`` appears in the indexed ``library``.
 
@@ -297,7 +300,9 @@ def find_person(
         )
     lib.check_model_file(getattr(embedder, "path", None))
     vector = embedder.embed([crop])[0]
-    moments, verdict = find_moments(lib, vector, top=top, min_score=min_score, rule=rule)
+    moments, verdict = find_moments(
+        lib, vector, top=top, min_score=min_score, rule=rule, verdict_rule=verdict_rule
+    )
     log.info("search %s: %d moments", photo, len(moments))
     return SearchResult(
         query=str(Path(photo).resolve()),

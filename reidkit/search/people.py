@@ -3,7 +3,8 @@
 A *visit* is one person's linked tracklets within one video (:mod:`reidkit.index.visits`, stored when
 the file was indexed: the same visits a search returns as moments); each person found in a still image
 is a visit of its own. :func:`people` groups the visits into people by **average-linkage agglomerative
-clustering** of their vectors (the mean of the member tracklets' vectors, as search scores a visit):
+clustering** of their vectors (the mean of the member tracklets' vectors, as search scores a visit), by
+the rule of :mod:`reidkit.search.clustering`:
 
 * two visits are alike by how far their cosine clears the higher of their two *search verdict*
   thresholds (:func:`reidkit.search.verdict.decide`: each visit is a query against the library's other
@@ -30,19 +31,17 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from reidkit.core.gallery import Gallery, MediaRecord, TrackletHit, TrackletRecord
 from reidkit.index.visits import visit_vector
+from reidkit.search.clustering import average_linkage, on_screen_together, own_thresholds, verdict_margins
 from reidkit.search.engine import open_library
 from reidkit.search.moments import Moment, MomentRule, make_moment
-from reidkit.search.verdict import VerdictRule, decide
+from reidkit.search.verdict import VerdictRule
 from reidkit.zoo.calibration import calibration_for
-
-if TYPE_CHECKING:
-    from reidkit.zoo.calibration import ScoreCalibration
 
 CACHE_SIZE = 4  # libraries whose people are kept in memory
 
@@ -164,11 +163,23 @@ def _cluster_people(library: Gallery, media_list: list[MediaRecord], rule: Peopl
     visit_vectors = np.stack([v.vector for v in visits]).astype(np.float64)
     similarity = visit_vectors @ visit_vectors.T
     if rule.min_similarity is None:
-        similarity -= _verdict_thresholds(similarity, calibration, rule.verdict)
+        # Each visit's own verdict: a query against all the library's other visits.
+        others = ~np.eye(len(visits), dtype=bool)
+        own = own_thresholds(
+            (row[mask] for row, mask in zip(similarity, others, strict=True)), calibration, rule.verdict
+        )
+        similarity = verdict_margins(similarity, own)
         threshold = 0.0
     else:
         threshold = rule.min_similarity
-    labels = average_linkage(similarity, _on_screen_together(visits, rule.moments.max_overlap), threshold)
+    together = on_screen_together(
+        [v.media.id for v in visits],
+        [v.media.kind == "image" for v in visits],
+        [min(r.start for r in v.records) for v in visits],
+        [max(r.end for r in v.records) for v in visits],
+        rule.moments.max_overlap,
+    )
+    labels = average_linkage(similarity, together, threshold)
     root = Path(library.root).resolve()
     # Visits are in order of appearance, so the order of first members is the order of first appearance.
     _, first_members = np.unique(labels, return_index=True)
@@ -192,68 +203,3 @@ def _person(person_id: int, visits: list[_Visit], root: Path) -> Person:
         for visit in visits
     ]
     return Person(person_id, moments, vector)
-
-
-def _verdict_thresholds(
-    similarity: np.ndarray, calibration: ScoreCalibration, rule: VerdictRule
-) -> np.ndarray:
-    """(N, N): the higher of the two visits' verdict thresholds, each against all other visits."""
-    others = ~np.eye(len(similarity), dtype=bool)
-    own = np.array(
-        [decide(row[mask], calibration, rule).threshold for row, mask in zip(similarity, others, strict=True)]
-    )
-    return np.maximum(own[:, None], own[None, :])
-
-
-def _on_screen_together(visits: list[_Visit], max_overlap: float) -> np.ndarray:
-    """(N, N) bool: visits of one video overlapping by more than ``max_overlap`` s, or of one photo."""
-    media = np.array([v.media.id for v in visits])
-    image = np.array([v.media.kind == "image" for v in visits])
-    starts = np.array([min(r.start for r in v.records) for v in visits])
-    ends = np.array([max(r.end for r in v.records) for v in visits])
-    overlap = np.minimum(ends[:, None], ends[None, :]) - np.maximum(starts[:, None], starts[None, :])
-    together = (media[:, None] == media[None, :]) & ((overlap > max_overlap) | image[:, None])
-    np.fill_diagonal(together, False)
-    return together
-
-
-def average_linkage(similarity: np.ndarray, cannot_link: np.ndarray, threshold: float) -> np.ndarray:
-    """Cluster labels (N,) from an (N, N) ``similarity`` by average linkage, stopping below ``threshold``.
-
-    Two clusters merge when the mean similarity over their cross pairs is the highest of all allowed pairs
-    and at least ``threshold``; pairs with a ``cannot_link`` member pair never merge. Ties go to the
-    lowest indices, so the result is deterministic.
-    """
-    n = len(similarity)
-    sums = np.array(similarity, np.float64)  # sum of similarities between the clusters' members
-    sizes = np.ones(n)
-    blocked = cannot_link.copy()
-    np.fill_diagonal(blocked, True)
-    active = np.ones(n, bool)
-    labels = np.arange(n)
-
-    def best_partners(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        mean = sums[rows] / (sizes[rows, None] * sizes[None, :])
-        mean[blocked[rows] | ~active[None, :]] = -np.inf
-        partner = mean.argmax(axis=1)
-        return partner, mean[np.arange(len(rows)), partner]
-
-    partner, best = best_partners(np.arange(n))
-    while True:
-        candidates = np.where(active, best, -np.inf)
-        i = int(candidates.argmax())
-        if not candidates[i] >= threshold:
-            break
-        j = int(partner[i])
-        keep, gone = min(i, j), max(i, j)
-        sums[keep] += sums[gone]
-        sums[:, keep] = sums[keep]
-        sizes[keep] += sizes[gone]
-        blocked[keep] |= blocked[gone]
-        blocked[:, keep] = blocked[keep]
-        active[gone] = False
-        labels[labels == gone] = keep
-        stale = np.flatnonzero(active & ((partner == keep) | (partner == gone)))
-        stale = np.union1d(stale, [keep])
-        partner[stale], best[stale] = best_partners(stale)
-    return labels

@@ -188,13 +188,13 @@ def render_results(
     else:
         headline = "Not found"
     others = len(result.moments) - len(likely)
-    below = f" · {others} candidate{'s' if others != 1 else ''} below it" if others else ""
+    below = f" · {others} other candidate{'s' if others != 1 else ''}" if others else ""
     query_img = f'<img class="query" src="{_esc(query_src)}" alt="query person">' if query_src else ""
     header = (
         f'<header class="top">{query_img}<div><h1>{_esc(headline)}</h1>'
         f'<div class="meta">query <code>{_esc(Path(result.query).name)}</code> · model '
-        f"<code>{_esc(result.model)}</code> · “likely match” at score ≥ {verdict.threshold:.3f}"
-        f" ({_esc(verdict.source)}){below}</div>"
+        f"<code>{_esc(result.model)}</code> · “likely match”: the best match at score ≥ {verdict.threshold:.3f}"
+        f" ({_esc(verdict.source)}) and the moments of the same person{below}</div>"
         f"</div></header>"
     )
     return header + _timelines(result.moments) + _cards(result.moments, image_src)

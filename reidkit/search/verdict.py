@@ -56,6 +56,9 @@ class VerdictRule:
     false_alarm: float = 0.05  # target chance that an absent person gets any "likely"
     min_cohort: int = 10  # tracklets needed to sample the query's impostors from the library
     probability_slope: float = 1.0  # logistic slope per impostor std of margin (fitted on dev footage)
+    # The query is one person: only the best moment's person is likely (reidkit.search.one_person).
+    # False judges every moment by the threshold alone (for comparison).
+    one_person: bool = True
 
 
 @dataclass(frozen=True)

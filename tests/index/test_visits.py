@@ -211,3 +211,37 @@ def test_a_library_from_before_the_one_vector_stores_it_once(tmp_path: Path) -> 
         assert hit.tracklet.id == 3 and hit.score == pytest.approx(1.0, abs=1e-5)
         assert [(m.tracklet_ids, round(m.score, 5)) for m in search_vector(lib, identity(1))] == expected
         assert members(lib) == [[1, 2], [3], [4]]
+
+
+FORMAT_1_TABLES = {"meta", "media", "tracklets", "crop_vectors"}  # all a library of format 1 has
+
+
+def as_format_1(root: Path) -> None:
+    """Leave only what a library written by a format-1 reidkit holds: its four tables and version 1."""
+    conn = sqlite3.connect(root / "library.sqlite", isolation_level=None)
+    tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    for table in sorted(set(tables) - FORMAT_1_TABLES, key=lambda t: t != "visit_tracklets"):
+        conn.execute(f"DROP TABLE {table}")
+    conn.execute("DELETE FROM meta WHERE key NOT IN ('model', 'dim', 'index', 'created_at', 'version')")
+    conn.execute("UPDATE meta SET value = '1' WHERE key = 'version'")
+    conn.close()
+
+
+def ranked_as(moments: list[tuple[tuple[int, ...], float]]) -> list[tuple[tuple[int, ...], float]]:
+    return [(ids, round(score, 4)) for ids, score in moments]
+
+
+def ranked(lib: Library) -> list[tuple[tuple[int, ...], float]]:
+    return ranked_as([(m.tracklet_ids, m.score) for m in search_vector(lib, identity(1))])
+
+
+def test_a_format_1_library_is_searched_by_a_reader_and_upgraded_by_a_writer(tmp_path: Path) -> None:
+    with as_library(two_visits(tmp_path / "fake"), tmp_path / "lib") as lib:
+        expected = [(m.tracklet_ids, m.score) for m in search_vector(lib, identity(1))]
+    as_format_1(tmp_path / "lib")
+    with Library.open(tmp_path / "lib") as reader:  # reads it as it is: links its visits in memory
+        assert ranked(reader) == ranked_as(expected)
+        assert members(reader) == [[1, 2], [3], [4]]
+    with Library.create_or_open(tmp_path / "lib", model="fake-reid", dim=16) as writer:  # upgrades it
+        assert writer.version == library_module.SCHEMA_VERSION and writer._visits_stored
+        assert ranked(writer) == ranked_as(expected)

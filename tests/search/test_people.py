@@ -11,7 +11,8 @@ import pytest
 import reidkit.api as rk
 from reidkit.cli import main
 from reidkit.search import people as people_module
-from reidkit.search.people import average_linkage, people
+from reidkit.search.clustering import average_linkage
+from reidkit.search.people import people
 from tests.search.fakes import FakeLibrary, identity, mix
 
 

@@ -239,7 +239,7 @@ function renderResults() {
     h("p", {}, h("a", { href: "#/" }, "← new search")),
     h("section", { class: "panel" },
       h("div", { class: "query-head" }, photosRow, h("div", {}, headline,
-        h("div", { class: "verdict muted" }, `Query ${result.query}. “Likely the same person” means a score of at least ${result.verdict.threshold.toFixed(3)} (${result.verdict.source}). Model ${result.model}.`),
+        h("div", { class: "verdict muted" }, `Query ${result.query}. “Likely the same person”: the best match scores at least ${result.verdict.threshold.toFixed(3)} (${result.verdict.source}), and the library groups the other likely moments with it as one person. Model ${result.model}.`),
         ...result.order_notes.map(n => h("div", { class: "notes" }, n)))),
       h("div", { class: "controls" },
         h("label", {}, "Show scores from ", slider, " ", h("b", { id: "threshold-value" }, "")),
@@ -316,7 +316,9 @@ function renderCards() {
     const rank = i + 1;
     const chip = m.feedback === "rejected" ? h("span", { class: "chip rejected" }, "not this person")
       : m.feedback === "confirmed" ? h("span", { class: "chip confirmed" }, "confirmed")
-      : m.likely ? h("span", { class: "chip likely" }, "likely match") : h("span", { class: "chip candidate" }, "below threshold");
+      : m.likely ? h("span", { class: "chip likely" }, "likely match")
+      : m.score >= state.result.verdict.threshold ? h("span", { class: "chip candidate" }, "another person")
+      : h("span", { class: "chip candidate" }, "below threshold");
     const when = m.kind === "image" ? "photo" : `${time(m.start)} – ${time(m.end)} (${(m.end - m.start).toFixed(1)} s)`;
     return h("div", { class: "card" + (m.feedback ? " " + m.feedback : ""), dataset: { rank, start: m.start, end: m.end, startFrame: m.start_frame, endFrame: m.end_frame, tracklets: m.tracklets.join(","), score: m.score } },
       h("div", { class: "thumb play", title: m.kind === "video" ? "Play this moment" : m.name, onclick: () => play(rank) },
