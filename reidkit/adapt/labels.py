@@ -128,7 +128,7 @@ def pseudo_labels(
     """Visits and people of ``view``'s tracklets from their pooled unit ``vectors`` (N, D) (module doc).
 
     ``calibration`` is that of the vectors' model (for adapted vectors: the calibration carried over to
-    them, :func:`reidkit.adapt.calibration.carry_over`): its link threshold joins one video's tracklets
+    them, :func:`reidkit.adapt.calibration.carry_over`): its even-odds cosine joins one video's tracklets
     into visits and it floors the per-visit verdicts that decide which visits are one person.
     """
     vectors = l2_normalise(np.asarray(vectors, np.float32))
@@ -150,7 +150,7 @@ def pseudo_labels(
         spans = [span_of(r.id, r.start, r.end, r.boxes) for r in records]
         rows_here = [row_of[r.id] for r in records]
         linked = group_media(
-            media.kind, spans, vectors[rows_here], media.width, calibration.link_threshold, rule.moments
+            media.kind, spans, vectors[rows_here], media.width, calibration.even_odds, rule.moments
         )
         for group in linked:
             rows = [rows_here[i] for i in group]

@@ -67,7 +67,7 @@ def register(app: typer.Typer) -> None:
         typer.echo(f"model: {report.model_name} -> {report.model_path}")
         typer.echo(
             f"calibration carried over on the library: same person above {cal['threshold']:.3f}, "
-            f"visits linked above {cal['link_threshold']:.3f}"
+            f"visits linked above {-cal['logit_bias'] / cal['logit_slope']:.3f}"
         )
         typer.echo(
             f"library {'re-embedded with ' + report.model_name if report.reembedded else 'unchanged (--no-reembed)'}"

@@ -12,8 +12,11 @@ query* (a link is the index's own claim that two pieces are one person), when
   borders are doors: a tracklet that ended at one (the person left) or a tracklet that starts at one
   (someone came in) only joins a visit across a gap of at most ``LinkRule.edge_gap`` seconds;
 * their appearance agrees: the mean cosine between the new tracklet's vector and those already in the
-  visit reaches the model's calibrated *link* threshold (``ScoreCalibration.link_threshold``, measured
-  at a false-positive rate of 1e-3), or ``LinkRule.min_link`` when given.
+  visit reaches the cosine at which the model's calibration finds one person and two equally likely
+  (``ScoreCalibration.even_odds``), or ``LinkRule.min_link`` when given. The time and place rules have
+  already ruled out almost everyone else, so a pair that passes them needs no stricter evidence; the
+  pieces of one walk, cut where the person was hidden, often score lower against each other than a
+  photo scores against its person (bench/crosscam/README.md has the measurement).
 
 Linking does not depend on the query, so it runs once, in the transaction that adds the file
 (:meth:`reidkit.index.library.Library.add_media`), and the visits are stored with their vectors: a
@@ -66,7 +69,7 @@ def link_threshold(rule: LinkRule, model: str) -> float:
         return float(rule.min_link)
     from reidkit.zoo.calibration import calibration_for
 
-    return float(calibration_for(model).link_threshold)
+    return float(calibration_for(model).even_odds)
 
 
 def rule_key(rule: LinkRule, model: str) -> str:

@@ -7,8 +7,12 @@ so every decision that reads a score goes through :func:`calibration_for`. A mod
 
 * ``threshold``: the cosine at which a pair is called "likely the same person" (measured at FPR=1e-2);
 * ``logit_slope`` / ``logit_bias``: a logistic fit ``p = 1 / (1 + exp(-(slope * score + bias)))``;
-* ``link_threshold``: the stricter cosine (measured at FPR=1e-3) at which two tracklets of one video are
-  joined into one moment without looking at the query (a wrong link hides a person, so it must be rare).
+* ``link_threshold``: the stricter cosine (measured at FPR=1e-3); with ``threshold`` it is the second
+  point of the different-people tail a search's verdict floor is read from.
+
+Two tracklets of one video are joined into one visit (:mod:`reidkit.index.visits`) at
+:attr:`ScoreCalibration.even_odds`, where the logistic says one person and two people are equally
+likely: the time and place rules of a link have already ruled out almost everyone else.
 
 It is a property of the model, so it lives in ``zoo``: the indexer reads it (to cut tracklets that
 hold two people, :mod:`reidkit.embed.split`) as well as search. It is the *prior* of a search's
@@ -47,6 +51,11 @@ class ScoreCalibration:
 
     def likely(self, score: float) -> bool:
         return score >= self.threshold
+
+    @property
+    def even_odds(self) -> float:
+        """The cosine at which the logistic's probability is 0.5: one person as likely as two."""
+        return -self.bias / self.slope if self.slope > 0 else self.threshold
 
 
 def calibration_for(model: str) -> ScoreCalibration:

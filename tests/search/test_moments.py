@@ -185,7 +185,8 @@ def test_someone_entering_at_the_border_is_a_new_visit(tmp_path: Path) -> None:
 
 
 def test_link_threshold_comes_from_the_calibration(tmp_path: Path, monkeypatch) -> None:
-    """Two pieces with cosine ~0.8: linked under a 0.75 link threshold, separate under 0.85."""
+    """Two pieces with cosine ~0.8: linked when the calibration's even odds (one person as likely as
+    two) are at 0.75, separate at 0.85."""
     from reidkit.core.registry import Registry
     from reidkit.zoo import registry
 
@@ -198,7 +199,10 @@ def test_link_threshold_comes_from_the_calibration(tmp_path: Path, monkeypatch) 
     known_models = registry.MODELS.values()
     for link, expected in ((0.75, 1), (0.85, 2)):
         calibrated = registry.ModelSpec(
-            **{**spec.__dict__, "calibration": {"threshold": 0.5, "link_threshold": link}}
+            **{
+                **spec.__dict__,
+                "calibration": {"threshold": 0.5, "logit_slope": 20.0, "logit_bias": -20.0 * link},
+            }
         )
         zoo: Registry[registry.ModelSpec] = Registry("model")  # the zoo plus this one spec
         for known in known_models:
@@ -212,6 +216,7 @@ def test_link_threshold_comes_from_the_calibration(tmp_path: Path, monkeypatch) 
 def test_unmeasured_link_threshold_is_stricter_than_the_match_threshold() -> None:
     cal = calibration_for("no-such-model")
     assert cal.link_threshold > cal.threshold
+    assert cal.even_odds == cal.threshold  # its logistic is centred on its threshold
 
 
 def test_query_expansion_finds_the_persons_other_visit_before_a_look_alike(tmp_path: Path) -> None:
