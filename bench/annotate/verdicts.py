@@ -37,6 +37,7 @@ from crosscam.verdicts import (  # noqa: E402
     Walk,
     absent_outcomes,
     absent_photos,
+    judged_without,
     moment_observations,
     summarise,
     walks_matched,
@@ -117,16 +118,7 @@ def run(model: str, shared: Path, top: int, judging: Judging) -> tuple[list[Quer
             if likely and share >= 0.5:
                 found |= touched
         present.walks_found = len(found)
-        # As if the person were not in the library: their video's moments left out, the rest judged again.
-        elsewhere = [m for m in result.moments if Path(m.media).name != video]
-        other = QueryOutcome(
-            "other video",
-            person,
-            [m.score for m in elsewhere],
-            judging.likely(library, result, elsewhere),
-            [False] * len(elsewhere),
-        )
-        outcomes += [present, other]
+        outcomes += [present, judged_without("other video", person, library, result, {video}, judging)]
     outcomes += absent_outcomes(absent_photos("dev", shared, ABSENT_PEOPLE, seed=1), library, top, judging)
     return outcomes, library
 

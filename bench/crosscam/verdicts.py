@@ -179,18 +179,23 @@ def run_queries(
             if likely and is_person:
                 found |= touched
         present.walks_found = len(found)
-        # As if the person were not in the library: their videos' moments left out, the rest judged again.
-        elsewhere = [m for m in result.moments if Path(m.media).name not in own_videos]
-        out = QueryOutcome(
-            "own videos out",
-            pid,
-            [m.score for m in elsewhere],
-            judging.likely(library, result, elsewhere),
-            [False] * len(elsewhere),
-        )
-        outcomes += [present, out]
+        outcomes += [present, judged_without("own videos out", pid, library, result, own_videos, judging)]
     outcomes += absent_outcomes(absent, library, top, judging, results)
     return outcomes, results
+
+
+def judged_without(
+    kind: str, pid: str, library: Any, result: Any, videos: set[str], judging: Judging
+) -> QueryOutcome:
+    """As if the person were not in the library: the moments of ``videos`` left out, the rest judged again."""
+    elsewhere = [m for m in result.moments if Path(m.media).name not in videos]
+    return QueryOutcome(
+        kind,
+        pid,
+        [m.score for m in elsewhere],
+        judging.likely(library, result, elsewhere),
+        [False] * len(elsewhere),
+    )
 
 
 def absent_outcomes(

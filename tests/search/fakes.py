@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import cv2
@@ -32,6 +32,17 @@ def mix(a: np.ndarray, b: np.ndarray, cos: float) -> np.ndarray:
     """A unit vector with cosine ``cos`` to ``a``, in the plane of ``a`` and ``b``."""
     b_perp = unit(b - (b @ a) * a)
     return unit(cos * a + np.sqrt(1 - cos**2) * b_perp)
+
+
+def add_crowd(
+    lib: FakeLibrary, person: Callable[[int], np.ndarray], noise: float, videos: int = 12, per_video: int = 5
+) -> None:
+    """``videos`` videos of 60 s, each with ``per_video`` people walking once, 5 s each, one after the
+    other: person ``person(i)`` for the i-th walk overall."""
+    for v in range(videos):
+        video = lib.add_video(f"/v{v}.mp4", duration=60.0)
+        for k in range(per_video):
+            lib.add_tracklet(video, 10.0 * k, 10.0 * k + 5.0, person(per_video * v + k), noise=noise)
 
 
 class FakeLibrary:

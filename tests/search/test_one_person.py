@@ -9,7 +9,7 @@ import pytest
 
 from reidkit.search import find_moments
 from reidkit.search.verdict import VerdictRule
-from tests.search.fakes import DIM, FakeLibrary, identity, mix, unit
+from tests.search.fakes import DIM, FakeLibrary, add_crowd, identity, mix, unit
 
 
 def axes(*weights: float) -> np.ndarray:
@@ -35,10 +35,7 @@ SCORE_ONLY = VerdictRule(one_person=False)
 def footage(tmp_path: Path) -> FakeLibrary:
     """60 other people in 12 videos; the person twice (once from behind), the look-alike once."""
     lib = FakeLibrary(tmp_path / "lib")
-    for v in range(12):
-        video = lib.add_video(f"/v{v}.mp4", duration=60.0)
-        for k in range(5):
-            lib.add_tracklet(video, 10.0 * k, 10.0 * k + 5.0, stranger(200 + 5 * v + k), noise=0.05)
+    add_crowd(lib, lambda i: stranger(200 + i), noise=0.05)
     lib.add_tracklet(lib.add_video("/person.mp4"), 0.0, 5.0, PERSON, noise=0.05)
     lib.add_tracklet(lib.add_video("/behind.mp4"), 0.0, 5.0, BEHIND, noise=0.05)
     lib.add_tracklet(lib.add_video("/look-alike.mp4"), 0.0, 5.0, LOOK_ALIKE, noise=0.05)
@@ -73,10 +70,7 @@ def test_nothing_is_likely_when_the_best_moment_is_not(footage: FakeLibrary) -> 
 
 def test_two_people_on_screen_together_are_never_both_the_person(tmp_path: Path) -> None:
     lib = FakeLibrary(tmp_path / "lib")
-    for v in range(12):
-        video = lib.add_video(f"/v{v}.mp4", duration=60.0)
-        for k in range(5):
-            lib.add_tracklet(video, 10.0 * k, 10.0 * k + 5.0, stranger(200 + 5 * v + k), noise=0.05)
+    add_crowd(lib, lambda i: stranger(200 + i), noise=0.05)
     hall = lib.add_video("/hall.mp4")
     lib.add_tracklet(hall, 0.0, 8.0, PERSON, noise=0.02)
     # A twin on the other side of the room, at the same time: search keeps two moments (their boxes

@@ -10,7 +10,7 @@ import pytest
 from reidkit.search import find_moments
 from reidkit.search.verdict import VerdictRule, best_of_n_quantile, bulk_stats, calibrated_floor, decide
 from reidkit.zoo.calibration import ScoreCalibration
-from tests.search.fakes import DIM, FakeLibrary, identity, mix
+from tests.search.fakes import DIM, FakeLibrary, add_crowd, identity, mix
 
 CALIBRATION = ScoreCalibration(threshold=0.4, slope=20.0, bias=-8.0, measured=True, link_threshold=0.6)
 # A calibration whose floor sits below every score here, so the cohort alone decides.
@@ -83,10 +83,7 @@ def test_a_library_too_small_to_learn_from_uses_the_models_calibration() -> None
 def crowd(tmp_path: Path) -> FakeLibrary:
     """60 people walking once each through 12 videos, and person 1 a second time."""
     lib = FakeLibrary(tmp_path / "lib")
-    for v in range(12):
-        video = lib.add_video(f"/v{v}.mp4", duration=60.0)
-        for k in range(5):
-            lib.add_tracklet(video, 10.0 * k, 10.0 * k + 5.0, identity(100 + 5 * v + k), noise=0.1)
+    add_crowd(lib, lambda i: identity(100 + i), noise=0.1)
     lib.add_tracklet(lib.add_video("/again.mp4"), 0.0, 5.0, mix(identity(100), identity(7), 0.95), noise=0.1)
     return lib
 
