@@ -265,8 +265,10 @@ class VectorStore:
         if self.file_rows(shard.number) < shard.rows:
             missing = ids_path if vec_path.exists() and not ids_path.exists() else vec_path
             raise VectorStoreDamaged(missing, f"holds fewer than the {shard.rows} rows the database records")
-        ids = np.memmap(ids_path, np.int64, "r", shape=(shard.rows,))
-        vectors = np.memmap(vec_path, np.float32, "r", shape=(shard.rows, self.dim))
+        # Plain array views of the maps: indexing a np.memmap goes through its Python __getitem__,
+        # a cost per lookup that the refine step pays for every shard it reads candidates from.
+        ids = np.asarray(np.memmap(ids_path, np.int64, "r", shape=(shard.rows,)))
+        vectors = np.asarray(np.memmap(vec_path, np.float32, "r", shape=(shard.rows, self.dim)))
         if verify and vector_checksum(ids, vectors) != shard.checksum:
             raise VectorStoreDamaged(vec_path, "its vectors do not match their checksum (damaged on disk)")
         return ids, vectors
