@@ -193,6 +193,8 @@ class VectorStore:
         self._ann_for_search: Any = None
         self._writable: tuple[str, Any] | None = None  # (file, index) the writer built, kept in memory
         self._nprobe_asked: int | None = None  # None: auto_nprobe of the index
+        # Approximate candidates per result asked for, re-scored exactly (a reader's own setting).
+        self.refine_factor = REFINE_FACTOR
         self._nprobe, self._ef_search = DEFAULT_NPROBE, 64
 
     # ------------------------------------------------------------------------------------------ files
@@ -381,7 +383,7 @@ class VectorStore:
     def _approximate(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Candidates from the approximate index, re-scored exactly from the shards."""
         ann = self._ann_for_search if self._ann_for_search is not None else self.ann
-        n = max(k * REFINE_FACTOR, 64)
+        n = max(k * self.refine_factor, 64)
         params = self._search_params()
         if params is not None:
             _, positions = ann.search(query[None, :], n, params=params)

@@ -8,6 +8,7 @@ print(result.to_json())
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
@@ -188,7 +189,6 @@ class _Ranking:
         self.asked: set[int] = set()  # tracklet ids whose visit heads were read
         self.loaded: dict[int, Visit] = {}  # full visits read so far, by id
         self.scores: dict[int, float] = {}  # the query's cosine per visit id
-        self.paths: dict[str, str] = {}  # media path as stored -> resolved
 
     def add(self, tracklet_ids: Sequence[int]) -> None:
         """Read the heads of the visits holding ``tracklet_ids`` (those not read yet)."""
@@ -225,40 +225,50 @@ class _Ranking:
         if rank_by is not None:
             ranked = np.stack([h.vector for h in heads]) @ np.asarray(rank_by, np.float32).reshape(-1)
             orders = {h.id: float(o) for h, o in zip(heads, ranked, strict=True)}
-        by_media: dict[int, list[VisitHead]] = {}
+        # Only visits of one video that both reach the threshold may merge: theirs are the only
+        # members read here, and only videos with two of them are grouped at all.
+        likely: dict[int, list[VisitHead]] = {}
+        if self.rule.merge_concurrent:
+            for head in heads:
+                if head.media.kind != "image" and self.scores[head.id] >= self.threshold:
+                    likely.setdefault(head.media.id, []).append(head)
+        merging = {media_id for media_id, found in likely.items() if len(found) >= 2}
+        self.visits([h for media_id in merging for h in likely[media_id]])  # in one read
+        # (order, score, media path as stored, start, first member, the group's heads) per moment to be;
+        # the first member orders ties as the visits were linked.
+        candidates: list[tuple[float, float, str, float, int, list[VisitHead]]] = []
+        to_merge: dict[int, list[VisitHead]] = {}
         for head in heads:
-            by_media.setdefault(head.media.id, []).append(head)
-        merging = self.rule.merge_concurrent
-        likely = [
-            h for h in heads if merging and h.media.kind != "image" and self.scores[h.id] >= self.threshold
-        ]
-        self.visits(likely)  # the members of every visit that may merge, in one read
-        # (order, score, media path as stored, start, the group's heads) per moment to be
-        candidates: list[tuple[float, float, str, float, list[VisitHead]]] = []
-        for media_heads in by_media.values():
-            media = media_heads[0].media
+            if head.media.id in merging:
+                to_merge.setdefault(head.media.id, []).append(head)
+            else:
+                score = self.scores[head.id]
+                candidates.append(
+                    (orders[head.id], score, head.media.path, head.start, head.first_tracklet, [head])
+                )
+        for media_heads in to_merge.values():
             # In the order they were linked (by first tracklet), which breaks merge_concurrent's ties.
             media_heads.sort(key=lambda h: (h.start, h.first_tracklet))
-            scores = [self.scores[h.id] for h in media_heads]
-            if media.kind == "image" or not merging:
-                groups = [[i] for i in range(len(media_heads))]
-            elif sum(score >= self.threshold for score in scores) < 2:  # nothing to merge: as it would
-                groups = [[i] for i in sorted(range(len(media_heads)), key=lambda i: -scores[i])]
-            else:
-                scored = [
-                    (score, self._members(head) if score >= self.threshold else [])
-                    for head, score in zip(media_heads, scores, strict=True)
-                ]
-                groups = merge_concurrent(scored, self.threshold, self.rule.max_overlap)
-            for group in groups:
+            scored = [
+                (self.scores[h.id], self._members(h) if self.scores[h.id] >= self.threshold else [])
+                for h in media_heads
+            ]
+            for group in merge_concurrent(scored, self.threshold, self.rule.max_overlap):
                 members = [media_heads[i] for i in group]
-                start = min(h.start for h in members)
-                order = max(orders[h.id] for h in members)
-                candidates.append((order, scores[group[0]], media.path, start, members))
-        candidates.sort(key=lambda c: (-c[0], c[2], c[3]))
+                candidates.append(
+                    (
+                        max(orders[h.id] for h in members),
+                        scored[group[0]][0],
+                        members[0].media.path,
+                        min(h.start for h in members),
+                        min(h.first_tracklet for h in members),
+                        members,
+                    )
+                )
+        candidates.sort(key=lambda c: (-c[0], c[2], c[3], c[4]))
         if min_score is not None:
             candidates = [c for c in candidates if c[1] >= min_score]
-        return [c[4] for c in candidates[:limit]]
+        return [c[5] for c in candidates[:limit]]
 
     def moments(
         self, rank_by: np.ndarray | None = None, *, limit: int | None = None, min_score: float | None = None
@@ -271,17 +281,20 @@ class _Ranking:
             hits = [hit for head in group for hit in self._members(head)]
             if not hits:  # its visits were removed since the heads were read
                 continue
-            path = group[0].media.path
-            if path not in self.paths:  # a resolve is a system call per folder: once per file
-                self.paths[path] = str(Path(path).resolve())
-            moments.append(
-                make_moment(hits, self.root, score=self.scores[group[0].id], media_path=self.paths[path])
-            )
+            path = _resolved(group[0].media.path, os.getcwd())
+            moments.append(make_moment(hits, self.root, score=self.scores[group[0].id], media_path=path))
         return moments
 
     def _members(self, head: VisitHead) -> list[TrackletHit]:
         visit = self.loaded.get(head.id)
         return [] if visit is None else _members(visit, self.query)
+
+
+@lru_cache(maxsize=65536)
+def _resolved(path: str, cwd: str) -> str:
+    """``path`` resolved from ``cwd``, kept for the process: a resolve is a system call per folder and
+    a search shows tens of files (a symlink re-pointed while the process runs is seen after a restart)."""
+    return str((Path(cwd) / path).resolve())
 
 
 def _members(visit: Visit, query: np.ndarray) -> list[TrackletHit]:
