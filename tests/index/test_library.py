@@ -372,3 +372,19 @@ def test_a_library_from_before_visit_heads_is_searched_the_same(tmp_path: Path) 
         assert reader._head_columns
         assert described(reader.visit_heads_of(range(1, len(reader) + 1))) == heads
         assert results(reader) == expected
+
+
+def test_a_reader_never_shows_a_removed_files_record_for_one_added_after_it(tmp_path: Path) -> None:
+    """Media records are kept by a reader while nothing changes; a removal and an add that takes the
+    removed file's id (SQLite reuses the largest) show the new file."""
+    root = tmp_path / "lib"
+    with Library.create_or_open(root, model="m", dim=DIM) as writer:
+        writer.add_media(media("a.mp4", "sha-a"), [make_tracklet(1, basis(0))])
+        writer.add_media(media("b.mp4", "sha-b"), [make_tracklet(1, basis(1))])
+    with Library.open(root) as reader:
+        assert [Path(m.media).name for m in search_vector(reader, basis(1), top=1)] == ["b.mp4"]
+        with Library.create_or_open(root, model="m", dim=DIM) as writer:
+            removed = writer.remove_media("/videos/b.mp4")
+            added = writer.add_media(media("c.mp4", "sha-c"), [make_tracklet(1, basis(1))])
+        assert removed is not None and added == removed.id  # the id is taken again
+        assert [Path(m.media).name for m in search_vector(reader, basis(1), top=1)] == ["c.mp4"]
