@@ -1,7 +1,8 @@
 """A library at scale: one library grown through the public API, timed as a user meets it.
 
     PYTHONPATH=. python bench/library_scale.py                               # 10k and 100k tracklets
-    PYTHONPATH=. python bench/library_scale.py --sizes 10000,100000,1000000  # and 1M (hours, ~11 GB)
+    PYTHONPATH=. python bench/library_scale.py --sizes 10000,100000,1000000  # and 1M (~30 min, 18 GB)
+    PYTHONPATH=. python bench/library_scale.py --nprobe 32,64,128 --refine 10,20  # the trade-off table
     PYTHONPATH=. python bench/library_scale.py --index HNSW32                # another Faiss index
 
 The library is grown with ``Library.create_or_open`` and ``add_media`` (``NewMedia`` / ``NewTracklet``),
@@ -25,7 +26,9 @@ search` and the app are) measures, and the table reports:
 * ``recall@20`` / ``recall@5``: the share of the top 20 / 5 moments (by their tracklets) of an exact
   search (the same library and code scanning every vector, no approximate index) that this search returns
   among its own top 20 / 5. Below the person's own visits, the top 20 are impostors scoring alike, whose
-  order is the most sensitive to an approximate index; one row per IVF ``--nprobe``.
+  order is the most sensitive to an approximate index; one row per IVF ``--nprobe`` and ``--refine``
+  (approximate candidates per hit re-scored exactly; the library's defaults are a quarter of the
+  lists and 20).
 
 Ratios matter, not absolute times: the machine is shared, so each time is also given as the process's
 own CPU time (in brackets), which other processes' load disturbs less.
@@ -223,10 +226,13 @@ def rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def read_side(root: Path, queries_path: Path, nprobes: list[int]) -> list[dict[str, float]]:
+def read_side(
+    root: Path, queries_path: Path, nprobes: list[int], refines: list[int]
+) -> list[dict[str, float]]:
     """What a fresh reader process meets: open, search latency, memory, recall against exact search.
 
-    One row per IVF ``nprobe`` (a reader's own setting; ignored by Flat and HNSW indexes)."""
+    One row per IVF ``nprobe`` and refine factor (a reader's own settings; nprobe is ignored by Flat
+    and HNSW indexes, refine by Flat)."""
     from reidkit.search.engine import search_vector
 
     queries = np.load(queries_path)
@@ -237,8 +243,9 @@ def read_side(root: Path, queries_path: Path, nprobes: list[int]) -> list[dict[s
     search_vector(lib, queries[0], top=TOP)
     first = time.perf_counter() - t0
     runs = []
-    for nprobe in nprobes:
+    for nprobe, refine in [(n, r) for r in refines for n in nprobes]:
         lib.nprobe = nprobe
+        lib._store.refine_factor = refine
         search_vector(lib, queries[0], top=TOP)
         times, cpu, found = [], [], []
         for q in queries:
@@ -247,7 +254,7 @@ def read_side(root: Path, queries_path: Path, nprobes: list[int]) -> list[dict[s
             times.append(time.perf_counter() - t0)
             cpu.append(time.process_time() - c0)
             found.append([m.tracklet_ids for m in moments])
-        runs.append((nprobe, times, cpu, found))
+        runs.append((nprobe, refine, times, cpu, found))
     rss = rss_mib()
     # The exact answer: the same library and code, its vector store scanning every row (no ANN index).
     lib._store.ann = None
@@ -267,6 +274,7 @@ def read_side(root: Path, queries_path: Path, nprobes: list[int]) -> list[dict[s
     return [
         {
             "nprobe": nprobe,
+            "refine": refine,
             "open_s": opened,
             "open_cpu_s": opened_cpu,
             "first_ms": first * 1e3,
@@ -277,7 +285,7 @@ def read_side(root: Path, queries_path: Path, nprobes: list[int]) -> list[dict[s
             "recall": recall(found, TOP),
             "recall5": recall(found, 5),
         }
-        for nprobe, times, cpu, found in runs
+        for nprobe, refine, times, cpu, found in runs
     ]
 
 
@@ -295,17 +303,23 @@ def main() -> None:
     parser.add_argument("--index", default="auto", help="the library's index (Library.create_or_open)")
     parser.add_argument("--queries", type=int, default=100)
     parser.add_argument("--nprobe", default="16,64", help="IVF lists a reader searches, one row each")
+    parser.add_argument(
+        "--refine", default="20", help="approximate candidates per hit re-scored exactly, one row each"
+    )
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "out" / "library_scale")
     parser.add_argument("--root", type=Path, help="the library folder (default: a temporary one, deleted)")
     parser.add_argument(
         "--shared", type=Path, default=Path(os.environ.get("REIDKIT_SHARED", REPO.parent / "shared"))
     )
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--read", nargs=3, metavar=("ROOT", "QUERIES", "NPROBES"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--read", nargs=4, metavar=("ROOT", "QUERIES", "NPROBES", "REFINES"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args()
     if args.read:
-        root, queries, nprobes = args.read
-        print(json.dumps(read_side(Path(root), Path(queries), [int(n) for n in nprobes.split(",")])))
+        root, queries, nprobes, refines = args.read
+        numbers = [[int(n) for n in arg.split(",")] for arg in (nprobes, refines)]
+        print(json.dumps(read_side(Path(root), Path(queries), *numbers)))
         return
     os.environ.setdefault("REIDKIT_MODEL_DIR", str(args.shared / "models"))
     sizes = sorted(int(s) for s in args.sizes.split(","))
@@ -338,7 +352,7 @@ def main() -> None:
                 if number % 50 == 0:
                     print(f"  {len(lib):,} tracklets, last add {adds[-1]:.2f} s", file=sys.stderr)
             reader = subprocess.run(
-                [sys.executable, __file__, "--read", str(root), str(queries_path), args.nprobe],
+                [sys.executable, __file__, "--read", str(root), str(queries_path), args.nprobe, args.refine],
                 capture_output=True, text=True, check=True,
             )  # fmt: skip
             measured = json.loads(reader.stdout.strip().splitlines()[-1])
@@ -353,14 +367,14 @@ def main() -> None:
         f"\n{args.index} index, {args.per_video} tracklets per video, {CROPS} crops each, {args.queries} queries"
     )
     print(
-        "| tracklets | add video (CPU) | open (CPU) | RSS | first search | nprobe | search p50 (CPU) | search p99"
-        " | recall@20 | recall@5 |"
+        "| tracklets | add video (CPU) | open (CPU) | RSS | first search | nprobe | refine | search p50 (CPU)"
+        " | search p99 | recall@20 | recall@5 |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(
             f"| {r['tracklets']:,} | {r['add_s']:.2f} s ({r['add_cpu_s']:.2f}) | {r['open_s']:.2f} s ({r['open_cpu_s']:.2f}) "
-            f"| {r['rss_mib']:.0f} MiB | {r['first_ms']:.0f} ms | {r['nprobe']} | {r['p50_ms']:.1f} ms ({r['cpu_p50_ms']:.1f}) "
+            f"| {r['rss_mib']:.0f} MiB | {r['first_ms']:.0f} ms | {r['nprobe']} | {r['refine']} | {r['p50_ms']:.1f} ms ({r['cpu_p50_ms']:.1f}) "
             f"| {r['p99_ms']:.1f} ms | {r['recall']:.3f} | {r['recall5']:.3f} |"
         )
     (args.out / "results.json").write_text(json.dumps(rows, indent=1))

@@ -91,6 +91,23 @@ class Visit:
         return max(t.end for t in self.tracklets)
 
 
+@dataclass(frozen=True)
+class VisitHead:
+    """What ranking a visit needs, without its members' tracks: a search reads one for every visit its
+    nearest tracklets belong to, and the full :class:`Visit` only for the few it shows or merges."""
+
+    id: int  # the Visit's id
+    media: MediaRecord
+    start: float  # its members' earliest start
+    first_tracklet: int  # its first member (by start, then id): a visit's place among its file's
+    vector: np.ndarray  # (D,) unit: the Visit's vector
+
+    @staticmethod
+    def of(visit: Visit) -> VisitHead:
+        first = min(visit.tracklets, key=lambda t: (t.start, t.id))
+        return VisitHead(visit.id, visit.media, first.start, first.id, visit.vector)
+
+
 @runtime_checkable
 class Gallery(Protocol):
     """What search (reidkit.search) and the app read from a library. Each call is a few batched reads:
@@ -140,6 +157,10 @@ class Gallery(Protocol):
 
         ``rule`` None (or the gallery's own rule): the visits stored at indexing. Another rule re-links
         the videos of those tracklets for this call (an experiment; it costs per-video work)."""
+        ...
+
+    def visit_heads_of(self, tracklet_ids: Sequence[int], rule: LinkRule | None = None) -> list[VisitHead]:
+        """:meth:`visits_of` without the members: one :class:`VisitHead` per visit, each once."""
         ...
 
     def visits(self, rule: LinkRule | None = None) -> list[Visit]:

@@ -47,7 +47,7 @@ import numpy as np
 
 from reidkit.core.errors import LibraryError
 from reidkit.core.files import sha256_file
-from reidkit.core.gallery import LinkRule, MediaRecord, TrackletHit, TrackletRecord, Visit
+from reidkit.core.gallery import LinkRule, MediaRecord, TrackletHit, TrackletRecord, Visit, VisitHead
 from reidkit.core.log import get_logger
 from reidkit.core.vectors import l2_normalise, mean_direction
 from reidkit.index.footage import FootageScores, media_footage_scores
@@ -159,7 +159,9 @@ CREATE TABLE IF NOT EXISTS pending_files (path TEXT PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS visits (
     id INTEGER PRIMARY KEY,
     media_id INTEGER NOT NULL REFERENCES media(id) ON DELETE CASCADE,
-    vector BLOB NOT NULL       -- float32 (D,), unit: the mean of its tracklets' vectors
+    vector BLOB NOT NULL,      -- float32 (D,), unit: the mean of its tracklets' vectors
+    start REAL,                -- its members' earliest start (NULL: a visit stored by an older reidkit)
+    first_tracklet INTEGER     -- its first member by (start, id) (NULL: likewise)
 );
 CREATE INDEX IF NOT EXISTS visits_media ON visits(media_id);
 CREATE TABLE IF NOT EXISTS visit_tracklets (
@@ -329,6 +331,11 @@ class Library:
         self._footage: FootageScores | None = None
         self._cohort: tuple[int, np.ndarray] | None = None
         self._visits_stored = False  # the stored visits were made with this code's LinkRule()
+        # The visits table has the columns a VisitHead reads (a library from before has them added
+        # and filled by its next writer; a reader works them out from the members meanwhile).
+        self._head_columns = _has_head_columns(conn)
+        self._media_cache: dict[int, MediaRecord] = {}  # media_list_for's, for one generation
+        self._media_generation = -1
         self._link_min = link_threshold(LinkRule(), self.model)
         self._linked: dict[tuple[str, int], list[Visit]] = {}  # visits linked in memory, per media
         self._vectors_rewritten = False  # by _ensure_vectors: the vector files must be rebuilt
@@ -689,13 +696,18 @@ class Library:
                 self._conn.execute("COMMIT")
 
     def media_list_for(self, ids: set[int]) -> list[MediaRecord]:
+        """The media records of ``ids`` (those that exist). Kept for the session while the library's
+        generation stands (every add and removal moves it), so a search builds each file's record once."""
         if not ids:
             return []
-        marks = ",".join("?" * len(ids))
-        rows = self._conn.execute(
-            f"SELECT {_MEDIA_COLUMNS} FROM media WHERE id IN ({marks})", tuple(ids)
-        ).fetchall()
-        return [_media_record(r) for r in rows]
+        generation = read_generation(self._conn)
+        if generation != self._media_generation or len(self._media_cache) > _MEDIA_CACHE_MAX:
+            self._media_cache, self._media_generation = {}, generation
+        missing = [i for i in ids if i not in self._media_cache]
+        if missing:
+            for row in self._rows_for_ids(f"SELECT {_MEDIA_COLUMNS} FROM media WHERE id IN ({{}})", missing):
+                self._media_cache[int(row[0])] = _media_record(row)
+        return [self._media_cache[i] for i in ids if i in self._media_cache]
 
     def _tracklets_by_id(self, ids: list[int]) -> dict[int, TrackletRecord]:
         marks = ",".join("?" * len(ids))
@@ -756,6 +768,41 @@ class Library:
             log.warning("%s: %d tracklets have no stored visit; linking them now", self.root, len(unlinked))
             return visits + self._visits_linked_now(sorted(unlinked), LinkRule())
         return self._visits_linked_now(ids, rule or LinkRule())
+
+    def visit_heads_of(self, tracklet_ids: Sequence[int], rule: LinkRule | None = None) -> list[VisitHead]:
+        """:meth:`visits_of` without the members, in visit id order: for stored visits one batched
+        read of the visit rows (each holds its vector, start and first member), no tracklet row read."""
+        ids = [int(i) for i in tracklet_ids]
+        if not ids:
+            return []
+        if not self._uses_stored_visits(rule):
+            return [VisitHead.of(v) for v in self._visits_of(ids, rule)]
+        with self._read_snapshot():
+            if self._head_columns:  # COALESCE: a visit an older reidkit stored has NULLs
+                start = f"COALESCE(v.start, {_HEAD_START.format('v.id')})"
+                first = f"COALESCE(v.first_tracklet, {_HEAD_FIRST.format('v.id')})"
+            else:
+                start, first = _HEAD_START.format("v.id"), _HEAD_FIRST.format("v.id")
+            rows = self._rows_for_ids(
+                f"SELECT vt.tracklet_id, v.id, v.media_id, v.vector, {start}, {first} FROM visit_tracklets vt"
+                " JOIN visits v ON v.id = vt.visit_id WHERE vt.tracklet_id IN ({})",
+                ids,
+            )
+            unlinked = set(ids) - {int(r[0]) for r in rows}
+            media = {m.id: m for m in self.media_list_for({int(r[2]) for r in rows})}
+            heads = {
+                int(r[1]): VisitHead(
+                    int(r[1]), media[int(r[2])], float(r[4]), int(r[5]), np.frombuffer(r[3], np.float32)
+                )
+                for r in rows
+            }
+            if unlinked:  # removed since the vectors were mapped, or without a stored visit
+                heads.update(
+                    (v.id, VisitHead.of(v))
+                    for v in self._visits_of(sorted(unlinked), rule)
+                    if v.id not in heads
+                )
+        return [heads[i] for i in sorted(heads)]
 
     def _visits_linked_now(self, ids: list[int], rule: LinkRule) -> list[Visit]:
         rows = self._rows_for_ids("SELECT DISTINCT media_id FROM tracklets WHERE id IN ({})", ids)
@@ -837,6 +884,8 @@ class Library:
         made by another rule.
         """
         self._ensure_vectors()
+        if self.writable and not self._head_columns:
+            self._add_head_columns()
         key = rule_key(LinkRule(), self.model)
         if not self._has_table("visit_tracklets"):  # a reader of a library from before visits
             log.warning(
@@ -869,6 +918,18 @@ class Library:
             ).fetchone()
             is not None
         )
+
+    def _add_head_columns(self) -> None:
+        """Give a library from before visit heads their columns, filled from the members (once)."""
+        log.info("%s: storing each visit's start and first member (once)", self.root)
+        with self._transaction() as cur:
+            cur.execute("ALTER TABLE visits ADD COLUMN start REAL")
+            cur.execute("ALTER TABLE visits ADD COLUMN first_tracklet INTEGER")
+            cur.execute(
+                f"UPDATE visits SET start = {_HEAD_START.format('visits.id')},"
+                f" first_tracklet = {_HEAD_FIRST.format('visits.id')}"
+            )
+        self._head_columns = True
 
     def _ensure_vectors(self) -> None:
         """Make a library from before the one vector definition store it: a writer sets each tracklet's
@@ -921,7 +982,7 @@ class Library:
                 vectors = self.vectors_of(ids)
                 spans = [span_of(r.id, r.start, r.end, r.boxes) for r in records]
                 groups = group_media(media.kind, spans, vectors, media.width, self._link_min, LinkRule())
-                insert_visits(cur, media.id, groups, ids, vectors)
+                insert_visits(cur, media.id, groups, ids, vectors, [r.start for r in records])
             cur.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (VISITS_KEY, key))
         self._visits_stored = True
 
@@ -1415,6 +1476,16 @@ _TRACKLET_COLUMNS = (
 
 
 _TRACKLET_COLUMNS_OF_T = ", ".join(f"t.{c.strip()}" for c in _TRACKLET_COLUMNS.split(","))
+# A visit's start and first member (by start, then id) from its members, for visits stored without them.
+_HEAD_START = (
+    "(SELECT MIN(t.start) FROM visit_tracklets m JOIN tracklets t ON t.id = m.tracklet_id"
+    " WHERE m.visit_id = {})"
+)
+_HEAD_FIRST = (
+    "(SELECT t.id FROM visit_tracklets m JOIN tracklets t ON t.id = m.tracklet_id"
+    " WHERE m.visit_id = {} ORDER BY t.start, t.id LIMIT 1)"
+)
+_MEDIA_CACHE_MAX = 1 << 16  # media records a session keeps (a day of one-hour videos is far fewer)
 _IN_CHUNK = 900  # ids per IN (...) list: under the 999 variables of SQLite builds before 3.32
 
 
@@ -1449,6 +1520,11 @@ def _tracklet_record(row: tuple) -> TrackletRecord:
         n_crops=int(row[12]),
         quality=float(row[13]),
     )
+
+
+def _has_head_columns(conn: sqlite3.Connection) -> bool:
+    """Whether the visits table has the columns of a VisitHead (libraries from before do not)."""
+    return "first_tracklet" in {row[1] for row in conn.execute("PRAGMA table_info(visits)")}
 
 
 def _has_library(conn: sqlite3.Connection) -> bool:

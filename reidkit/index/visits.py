@@ -177,14 +177,20 @@ def insert_visits(
     groups: Sequence[Sequence[int]],
     ids: Sequence[int],
     vectors: np.ndarray,
+    starts: Sequence[float],
 ) -> None:
-    """Store one media file's visits (``groups`` index ``ids`` and the rows of ``vectors``)."""
+    """Store one media file's visits (``groups`` index ``ids``, the rows of ``vectors`` and ``starts``).
+
+    Each visit row also holds what ranking it needs besides its vector (its start and its first member,
+    :class:`~reidkit.core.gallery.VisitHead`), so that a search reads no member for a visit it only ranks.
+    """
     for group in groups:
         members = [int(ids[i]) for i in group]
         vector = visit_vector(np.asarray(vectors)[list(group)])
+        start, first = min((float(starts[i]), int(ids[i])) for i in group)
         cur.execute(
-            "INSERT INTO visits(media_id, vector) VALUES (?, ?)",
-            (int(media_id), np.ascontiguousarray(vector, np.float32).tobytes()),
+            "INSERT INTO visits(media_id, vector, start, first_tracklet) VALUES (?, ?, ?, ?)",
+            (int(media_id), np.ascontiguousarray(vector, np.float32).tobytes(), start, first),
         )
         visit_id = int(cur.lastrowid or 0)
         cur.executemany(
@@ -229,7 +235,7 @@ def link_new_media(
     ]
     stacked = np.stack([np.asarray(v, np.float32).reshape(-1) for v in vectors])
     groups = group_media(media.kind, spans, stacked, int(media.width), min_link, LinkRule())
-    insert_visits(cur, media_id, groups, tracklet_ids, stacked)
+    insert_visits(cur, media_id, groups, tracklet_ids, stacked, [s.start for s in spans])
 
 
 def linked_visits(

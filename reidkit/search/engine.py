@@ -8,6 +8,7 @@ print(result.to_json())
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -17,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from reidkit.core.errors import LibraryError
-from reidkit.core.gallery import Gallery, TrackletHit, Visit
+from reidkit.core.gallery import Gallery, TrackletHit, Visit, VisitHead
 from reidkit.core.log import get_logger
 from reidkit.core.types import Detector, Embedder
 from reidkit.core.vectors import l2_normalise
@@ -136,99 +137,163 @@ def search_vector(
 ) -> list[Moment]:
     """The best ``top`` moments for a unit query vector, best first, scores >= ``min_score``.
 
-    A few batched reads, whatever the library's size: the index's nearest tracklets, then the stored
-    visits that hold them (:meth:`~reidkit.core.gallery.Gallery.visits_of`), twice with query
-    expansion. The moments carry no verdict: :func:`search` adds it."""
+    A few batched reads, whatever the library's size: the index's nearest tracklets, the heads of the
+    visits that hold them (:meth:`~reidkit.core.gallery.Gallery.visit_heads_of`: vector, start, no
+    members), then the full visits of only the moments shown and the likely ones that may merge; twice
+    with query expansion, the second pass reading only what the first did not. The moments carry no
+    verdict: :func:`search` adds it."""
     k = min(len(library), max(MIN_HITS, HITS_PER_MOMENT * top))
     query = np.asarray(query, np.float32).reshape(-1)
-    link = rule.link
-    visits: dict[int, Visit] = {}
-    visit_of: dict[int, Visit] = {}  # tracklet id -> its visit, for the fetched visits
-
-    def fetch(tracklet_ids: Sequence[int]) -> None:
-        missing = [i for i in tracklet_ids if i not in visit_of]
-        for visit in library.visits_of(missing, link) if missing else []:
-            visits[visit.id] = visit
-            visit_of.update(dict.fromkeys((t.id for t in visit.tracklets), visit))
-
-    found = [i for i, _ in library.nearest(query, k)]
-    fetch(found)
+    ranking = _Ranking(library, query, rule)
+    ranking.add([i for i, _ in library.nearest(query, k)])
     if rule.expand_query <= 0:
-        return visit_moments(library, list(visits.values()), query, rule, limit=top, min_score=min_score)
-    best = visit_moments(library, list(visits.values()), query, rule, limit=rule.expand_query)
+        return ranking.moments(limit=top, min_score=min_score)
+    best = ranking.ranked(limit=rule.expand_query)
     if not best:
         return []
     # A moment's tracklets are all the members of its visits: its vector is the mean of theirs.
     best_vectors = [
         visit_vector(
             np.concatenate(
-                [v.tracklet_vectors for v in {visit_of[t].id: visit_of[t] for t in m.tracklet_ids}.values()]
+                [
+                    v.tracklet_vectors
+                    for v in sorted(ranking.visits(group), key=lambda v: min(t.id for t in v.tracklets))
+                ]
             )
         )
-        for m in best
+        for group in best
     ]
     expanded = l2_normalise(np.stack([query, np.mean(best_vectors, axis=0)]).mean(axis=0))
     # The expanded query's hits join the photo's; every score stays the photo's cosine.
-    fetch([i for i, _ in library.nearest(expanded, k)])
-    return visit_moments(
-        library, list(visits.values()), query, rule, rank_by=expanded, limit=top, min_score=min_score
-    )
+    ranking.add([i for i, _ in library.nearest(expanded, k)])
+    return ranking.moments(rank_by=expanded, limit=top, min_score=min_score)
 
 
-def visit_moments(
-    library: Gallery,
-    visits: Sequence[Visit],
-    query: np.ndarray,
-    rule: MomentRule = MomentRule(),
-    rank_by: np.ndarray | None = None,
-    *,
-    limit: int | None = None,
-    min_score: float | None = None,
-) -> list[Moment]:
-    """``visits`` as moments, best first: the first ``limit`` scoring >= ``min_score`` (all: None).
+class _Ranking:
+    """The visits one search found, ranked into moments: heads for all, members read only when needed.
 
-    A visit scores by the cosine between the query and its vector (the mean of its tracklets'
-    vectors); all its members, hit or not, extend its moment. ``rank_by`` (an expanded query) orders
-    the moments instead of that score when given. Moments are made only for what is returned.
+    A visit scores by the cosine between the query and its vector (the mean of its tracklets' vectors);
+    all its members, hit or not, extend its moment. Visits of one video that both score at least the
+    model's threshold and share a spot merge (:func:`~reidkit.search.moments.merge_concurrent`): only
+    theirs and the shown moments' members are read.
     """
-    calibration = calibration_for(library.model)
-    root = Path(library.root).resolve()
-    query = np.asarray(query, np.float32).reshape(-1)
-    by_media: dict[int, list[Visit]] = {}
-    for visit in visits:
-        by_media.setdefault(visit.media.id, []).append(visit)
-    # (order, score, media path as stored, start, the group's visits) per moment to be
-    candidates: list[tuple[float, float, str, float, list[Visit]]] = []
-    for media_visits in by_media.values():
-        media = media_visits[0].media
-        # In the order they were linked (by first tracklet), which breaks merge_concurrent's ties.
-        media_visits.sort(key=lambda v: (v.tracklets[0].start, v.tracklets[0].id))
-        vectors = np.stack([v.vector for v in media_visits])
-        # The visit scores by its pooled appearance (mean of its tracklets' vectors): on
-        # bench/crosscam this ranked better than the best member (+1.5 mAP over three models).
-        scores = [float(s) for s in vectors @ query]
-        orders = scores if rank_by is None else [float(s) for s in vectors @ rank_by]
-        if media.kind == "image" or not rule.merge_concurrent:
-            groups = [[i] for i in range(len(media_visits))]
-        else:
-            # Only visits at or above the threshold may merge: only theirs are read.
+
+    def __init__(self, library: Gallery, query: np.ndarray, rule: MomentRule):
+        self.library = library
+        self.query = query
+        self.rule = rule
+        self.threshold = calibration_for(library.model).threshold
+        self.root = Path(library.root).resolve()
+        self.heads: dict[int, VisitHead] = {}
+        self.asked: set[int] = set()  # tracklet ids whose visit heads were read
+        self.loaded: dict[int, Visit] = {}  # full visits read so far, by id
+        self.scores: dict[int, float] = {}  # the query's cosine per visit id
+
+    def add(self, tracklet_ids: Sequence[int]) -> None:
+        """Read the heads of the visits holding ``tracklet_ids`` (those not read yet)."""
+        missing = [i for i in dict.fromkeys(tracklet_ids) if i not in self.asked]
+        if not missing:
+            return
+        found = self.library.visit_heads_of(missing, self.rule.link)
+        fresh = [h for h in found if h.id not in self.heads]
+        if fresh:
+            scores = np.stack([h.vector for h in fresh]) @ self.query
+            self.scores.update((h.id, float(s)) for h, s in zip(fresh, scores, strict=True))
+            self.heads.update((h.id, h) for h in fresh)
+        self.asked.update(missing)
+
+    def visits(self, heads: Sequence[VisitHead]) -> list[Visit]:
+        """The full visits of ``heads`` (one batched read for those not read yet), in that order;
+        a visit removed since its head was read is left out."""
+        missing = [h.first_tracklet for h in heads if h.id not in self.loaded]
+        if missing:
+            for visit in self.library.visits_of(missing, self.rule.link):
+                self.loaded[visit.id] = visit
+                self.asked.update(t.id for t in visit.tracklets)  # a later hit on a member: known
+        return [self.loaded[h.id] for h in heads if h.id in self.loaded]
+
+    def ranked(
+        self, rank_by: np.ndarray | None = None, limit: int | None = None, min_score: float | None = None
+    ) -> list[list[VisitHead]]:
+        """The moments to be, as groups of visit heads, best first: the first ``limit`` scoring >=
+        ``min_score``. ``rank_by`` (an expanded query) orders them instead of the query's score."""
+        heads = list(self.heads.values())
+        if not heads:
+            return []
+        orders = dict(self.scores)
+        if rank_by is not None:
+            ranked = np.stack([h.vector for h in heads]) @ np.asarray(rank_by, np.float32).reshape(-1)
+            orders = {h.id: float(o) for h, o in zip(heads, ranked, strict=True)}
+        # Only visits of one video that both reach the threshold may merge: theirs are the only
+        # members read here, and only videos with two of them are grouped at all.
+        likely: dict[int, list[VisitHead]] = {}
+        if self.rule.merge_concurrent:
+            for head in heads:
+                if head.media.kind != "image" and self.scores[head.id] >= self.threshold:
+                    likely.setdefault(head.media.id, []).append(head)
+        merging = {media_id for media_id, found in likely.items() if len(found) >= 2}
+        self.visits([h for media_id in merging for h in likely[media_id]])  # in one read
+        # (order, score, media path as stored, start, first member, the group's heads) per moment to be;
+        # the first member orders ties as the visits were linked.
+        candidates: list[tuple[float, float, str, float, int, list[VisitHead]]] = []
+        to_merge: dict[int, list[VisitHead]] = {}
+        for head in heads:
+            if head.media.id in merging:
+                to_merge.setdefault(head.media.id, []).append(head)
+            else:
+                score = self.scores[head.id]
+                candidates.append(
+                    (orders[head.id], score, head.media.path, head.start, head.first_tracklet, [head])
+                )
+        for media_heads in to_merge.values():
+            # In the order they were linked (by first tracklet), which breaks merge_concurrent's ties.
+            media_heads.sort(key=lambda h: (h.start, h.first_tracklet))
             scored = [
-                (score, _members(visit, query) if score >= calibration.threshold else [])
-                for visit, score in zip(media_visits, scores, strict=True)
+                (self.scores[h.id], self._members(h) if self.scores[h.id] >= self.threshold else [])
+                for h in media_heads
             ]
-            groups = merge_concurrent(scored, calibration.threshold, rule.max_overlap)
+            for group in merge_concurrent(scored, self.threshold, self.rule.max_overlap):
+                members = [media_heads[i] for i in group]
+                candidates.append(
+                    (
+                        max(orders[h.id] for h in members),
+                        scored[group[0]][0],
+                        members[0].media.path,
+                        min(h.start for h in members),
+                        min(h.first_tracklet for h in members),
+                        members,
+                    )
+                )
+        candidates.sort(key=lambda c: (-c[0], c[2], c[3], c[4]))
+        if min_score is not None:
+            candidates = [c for c in candidates if c[1] >= min_score]
+        return [c[5] for c in candidates[:limit]]
+
+    def moments(
+        self, rank_by: np.ndarray | None = None, *, limit: int | None = None, min_score: float | None = None
+    ) -> list[Moment]:
+        """:meth:`ranked`'s groups as moments (their members read in one batch)."""
+        groups = self.ranked(rank_by, limit, min_score)
+        self.visits([h for group in groups for h in group])
+        moments = []
         for group in groups:
-            members = [media_visits[i] for i in group]
-            start = min(v.start for v in members)
-            candidates.append((max(orders[i] for i in group), scores[group[0]], media.path, start, members))
-    candidates.sort(key=lambda c: (-c[0], c[2], c[3]))
-    if min_score is not None:
-        candidates = [c for c in candidates if c[1] >= min_score]
-    # Paths are resolved for the moments returned only (a resolve is a system call per folder).
-    return [
-        make_moment([hit for v in group for hit in _members(v, query)], root, score=score)
-        for _, score, _, _, group in candidates[:limit]
-    ]
+            hits = [hit for head in group for hit in self._members(head)]
+            if not hits:  # its visits were removed since the heads were read
+                continue
+            path = _resolved(group[0].media.path, os.getcwd())
+            moments.append(make_moment(hits, self.root, score=self.scores[group[0].id], media_path=path))
+        return moments
+
+    def _members(self, head: VisitHead) -> list[TrackletHit]:
+        visit = self.loaded.get(head.id)
+        return [] if visit is None else _members(visit, self.query)
+
+
+@lru_cache(maxsize=65536)
+def _resolved(path: str, cwd: str) -> str:
+    """``path`` resolved from ``cwd``, kept for the process: a resolve is a system call per folder and
+    a search shows tens of files (a symlink re-pointed while the process runs is seen after a restart)."""
+    return str((Path(cwd) / path).resolve())
 
 
 def _members(visit: Visit, query: np.ndarray) -> list[TrackletHit]:

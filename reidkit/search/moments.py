@@ -149,12 +149,16 @@ def _share_a_spot(a: Sequence[TrackletHit], b: Sequence[TrackletHit], max_overla
     return False
 
 
-def make_moment(hits: Sequence[TrackletHit], root: Path, score: float | None = None) -> Moment:
-    """A moment spanning ``hits``; it shows the best-matching member and scores as it (or ``score``)."""
+def make_moment(
+    hits: Sequence[TrackletHit], root: Path, score: float | None = None, *, media_path: str | None = None
+) -> Moment:
+    """A moment spanning ``hits``; it shows the best-matching member and scores as it (or ``score``).
+
+    ``media_path``: the hits' media path already resolved (else it is resolved here)."""
     best = max(hits, key=lambda h: h.score)
     media = best.media
     return Moment(
-        media=str(Path(media.path).resolve()),
+        media=media_path if media_path is not None else str(Path(media.path).resolve()),
         kind=media.kind,
         start=min(h.tracklet.start for h in hits),
         end=max(h.tracklet.end for h in hits),

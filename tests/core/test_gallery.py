@@ -93,6 +93,20 @@ def test_visits_of_some_tracklets(gallery: Gallery) -> None:
     assert [[t.id for t in v.tracklets] for v in gallery.visits_of([2])] == [[1, 2]]
 
 
+def test_visit_heads_are_the_visits_without_members(gallery: Gallery) -> None:
+    heads = gallery.visit_heads_of([2, 6, 1, 4])
+    visits = {v.id: v for v in gallery.visits_of([2, 6, 1, 4])}
+    assert sorted(h.id for h in heads) == sorted(visits) and len(heads) == 3
+    for head in heads:
+        visit = visits[head.id]
+        first = visit.tracklets[0]
+        assert (head.media, head.start, head.first_tracklet) == (visit.media, first.start, first.id)
+        assert np.allclose(head.vector, visit.vector, atol=1e-6)
+    assert gallery.visit_heads_of([]) == []
+    strict = gallery.visit_heads_of([2], LinkRule(max_gap=0.5))
+    assert [(h.start, h.first_tracklet) for h in strict] == [(11.0, 2)]
+
+
 def test_cohort_is_a_sample_of_the_vectors(gallery: Gallery) -> None:
     cohort = gallery.cohort_vectors()
     everything = gallery.vectors_of(range(1, len(gallery) + 1))

@@ -11,7 +11,10 @@ import numpy as np
 import pytest
 
 from reidkit.core.errors import LibraryError
+from reidkit.core.gallery import VisitHead
 from reidkit.index.library import Library, NewMedia, NewTracklet
+from reidkit.search import search_vector
+from tests.search.fakes import FakeLibrary, as_library, identity, mix
 
 DIM = 8
 JPEG = b"\xff\xd8\xff\xd9"  # the library stores thumbnail bytes as given
@@ -282,3 +285,106 @@ def test_kill_9_mid_writing_leaves_a_consistent_library(tmp_path: Path) -> None:
     lib.add_media(media("new.mp4", "f" * 64), [make_tracklet(1, basis(5))])
     assert lib.search(basis(5), k=1)[0].media.path == "/videos/new.mp4"
     lib.close()
+
+
+def many_videos(root: Path, videos: int = 40) -> Path:
+    """A library of ``videos`` files whose first tracklets are look-alikes of one person, the rest strangers."""
+    fake = FakeLibrary(root / "fake")
+    a = identity(1)
+    for v in range(videos):
+        video = fake.add_video(f"/v/{v}.mp4")
+        fake.add_tracklet(video, 0.0, 5.0, mix(a, identity(100 + v), 0.5), seed=v)
+        fake.add_tracklet(video, 5.5, 9.0, mix(a, identity(100 + v), 0.5), seed=v)  # the same visit
+        for t in range(1, 4):
+            fake.add_tracklet(video, 20.0 * t, 20.0 * t + 5, identity(1000 + 4 * v + t), seed=v)
+    as_library(fake, root / "lib").close()
+    return root / "lib"
+
+
+def test_visit_heads_are_the_visits_without_their_members(tmp_path: Path) -> None:
+    with Library.open(many_videos(tmp_path, 6)) as lib:
+        visits = lib.visits()
+        ids = [t.id for v in visits for t in v.tracklets]
+        expected = sorted((VisitHead.of(v) for v in visits), key=lambda h: h.id)
+        heads = lib.visit_heads_of(ids[::-1] + ids[:3])  # each visit once, however often asked
+        assert [(h.id, h.media, h.start, h.first_tracklet) for h in heads] == [
+            (h.id, h.media, h.start, h.first_tracklet) for h in expected
+        ]
+        assert all(np.array_equal(h.vector, e.vector) for h, e in zip(heads, expected, strict=True))
+        assert lib.visit_heads_of([]) == []
+
+
+def test_a_search_reads_the_members_of_only_the_visits_it_shows_or_merges(tmp_path: Path) -> None:
+    """Every hit visit is ranked from its head; members (tracks, vectors) are read for the few shown."""
+    with Library.open(many_videos(tmp_path)) as lib:
+        asked: list[int] = []
+        visits_of = lib.visits_of
+        lib.visits_of = lambda ids, rule=None: asked.extend(ids) or visits_of(ids, rule)  # type: ignore[method-assign]
+        heads: list[int] = []
+        heads_of = lib.visit_heads_of
+        lib.visit_heads_of = lambda ids, rule=None: heads.extend(ids) or heads_of(ids, rule)  # type: ignore[method-assign]
+        moments = search_vector(lib, identity(1), top=3)
+        assert len(moments) == 3
+        assert len(set(heads)) == len(lib) == 200  # a small library: every tracklet is a hit
+    # The shown moments' visits and the likely ones (the 40 look-alike visits may merge), nothing else.
+    assert len(set(asked)) <= 40 + 3
+
+
+def described(heads: list) -> list[tuple]:
+    return [(h.id, h.media, h.start, h.first_tracklet, h.vector.tobytes()) for h in heads]
+
+
+def test_a_library_from_before_visit_heads_is_searched_the_same(tmp_path: Path) -> None:
+    """Visits stored without their start and first member: a reader works them out from the members,
+    the next writer stores them (once), and every search gives the same moments throughout."""
+    root = many_videos(tmp_path, 8)
+    queries = [identity(1), mix(identity(1), identity(101), 0.7), identity(1002)]
+
+    def results(lib: Library) -> list:
+        return [[(m.tracklet_ids, m.score, m.start) for m in search_vector(lib, q, top=10)] for q in queries]
+
+    with Library.open(root) as lib:
+        expected = results(lib)
+        heads = described(lib.visit_heads_of(range(1, len(lib) + 1)))
+    conn = sqlite3.connect(root / "library.sqlite", isolation_level=None)
+    conn.executescript(  # the visits table as an older reidkit made it
+        "CREATE TABLE old (id INTEGER PRIMARY KEY, media_id INTEGER NOT NULL, vector BLOB NOT NULL);"
+        "INSERT INTO old SELECT id, media_id, vector FROM visits; DROP TABLE visits;"
+        "ALTER TABLE old RENAME TO visits; CREATE INDEX visits_media ON visits(media_id);"
+    )
+    conn.close()
+    with Library.open(root) as reader:
+        assert not reader._head_columns
+        assert described(reader.visit_heads_of(range(1, len(reader) + 1))) == heads
+        assert results(reader) == expected
+    Library.create_or_open(root, model="fake-reid", dim=16).close()
+    conn = sqlite3.connect(root / "library.sqlite")
+    assert (
+        conn.execute("SELECT COUNT(*) FROM visits WHERE start IS NULL OR first_tracklet IS NULL").fetchone()[
+            0
+        ]
+        == 0
+    )
+    conn.execute("UPDATE visits SET start = NULL WHERE id = 1")  # one stored by an older writer since
+    conn.commit()
+    conn.close()
+    with Library.open(root) as reader:
+        assert reader._head_columns
+        assert described(reader.visit_heads_of(range(1, len(reader) + 1))) == heads
+        assert results(reader) == expected
+
+
+def test_a_reader_never_shows_a_removed_files_record_for_one_added_after_it(tmp_path: Path) -> None:
+    """Media records are kept by a reader while nothing changes; a removal and an add that takes the
+    removed file's id (SQLite reuses the largest) show the new file."""
+    root = tmp_path / "lib"
+    with Library.create_or_open(root, model="m", dim=DIM) as writer:
+        writer.add_media(media("a.mp4", "sha-a"), [make_tracklet(1, basis(0))])
+        writer.add_media(media("b.mp4", "sha-b"), [make_tracklet(1, basis(1))])
+    with Library.open(root) as reader:
+        assert [Path(m.media).name for m in search_vector(reader, basis(1), top=1)] == ["b.mp4"]
+        with Library.create_or_open(root, model="m", dim=DIM) as writer:
+            removed = writer.remove_media("/videos/b.mp4")
+            added = writer.add_media(media("c.mp4", "sha-c"), [make_tracklet(1, basis(1))])
+        assert removed is not None and added == removed.id  # the id is taken again
+        assert [Path(m.media).name for m in search_vector(reader, basis(1), top=1)] == ["c.mp4"]

@@ -8,7 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from reidkit.core.gallery import LinkRule, MediaRecord, TrackletHit, TrackletRecord, Visit
+from reidkit.core.gallery import LinkRule, MediaRecord, TrackletHit, TrackletRecord, Visit, VisitHead
 from reidkit.core.types import Detections
 from reidkit.core.vectors import mean_direction
 from reidkit.index.footage import FootageScores, media_footage_scores
@@ -170,6 +170,9 @@ class FakeLibrary:
         media_ids = {self.tracklet(i).media_id for i in wanted}
         visits = [v for m in self._media if m.id in media_ids for v in self._linked(m, rule)]
         return sorted((v for v in visits if any(t.id in wanted for t in v.tracklets)), key=lambda v: v.id)
+
+    def visit_heads_of(self, tracklet_ids: Sequence[int], rule: LinkRule | None = None) -> list[VisitHead]:
+        return [VisitHead.of(v) for v in self.visits_of(tracklet_ids, rule)]
 
     def visits(self, rule: LinkRule | None = None) -> list[Visit]:
         return [v for m in self._media for v in self._linked(m, rule)]
