@@ -89,9 +89,9 @@ class YoloxDetector:
                 path=self.path,
                 hint="pass a detector as --detector (`reidkit models` lists them); ReID models go to --model",
             )
-        # The graph's shapes are read from the file, so that only the session that will run is built:
-        # one at the freed input size, or the fixed one (each build optimises the whole graph).
-        graph = _read_graph(self.path)
+        # To free the input size, the graph's shapes are read from the file instead of a session, so
+        # that only the session that will run is built (each build optimises the whole graph).
+        graph = _read_graph(self.path) if input_side is not None else None
         fixed = None if graph is not None else create_session(self.path, threads)
         input_shape, output_shape = _shapes(graph) if graph is not None else _session_shapes(fixed)
         self.input_spec = spec.input if spec is not None else _spec_from_shape(self.path, input_shape)
