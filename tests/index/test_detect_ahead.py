@@ -95,7 +95,36 @@ def test_one_thread_safe_detector_serves_every_thread_with_the_same_results() ->
     shared = FrameDetector(calls)
     assert side_by_side(frames, DetectorPool([shared] * 3)) == sequential(frames)
     assert {detector for _, detector in calls} == {id(shared)}
-    assert len({thread for thread, _ in calls}) > 1  # it did serve several threads
+
+
+class MeetingDetector(FrameDetector):
+    """Its first two calls wait for each other: they return only if two threads call it at once."""
+
+    def __init__(self, calls: list[tuple[int, int]]):
+        super().__init__(calls)
+        self.meeting = threading.Barrier(2, timeout=10)
+        self.started = 0
+        self.lock = threading.Lock()
+
+    def detect(self, image: np.ndarray) -> Detections:
+        with self.lock:
+            self.started += 1
+            first_two = self.started <= 2
+        if first_two:
+            self.meeting.wait()
+        return super().detect(image)
+
+
+def test_a_shared_detector_runs_in_several_threads_at_once() -> None:
+    calls: list[tuple[int, int]] = []
+    shared = MeetingDetector(calls)
+    pool = DetectorPool([shared, shared])
+    try:
+        items = list(detect_ahead(iter(footage()[:6]), pool, None, lambda: False))
+    finally:
+        pool.close()
+    assert len(items) == 6
+    assert len({thread for thread, _ in calls}) == 2
 
 
 def test_a_pool_needs_a_detector() -> None:
