@@ -4,11 +4,18 @@ ReID calls vs naive.
     PYTHONPATH=. python bench/index_speed.py [--model NAME] [--detector NAME] [--stride N]
                                              [--prefetch N] [--threads N] [VIDEO ...]
 
-Each video is indexed into a fresh temporary library, with the detector ``reidkit index`` builds
-(``index_detector_options``). "floor" is the least wall time the detector allows: frames detected x
-the raw model's latency on two threads (``session.run`` alone, at the input size of the video's first
-frame; the faster of the medians measured just before and just after indexing it, in this run);
-"/floor" is wall / floor.
+Each video is indexed into a fresh temporary library by one ``index_media`` call, with the detector by
+name as ``reidkit index`` builds it (``index_detector_options``). "wall" is that whole call: building the
+detectors, opening and closing the library, hashing, analysing and writing the file; "start" is the
+part of it outside the file's own time (``FileReport.wall``): the detectors' build and the library's
+open and close, paid once per call (once per folder by ``reidkit index FOLDER``). The ReID model is
+built once per process, before the table ("models loaded in"), as a process that indexes several
+calls keeps it. (Until the detectors were built before the first file, "wall" was the file's own time,
+which excluded the main detector's build and the library; the whole call is the stricter measure,
+and the one a user of a single short clip waits for.)
+"floor" is the least wall time the detector allows: frames detected x the raw model's latency on two
+threads (``session.run`` alone, at the input size of the video's first frame; the faster of the
+medians measured just before and just after indexing it, in this run); "/floor" is wall / floor.
 "reid" is the crops actually embedded (K per tracklet). "naive" is what a pipeline that embeds every
 box of every frame would run: the detector's boxes (at its own default confidence) on EVERY frame of
 the video, counted in a separate untimed pass (cached in ~/.cache/reidkit/bench, keyed by the video's
@@ -100,7 +107,7 @@ def main() -> int:
         args.detector, index_detector_options(args.detector, index_options(), threads=FLOOR_THREADS)
     )
     header = (
-        f"{'video':38s} {'frames':>6s} {'proc':>5s} {'det':>5s} {'stride':>6s} {'video s':>7s} {'wall s':>6s} "
+        f"{'video':38s} {'frames':>6s} {'proc':>5s} {'det':>5s} {'stride':>6s} {'video s':>7s} {'wall s':>6s} {'start':>5s} "
         f"{'fps':>6s} {'x rt':>5s} {'raw ms':>6s} {'floor':>6s} {'/floor':>6s} {'tracklets':>9s} "
         f"{'reid':>5s} {'naive':>6s} {'ratio':>7s} "
         f"{'decode':>6s} {'detect':>6s} {'track':>6s} {'embed':>6s} {'index':>6s}"
@@ -111,6 +118,7 @@ def main() -> int:
         first_frame = next(iter(open_media(video).frames())).image
         before = raw_latency(floor_detector, first_frame)
         with tempfile.TemporaryDirectory() as lib:
+            started = time.perf_counter()
             # By name, as `reidkit index` does: the indexer builds its single-threaded frame detectors.
             report = index_media(
                 video,
@@ -120,6 +128,7 @@ def main() -> int:
                 stride=args.stride,
                 options=index_options(),
             )
+            wall = time.perf_counter() - started
         after = raw_latency(floor_detector, first_frame)
         (f,) = report.files
         if f.status != "indexed":
@@ -130,12 +139,13 @@ def main() -> int:
         if before is not None and after is not None:
             raw = min(before, after)  # the faster: a floor must not be raised by a busy moment
             floor = f.frames_detected * raw
-            floor_cells = f"{raw * 1000:6.1f} {floor:6.1f} {f.wall / floor:6.2f}"
+            floor_cells = f"{raw * 1000:6.1f} {floor:6.1f} {wall / floor:6.2f}"
         else:
             floor_cells = f"{'-':>6s} {'-':>6s} {'-':>6s}"
         print(
             f"{video.name:38s} {f.frames_total:6d} {f.frames_processed:5d} {f.frames_detected:5d} {f.stride:6d} {f.duration:7.1f} "
-            f"{f.wall:6.1f} {f.frames_total / f.wall:6.1f} {f.realtime_factor:5.1f} {floor_cells} {f.tracklets:9d} "
+            f"{wall:6.1f} {wall - f.wall:5.2f} {f.frames_total / wall:6.1f} {f.duration / wall:5.1f} {floor_cells} "
+            f"{f.tracklets:9d} "
             f"{f.crops_embedded:5d} {naive[video]:6d} {ratio:>7s} {t.decode:6.2f} {t.detect:6.2f} "
             f"{t.track:6.2f} {t.embed:6.2f} {t.index:6.2f}"
         )
@@ -143,6 +153,7 @@ def main() -> int:
         "proc = frames decoded at the stride; det = frames the detector ran on (static, empty frames skipped)"
     )
     print(
+        "wall = the whole index_media call; start = its detector build and library open/close (s); "
         "fps = source frames per wall second; x rt = video seconds per wall second; stage columns in seconds"
     )
     print(

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -67,6 +68,9 @@ class YoloxDetector:
     ratio (sides rounded up to multiples of 32), scaled so that its longest side is ``input_side``, but
     never below the model's native size (small photos are enlarged as before). ``None`` keeps the
     model's fixed input. A graph whose input cannot be freed falls back to its fixed input.
+
+    ``detect`` may be called from several threads at once: onnxruntime runs concurrent calls on one
+    session, and the rest keeps no state but a cache of grids (a race there computes one twice).
     """
 
     def __init__(
@@ -85,20 +89,35 @@ class YoloxDetector:
                 path=self.path,
                 hint="pass a detector as --detector (`reidkit models` lists them); ReID models go to --model",
             )
-        self.session = create_session(self.path, threads)
-        self.input_spec = spec.input if spec is not None else _spec_from_session(self.path, self.session)
+        # To free the input size, the graph's shapes are read from the file instead of a session, so
+        # that only the session that will run is built (each build optimises the whole graph).
+        graph = _read_graph(self.path) if input_side is not None else None
+        fixed = None if graph is not None else create_session(self.path, threads)
+        input_shape, output_shape = _shapes(graph) if graph is not None else _session_shapes(fixed)
+        self.input_spec = spec.input if spec is not None else _spec_from_shape(self.path, input_shape)
         self.name = spec.name if spec is not None else self.path.stem
         self.conf, self.nms_iou, self.min_size = conf, nms_iou, min_size
-        self._input_name = self.session.get_inputs()[0].name
         native_grid = yolox_grid(self.input_spec.height, self.input_spec.width)
         self._grids = {(self.input_spec.height, self.input_spec.width): native_grid}
-        self.num_classes = _check_output(self.path, self.session, len(native_grid[0]))
+        self.num_classes = _check_output(self.path, output_shape, len(native_grid[0]))
         self.native_side = max(self.input_spec.height, self.input_spec.width)
         self.input_side: int | None = None
+        session, not_freed = None, None
         if input_side is not None and input_side != self.native_side:
-            free = _free_spatial_session(self.path, threads, self.input_spec, self.num_classes)
-            if free is not None:
-                self.session, self.input_side = free, max(input_side, self.native_side)
+            try:
+                if graph is None:
+                    raise ValueError("onnx cannot read the file")
+                session = _free_spatial_session(graph, threads, self.input_spec, self.num_classes)
+                self.input_side = max(input_side, self.native_side)
+            except Exception as exc:  # any failure: keep the model's own fixed input
+                not_freed = exc
+        if session is None:
+            session = fixed or create_session(self.path, threads)  # a broken file fails here, in one line
+        if not_freed is not None:
+            _log.warning(
+                "%s: input size cannot be freed (%s); using its fixed input", self.path.name, not_freed
+            )
+        self.session = session
 
     def detect(self, image: np.ndarray) -> Detections:
         return self.detect_batch([image])[0]
@@ -161,65 +180,82 @@ def _round_up(value: float, multiple: int) -> int:
     return max(multiple, -(-round(value) // multiple) * multiple)
 
 
-def _free_spatial_session(
-    path: Path, threads: int | None, spec: InputSpec, num_classes: int
-) -> object | None:
-    """A session on the graph with its input height/width (and anchor count) made symbolic, or None.
-
-    None when ``onnx`` cannot read the file or the freed graph fails a probe at a non-square size (a
-    graph with fixed reshapes inside): the caller keeps the fixed input then.
-    """
+def _read_graph(path: Path) -> Any | None:
+    """The model's ONNX graph, or None when ``onnx`` is missing or cannot parse the file (onnxruntime
+    then reads it, or says in one line why not)."""
     try:
         import onnx
 
-        graph = onnx.load(str(path))
-        dims = graph.graph.input[0].type.tensor_type.shape.dim
-        dims[2].dim_param, dims[3].dim_param = "height", "width"
-        graph.graph.output[0].type.tensor_type.shape.dim[1].dim_param = "anchors"
-        del graph.graph.value_info[:]  # stale intermediate shapes of the square input
-        session = create_session(graph.SerializeToString(), threads)
-        probe_shape = (spec.height, spec.width + STRIDES[-1])
-        probe = prepare_batch(
-            [np.zeros((*probe_shape, 3), np.uint8)],
-            replace(spec, height=probe_shape[0], width=probe_shape[1]),
-        )
-        raw = run_batched(session, probe)
-        if raw.shape[1:] != (len(yolox_grid(*probe_shape)[0]), 5 + num_classes):
-            raise ValueError(f"output {raw.shape} at input {probe_shape}")
-        return session
-    except Exception as exc:  # any failure: keep the model's own fixed input
-        _log.warning("%s: input size cannot be freed (%s); using its fixed input", path.name, exc)
+        return onnx.load(str(path))
+    except Exception:  # a broken file: create_session gives the one-line error
         return None
 
 
-def _spec_from_session(path: Path, session: object) -> InputSpec:
-    """YOLOX convention for an unregistered file: BGR, 0-255, letterbox padded with 114."""
-    shape = session.get_inputs()[0].shape  # type: ignore[attr-defined]
-    if len(shape) != 4 or shape[1] != 3 or not all(isinstance(d, int) for d in shape[2:]):
+Shape = list[int | str | None]
+
+
+def _shapes(graph: Any) -> tuple[Shape, Shape]:
+    """The first input's and first output's shapes as onnxruntime reports them: an int per fixed
+    dimension, the name of a symbolic one, None for an unknown one."""
+
+    def dims(value: Any) -> Shape:
+        return [
+            d.dim_value if d.HasField("dim_value") else (d.dim_param or None)
+            for d in value.type.tensor_type.shape.dim
+        ]
+
+    return dims(graph.graph.input[0]), dims(graph.graph.output[0])
+
+
+def _session_shapes(session: Any) -> tuple[Shape, Shape]:
+    return list(session.get_inputs()[0].shape), list(session.get_outputs()[0].shape)
+
+
+def _free_spatial_session(graph: Any, threads: int | None, spec: InputSpec, num_classes: int) -> object:
+    """A session on ``graph`` (consumed) with its input height/width and anchor count made symbolic.
+
+    Raises when the freed graph cannot be built or fails a probe at a non-square size (a graph with
+    fixed reshapes inside): the caller keeps the fixed input then.
+    """
+    dims = graph.graph.input[0].type.tensor_type.shape.dim
+    dims[2].dim_param, dims[3].dim_param = "height", "width"
+    graph.graph.output[0].type.tensor_type.shape.dim[1].dim_param = "anchors"
+    del graph.graph.value_info[:]  # stale intermediate shapes of the square input
+    session = create_session(graph.SerializeToString(), threads)
+    probe_shape = (spec.height, spec.width + STRIDES[-1])
+    probe = prepare_batch(
+        [np.zeros((*probe_shape, 3), np.uint8)],
+        replace(spec, height=probe_shape[0], width=probe_shape[1]),
+    )
+    raw = run_batched(session, probe)
+    if raw.shape[1:] != (len(yolox_grid(*probe_shape)[0]), 5 + num_classes):
+        raise ValueError(f"output {raw.shape} at input {probe_shape}")
+    return session
+
+
+def _spec_from_shape(path: Path, shape: Shape) -> InputSpec:
+    """YOLOX convention for an unregistered file (``shape``: its input's): BGR, 0-255, letterbox padded
+    with 114."""
+    height, width = shape[2:4] if len(shape) == 4 and shape[1] == 3 else (None, None)
+    if not isinstance(height, int) or not isinstance(width, int):
         raise ModelError(
             f"expected a fixed-size 1x3xHxW image input, got {shape}",
             path=path,
             hint="pass a YOLOX-style detector .onnx",
         )
-    height, width = int(shape[2]), int(shape[3])
     if height % 32 or width % 32:
         raise ModelError(f"input {height}x{width} is not a multiple of 32: not a YOLOX model", path=path)
     return InputSpec(height, width, channels="BGR", scale=1.0, resize="letterbox", pad_value=114.0)
 
 
-def _check_output(path: Path, session: object, anchors: int) -> int:
-    """Number of classes, after checking the output is ``(N, anchors, 5 + C)``; ModelError otherwise."""
-    shape = session.get_outputs()[0].shape  # type: ignore[attr-defined]
-    ok = (
-        len(shape) == 3
-        and isinstance(shape[2], int)
-        and shape[2] > 5
-        and (not isinstance(shape[1], int) or shape[1] == anchors)
-    )
-    if not ok:
+def _check_output(path: Path, shape: Shape, anchors: int) -> int:
+    """Number of classes, after checking the output ``shape`` is ``(N, anchors, 5 + C)``; ModelError
+    otherwise."""
+    classes = shape[2] - 5 if len(shape) == 3 and isinstance(shape[2], int) else 0
+    if classes < 1 or (isinstance(shape[1], int) and shape[1] != anchors):
         raise ModelError(
             f"not a YOLOX-style detector: output shape {shape}, expected (1, {anchors}, 5 + classes)",
             path=path,
             hint="pass a detector model (e.g. yolox-nano), not a ReID model",
         )
-    return int(shape[2]) - 5
+    return classes

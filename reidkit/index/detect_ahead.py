@@ -3,7 +3,8 @@
 A small detector on two threads is far from twice as fast as on one (its layers are too small to split
 well), so on a machine with few cores the indexer gets more frames per second by running one
 single-threaded detector per core on consecutive frames at once (``bench/index_speed.py``). Each worker
-thread owns its detector, so a detector need not be thread-safe.
+thread uses its own detector, so a detector need not be thread-safe; a thread-safe one (an ONNX
+session) is one object shared by all, loaded once.
 
 Which frames need the detector depends on the tracker's state after the frame before
 (:meth:`~reidkit.index.motion.MotionGate.decide`), which is not known yet for frames ahead. So the
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -26,20 +27,28 @@ from reidkit.index.motion import MotionGate
 
 
 class DetectorPool:
-    """``workers`` threads, each with its own detector from ``build()``, detecting one image each."""
+    """One thread per detector in ``detectors``, each detecting one image at a time with its own.
 
-    def __init__(self, build: Callable[[], Detector], workers: int):
-        if workers < 1:
-            raise ValueError(f"workers must be >= 1, got {workers}")
+    The same object may be listed several times when its ``detect`` is thread-safe
+    (:func:`reidkit.detect.build_detectors`); otherwise each thread must get its own.
+    """
+
+    def __init__(self, detectors: Sequence[Detector]):
+        if not detectors:
+            raise ValueError("a DetectorPool needs at least one detector")
+        self._detectors = list(detectors)
+        self._assigned = 0
+        self._lock = threading.Lock()
         self._local = threading.local()
-        self._build = build
-        self.workers = workers
-        self._executor = ThreadPoolExecutor(workers, thread_name_prefix="reidkit-detect")
+        self.workers = len(self._detectors)
+        self._executor = ThreadPoolExecutor(self.workers, thread_name_prefix="reidkit-detect")
 
     def _detect(self, image: object) -> Detections:
         detector = getattr(self._local, "detector", None)
-        if detector is None:
-            detector = self._local.detector = self._build()
+        if detector is None:  # a thread's first image: it takes the next detector (the pool has as many)
+            with self._lock:
+                detector = self._local.detector = self._detectors[self._assigned]
+                self._assigned += 1
         return detector.detect(image)  # type: ignore[arg-type]
 
     def submit(self, frame: Frame) -> Future[Detections]:

@@ -218,23 +218,24 @@ class MediaAnalyser:
         options: IndexOptions | None = None,
         tracker_config: TrackerConfig | None = None,
         tracker_factory: Callable[[], Tracker] | None = None,
-        video_detector: Callable[[], Detector] | None = None,
+        video_detectors: Sequence[Detector] | None = None,
     ):
-        """``video_detector`` builds the single-threaded detectors that work on a video's frames side by
-        side (:attr:`IndexOptions.detect_workers`); None: ``detector`` does, one frame at a time."""
+        """``video_detectors``: one detector per thread detecting a video's frames side by side
+        (:attr:`IndexOptions.detect_workers`; an object may repeat when its ``detect`` is thread-safe,
+        :func:`reidkit.detect.build_detectors`); None: ``detector``, one frame at a time."""
         self.detector = detector
         self.embedder = embedder
         self.options = options or IndexOptions()
+        frame_detectors = list(video_detectors) if video_detectors else [detector]
         workers = self.options.detect_workers
-        if workers is None:
-            workers = default_threads() if video_detector is not None else 1
-        if workers < 1 or (workers > 1 and video_detector is None):
+        if workers is not None and workers != len(frame_detectors):
             raise ReidkitError(
                 f"detect_workers={workers}: needs >= 1, and more than 1 needs a detector built by name "
-                "(each worker builds its own; a given detector object may not be thread-safe)"
+                "(each worker gets its own; a given detector object may not be thread-safe)"
+                if video_detectors is None or workers < 1
+                else f"detect_workers={workers}, but {len(frame_detectors)} video detectors were given"
             )
-        self._video_detector = video_detector or (lambda: detector)
-        self._detect_workers = workers
+        self.video_detectors = frame_detectors
         self._pool: DetectorPool | None = None
         if tracker_config is None:  # the detector's own thresholds (small detectors score lower)
             from reidkit.track import TrackerConfig
@@ -347,7 +348,7 @@ class MediaAnalyser:
             frames = prefetch(frames, opts.prefetch)
         bar = _progress(opts.progress, max(1, -(-int(source.frame_count) // stride)), Path(source.path).name)
         if self._pool is None:
-            self._pool = DetectorPool(self._video_detector, self._detect_workers)
+            self._pool = DetectorPool(self.video_detectors)
         detected = detect_ahead(
             _timed(frames, times), self._pool, gate, open_tracks=lambda: builder.open_count > 0
         )
@@ -677,25 +678,38 @@ def build_analyser(
     """Resolve the detector and embedder (names, paths or objects) into a :class:`MediaAnalyser`.
 
     A detector built here by name gets :func:`index_detector_options`, and a video's frames are
-    detected by one single-threaded copy of it per worker (:attr:`IndexOptions.detect_workers`).
+    detected by single-threaded detectors side by side (:attr:`IndexOptions.detect_workers`, by default
+    one per core: ``threads``, else :func:`~reidkit.core.runtime.default_threads`): one shared object
+    when it is thread-safe (:func:`~reidkit.detect.build_detectors`). Those are built here, so that a
+    bad model fails before any library is touched; the detector for still images (on ``threads``)
+    is built on the first image, as a run of videos never needs it.
     """
     embedder = _resolve_embedder(model, threads)
-    video_detector: Callable[[], Detector] | None = None
+    video_detectors: list[Detector] | None = None
     if not isinstance(detector, Detector):
         from functools import partial
 
-        from reidkit.detect import build_detector
+        from reidkit.detect import DeferredDetector, build_detector, build_detectors
 
-        detector_options = index_detector_options(detector, options, tracker_config, threads)
-        video_detector = partial(build_detector, detector, replace(detector_options, threads=1))
-        detector = build_detector(detector, detector_options)
-        if threads is not None and options.detect_workers is None:
-            options = replace(options, detect_workers=threads)  # the cores this analyser may use
+        workers = options.detect_workers
+        if workers is None:
+            workers = threads or default_threads()
+            options = replace(options, detect_workers=workers)
+        if workers < 1:
+            raise ReidkitError(f"detect_workers={workers}: needs >= 1")
+        image_options = index_detector_options(detector, options, tracker_config, threads)
+        frame_options = replace(image_options, threads=1)
+        video_detectors = build_detectors(detector, frame_options, workers)
+        if frame_options == replace(image_options, threads=image_options.threads or default_threads()):
+            detector = video_detectors[0]  # one thread for images too: the same detector
+        else:
+            name = video_detectors[0].name
+            detector = DeferredDetector(partial(build_detector, detector, image_options), name)
     return MediaAnalyser(
         detector,
         embedder,
         options=options,
         tracker_config=tracker_config,
         tracker_factory=tracker_factory,
-        video_detector=video_detector,
+        video_detectors=video_detectors,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 
 import numpy as np
+import pytest
 
 from reidkit.core.types import Detections, Frame
 from reidkit.index.detect_ahead import DetectorPool, detect_ahead
@@ -59,10 +60,7 @@ def sequential(frames: list[Frame]) -> list[tuple[int, bool, list[float]]]:
     return out
 
 
-def test_side_by_side_detection_equals_the_one_at_a_time_loop() -> None:
-    frames = footage()
-    calls: list[tuple[int, int]] = []
-    pool = DetectorPool(lambda: FrameDetector(calls), workers=3)
+def side_by_side(frames: list[Frame], pool: DetectorPool) -> list[tuple[int, bool, list[float]]]:
     gate, tracker = MotionGate(keyframe_seconds=1.0), Tracker()
     out = []
     try:
@@ -71,19 +69,72 @@ def test_side_by_side_detection_equals_the_one_at_a_time_loop() -> None:
             out.append((item.frame.index, item.detected, item.detections.boxes.ravel().tolist()))
     finally:
         pool.close()
+    return out
+
+
+def test_side_by_side_detection_equals_the_one_at_a_time_loop() -> None:
+    frames = footage()
+    calls: list[tuple[int, int]] = []
+    detectors = [FrameDetector(calls) for _ in range(3)]
+    out = side_by_side(frames, DetectorPool(detectors))
     expected = sequential(frames)
     assert out == expected
     assert sum(d for _, d, _ in expected) < len(frames)  # the gate did skip frames: the case is real
     detectors_by_thread: dict[int, set[int]] = {}
     for thread, detector in calls:
         detectors_by_thread.setdefault(thread, set()).add(detector)
-    assert all(len(d) == 1 for d in detectors_by_thread.values())  # each thread owns one detector
-    assert len({d for ds in detectors_by_thread.values() for d in ds}) == len(detectors_by_thread)
+    assert all(len(d) == 1 for d in detectors_by_thread.values())  # each thread keeps one detector
+    used = [d for ds in detectors_by_thread.values() for d in ds]
+    assert len(set(used)) == len(used)  # and no two threads share one
+    assert set(used) <= {id(d) for d in detectors}
+
+
+def test_one_thread_safe_detector_serves_every_thread_with_the_same_results() -> None:
+    frames = footage()
+    calls: list[tuple[int, int]] = []
+    shared = FrameDetector(calls)
+    assert side_by_side(frames, DetectorPool([shared] * 3)) == sequential(frames)
+    assert {detector for _, detector in calls} == {id(shared)}
+
+
+class MeetingDetector(FrameDetector):
+    """Its first two calls wait for each other: they return only if two threads call it at once."""
+
+    def __init__(self, calls: list[tuple[int, int]]):
+        super().__init__(calls)
+        self.meeting = threading.Barrier(2, timeout=10)
+        self.started = 0
+        self.lock = threading.Lock()
+
+    def detect(self, image: np.ndarray) -> Detections:
+        with self.lock:
+            self.started += 1
+            first_two = self.started <= 2
+        if first_two:
+            self.meeting.wait()
+        return super().detect(image)
+
+
+def test_a_shared_detector_runs_in_several_threads_at_once() -> None:
+    calls: list[tuple[int, int]] = []
+    shared = MeetingDetector(calls)
+    pool = DetectorPool([shared, shared])
+    try:
+        items = list(detect_ahead(iter(footage()[:6]), pool, None, lambda: False))
+    finally:
+        pool.close()
+    assert len(items) == 6
+    assert len({thread for thread, _ in calls}) == 2
+
+
+def test_a_pool_needs_a_detector() -> None:
+    with pytest.raises(ValueError, match="at least one detector"):
+        DetectorPool([])
 
 
 def test_without_a_gate_every_frame_is_detected_in_order() -> None:
     frames = footage()[:9]
-    pool = DetectorPool(lambda: FrameDetector([]), workers=2)
+    pool = DetectorPool([FrameDetector([]), FrameDetector([])])
     try:
         items = list(detect_ahead(iter(frames), pool, None, lambda: False))
     finally:
@@ -94,7 +145,7 @@ def test_without_a_gate_every_frame_is_detected_in_order() -> None:
 
 
 def test_stopping_early_leaves_no_work_running() -> None:
-    pool = DetectorPool(lambda: FrameDetector([]), workers=2)
+    pool = DetectorPool([FrameDetector([]), FrameDetector([])])
     items = detect_ahead(iter(footage()), pool, None, lambda: False)
     next(items)
     items.close()

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from reidkit.core.types import Detections
@@ -24,8 +26,10 @@ class NoOneDetector:
 
 @pytest.fixture
 def built(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, DetectorOptions]]:
-    """The (name, options) of every detector built through ``reidkit.detect.build_detector``."""
+    """The (name, options) of every detector built through ``reidkit.detect.build_detector`` (also
+    the ones ``build_detectors`` builds)."""
     import reidkit.detect
+    import reidkit.detect.registry
 
     calls: list[tuple[str, DetectorOptions]] = []
 
@@ -35,6 +39,7 @@ def built(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, DetectorOptions]]:
         return NoOneDetector()
 
     monkeypatch.setattr(reidkit.detect, "build_detector", spy)
+    monkeypatch.setattr(reidkit.detect.registry, "build_detector", spy)
     return calls
 
 
@@ -42,13 +47,15 @@ def built(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, DetectorOptions]]:
 def test_index_and_track_build_a_detector_with_the_same_options(
     name: str, built: list[tuple[str, DetectorOptions]]
 ) -> None:
-    build_analyser(name, ShirtTrousersEmbedder(), options=IndexOptions())  # reidkit index
+    analyser = build_analyser(name, ShirtTrousersEmbedder(), options=IndexOptions())  # reidkit index
+    analyser.detector.detect(np.zeros((48, 64, 3), np.uint8))  # the still-image detector: built on use
     build_tracking_detector(name, TrackerConfig.for_detector(name))  # reidkit track
-    (index_name, index_options), (track_name, track_options) = built
-    assert index_name == track_name == name
-    assert index_options == track_options
-    assert index_options.conf == TrackerConfig().track_low  # low-score boxes reach the tracker
-    assert index_options == index_detector_options(name, IndexOptions())
+    *index_calls, (track_name, track_options) = built
+    assert index_calls and {n for n, _ in index_calls} == {track_name} == {name}
+    # Video frames are detected on one thread per detector, images on all: threads aside, the same.
+    assert {replace(o, threads=None) for _, o in index_calls} == {track_options}
+    assert track_options.conf == TrackerConfig().track_low  # low-score boxes reach the tracker
+    assert track_options == index_detector_options(name, IndexOptions())
 
 
 @pytest.mark.parametrize("name", DETECTORS.names())

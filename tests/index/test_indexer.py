@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -165,9 +166,58 @@ def test_detector_built_by_name_takes_the_input_side_option() -> None:
     shared_path("models", "yolox_nano_416x416.onnx")
     default = build_analyser("yolox-nano", ColourEmbedder(), options=IndexOptions())
     larger = build_analyser("yolox-nano", ColourEmbedder(), options=IndexOptions(detect_input_side=960))
-    assert default.detector.input_side == 640  # type: ignore[attr-defined]
-    assert larger.detector.input_side == 960  # type: ignore[attr-defined]
-    assert larger.detector.conf == pytest.approx(0.1)  # type: ignore[attr-defined]  # tracker's track_low
+    for analyser, side in ((default, 640), (larger, 960)):
+        # The still-image detector is built on first use: build it to see its settings too.
+        image_detector = getattr(analyser.detector, "built", analyser.detector)
+        for detector in (*analyser.video_detectors, image_detector):
+            assert detector.input_side == side  # type: ignore[attr-defined]
+            assert detector.conf == pytest.approx(0.1)  # type: ignore[attr-defined]  # tracker's track_low
+
+
+@pytest.fixture
+def sessions(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The onnxruntime threads of every session a YOLOX detector creates."""
+    import reidkit.detect.yolox
+
+    threads: list[int] = []
+    create = reidkit.detect.yolox.create_session
+
+    def spy(model: Any, n: int | None = None) -> Any:
+        threads.append(n or 0)
+        return create(model, n)
+
+    monkeypatch.setattr(reidkit.detect.yolox, "create_session", spy)
+    return threads
+
+
+def test_a_detector_named_loads_one_session_for_videos_and_one_for_images_only_when_one_comes(
+    tmp_path: Path, sessions: list[int]
+) -> None:
+    """A run of short clips must not pay for detectors it never uses: the video threads share one
+    single-threaded session, and the detector for still images (on every core) waits for an image."""
+    from reidkit.index.indexer import build_analyser
+    from tests.detect.test_detect_input_side import _write_model
+
+    pytest.importorskip("onnx")
+    model = _write_model(tmp_path / "tiny.onnx", fully_convolutional=True)
+    analyser = build_analyser(model, ColourEmbedder(), options=IndexOptions(progress=False), threads=2)
+    try:
+        assert sessions == [1]
+        first, second = analyser.video_detectors
+        assert first is second
+        video = analyser.analyse(write_scene(tmp_path / "walk.mp4"))
+        assert video.report.status == "indexed" and video.report.frames_detected > 0
+        assert sessions == [1]
+        image = analyser.analyse(write_still(tmp_path / "still.png"))
+        assert image.report.status == "indexed"
+        assert sessions == [1, 2]
+        analyser.analyse(write_still(tmp_path / "again.png"))
+        assert sessions == [1, 2]
+    finally:
+        analyser.close()
+    one_core = build_analyser(model, ColourEmbedder(), options=IndexOptions(progress=False), threads=1)
+    assert one_core.detector is one_core.video_detectors[0]  # the same settings: the same detector
+    assert sessions == [1, 2, 1]
 
 
 def test_a_tracker_from_the_factory_sets_when_tracklets_end(tmp_path: Path) -> None:
