@@ -229,6 +229,7 @@ class LibraryWorker:
         analyser = MediaAnalyser(
             self._analyser.detector,
             self._analyser.embedder,
+            video_detectors=self._analyser.video_detectors,  # a video's frames detected side by side
             options=IndexOptions(stride=job.stride, progress=False),
             tracker_factory=lambda: _ProgressTracker(
                 ByteTracker(self._tracker_config), job, frames_total, self.changed
@@ -237,10 +238,13 @@ class LibraryWorker:
         job.phase = "indexing"
         self.changed()
         embedder = analyser.embedder
-        with Library.create_or_open(
-            self.root, embedder.name, embedder.dim, model_file=getattr(embedder, "path", None)
-        ) as library:
-            report = MediaIndexer(library, analyser).index_file(path)
+        try:
+            with Library.create_or_open(
+                self.root, embedder.name, embedder.dim, model_file=getattr(embedder, "path", None)
+            ) as library:
+                report = MediaIndexer(library, analyser).index_file(path)
+        finally:
+            analyser.close()  # the job's frame-detection threads
         if report.status == "failed":
             log.info("%s", report.message)
             raise ReidkitError(_without_path(report.message, path))
