@@ -56,7 +56,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from reidkit.core.vectors import l2_normalise  # noqa: E402
-from reidkit.index.library import Library, NewMedia, NewTracklet  # noqa: E402
+from reidkit.index.library import Library, NewMedia, NewTracklet, stored_file  # noqa: E402
 
 MODEL = "reidkit-retail-0287-cuhk03"  # the default model: the real tracklets' vectors and calibration
 VIDEO_SECONDS = 3600.0
@@ -160,42 +160,8 @@ def real_files(out: Path, shared: Path) -> list[tuple[NewMedia, list[NewTracklet
         index_media(
             [str(v) for v in videos if v.is_file()], root, model=MODEL, options=IndexOptions(progress=False)
         )
-    files = []
     with Library.open(root) as real:
-        for media in real.media_list():
-            records = real.tracklets(media.id)
-            vectors = real.vectors_of([r.id for r in records])
-            new = [
-                NewTracklet(
-                    track_id=r.track_id,
-                    frames=r.frames,
-                    times=np.linspace(r.start, r.end, len(r.frames)),
-                    boxes=r.boxes,
-                    vector=vector,
-                    crop_vectors=real.crop_vectors(r.id),
-                    best_frame=r.best_frame,
-                    best_box=r.best_box,
-                    thumbnail_jpeg=(root / r.thumbnail).read_bytes(),
-                    quality=r.quality,
-                )
-                for r, vector in zip(records, vectors, strict=True)
-            ]
-            files.append(
-                (
-                    NewMedia(
-                        media.path,
-                        media.sha256,
-                        media.kind,
-                        media.fps,
-                        media.frame_count,
-                        media.duration,
-                        media.width,
-                        media.height,
-                    ),
-                    new,
-                )
-            )
-    return files
+        return [stored_file(real, media) for media in real.media_list()]
 
 
 def make_queries(people: People, real: list[tuple[NewMedia, list[NewTracklet]]], n: int) -> np.ndarray:

@@ -134,6 +134,8 @@ class Judging:
         """``moments`` (the result's, or some of them as if the others were not in the library) judged."""
         if self.fixed is not None:
             return [m.score >= self.fixed for m in moments]
+        if moments is result.moments:  # the search judged these itself, with this rule
+            return [bool(m.likely) for m in moments]
         from reidkit.search.moments import MomentRule
         from reidkit.search.one_person import judge
 

@@ -41,7 +41,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, Any, Literal, Protocol
 
 import numpy as np
 
@@ -202,6 +202,43 @@ class NewTracklet:
     quality: float
     crop_frames: np.ndarray | None = None  # (k,) frame of each crop vector
     crop_qualities: np.ndarray | None = None  # (k,)
+
+
+class StoredFiles(Protocol):
+    """What :func:`stored_file` reads: a Library, or a gallery that holds crop vectors and thumbnails."""
+
+    root: Any
+
+    def tracklets(self, media_id: int | None = None) -> list[TrackletRecord]: ...
+    def vectors_of(self, tracklet_ids: Sequence[int]) -> np.ndarray: ...
+    def crop_vectors(self, tracklet_id: int) -> np.ndarray: ...
+
+
+def stored_file(source: StoredFiles, media: MediaRecord) -> tuple[NewMedia, list[NewTracklet]]:
+    """``media`` of ``source`` as :meth:`Library.add_media` takes it, to add it to another library: its
+    tracklets with their stored vectors, crop vectors and thumbnails (times spread over each
+    tracklet's span)."""
+    records = source.tracklets(media.id)
+    vectors = source.vectors_of([r.id for r in records])
+    new_media = NewMedia(
+        media.path, media.sha256, media.kind, media.fps, media.frame_count, media.duration, media.width,
+        media.height,
+    )  # fmt: skip
+    return new_media, [
+        NewTracklet(
+            track_id=r.track_id,
+            frames=r.frames,
+            times=np.linspace(r.start, r.end, len(r.frames)),
+            boxes=r.boxes,
+            vector=vector,
+            crop_vectors=source.crop_vectors(r.id),
+            best_frame=r.best_frame,
+            best_box=r.best_box,
+            thumbnail_jpeg=(Path(source.root) / r.thumbnail).read_bytes(),
+            quality=r.quality,
+        )
+        for r, vector in zip(records, vectors, strict=True)
+    ]
 
 
 def thumbnail_path(sha256: str, track_id: int) -> str:

@@ -231,28 +231,9 @@ class FakeDetector:
 
 def as_library(fake: FakeLibrary, root: Path) -> Library:
     """The fake's media and tracklets added to a real Library through its public API (same ids)."""
-    from reidkit.index.library import NewMedia, NewTracklet
+    from reidkit.index.library import stored_file
 
     library = Library.create_or_open(root, model=fake.model, dim=fake.dim)
     for media in fake.media_list():
-        new_media = NewMedia(
-            media.path, media.sha256, media.kind, media.fps, media.frame_count, media.duration, media.width,
-            media.height,
-        )  # fmt: skip
-        tracklets = [
-            NewTracklet(
-                track_id=t.track_id,
-                frames=t.frames,
-                times=np.linspace(t.start, t.end, len(t.frames)),
-                boxes=t.boxes,
-                vector=fake.vector(t.id),
-                crop_vectors=fake.crop_vectors(t.id),
-                best_frame=t.best_frame,
-                best_box=t.best_box,
-                thumbnail_jpeg=(fake.root / t.thumbnail).read_bytes(),
-                quality=t.quality,
-            )
-            for t in fake.tracklets(media.id)
-        ]
-        library.add_media(new_media, tracklets)
+        library.add_media(*stored_file(fake, media))
     return library
