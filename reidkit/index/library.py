@@ -36,12 +36,12 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import IO, Any, Literal, Protocol
+from typing import IO, Any, Literal, Protocol, TypeVar
 
 import numpy as np
 
@@ -82,6 +82,7 @@ from reidkit.index.visits import (
 )
 
 log = get_logger(__name__)
+_T = TypeVar("_T")
 
 # 2: vectors in vector shards (a library of version 1 is migrated by its next writer).
 SCHEMA_VERSION = 2
@@ -668,7 +669,7 @@ class Library:
         """
         self._refresh()
         if self._cohort is None or self._cohort[0] != self._generation:
-            self._cohort = (self._generation, self._store.sample(limit))
+            self._cohort = (self._generation, self._read_vectors(lambda: self._store.sample(limit)))
         return self._cohort[1]
 
     def tracklet_vectors(self) -> tuple[np.ndarray, np.ndarray]:
@@ -715,9 +716,21 @@ class Library:
                 hint=f"run `reidkit index VIDEO_OR_FOLDER --library {self.root}` first",
             )
         k = max(1, min(int(k), total))
+        unit = _unit(query)
         with _one_faiss_thread():
-            ids, scores = self._store.search(_unit(query), k)
+            ids, scores = self._read_vectors(lambda: self._store.search(unit, k))
         return [(int(i), float(s)) for i, s in zip(ids, scores, strict=True)]
+
+    def _read_vectors(self, read: Callable[[], _T]) -> _T:
+        """``read()`` from the vector store; rows found damaged as they are read (opening checks the
+        rows an approximate index covers only then) are repaired from SQLite, and ``read`` runs again."""
+        try:
+            return read()
+        except VectorStoreDamaged as exc:
+            log.warning("%s; rebuilding the vectors from library.sqlite", exc)
+            with self._state_lock:
+                self._repair(exc.reason)
+            return read()
 
     @contextmanager
     def _read_snapshot(self) -> Iterator[None]:
@@ -1380,6 +1393,8 @@ class Library:
                 state = read_state(self._conn)
         try:
             self._adopt(state, verify=True)
+            if self.writable:
+                self._store.write_missing_sums()
         except VectorStoreDamaged as exc:
             log.warning("%s; rebuilding the vectors from library.sqlite", exc)
             self._repair(exc.reason)
@@ -1479,7 +1494,7 @@ class Library:
             [
                 (f"{VECTORS_DIR}/{path.name}",)
                 for number in numbers
-                for path in (self._store.ids_path(number), self._store.vectors_path(number))
+                for path in self._store.shard_files(number)
             ],
         )
 
@@ -1494,7 +1509,12 @@ class Library:
         if store.ann is not None and store.uncovered_rows() <= ANN_TAIL_MAX:
             return
         old = store.ann_state.file if store.ann_state is not None else None
-        state = store.build_ann(self.index_spec, read_generation(self._conn) + 1)
+        try:
+            state = store.build_ann(self.index_spec, read_generation(self._conn) + 1)
+        except VectorStoreDamaged as exc:  # rows first read here (a retrain reads them all)
+            log.warning("%s; rebuilding the vectors from library.sqlite", exc)
+            self._rebuild_store(exc.reason)
+            return
         from reidkit.index.library_files import ann_to_json
 
         with self._transaction() as cur:

@@ -237,8 +237,8 @@ def recover_writer(store: VectorStore, state: StoreState, retired: frozenset[str
         if number in committed:
             store.truncate(number, committed[number])
         else:
-            store.ids_path(number).unlink(missing_ok=True)
-            store.vectors_path(number).unlink(missing_ok=True)
+            for path in store.shard_files(number):
+                path.unlink(missing_ok=True)
     keep_ann = state.ann.file if state.ann is not None else None
     for path in store.folder.glob("ann-*.faiss*"):
         if path.name != keep_ann:

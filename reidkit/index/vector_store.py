@@ -4,6 +4,7 @@ Layout of ``vectors/`` (SQLite stays the truth; everything here can be rebuilt f
 
     shard-000000.ids   int64 tracklet ids, one per row, ascending
     shard-000000.f32   float32 (rows, D) unit vectors, row i belongs to ids[i]
+    shard-000000.sums  uint64 checksum of each row (id and vector), whose sum is the shard's checksum
     ann-<generation>.faiss   the approximate index over the first rows of each shard (large libraries)
 
 What a shard holds is what ``library.sqlite`` says it holds: the ``vector_shards`` table records each
@@ -11,8 +12,13 @@ shard's committed row count and a checksum of those rows, in the same transactio
 Rows are only ever appended (written before that commit, so a reader, which maps exactly the committed
 rows of its own snapshot, never sees a half-written add), a removed tracklet's row stays and is masked
 (its id is in ``removed_vectors``), and a shard is never rewritten in place: a repair writes new shard
-files. Opening maps the shards and checks their checksums, reading no vector from SQLite, so its cost
-is a pass over the vector files at memory speed, not a query per vector.
+files. Opening maps the shards and checks their checksums, reading no vector from SQLite.
+
+What opening reads does not grow with the vectors an approximate index covers: those rows are read
+only as candidates to re-score, so opening checks the per-row sums against the shard's checksum
+(8 bytes a row instead of 1 KiB) and every row is checked against its sum when it is first read. The
+rest (an exact library, the rows added since the index was saved) is checked whole at opening. A shard
+from before per-row sums is checked whole, and its next writer writes its sums.
 
 Search is exact (a scan of every live vector) up to :data:`EXACT_MAX_VECTORS`, then approximate: an IVF
 index with compact codes (:func:`auto_codes`) finds ``REFINE_FACTOR`` times the candidates asked for, and those are re-scored
@@ -94,31 +100,38 @@ class VectorStoreDamaged(Exception):
 _WEIGHTS = np.random.default_rng(0x5EED).integers(1, 2**63, size=4096, dtype=np.uint64) | np.uint64(1)
 
 
-def vector_checksum(ids: np.ndarray, vectors: np.ndarray) -> int:
-    """A 64-bit checksum of ``(id, vector)`` rows: additive, so it is kept up to date per add.
-
-    Each row hashes to a weighted sum of its 64-bit words (a word changed, or two swapped, changes it)
-    mixed with its id; the rows' hashes are summed mod 2**64. Runs at memory speed (one integer
-    matrix-vector product), so opening can check a million vectors in a fraction of a second.
-    """
+def row_checksums(ids: np.ndarray, vectors: np.ndarray) -> np.ndarray:
+    """A 64-bit hash of each ``(id, vector)`` row (uint64): a weighted sum of the row's 64-bit words (a
+    word changed, or two swapped, changes it) mixed with its id. Runs at memory speed (one integer
+    matrix-vector product per chunk)."""
     ids = np.asarray(ids, np.int64).reshape(-1)
     vectors = np.ascontiguousarray(vectors, np.float32)
     if len(ids) == 0:
-        return 0
+        return np.zeros(0, np.uint64)
     words = vectors.reshape(len(ids), -1)
     words = words.view(np.uint64) if words.shape[1] % 2 == 0 else words.view(np.uint32)
     weights = _WEIGHTS[: words.shape[1]]
     id_mix = (ids.view(np.uint64) + np.uint64(0x9E3779B97F4A7C15)) * np.uint64(0xBF58476D1CE4E5B9)
-    total = 0
+    out = np.empty(len(ids), np.uint64)
     for start in range(0, len(ids), _CHECKSUM_CHUNK):
         chunk = words[start : start + _CHECKSUM_CHUNK]
         if chunk.dtype != np.uint64:
             chunk = chunk.astype(np.uint64)
         with np.errstate(over="ignore"):
             rows = (chunk @ weights) ^ id_mix[start : start + _CHECKSUM_CHUNK]
-            rows = rows * np.uint64(0x94D049BB133111EB)
-        total = (total + int(rows.sum(dtype=np.uint64))) & _MASK64
-    return total
+            out[start : start + _CHECKSUM_CHUNK] = rows * np.uint64(0x94D049BB133111EB)
+    return out
+
+
+def sum_checksums(row_sums: np.ndarray) -> int:
+    """The checksum of rows from their :func:`row_checksums`: their sum mod 2**64 (additive, so a
+    shard's is kept up to date per add)."""
+    return int(np.asarray(row_sums, np.uint64).sum(dtype=np.uint64)) & _MASK64
+
+
+def vector_checksum(ids: np.ndarray, vectors: np.ndarray) -> int:
+    """A 64-bit checksum of ``(id, vector)`` rows: the sum of their :func:`row_checksums`."""
+    return sum_checksums(row_checksums(ids, vectors))
 
 
 def auto_nprobe(index: Any) -> int:
@@ -189,6 +202,9 @@ class VectorStore:
         self._ids: dict[int, np.ndarray] = {}
         self._vectors: dict[int, np.ndarray] = {}
         self._live: dict[int, np.ndarray | None] = {}  # None: every row live
+        self._sums: dict[int, np.ndarray | None] = {}  # per-row checksums; None: none on disk
+        # Rows [0, n) of a shard not checked yet: each is checked against its sum when first read.
+        self._unchecked: dict[int, int] = {}
         self._removed: np.ndarray = np.zeros(0, np.int64)
         self.ann_state: AnnState | None = None
         self.ann: Any = None
@@ -206,6 +222,13 @@ class VectorStore:
 
     def vectors_path(self, number: int) -> Path:
         return self.folder / f"shard-{number:06d}.f32"
+
+    def sums_path(self, number: int) -> Path:
+        return self.folder / f"shard-{number:06d}.sums"
+
+    def shard_files(self, number: int) -> tuple[Path, Path, Path]:
+        """Every file of shard ``number``: ids, vectors, per-row sums."""
+        return self.ids_path(number), self.vectors_path(number), self.sums_path(number)
 
     def file_rows(self, number: int) -> int:
         """Complete rows present in a shard's files (committed or not)."""
@@ -236,37 +259,54 @@ class VectorStore:
         """Map ``shards`` (their committed rows), mask ``removed`` ids and open the approximate index.
 
         Raises :class:`VectorStoreDamaged` when a file is missing, short or fails its checksum; a
-        damaged approximate index is dropped instead (search falls back to an exact scan).
+        damaged approximate index is dropped instead (search falls back to an exact scan). The rows the
+        approximate index covers are checked when read (:meth:`_check_rows`), the others here.
         """
-        ids: dict[int, np.ndarray] = {}
-        vectors: dict[int, np.ndarray] = {}
+        ann, open_ann = self.ann, ann_state != self.ann_state or (ann_state is not None and self.ann is None)
+        if open_ann:
+            ann = self._open_ann(ann_state, verify) if ann_state is not None else None
+            ann_state = ann_state if ann is not None else None
+        covered = ann_state.covered if ann is not None and ann_state is not None else {}
+        mapped: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray | None, int]] = {}
         for shard in shards:
-            if shard.number in self._ids and self._shard_unchanged(shard):
-                ids[shard.number], vectors[shard.number] = (
-                    self._ids[shard.number],
-                    self._vectors[shard.number],
+            number = shard.number
+            if number in self._ids and self._shard_unchanged(shard):
+                mapped[number] = (
+                    self._ids[number],
+                    self._vectors[number],
+                    self._sums[number],
+                    self._unchecked[number],
                 )
                 continue
-            ids[shard.number], vectors[shard.number] = self._map(shard, verify)
+            # Not verified again (the writer's own rows): what was not checked yet stays so.
+            unchecked = min(self._unchecked.get(number, 0), shard.rows)
+            mapped[number] = self._map(shard, covered.get(number, 0) if verify else None, unchecked)
         self.shards = list(shards)
-        self._ids, self._vectors = ids, vectors
+        self._ids = {n: m[0] for n, m in mapped.items()}
+        self._vectors = {n: m[1] for n, m in mapped.items()}
+        self._sums = {n: m[2] for n, m in mapped.items()}
+        self._unchecked = {n: m[3] for n, m in mapped.items()}
         self._set_removed(removed)
-        if ann_state != self.ann_state or (ann_state is not None and self.ann is None):
-            self.ann_state, self.ann = ann_state, None
-            if ann_state is not None:
-                self.ann = self._open_ann(ann_state, verify)
-                if self.ann is None:
-                    self.ann_state = None
+        if open_ann:
+            self.ann_state, self.ann = ann_state, ann
         self.set_search_params(nprobe, ef_search)
 
     def _shard_unchanged(self, shard: Shard) -> bool:
         old = next((s for s in self.shards if s.number == shard.number), None)
         return old == shard
 
-    def _map(self, shard: Shard, verify: bool) -> tuple[np.ndarray, np.ndarray]:
-        ids_path, vec_path = self.ids_path(shard.number), self.vectors_path(shard.number)
+    def _map(
+        self, shard: Shard, check_from: int | None, unchecked: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, int]:
+        """Map a shard's committed rows: ``(ids, vectors, row sums or None, rows not checked yet)``.
+
+        ``check_from``: rows from there on are checked now, those before it when first read (None:
+        nothing is checked now, and ``unchecked`` rows stay unchecked). Without row sums (a shard
+        from before them, or sums that do not add up) every row is checked now.
+        """
+        ids_path, vec_path, sums_path = self.shard_files(shard.number)
         if shard.rows == 0:
-            return np.zeros(0, np.int64), np.zeros((0, self.dim), np.float32)
+            return np.zeros(0, np.int64), np.zeros((0, self.dim), np.float32), None, 0
         if self.file_rows(shard.number) < shard.rows:
             missing = ids_path if vec_path.exists() and not ids_path.exists() else vec_path
             raise VectorStoreDamaged(missing, f"holds fewer than the {shard.rows} rows the database records")
@@ -274,9 +314,66 @@ class VectorStore:
         # a cost per lookup that the refine step pays for every shard it reads candidates from.
         ids = np.asarray(np.memmap(ids_path, np.int64, "r", shape=(shard.rows,)))
         vectors = np.asarray(np.memmap(vec_path, np.float32, "r", shape=(shard.rows, self.dim)))
-        if verify and vector_checksum(ids, vectors) != shard.checksum:
-            raise VectorStoreDamaged(vec_path, "its vectors do not match their checksum (damaged on disk)")
-        return ids, vectors
+        sums = None
+        with suppress(OSError, ValueError):
+            if sums_path.stat().st_size >= 8 * shard.rows:
+                sums = np.asarray(np.memmap(sums_path, np.uint64, "r", shape=(shard.rows,)))
+        if check_from is None:
+            return ids, vectors, sums, unchecked if sums is not None else 0
+        if sums is None or sum_checksums(sums) != shard.checksum:
+            sums = None  # absent or damaged: derived data, written again by the next writer
+            check_from = 0
+            if vector_checksum(ids, vectors) != shard.checksum:
+                raise VectorStoreDamaged(
+                    vec_path, "its vectors do not match their checksum (damaged on disk)"
+                )
+        elif check_from < shard.rows:
+            rows = np.arange(check_from, shard.rows)
+            self._compare(shard.number, rows, ids[check_from:], vectors[check_from:], sums)
+        return ids, vectors, sums, check_from
+
+    def _compare(
+        self, number: int, rows: np.ndarray, ids: np.ndarray, vectors: np.ndarray, sums: np.ndarray
+    ) -> None:
+        bad = np.flatnonzero(row_checksums(ids, vectors) != sums[rows])
+        if len(bad):
+            raise VectorStoreDamaged(
+                self.vectors_path(number),
+                f"row {int(rows[bad[0]])} does not match its checksum (damaged on disk)",
+            )
+
+    def _check_rows(self, number: int, rows: np.ndarray) -> None:
+        """Check ``rows`` of a shard that opening left unchecked against their sums, before a read."""
+        unchecked = self._unchecked.get(number, 0)
+        if unchecked == 0:
+            return
+        rows = rows[rows < unchecked]
+        sums = self._sums.get(number)
+        if len(rows) and sums is not None:
+            self._compare(number, rows, self._ids[number][rows], self._vectors[number][rows], sums)
+
+    def _check_block(self, number: int, first: int, end: int) -> None:
+        """:meth:`_check_rows` for rows [first, end); a block from row 0 on marks the shard checked."""
+        unchecked = self._unchecked.get(number, 0)
+        if first >= unchecked:
+            return
+        self._check_rows(number, np.arange(first, min(end, unchecked)))
+        if first == 0 and end >= unchecked:
+            self._unchecked[number] = 0
+
+    def write_missing_sums(self) -> None:
+        """Write the row sums of shards that have none (a writer, for shards from before them). They
+        are derived data checked against SQLite's checksum on every open, so a write cut short only
+        means a whole-shard check until the next writer."""
+        for s in self.shards:
+            if s.rows and self._sums.get(s.number) is None and s.number in self._vectors:
+                self._check_block(s.number, 0, s.rows)
+                sums = row_checksums(self._ids[s.number], self._vectors[s.number])
+                with open(self.sums_path(s.number), "wb") as fh:
+                    fh.write(sums.tobytes())
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                self._sums[s.number] = np.asarray(np.memmap(self.sums_path(s.number), np.uint64, "r"))
 
     def _set_removed(self, removed: np.ndarray) -> None:
         removed = np.unique(np.asarray(removed, np.int64))
@@ -320,6 +417,7 @@ class VectorStore:
         """Every live ``(ids, vectors)`` (a copy; O(library): for rebuilding, not for searching)."""
         ids, vectors = [], []
         for s in self.shards:
+            self._check_block(s.number, 0, s.rows)
             live = self._live[s.number]
             block_ids, block = self._ids[s.number], self._vectors[s.number]
             ids.append(np.asarray(block_ids if live is None else block_ids[live]))
@@ -342,6 +440,7 @@ class VectorStore:
             live = self._live[s.number]
             if live is not None:
                 rows = rows[live[rows]]
+            self._check_rows(s.number, rows)
             out.append(np.asarray(self._vectors[s.number][rows]))
             offset += s.rows
         return np.concatenate(out) if out else np.zeros((0, self.dim), np.float32)
@@ -368,6 +467,7 @@ class VectorStore:
             first = start_rows.get(s.number, 0)
             if first >= s.rows:
                 continue
+            self._check_block(s.number, first, s.rows)
             scores = _scores(self._vectors[s.number][first:], query)
             live = self._live[s.number]
             if live is not None:
@@ -405,6 +505,7 @@ class VectorStore:
                 mine = mine[live[mine]]
             if int(number) not in self._vectors or len(mine) == 0:
                 continue
+            self._check_rows(int(number), mine)
             ids.append(np.asarray(self._ids[int(number)][mine]))
             scores.append(_scores(np.asarray(self._vectors[int(number)][mine]), query))
         if not ids:
@@ -462,6 +563,7 @@ class VectorStore:
         self._ids = {-1: np.asarray(ids, np.int64)}
         self._vectors = {-1: np.ascontiguousarray(vectors, np.float32).reshape(len(ids), self.dim)}
         self._live = {-1: None}
+        self._sums, self._unchecked = {-1: None}, {-1: 0}
         self._removed = np.zeros(0, np.int64)
         self.ann_state, self.ann, self._ann_selector, self._ann_for_search = None, None, None, None
 
@@ -483,24 +585,42 @@ class VectorStore:
         self.folder.mkdir(parents=True, exist_ok=True)
         ids = np.ascontiguousarray(ids, np.int64)
         vectors = np.ascontiguousarray(vectors, np.float32).reshape(len(ids), self.dim)
-        for path, row_bytes, data in (
-            (self.ids_path(number), 8, ids),
-            (self.vectors_path(number), 4 * self.dim, vectors),
+        sums = row_checksums(ids, vectors)
+        sums_path = self.sums_path(number)
+        if committed_rows and (
+            self._sums.get(number) is None or sums_path.stat().st_size < 8 * committed_rows
+        ):
+            # A shard from before row sums: its committed rows' sums first (they were checked whole).
+            sums = np.concatenate(
+                [
+                    row_checksums(self._ids[number][:committed_rows], self._vectors[number][:committed_rows]),
+                    sums,
+                ]
+            )
+            sums_path.unlink(missing_ok=True)
+        for path, row_bytes, data, rows_before in (
+            (self.ids_path(number), 8, ids, committed_rows),
+            (self.vectors_path(number), 4 * self.dim, vectors, committed_rows),
+            (sums_path, 8, sums, committed_rows + len(ids) - len(sums)),
         ):
             with open(path, "ab") as fh:
-                if fh.tell() != committed_rows * row_bytes:
-                    fh.truncate(committed_rows * row_bytes)
-                    fh.seek(committed_rows * row_bytes)
+                if fh.tell() != rows_before * row_bytes:
+                    fh.truncate(rows_before * row_bytes)
+                    fh.seek(rows_before * row_bytes)
                 fh.write(data.tobytes())
                 fh.flush()
                 os.fsync(fh.fileno())
         old = next((s for s in self.shards if s.number == number), Shard(number, 0, 0))
-        checksum = (old.checksum + vector_checksum(ids, vectors)) & _MASK64
+        checksum = (old.checksum + sum_checksums(sums[len(sums) - len(ids) :])) & _MASK64
         return Shard(number, committed_rows + len(ids), checksum)
 
     def truncate(self, number: int, rows: int) -> None:
         """Cut a shard's files back to ``rows`` rows (what a killed write left past the committed rows)."""
-        for path, row_bytes in ((self.ids_path(number), 8), (self.vectors_path(number), 4 * self.dim)):
+        for path, row_bytes in (
+            (self.ids_path(number), 8),
+            (self.vectors_path(number), 4 * self.dim),
+            (self.sums_path(number), 8),
+        ):
             if path.exists() and path.stat().st_size > rows * row_bytes:
                 with open(path, "r+b") as fh:
                     fh.truncate(rows * row_bytes)
@@ -510,7 +630,7 @@ class VectorStore:
         shards = []
         for i, start in enumerate(range(0, len(ids), SHARD_ROWS)):
             number = first_number + i
-            for path in (self.ids_path(number), self.vectors_path(number)):
+            for path in self.shard_files(number):
                 path.unlink(missing_ok=True)
             shards.append(
                 self.append(number, 0, ids[start : start + SHARD_ROWS], vectors[start : start + SHARD_ROWS])
@@ -522,8 +642,8 @@ class VectorStore:
         keep = set(keep)
         for number in self.shard_numbers_on_disk():
             if number not in keep:
-                self.ids_path(number).unlink(missing_ok=True)
-                self.vectors_path(number).unlink(missing_ok=True)
+                for path in self.shard_files(number):
+                    path.unlink(missing_ok=True)
         for path in self.folder.glob("ann-*.faiss*"):
             if path.name != keep_ann:
                 path.unlink(missing_ok=True)
@@ -556,6 +676,7 @@ class VectorStore:
         for s in self.shards:
             first = covered.get(s.number, 0)
             if first < s.rows:
+                self._check_block(s.number, first, s.rows)
                 rows = np.arange(first, s.rows, dtype=np.int64)
                 index.add_with_ids(
                     np.ascontiguousarray(self._vectors[s.number][first:], np.float32),

@@ -281,3 +281,82 @@ def test_a_kill_after_a_rebuild_commits_leaves_a_library_writers_take(tmp_path: 
         assert len(writer) == 2
         assert writer.search(np.eye(4, dtype=np.float32)[1], 1)[0].media.path == "/v1.mp4"
     assert len(os.listdir(tmp_path / "vectors")) < len(before)  # the replaced shard is gone
+
+
+def grown_with_an_index(root: Path) -> tuple[np.ndarray, np.ndarray, dict[int, int]]:
+    """A library past the exact bound (small_bounds): its ids, vectors and the rows its index covers."""
+    rng = np.random.default_rng(9)
+    with Library.create_or_open(root, "fake", DIM) as lib:
+        grow(lib, 20, 20, rng)
+        assert lib._store.ann_state is not None
+        covered = dict(lib._store.ann_state.covered)
+        ids, vectors = lib.tracklet_vectors()
+    return ids, vectors, covered
+
+
+def count_checked_rows(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Rows hashed by vector_store.row_checksums from now on, one entry per call."""
+    calls: list[int] = []
+    real = vector_store.row_checksums
+
+    def counting(ids: np.ndarray, vectors: np.ndarray) -> np.ndarray:
+        calls.append(len(np.asarray(ids).reshape(-1)))
+        return real(ids, vectors)
+
+    monkeypatch.setattr(vector_store, "row_checksums", counting)
+    return calls
+
+
+def test_opening_checks_only_the_rows_the_approximate_index_does_not_cover(
+    tmp_path: Path, small_bounds: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids, vectors, covered = grown_with_an_index(tmp_path)
+    calls = count_checked_rows(monkeypatch)
+    with Library.open(tmp_path) as reader:
+        assert sum(calls) == len(ids) - sum(covered.values())  # the tail only: the rest by its sums
+        hits = reader.search(vectors[5], 3)
+        assert hits[0].tracklet.id == ids[5]
+        # Each search checks the candidates it re-scores, not the library.
+        assert sum(calls[1:]) < len(ids) / 2
+
+
+def test_a_row_damaged_under_the_approximate_index_is_found_when_read_and_repaired(
+    tmp_path: Path, small_bounds: None
+) -> None:
+    ids, vectors, covered = grown_with_an_index(tmp_path)
+    assert covered.get(0, 0) > 7
+    shard = tmp_path / "vectors" / "shard-000000.f32"
+    damaged = np.fromfile(shard, np.float32).reshape(-1, DIM)
+    damaged[7] = -damaged[7]  # still a unit vector, silently wrong, and not checked by opening
+    damaged.tofile(shard)
+    with Library.open(tmp_path) as reader:
+        hit = reader.search(vectors[7], 1)[0]  # finds the damage, rebuilds from library.sqlite
+        assert hit.tracklet.id == ids[7] and hit.score == pytest.approx(1.0, abs=1e-5)
+    assert not shard.exists()  # no writer held the library: the reader saved the repair
+    with Library.open(tmp_path) as reader:
+        assert reader.search(vectors[7], 1)[0].tracklet.id == ids[7]
+
+
+def test_row_sums_missing_or_damaged_mean_a_whole_check_and_a_writer_writes_them_again(
+    tmp_path: Path, small_bounds: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids, vectors, _ = grown_with_an_index(tmp_path)
+    sums = sorted((tmp_path / "vectors").glob("shard-*.sums"))
+    assert len(sums) >= 2
+    sums[0].unlink()  # a library from before row sums
+    data = bytearray(sums[1].read_bytes())
+    data[8:16] = bytes(8)
+    sums[1].write_bytes(bytes(data))
+    calls = count_checked_rows(monkeypatch)
+    with Library.open(tmp_path) as reader:  # reads: checks those two shards whole, changes nothing
+        assert sum(calls) == len(ids)
+        assert reader.search(vectors[300], 1)[0].tracklet.id == ids[300]
+    assert not sums[0].exists()
+    rng = np.random.default_rng(10)
+    with Library.create_or_open(tmp_path, "fake", DIM) as writer:
+        grow(writer, 1, 5, rng, first=50)
+    assert sums[0].exists() and sums[1].read_bytes() != bytes(data)
+    calls.clear()
+    with Library.open(tmp_path) as reader:
+        assert sum(calls) < len(ids) / 2  # both shards' sums are whole again
+        assert reader.search(vectors[3], 1)[0].tracklet.id == ids[3]
