@@ -49,7 +49,7 @@ def register(app: typer.Typer) -> None:
             None,
             "--prefetch",
             min=0,
-            help="Decode this many frames ahead in a thread (0: inline) [default: 4].",
+            help="Decode this many frames ahead in a thread (0: inline; default 4).",
         ),
         ray: str | None = typer.Option(
             None,

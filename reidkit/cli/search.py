@@ -65,7 +65,7 @@ def register(app: typer.Typer) -> None:
             None, "--box", help="x1,y1,x2,y2: the person to search for, in photo pixels."
         ),
         report: Path | None = typer.Option(
-            None, "--report", help="Folder for the HTML report [default: LIBRARY/reports/<photo name>]."
+            None, "--report", help="Folder for the HTML report (default: LIBRARY/reports/<photo name>)."
         ),
         min_score: float | None = typer.Option(
             None, "--min-score", help="Drop moments scoring below this cosine similarity."

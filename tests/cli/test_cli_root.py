@@ -43,3 +43,22 @@ def test_index_help_states_the_indexers_default_rate(capsys: pytest.CaptureFixtu
     assert main(["index", "--help"]) == 0
     words = " ".join(capsys.readouterr().out.replace("│", " ").split())  # help wraps to the terminal
     assert f"~{TARGET_PROCESSED_FPS:g} per second" in words
+
+
+@pytest.mark.parametrize("name", cli.COMMAND_MODULES)
+def test_help_shows_each_options_text_whole(
+    name: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rich reads ``[...]`` in a help text as markup and drops it (a default said in brackets vanished)."""
+    import typer.main
+
+    monkeypatch.setenv("COLUMNS", "500")  # one line per option: wrapped cells interleave their words
+
+    group = typer.main.get_command(cli.app)
+    command = group.commands[name.replace("_", "-")] if hasattr(group, "commands") else group  # type: ignore[attr-defined]
+    assert main([name.replace("_", "-"), "--help"]) == 0
+    words = " ".join(capsys.readouterr().out.replace("│", " ").split())
+    for param in command.params:
+        text = getattr(param, "help", None)
+        if text:
+            assert " ".join(text.split()) in words, f"{name} {param.name}: {text!r} not shown whole"
