@@ -344,6 +344,7 @@ class PyAVVideo(MediaSource):
         decode_everything = False
         skipping = False
         last_index, last_time = -1, -1.0
+        numbered = 0  # packets with data so far
         try:
             time_base = Fraction(stream.time_base)
             packets = container.demux(stream)
@@ -355,6 +356,11 @@ class PyAVVideo(MediaSource):
                 except Exception as exc:  # the container is unreadable from here on: keep what was decoded
                     _warn_cut(self.path, last_index + 1, exc)
                     break
+                if order.packet_indices is not None and packet.size:  # a raw stream: number the packet
+                    packet.pts = (
+                        order.packet_indices[numbered] if numbered < len(order.packet_indices) else None
+                    )
+                    numbered += 1
                 rank = order.rank(packet.pts) if packet.size else None
                 if rank is not None:
                     demuxed[rank] = True
@@ -379,7 +385,11 @@ class PyAVVideo(MediaSource):
                     last_index = index
                     if index % stride:
                         continue  # a frame others refer to: decoded but not converted
-                    time = last_time = max(float((frame.pts - order.start) * time_base), last_time)
+                    if order.packet_indices is None:
+                        time = float((frame.pts - order.start) * time_base)
+                    else:
+                        time = index / self.fps  # as for any stream without timestamps
+                    time = last_time = max(time, last_time)
                     yield Frame(_upright(_to_bgr(frame), self._rotation), index, time)
         finally:
             container.close()
@@ -409,17 +419,24 @@ class PyAVVideo(MediaSource):
 # Codecs whose decoder skips frames nothing refers to when told to (``skip_frame``), in containers that
 # store one frame per packet with its presentation time (a sample in MP4/MOV, a block in Matroska), so
 # a packet's timestamp says which frame it is. Elsewhere a packet may hold a field or no picture, or
-# have no timestamp (raw .264/.265 streams, AVI, some MPEG-TS), and frames are numbered by counting.
+# have no timestamp (AVI, some MPEG-TS), and frames are numbered by counting. Raw H.264 streams have no
+# timestamps, but their slice headers give the display order (reidkit.media.h264).
 _SKIPPING_CODECS = frozenset({"h264", "hevc"})
 _TIMED_CONTAINERS = frozenset({"mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm"})
+_RAW_H264 = "h264"  # FFmpeg's name of the raw H.264 demuxer
 
 
 class _DisplayOrder:
-    """The presentation timestamps of all frames of a stream, sorted: frame ``i`` has ``pts[i]``."""
+    """The timestamps of all frames of a stream in display order: frame ``i`` has ``pts[i]``.
 
-    def __init__(self, pts: np.ndarray):
+    From the container, or, for a raw H.264 stream, the frame indices themselves, which the decoding
+    pass gives each packet (``packet_indices``, in decoding order; None for a packet without a picture).
+    """
+
+    def __init__(self, pts: np.ndarray, packet_indices: list[int | None] | None = None):
         self.pts = pts
         self.start = int(pts[0])
+        self.packet_indices = packet_indices
 
     def rank(self, pts: int | None) -> int | None:
         """The index of the frame with timestamp ``pts``; None when no frame has it."""
@@ -434,10 +451,17 @@ def _read_display_order(path: Path) -> _DisplayOrder | None:
     or None when they cannot be trusted to number the frames (see ``_SKIPPING_CODECS``)."""
     import av
 
+    from reidkit.media.h264 import display_indices
+
     stamps: list[int] = []
     try:
         with av.open(str(path)) as container:
             stream = container.streams.video[0]
+            if container.format.name == _RAW_H264 and stream.codec_context.name == "h264":
+                indices = display_indices(bytes(p) for p in container.demux(stream) if p.size)
+                if indices is None or not any(i is not None for i in indices):
+                    return None
+                return _DisplayOrder(np.arange(1 + max(i for i in indices if i is not None)), indices)
             if (
                 container.format.name not in _TIMED_CONTAINERS
                 or stream.codec_context.name not in _SKIPPING_CODECS

@@ -275,27 +275,47 @@ def test_stride_one_decodes_every_frame(b_frames: Path) -> None:
     assert [_bar_position(f.image) for f in frames] == list(range(N_FRAMES))
 
 
-def test_stream_without_frame_timestamps_is_decoded_whole(tmp_path: Path) -> None:
-    # A raw .264 stream has no timestamps: only counting decoded frames numbers them, so none may be
-    # skipped (a skipped frame would shift the index of every frame after it).
-    path = tmp_path / "raw.264"
-    with open(path, "wb") as raw:
-        source_mp4 = _write_h264(tmp_path / "b.mp4", [_frame(i) for i in range(N_FRAMES)])
-        import av
+def _write_raw_h264(path: Path, packets_from: Path, drop: int = 0) -> Path:
+    """The H.264 packets of ``packets_from`` as a raw stream without timestamps, less the first ``drop``."""
+    import av
 
-        with av.open(str(source_mp4)) as container, av.open(raw, "w", format="h264") as out:
-            stream = out.add_stream_from_template(container.streams.video[0])
-            for packet in container.demux(container.streams.video[0]):
-                if packet.size:
-                    packet.stream = stream
-                    out.mux(packet)
-    source = open_media(path)
+    with av.open(str(packets_from)) as container, av.open(str(path), "w", format="h264") as out:
+        stream = out.add_stream_from_template(container.streams.video[0])
+        packets = [p for p in container.demux(container.streams.video[0]) if p.size]
+        for packet in packets[drop:]:
+            packet.stream = stream
+            out.mux(packet)
+    return path
+
+
+def test_raw_h264_at_a_stride_skips_frames_by_their_slice_headers(tmp_path: Path) -> None:
+    # No timestamps: the picture order counts in the slice headers say which frame each packet holds.
+    mp4 = _write_h264(tmp_path / "b.mp4", [_frame(i) for i in range(N_FRAMES)])
+    source = open_media(_write_raw_h264(tmp_path / "raw.264", mp4))
+    assert isinstance(source, PyAVVideo)
+    counted = list(source._decode_counting(3))
+    frames = list(source.frames(stride=3))
+    assert source.pictures_decoded is not None and source.pictures_decoded < N_FRAMES
+    assert [f.index for f in frames] == list(range(0, N_FRAMES, 3))
+    assert [f.time for f in frames] == pytest.approx([f.index / 25.0 for f in frames])  # the raw default
+    assert [_bar_position(f.image) for f in frames] == [f.index for f in frames]
+    assert [(f.index, f.time) for f in frames] == [(f.index, f.time) for f in counted]
+    assert all(np.array_equal(a.image, b.image) for a, b in zip(frames, counted, strict=True))
+
+
+def test_raw_h264_not_starting_at_an_idr_picture_is_decoded_whole(tmp_path: Path) -> None:
+    # Cut after its first picture, the stream's order counts refer to pictures that are not there:
+    # frames are numbered by counting what the decoder lets out, and none may be skipped (a skipped
+    # frame would shift the index of every frame after it).
+    mp4 = _write_h264(tmp_path / "b.mp4", [_frame(i) for i in range(N_FRAMES)])
+    source = open_media(_write_raw_h264(tmp_path / "cut.264", mp4, drop=1))
     assert isinstance(source, PyAVVideo)
     assert source._display_order() is None
+    every = list(source.frames())
     frames = list(source.frames(stride=3))
-    assert source.pictures_decoded == N_FRAMES
-    assert [f.index for f in frames] == list(range(0, N_FRAMES, 3))
-    assert [_bar_position(f.image) for f in frames] == [f.index for f in frames]
+    assert source.pictures_decoded == len(every)
+    assert [f.index for f in frames] == list(range(0, len(every), 3))
+    assert [f.index for f in frames] == [f.index for f in every[::3]]
 
 
 def test_damaged_b_frame_stream_at_a_stride_keeps_every_index_exact(tmp_path: Path) -> None:
