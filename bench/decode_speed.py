@@ -8,7 +8,8 @@ medians over ``--runs`` passes (taking turns) of:
 - "all": decoding every frame and converting every stride-th to BGR (``PyAVVideo._decode_counting``, the
   path for streams whose packets carry no usable timestamps, and what every stride did before);
 - "frames()": ``PyAVVideo.frames(stride)``, as the indexer calls it: it tells FFmpeg to skip the
-  frames that are neither wanted nor referred to, when timestamps say which frame each packet holds;
+  frames that are neither wanted nor referred to, when it knows which frame each packet holds (from
+  timestamps, or a raw H.264 stream's slice headers);
 - "nonref": a bare PyAV loop that skips every non-reference frame (``skip_frame = "NONREF"``) and
   converts every stride-th frame that comes out: the least any skipping could decode. Its frames
   are not the stride's, so it is a bound, not a mode.
@@ -95,7 +96,7 @@ def main() -> int:
     from reidkit.media.source import PyAVVideo
 
     header = (
-        f"{'video':38s} {'frames':>6s} {'stride':>6s} {'kept':>5s} {'timed':>5s} {'all s':>6s} "
+        f"{'video':38s} {'frames':>6s} {'stride':>6s} {'kept':>5s} {'known':>5s} {'all s':>6s} "
         f"{'frames() s':>10s} {'/all':>5s} {'pictures':>8s} {'nonref s':>8s} {'/all':>5s} {'decoded':>7s}"
     )
     print(header)
@@ -115,14 +116,15 @@ def main() -> int:
             args.runs,
         )
         assert kept_wanted == kept, (kept_wanted, kept)  # the same frames either way
-        timed = "yes" if source._display_order() is not None else "no"
+        known = "yes" if source._display_order() is not None else "no"
         print(
-            f"{video.name:38s} {source.frame_count:6d} {stride:6d} {kept:5d} {timed:>5s} {everything:6.2f} "
+            f"{video.name:38s} {source.frame_count:6d} {stride:6d} {kept:5d} {known:>5s} {everything:6.2f} "
             f"{wanted:10.2f} {wanted / everything:5.2f} {source.pictures_decoded:8d} {bound:8.2f} {bound / everything:5.2f} {decoded:7d}"
         )
     print(
-        "kept = frames converted at the stride; timed = packets say which frame they hold, so frames() "
-        "skips; all / frames() / nonref = CPU s per pass (median)"
+        "kept = frames converted at the stride; known = which frame each packet holds is known before decoding "
+        "(timestamps, or a raw H.264 stream's slice headers), so frames() skips; all / frames() / nonref = "
+        "CPU s per pass (median)"
     )
     print(
         "pictures = pictures FFmpeg decoded in a frames() pass; decoded = those it decodes skipping every "

@@ -13,6 +13,13 @@ file. ``open_media`` decodes the first frame, so a file it returns has at least 
 Timing: ``frame.time`` is the frame's presentation time from the container, relative to the first
 frame; streams without timestamps (a raw ``.264`` elementary stream) use ``index / fps``.
 
+Strides: ``frames(stride)`` decodes only the frames it yields and those other frames are predicted
+from, when it knows which frame each packet holds before decoding it: from the packets' timestamps
+(H.264 and HEVC in MP4/MOV/Matroska) or, in a raw H.264 stream, from its slice headers
+(:mod:`reidkit.media.h264`). FFmpeg skips the rest (B frames nothing refers to), and the frames,
+indices and times are those of decoding everything. Other streams are decoded whole, numbering frames
+by counting them, as a skipped frame there would shift every index after it.
+
 Damage: packets that fail to decode are skipped and decoding goes on with the next ones; after a pass,
 ``lost_frames`` lists the frame ranges that could not be read (frame indices keep counting across them,
 so times and indices stay those of the intact file). A file whose end is missing (the header promised
@@ -224,6 +231,7 @@ class PyAVVideo(MediaSource):
         return max(count, 1)
 
     def frames(self, stride: int = 1) -> Iterator[Frame]:
+        """Every ``stride``-th frame; see the module docstring for what is decoded."""
         _check_stride(stride)
         order = self._display_order()
         if order is None:
