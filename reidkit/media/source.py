@@ -33,7 +33,7 @@ from __future__ import annotations
 import logging
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, Literal
@@ -267,6 +267,20 @@ class PyAVVideo(MediaSource):
             raise
         return container, stream
 
+    def _demuxed(self, container: Any, stream: Any, next_index: Callable[[], int]) -> Iterator[Any]:
+        """The stream's packets, up to where the container cannot be read on (``next_index()``: the
+        frame there, for the warning); what was decoded before is kept."""
+        packets = container.demux(stream)
+        while True:
+            try:
+                packet = next(packets)
+            except StopIteration:
+                return
+            except Exception as exc:
+                _warn_cut(self.path, next_index(), exc)
+                return
+            yield packet
+
     def _decode_counting(self, stride: int) -> Iterator[Frame]:
         """Decode every frame, numbering them by count; convert every ``stride``-th.
 
@@ -282,15 +296,8 @@ class PyAVVideo(MediaSource):
             time_base = stream.time_base
             start_pts: int | None = None
             last_time = -1.0
-            packets = container.demux(stream)
-            while True:
-                try:
-                    packet = next(packets)
-                except StopIteration:
-                    break
-                except Exception as exc:  # the container is unreadable from here on: keep what was decoded
-                    _warn_cut(self.path, index + 1, exc)
-                    break
+            # The lambda reads the frame index when the container fails: late binding is the point.
+            for packet in self._demuxed(container, stream, lambda: index + 1):  # noqa: B023
                 try:
                     decoded = packet.decode()
                 except Exception:  # a damaged packet: skip it, the decoder resyncs at the next good one
@@ -355,15 +362,7 @@ class PyAVVideo(MediaSource):
         numbered = 0  # packets with data so far
         try:
             time_base = Fraction(stream.time_base)
-            packets = container.demux(stream)
-            while True:
-                try:
-                    packet = next(packets)
-                except StopIteration:
-                    break
-                except Exception as exc:  # the container is unreadable from here on: keep what was decoded
-                    _warn_cut(self.path, last_index + 1, exc)
-                    break
+            for packet in self._demuxed(container, stream, lambda: last_index + 1):  # noqa: B023
                 if order.packet_indices is not None and packet.size:  # a raw stream: number the packet
                     packet.pts = (
                         order.packet_indices[numbered] if numbered < len(order.packet_indices) else None
