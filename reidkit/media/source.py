@@ -13,6 +13,13 @@ file. ``open_media`` decodes the first frame, so a file it returns has at least 
 Timing: ``frame.time`` is the frame's presentation time from the container, relative to the first
 frame; streams without timestamps (a raw ``.264`` elementary stream) use ``index / fps``.
 
+Strides: ``frames(stride)`` decodes only the frames it yields and those other frames are predicted
+from, when it knows which frame each packet holds before decoding it: from the packets' timestamps
+(H.264 and HEVC in MP4/MOV/Matroska) or, in a raw H.264 stream, from its slice headers
+(:mod:`reidkit.media.h264`). FFmpeg skips the rest (B frames nothing refers to), and the frames,
+indices and times are those of decoding everything. Other streams are decoded whole, numbering frames
+by counting them, as a skipped frame there would shift every index after it.
+
 Damage: packets that fail to decode are skipped and decoding goes on with the next ones; after a pass,
 ``lost_frames`` lists the frame ranges that could not be read (frame indices keep counting across them,
 so times and indices stay those of the intact file). A file whose end is missing (the header promised
@@ -26,7 +33,7 @@ from __future__ import annotations
 import logging
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, Literal
@@ -193,6 +200,10 @@ class PyAVVideo(MediaSource):
         self._frame_count: int | None = self._header_frames or None
         # Set by a full pass that decoded far fewer frames than the header says (a truncated file).
         self.decoded_frames: int | None = None
+        self._order: _DisplayOrder | None = None  # read by the first pass at a stride
+        self._order_read = False
+        # After a pass: the pictures FFmpeg decoded (fewer than the frames when it skipped unwanted ones).
+        self.pictures_decoded: int | None = None
 
     @property
     def frame_count(self) -> int:
@@ -220,41 +231,80 @@ class PyAVVideo(MediaSource):
         return max(count, 1)
 
     def frames(self, stride: int = 1) -> Iterator[Frame]:
+        """Every ``stride``-th frame; see the module docstring for what is decoded."""
+        _check_stride(stride)
+        order = self._display_order()
+        if order is None:
+            yield from self._decode_counting(stride)
+        else:
+            yield from self._decode_by_timestamp(stride, order)
+
+    def _display_order(self) -> _DisplayOrder | None:
+        """Every frame's timestamp in display order, when they say exactly which frame each packet
+        holds (:class:`_DisplayOrder`); None when decoding must count frames instead. Read once."""
+        if self._order_read:
+            return self._order
+        self._order_read = True
+        self._order = _read_display_order(self.path)
+        return self._order
+
+    def _open_for_decoding(self) -> tuple[Any, Any]:
         import av
 
-        _check_stride(stride)
         try:
             container = av.open(str(self.path))
         except Exception as exc:
             raise MediaError(f"cannot open video ({_short(exc)})", path=self.path, hint=_FIX_VIDEO) from exc
-        index = -1
-        lost: list[tuple[int, int]] = []
-        failed = 0  # packets that failed to decode since the last frame came out
-        damaged = False  # some packet failed: from then on, timestamps say which frames are missing
         try:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
             # One decoding thread: the indexer decodes in a thread of its own beside the models, and
-            # FFmpeg's frame threads took the detector's second core (bench/index_speed.py).
+            # FFmpeg's frame threads took the detector's second core (bench/index_speed.py). It also
+            # makes a change of ``skip_frame`` apply to the very next packet (_decode_by_timestamp).
             stream.codec_context.thread_count = 1
+        except Exception:
+            container.close()
+            raise
+        return container, stream
+
+    def _demuxed(self, container: Any, stream: Any, next_index: Callable[[], int]) -> Iterator[Any]:
+        """The stream's packets, up to where the container cannot be read on (``next_index()``: the
+        frame there, for the warning); what was decoded before is kept."""
+        packets = container.demux(stream)
+        while True:
+            try:
+                packet = next(packets)
+            except StopIteration:
+                return
+            except Exception as exc:
+                _warn_cut(self.path, next_index(), exc)
+                return
+            yield packet
+
+    def _decode_counting(self, stride: int) -> Iterator[Frame]:
+        """Decode every frame, numbering them by count; convert every ``stride``-th.
+
+        For streams whose packets do not say which frame they hold. After a damaged packet, timestamps
+        (when there are any) say how many frames were lost."""
+        container, stream = self._open_for_decoding()
+        index = -1
+        pictures = 0
+        lost: list[tuple[int, int]] = []
+        failed = 0  # packets that failed to decode since the last frame came out
+        damaged = False  # some packet failed: from then on, timestamps say which frames are missing
+        try:
             time_base = stream.time_base
             start_pts: int | None = None
             last_time = -1.0
-            packets = container.demux(stream)
-            while True:
-                try:
-                    packet = next(packets)
-                except StopIteration:
-                    break
-                except Exception as exc:  # the container is unreadable from here on: keep what was decoded
-                    _warn_cut(self.path, index + 1, exc)
-                    break
+            # The lambda reads the frame index when the container fails: late binding is the point.
+            for packet in self._demuxed(container, stream, lambda: index + 1):  # noqa: B023
                 try:
                     decoded = packet.decode()
                 except Exception:  # a damaged packet: skip it, the decoder resyncs at the next good one
                     failed += 1
                     damaged = True
                     continue
+                pictures += len(decoded)
                 for frame in decoded:
                     if damaged:
                         missing = _missing_frames(index, frame.pts, start_pts, time_base, self.fps, failed)
@@ -279,15 +329,177 @@ class PyAVVideo(MediaSource):
         if index < 0:
             raise MediaError("video has no decodable frames", path=self.path, hint=_FIX_VIDEO)
         count = index + 1
-        if self._header_frames and self._header_frames - count > max(2, 0.02 * self._header_frames):
-            self.decoded_frames = count  # the header promised more: the file was cut short
-        elif failed:  # the last packets were damaged: those frames are lost, the file is not cut short
+        cut_short = self._cut_short(count)
+        if failed and not cut_short:  # the last packets were damaged: those frames are lost, not cut off
             lost.append((count, count + failed - 1))
+        self._finish_pass(lost)
+        self.pictures_decoded = pictures
+        if self._frame_count is None or (stride == 1 and self._frame_count != count):
+            self._frame_count = count  # a full pass is the truth
+
+    def _decode_by_timestamp(self, stride: int, order: _DisplayOrder) -> Iterator[Frame]:
+        """Every ``stride``-th frame, decoding only those and the frames others are predicted from.
+
+        Each packet's timestamp says which frame it holds before it is decoded, so the decoder is told
+        to skip it (``skip_frame = "NONREF"``: FFmpeg drops it unless later frames refer to it) when
+        that frame is not wanted; at stride 1 every frame is decoded. The frames, indices and times of
+        an intact file are those of :meth:`_decode_counting`; after damage, a frame's index is still
+        its own (a decoder that lost its place lets frames out of order: those are dropped, as lost).
+        Frames skipped unread cannot be known lost, except one lying between two lost frames.
+        """
+        container, stream = self._open_for_decoding()
+        codec = stream.codec_context
+        count = len(order.pts)
+        demuxed = np.zeros(count, bool)
+        expected = np.zeros(count, bool)  # decoded with skipping off: each of these must come out
+        produced = np.zeros(count, bool)
+        failed = np.zeros(count, bool)
+        # After a damaged packet every frame is decoded, so that frames the decoder could not rebuild
+        # (it drops them without an error) show as missing instead of as skipped.
+        decode_everything = False
+        skipping = False
+        last_index, last_time = -1, -1.0
+        numbered = 0  # packets with data so far
+        try:
+            time_base = Fraction(stream.time_base)
+            for packet in self._demuxed(container, stream, lambda: last_index + 1):  # noqa: B023
+                if order.packet_indices is not None and packet.size:  # a raw stream: number the packet
+                    packet.pts = (
+                        order.packet_indices[numbered] if numbered < len(order.packet_indices) else None
+                    )
+                    numbered += 1
+                rank = order.rank(packet.pts) if packet.size else None
+                if rank is not None:
+                    demuxed[rank] = True
+                wanted = decode_everything or rank is None or rank % stride == 0
+                if wanted is skipping:
+                    codec.skip_frame = "DEFAULT" if wanted else "NONREF"
+                    skipping = not wanted
+                if wanted and rank is not None:
+                    expected[rank] = True
+                try:
+                    decoded = packet.decode()
+                except Exception:  # a damaged packet: skip it, the decoder resyncs at the next good one
+                    if rank is not None:
+                        failed[rank] = True
+                    decode_everything = True
+                    continue
+                for frame in decoded:
+                    index = order.rank(frame.pts)
+                    if index is None or index <= last_index:
+                        continue  # not a frame of the file's own timeline (cannot happen in an intact file)
+                    produced[index] = True
+                    last_index = index
+                    if index % stride:
+                        continue  # a frame others refer to: decoded but not converted
+                    if order.packet_indices is None:
+                        time = float((frame.pts - order.start) * time_base)
+                    else:
+                        time = index / self.fps  # as for any stream without timestamps
+                    time = last_time = max(time, last_time)
+                    yield Frame(_upright(_to_bgr(frame), self._rotation), index, time)
+        finally:
+            container.close()
+        if not produced.any():
+            raise MediaError("video has no decodable frames", path=self.path, hint=_FIX_VIDEO)
+        lost = failed | (expected & ~produced) | ~demuxed
+        unread = demuxed & ~expected & ~produced & ~failed  # skipped: whether they decode is unknown
+        self._cut_short(count)
+        self._finish_pass(_lost_runs(lost, unread))
+        self.pictures_decoded = int(produced.sum())
+        if self._frame_count is None:
+            self._frame_count = count
+
+    def _cut_short(self, count: int) -> bool:
+        """Record a pass that read ``count`` frames where the header promised far more (a truncated file)."""
+        if self._header_frames and self._header_frames - count > max(2, 0.02 * self._header_frames):
+            self.decoded_frames = count
+            return True
+        return False
+
+    def _finish_pass(self, lost: list[tuple[int, int]]) -> None:
         self.lost_frames = tuple(_merge_ranges(lost))
         if self.lost_frames:  # info: callers report lost_frames (reidkit index does, in one line)
             log.info("%s: %s unreadable (corrupt data), skipped", self.path, frame_ranges(self.lost_frames))
-        if self._frame_count is None or (stride == 1 and self._frame_count != index + 1):
-            self._frame_count = index + 1  # a full pass is the truth
+
+
+# Codecs whose decoder skips frames nothing refers to when told to (``skip_frame``), in containers that
+# store one frame per packet with its presentation time (a sample in MP4/MOV, a block in Matroska), so
+# a packet's timestamp says which frame it is. Elsewhere a packet may hold a field or no picture, or
+# have no timestamp (AVI, some MPEG-TS), and frames are numbered by counting. Raw H.264 streams have no
+# timestamps, but their slice headers give the display order (reidkit.media.h264).
+_SKIPPING_CODECS = frozenset({"h264", "hevc"})
+_TIMED_CONTAINERS = frozenset({"mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm"})
+_RAW_H264 = "h264"  # FFmpeg's name of the raw H.264 demuxer
+
+
+class _DisplayOrder:
+    """The timestamps of all frames of a stream in display order: frame ``i`` has ``pts[i]``.
+
+    From the container, or, for a raw H.264 stream, the frame indices themselves, which the decoding
+    pass gives each packet (``packet_indices``, in decoding order; None for a packet without a picture).
+    """
+
+    def __init__(self, pts: np.ndarray, packet_indices: list[int | None] | None = None):
+        self.pts = pts
+        self.start = int(pts[0])
+        self.packet_indices = packet_indices
+
+    def rank(self, pts: int | None) -> int | None:
+        """The index of the frame with timestamp ``pts``; None when no frame has it."""
+        if pts is None:
+            return None
+        at = int(np.searchsorted(self.pts, pts))
+        return at if at < len(self.pts) and self.pts[at] == pts else None
+
+
+def _read_display_order(path: Path) -> _DisplayOrder | None:
+    """Every frame's timestamp from a demuxing pass (no decoding: a small fraction of decoding's cost),
+    or None when they cannot be trusted to number the frames (see ``_SKIPPING_CODECS``)."""
+    import av
+
+    from reidkit.media.h264 import display_indices
+
+    stamps: list[int] = []
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            if container.format.name == _RAW_H264 and stream.codec_context.name == "h264":
+                indices = display_indices(bytes(p) for p in container.demux(stream) if p.size)
+                if indices is None or not any(i is not None for i in indices):
+                    return None
+                return _DisplayOrder(np.arange(1 + max(i for i in indices if i is not None)), indices)
+            if (
+                container.format.name not in _TIMED_CONTAINERS
+                or stream.codec_context.name not in _SKIPPING_CODECS
+            ):
+                return None
+            for packet in container.demux(stream):
+                if not packet.size or packet.is_discard:  # the flush packet; frames an edit list cuts
+                    continue
+                if packet.pts is None:
+                    return None
+                stamps.append(packet.pts)
+    except Exception as exc:  # damaged past some point: decode everything, which reports what is lost
+        log.debug("%s: no frame timestamps (%s)", path, _short(exc))
+        return None
+    pts = np.array(stamps, np.int64)
+    pts.sort()
+    if not len(pts) or (np.diff(pts) <= 0).any():  # two frames at one time: the timestamps are made up
+        return None
+    return _DisplayOrder(pts)
+
+
+def _lost_runs(lost: np.ndarray, unread: np.ndarray) -> list[tuple[int, int]]:
+    """(first, last) runs of the frames flagged in ``lost``, joined across frames that were only
+    ``unread`` (skipped between two lost ones, they are most likely lost with them)."""
+    runs: list[tuple[int, int]] = []
+    for index in np.flatnonzero(lost).tolist():
+        if runs and unread[runs[-1][1] + 1 : index].all():
+            runs[-1] = (runs[-1][0], index)
+        else:
+            runs.append((index, index))
+    return runs
 
 
 def _missing_frames(

@@ -204,3 +204,160 @@ def test_opencv_fallback_reads_raw_h264() -> None:
     frames = list(source.frames(stride=200))
     assert [f.index for f in frames] == [0, 200, 400]
     assert frames[1].time == pytest.approx(8.0)
+
+
+# x264 with B frames in a pyramid, as cameras' and phones' encoders write them: some B frames are
+# referred to by others, the rest by none (those a strided pass need not decode).
+B_FRAMES = {"x264-params": "bframes=3:b-pyramid=normal:keyint=15:min-keyint=15:scenecut=0"}
+
+
+def _write_h264(path: Path, images: list[np.ndarray], rotation: int | None = None) -> Path:
+    import av
+
+    height, width = images[0].shape[:2]
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=int(FPS))
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.options = B_FRAMES
+        if rotation is not None:
+            stream.set_display_rotation(rotation)
+        for image in images:
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="bgr24")))
+        out.mux(stream.encode(None))
+    return path
+
+
+@pytest.fixture(scope="module", params=["mp4", "mkv"])
+def b_frames(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("b_frames") / f"b_frames.{request.param}"
+    return _write_h264(path, [_frame(i) for i in range(N_FRAMES)])
+
+
+def test_b_frame_fixture_has_frames_nothing_refers_to(b_frames: Path) -> None:
+    import av
+
+    with av.open(str(b_frames)) as container:
+        stream = container.streams.video[0]
+        types = [frame.pict_type for frame in container.decode(stream)]
+    with av.open(str(b_frames)) as container:
+        stream = container.streams.video[0]
+        stream.codec_context.skip_frame = "NONREF"
+        referred_to = sum(1 for _ in container.decode(stream))
+    assert (
+        av.video.frame.PictureType.B in types and referred_to < N_FRAMES
+    )  # otherwise the tests below would show nothing
+
+
+@pytest.mark.parametrize("stride", [2, 3, 4])
+def test_stride_skips_decoding_unwanted_frames_and_yields_the_same(b_frames: Path, stride: int) -> None:
+    source = open_media(b_frames)
+    assert isinstance(source, PyAVVideo)
+    counted = list(source._decode_counting(stride))  # every frame decoded, numbered by count
+    assert source.pictures_decoded == N_FRAMES
+    frames = list(source.frames(stride))
+    assert source.pictures_decoded is not None and source.pictures_decoded < N_FRAMES  # skipped some
+    assert [f.index for f in frames] == list(range(0, N_FRAMES, stride))
+    assert [_bar_position(f.image) for f in frames] == [f.index for f in frames]
+    assert [f.time for f in frames] == pytest.approx([f.index / FPS for f in frames])
+    assert [(f.index, f.time) for f in frames] == [(f.index, f.time) for f in counted]
+    for skipped, decoded in zip(frames, counted, strict=True):  # nothing refers to the skipped ones
+        assert np.array_equal(skipped.image, decoded.image)
+    assert source.lost_frames == () and source.decoded_frames is None
+    assert source.frame_count == N_FRAMES
+
+
+def test_stride_one_decodes_every_frame(b_frames: Path) -> None:
+    source = open_media(b_frames)
+    assert isinstance(source, PyAVVideo)
+    frames = list(source.frames())
+    assert source.pictures_decoded == N_FRAMES
+    assert [f.index for f in frames] == list(range(N_FRAMES))
+    assert [_bar_position(f.image) for f in frames] == list(range(N_FRAMES))
+
+
+def _write_raw_h264(path: Path, packets_from: Path, drop: int = 0) -> Path:
+    """The H.264 packets of ``packets_from`` as a raw stream without timestamps, less the first ``drop``."""
+    import av
+
+    with av.open(str(packets_from)) as container, av.open(str(path), "w", format="h264") as out:
+        stream = out.add_stream_from_template(container.streams.video[0])
+        packets = [p for p in container.demux(container.streams.video[0]) if p.size]
+        for packet in packets[drop:]:
+            packet.stream = stream
+            out.mux(packet)
+    return path
+
+
+def test_raw_h264_at_a_stride_skips_frames_by_their_slice_headers(tmp_path: Path) -> None:
+    # No timestamps: the picture order counts in the slice headers say which frame each packet holds.
+    mp4 = _write_h264(tmp_path / "b.mp4", [_frame(i) for i in range(N_FRAMES)])
+    source = open_media(_write_raw_h264(tmp_path / "raw.264", mp4))
+    assert isinstance(source, PyAVVideo)
+    counted = list(source._decode_counting(3))
+    frames = list(source.frames(stride=3))
+    assert source.pictures_decoded is not None and source.pictures_decoded < N_FRAMES
+    assert [f.index for f in frames] == list(range(0, N_FRAMES, 3))
+    assert [f.time for f in frames] == pytest.approx([f.index / 25.0 for f in frames])  # the raw default
+    assert [_bar_position(f.image) for f in frames] == [f.index for f in frames]
+    assert [(f.index, f.time) for f in frames] == [(f.index, f.time) for f in counted]
+    assert all(np.array_equal(a.image, b.image) for a, b in zip(frames, counted, strict=True))
+
+
+def test_raw_h264_not_starting_at_an_idr_picture_is_decoded_whole(tmp_path: Path) -> None:
+    # Cut after its first picture, the stream's order counts refer to pictures that are not there:
+    # frames are numbered by counting what the decoder lets out, and none may be skipped (a skipped
+    # frame would shift the index of every frame after it).
+    mp4 = _write_h264(tmp_path / "b.mp4", [_frame(i) for i in range(N_FRAMES)])
+    source = open_media(_write_raw_h264(tmp_path / "cut.264", mp4, drop=1))
+    assert isinstance(source, PyAVVideo)
+    assert source._display_order() is None
+    every = list(source.frames())
+    frames = list(source.frames(stride=3))
+    assert source.pictures_decoded == len(every)
+    assert [f.index for f in frames] == list(range(0, len(every), 3))
+    assert [f.index for f in frames] == [f.index for f in every[::3]]
+
+
+def test_damaged_b_frame_stream_at_a_stride_keeps_every_index_exact(tmp_path: Path) -> None:
+    # Noise makes large packets, so garbage in the middle breaks packets instead of being concealed;
+    # a bar on a wider picture still tells which frame it is. Four groups of pictures (keyint 15).
+    n, width = 60, 128
+    rng = np.random.default_rng(0)
+    images = []
+    for i in range(n):
+        image = rng.integers(0, 100, (H, width, 3), dtype=np.uint8)
+        image[:, 2 * i : 2 * i + 4] = 255
+        images.append(image)
+    clean = _write_h264(tmp_path / "noise.mp4", images)
+    data = bytearray(clean.read_bytes())
+    start = data.index(b"mdat") + 4
+    end = data.index(b"moov") if b"moov" in data[start:] else len(data)
+    middle = (start + end) // 2
+    data[middle : middle + 3000] = rng.integers(0, 256, 3000, dtype=np.uint8).tobytes()
+    path = tmp_path / "corrupt.mp4"
+    path.write_bytes(bytes(data))
+    source = open_media(path)
+    every = list(source.frames())
+    lost_whole = source.lost_frames
+    assert lost_whole and lost_whole[0][0] > 0 and lost_whole[-1][1] < n - 15  # the last group is intact
+    lost = {i for first, last in lost_whole for i in range(first, last + 1)}
+    assert [f.index for f in every] == [i for i in range(n) if i not in lost]
+    assert [f.time for f in every] == pytest.approx([f.index / FPS for f in every])
+    strided = list(source.frames(stride=2))
+    lost_strided = {i for first, last in source.lost_frames for i in range(first, last + 1)}
+    assert lost_strided and lost_strided <= lost  # no intact frame is said to be lost
+    assert [f.index for f in strided] == [i for i in range(0, n, 2) if i not in lost_strided]
+    assert [f.time for f in strided] == pytest.approx([f.index / FPS for f in strided])
+    next_group = (max(lost) // 15 + 1) * 15  # from its keyframe on, pictures are intact again
+    after = [f for f in strided if f.index >= next_group]
+    assert after and [_bar_position(f.image) for f in after] == [f.index for f in after]
+    assert source.decoded_frames is None and source.frame_count == n
+
+
+def test_rotation_tag_turns_strided_h264_frames_upright(tmp_path: Path) -> None:
+    sideways = [cv2.rotate(_frame(i), cv2.ROTATE_90_CLOCKWISE) for i in range(N_FRAMES)]
+    source = open_media(_write_h264(tmp_path / "phone.mp4", sideways, rotation=90))
+    assert (source.width, source.height) == (W, H)
+    frames = list(source.frames(stride=2))
+    assert frames[0].image.shape == (H, W, 3)
+    assert [_bar_position(f.image) for f in frames] == list(range(0, N_FRAMES, 2))
