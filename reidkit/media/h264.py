@@ -9,8 +9,9 @@ skip decoding the frames it does not need (:meth:`reidkit.media.source.PyAVVideo
 Only the common case is read: frame pictures (no fields), POC types 0 and 2, a stream that starts
 with an IDR picture. Anything else returns None, and the stream is decoded whole, as before. A
 "memory management" reset of the POC (MMCO 5, written after the part of the slice header read here)
-is not seen; encoders of cameras and x264 do not write it, and a decoder lets frames out in POC order,
-so a stream that had one would show frames out of order, which the decoding loop drops as lost.
+is not seen; encoders of cameras and x264 do not write it. A decoder lets frames out in POC order, so
+in a stream that had one, frames come out of the order read here: the decoding pass then numbers the
+rest by counting (a frame or two near that point may be missed or mislabelled).
 """
 
 from __future__ import annotations

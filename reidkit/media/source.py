@@ -359,6 +359,8 @@ class PyAVVideo(MediaSource):
         decode_everything = False
         skipping = False
         last_index, last_time = -1, -1.0
+        last_yielded = -1
+        misnumbered = False  # a raw stream's frames came out of the order its slice headers gave
         numbered = 0  # packets with data so far
         try:
             time_base = Fraction(stream.time_base)
@@ -387,6 +389,11 @@ class PyAVVideo(MediaSource):
                 for frame in decoded:
                     index = order.rank(frame.pts)
                     if index is None or index <= last_index:
+                        # In a raw stream still intact, the slice headers were misread (reidkit.media.h264
+                        # does not follow every feature of H.264): number the rest by counting.
+                        misnumbered = order.packet_indices is not None and not failed.any()
+                        if misnumbered:
+                            break
                         continue  # not a frame of the file's own timeline (cannot happen in an intact file)
                     produced[index] = True
                     last_index = index
@@ -397,9 +404,17 @@ class PyAVVideo(MediaSource):
                     else:
                         time = index / self.fps  # as for any stream without timestamps
                     time = last_time = max(time, last_time)
+                    last_yielded = index
                     yield Frame(_upright(_to_bgr(frame), self._rotation), index, time)
+                if misnumbered:
+                    break
         finally:
             container.close()
+        if misnumbered:
+            log.warning("%s: frames came out of the order its headers give; decoding every frame", self.path)
+            self._order = None
+            yield from (f for f in self._decode_counting(stride) if f.index > last_yielded)
+            return
         if not produced.any():
             raise MediaError("video has no decodable frames", path=self.path, hint=_FIX_VIDEO)
         lost = failed | (expected & ~produced) | ~demuxed

@@ -1,5 +1,6 @@
 import logging
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -361,3 +362,46 @@ def test_rotation_tag_turns_strided_h264_frames_upright(tmp_path: Path) -> None:
     frames = list(source.frames(stride=2))
     assert frames[0].image.shape == (H, W, 3)
     assert [_bar_position(f.image) for f in frames] == list(range(0, N_FRAMES, 2))
+
+
+def test_raw_h264_whose_headers_are_misread_is_numbered_by_counting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A raw stream using what reidkit.media.h264 does not follow (an order count reset, MMCO 5) gives
+    it a wrong display order. Where the decoder lets frames out in another order, the pass goes on by
+    counting: from there on the frames are those of decoding everything. Between the first misread
+    frame and that point a frame may be missing or carry a misread neighbour's index."""
+    from reidkit.media import h264
+
+    mp4 = _write_h264(tmp_path / "b.mp4", [_frame(i) for i in range(N_FRAMES)])
+    raw = _write_raw_h264(tmp_path / "raw.264", mp4)
+    real = h264.display_indices
+    swapped: list[int] = []
+
+    def misread(packets: Any) -> list[int | None] | None:
+        indices = real(packets)
+        assert indices is not None
+        wrong = list(indices)
+        at = [i for i in range(len(wrong) // 2, len(wrong)) if wrong[i] is not None][:2]
+        wrong[at[0]], wrong[at[1]] = wrong[at[1]], wrong[at[0]]
+        swapped.extend(int(wrong[i]) for i in at)  # type: ignore[arg-type]
+        return wrong
+
+    monkeypatch.setattr(h264, "display_indices", misread)
+    source = open_media(raw)
+    assert isinstance(source, PyAVVideo)
+    with caplog.at_level(logging.WARNING, logger="reidkit.media.source"):
+        frames = [(f.index, _bar_position(f.image)) for f in source.frames(stride=3)]
+    assert "decoding every frame" in caplog.text
+    indices = [index for index, _ in frames]
+    assert indices == sorted(set(indices)) and all(index % 3 == 0 for index in indices)
+    # Right again once counting took over: every frame past the misread ones, each with its own index.
+    after = [(index, shown) for index, shown in frames if index > max(swapped)]
+    assert after == [(i, i) for i in range(0, N_FRAMES, 3) if i > max(swapped)]
+    # Before: right up to the first misread frame; the frames between it and the fallback may be
+    # mislabelled or missing (their skip decisions used the misread order).
+    assert [(i, s) for i, s in frames if i < min(swapped)] == [(i, i) for i in range(0, min(swapped), 3)]
+    assert source.lost_frames == ()
+    assert [(f.index, _bar_position(f.image)) for f in source.frames(stride=3)] == [
+        (i, i) for i in range(0, N_FRAMES, 3)
+    ]  # the next pass counts from the start
