@@ -405,3 +405,27 @@ def test_raw_h264_whose_headers_are_misread_is_numbered_by_counting(
     assert [(f.index, _bar_position(f.image)) for f in source.frames(stride=3)] == [
         (i, i) for i in range(0, N_FRAMES, 3)
     ]  # the next pass counts from the start
+
+
+def test_hevc_at_a_stride_skips_frames_and_yields_the_same(tmp_path: Path) -> None:
+    """HEVC is in the skipping set too: phones record it."""
+    import av
+
+    if "libx265" not in av.codecs_available:
+        pytest.skip("this PyAV build has no libx265 encoder to write an HEVC test video")
+    path = tmp_path / "hevc.mp4"
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx265", rate=int(FPS))
+        stream.width, stream.height, stream.pix_fmt = _frame(0).shape[1], _frame(0).shape[0], "yuv420p"
+        stream.options = {"preset": "ultrafast", "x265-params": "bframes=3:keyint=15:log-level=error"}
+        for i in range(N_FRAMES):
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(_frame(i), format="bgr24")))
+        out.mux(stream.encode(None))
+    source = open_media(path)
+    assert isinstance(source, PyAVVideo)
+    counted = list(source._decode_counting(3))
+    frames = list(source.frames(stride=3))
+    assert source.pictures_decoded is not None and source.pictures_decoded < N_FRAMES
+    assert [(f.index, f.time) for f in frames] == [(f.index, f.time) for f in counted]
+    assert [f.index for f in frames] == list(range(0, N_FRAMES, 3))
+    assert all(np.array_equal(a.image, b.image) for a, b in zip(frames, counted, strict=True))
