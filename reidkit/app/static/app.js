@@ -84,7 +84,7 @@ async function route() {
 async function refreshStatus() {
   try { state.status = await api("GET", "/api/status"); } catch (e) { say(e.message); return; }
   document.getElementById("library-name").textContent =
-    `library ${state.status.library} · ${plural(state.status.media, "file")}` + (state.status.model ? ` · ${state.status.model}` : "");
+    `Library: ${state.status.library} · ${plural(state.status.media, "file")}` + (state.status.model ? ` · ${state.status.model}` : "");
   try {
     const alerts = await api("GET", "/api/alerts");
     const badge = document.getElementById("alert-count");
