@@ -205,6 +205,8 @@ class VectorStore:
         self._sums: dict[int, np.ndarray | None] = {}  # per-row checksums; None: none on disk
         # Rows [0, n) of a shard not checked yet: each is checked against its sum when first read.
         self._unchecked: dict[int, int] = {}
+        # Which of those rows a read has checked since (searches re-read the same candidates).
+        self._read_ok: dict[int, np.ndarray] = {}
         self._removed: np.ndarray = np.zeros(0, np.int64)
         self.ann_state: AnnState | None = None
         self.ann: Any = None
@@ -268,9 +270,11 @@ class VectorStore:
             ann_state = ann_state if ann is not None else None
         covered = ann_state.covered if ann is not None and ann_state is not None else {}
         mapped: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray | None, int]] = {}
+        kept = set()  # shards mapped as they were
         for shard in shards:
             number = shard.number
             if number in self._ids and self._shard_unchanged(shard):
+                kept.add(number)
                 mapped[number] = (
                     self._ids[number],
                     self._vectors[number],
@@ -286,6 +290,7 @@ class VectorStore:
         self._vectors = {n: m[1] for n, m in mapped.items()}
         self._sums = {n: m[2] for n, m in mapped.items()}
         self._unchecked = {n: m[3] for n, m in mapped.items()}
+        self._read_ok = {n: ok for n, ok in self._read_ok.items() if n in kept}
         self._set_removed(removed)
         if open_ann:
             self.ann_state, self.ann = ann_state, ann
@@ -347,10 +352,15 @@ class VectorStore:
         unchecked = self._unchecked.get(number, 0)
         if unchecked == 0:
             return
-        rows = rows[rows < unchecked]
         sums = self._sums.get(number)
-        if len(rows) and sums is not None:
+        if sums is None:
+            return
+        ok = self._read_ok.setdefault(number, np.zeros(unchecked, bool))
+        rows = rows[rows < unchecked]
+        rows = rows[~ok[rows]]
+        if len(rows):
             self._compare(number, rows, self._ids[number][rows], self._vectors[number][rows], sums)
+            ok[rows] = True
 
     def _check_block(self, number: int, first: int, end: int) -> None:
         """:meth:`_check_rows` for rows [first, end); a block from row 0 on marks the shard checked."""
@@ -360,6 +370,7 @@ class VectorStore:
         self._check_rows(number, np.arange(first, min(end, unchecked)))
         if first == 0 and end >= unchecked:
             self._unchecked[number] = 0
+            self._read_ok.pop(number, None)
 
     def write_missing_sums(self) -> None:
         """Write the row sums of shards that have none (a writer, for shards from before them). They
@@ -563,7 +574,7 @@ class VectorStore:
         self._ids = {-1: np.asarray(ids, np.int64)}
         self._vectors = {-1: np.ascontiguousarray(vectors, np.float32).reshape(len(ids), self.dim)}
         self._live = {-1: None}
-        self._sums, self._unchecked = {-1: None}, {-1: 0}
+        self._sums, self._unchecked, self._read_ok = {-1: None}, {-1: 0}, {}
         self._removed = np.zeros(0, np.int64)
         self.ann_state, self.ann, self._ann_selector, self._ann_for_search = None, None, None, None
 

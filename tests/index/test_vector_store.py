@@ -316,8 +316,11 @@ def test_opening_checks_only_the_rows_the_approximate_index_does_not_cover(
         assert sum(calls) == len(ids) - sum(covered.values())  # the tail only: the rest by its sums
         hits = reader.search(vectors[5], 3)
         assert hits[0].tracklet.id == ids[5]
-        # Each search checks the candidates it re-scores, not the library.
+        # Each search checks the candidates it re-scores, not the library, and each row once.
         assert sum(calls[1:]) < len(ids) / 2
+        checked = sum(calls)
+        assert reader.search(vectors[5], 3)[0].tracklet.id == ids[5]
+        assert sum(calls) == checked
 
 
 def test_a_row_damaged_under_the_approximate_index_is_found_when_read_and_repaired(
