@@ -37,6 +37,16 @@ class DataConfig:
 class AugmentConfig:
     """Probabilities (0 = off) and strengths of the train-time augmentations, applied in this order."""
 
+    # What a video detector's crop does to a person that a dataset's crop does not (0 = off): its box
+    # sits elsewhere on the body, the camera sees them smaller, the codec smears them, the lens blurs.
+    box_jitter: float = 0.0  # chance of moving each box edge by up to box_jitter_extent of the box
+    box_jitter_extent: float = 0.1
+    downscale: float = 0.0  # chance of shrinking by a factor in [downscale_min, 1] and back
+    downscale_min: float = 0.4
+    compress: float = 0.0  # chance of a JPEG round trip at a quality in compress_quality
+    compress_quality: tuple[int, int] = (20, 70)
+    blur: float = 0.0  # chance of a Gaussian blur with sigma in blur_sigma (pixels at the input size)
+    blur_sigma: tuple[float, float] = (0.3, 1.2)
     autoaugment: float = 0.0  # chance of applying a random 2-op policy (AutoAugment/RandAugment-style)
     autoaugment_magnitude: float = 0.5  # 0-1 strength of each policy op
     flip: float = 0.5

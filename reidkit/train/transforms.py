@@ -2,7 +2,8 @@
 
 Images enter as HxWx3 uint8 BGR (as ``cv2.imread`` gives them) and leave as float32 CHW tensors laid out
 like the model's input spec: RGB, ``/255``, then ImageNet mean/std. Augmentations work on uint8 BGR; the
-order follows FastReID: resize -> policy -> flip -> pad+crop -> colour jitter -> patch -> erasing.
+order follows FastReID, after the footage augmentations: resize -> box jitter -> downscale -> compress
+-> blur -> policy -> flip -> pad+crop -> colour jitter -> patch -> erasing.
 """
 
 from __future__ import annotations
@@ -64,6 +65,16 @@ class TrainTransform:
         """The uint8 BGR image after resizing and augmentation (useful to look at)."""
         cfg = self.cfg
         img = cv2.resize(image, (self.width, self.height), interpolation=cv2.INTER_LINEAR)
+        if cfg.box_jitter > 0 and rng.random() < cfg.box_jitter:
+            img = box_jitter(img, rng, cfg.box_jitter_extent)
+        if cfg.downscale > 0 and rng.random() < cfg.downscale:
+            img = downscale(img, rng, cfg.downscale_min)
+        if cfg.compress > 0 and rng.random() < cfg.compress:
+            img = jpeg_round_trip(
+                img, int(rng.integers(cfg.compress_quality[0], cfg.compress_quality[1] + 1))
+            )
+        if cfg.blur > 0 and rng.random() < cfg.blur:
+            img = cv2.GaussianBlur(np.ascontiguousarray(img), (0, 0), rng.uniform(*cfg.blur_sigma))
         if cfg.autoaugment > 0 and rng.random() < cfg.autoaugment:
             img = apply_policy(img, rng, cfg.autoaugment_magnitude)
         if cfg.flip > 0 and rng.random() < cfg.flip:
@@ -77,6 +88,36 @@ class TrainTransform:
         if cfg.erasing > 0 and rng.random() < cfg.erasing:
             img = random_erase(img, rng, cfg.erasing_area, cfg.erasing_aspect)
         return np.ascontiguousarray(img)
+
+
+def box_jitter(img: np.ndarray, rng: np.random.Generator, extent: float) -> np.ndarray:
+    """The image as a detector with another box would cut it: each edge moved by up to ``extent`` of the
+    box (outwards shows the border pixels repeated), resized back to the same size."""
+    h, w = img.shape[:2]
+    dx1, dx2 = (rng.uniform(-extent, extent, 2) * w).round().astype(int)
+    dy1, dy2 = (rng.uniform(-extent, extent, 2) * h).round().astype(int)
+    pad = math.ceil(extent * max(h, w)) + 1
+    padded = cv2.copyMakeBorder(np.ascontiguousarray(img), pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+    crop = padded[pad + dy1 : pad + h + dy2, pad + dx1 : pad + w + dx2]
+    return np.asarray(cv2.resize(crop, (w, h), interpolation=cv2.INTER_LINEAR), np.uint8)
+
+
+def downscale(img: np.ndarray, rng: np.random.Generator, smallest: float) -> np.ndarray:
+    """Seen from further away: shrunk by a factor in [``smallest``, 1] and enlarged back."""
+    h, w = img.shape[:2]
+    factor = rng.uniform(smallest, 1.0)
+    small = cv2.resize(
+        img, (max(1, round(w * factor)), max(1, round(h * factor))), interpolation=cv2.INTER_AREA
+    )
+    return np.asarray(cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR), np.uint8)
+
+
+def jpeg_round_trip(img: np.ndarray, quality: int) -> np.ndarray:
+    """Encoded and decoded again at ``quality``: the blocks and smearing of a lossy codec."""
+    ok, data = cv2.imencode(".jpg", np.ascontiguousarray(img), [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    if not ok:  # OpenCV encodes any uint8 BGR image; kept as is should it ever refuse
+        return img
+    return np.asarray(cv2.imdecode(data, cv2.IMREAD_COLOR), np.uint8)
 
 
 def pad_crop(img: np.ndarray, pad: int, rng: np.random.Generator) -> np.ndarray:

@@ -10,14 +10,26 @@ from reidkit.train.transforms import (
     POLICY_OPS,
     EvalTransform,
     TrainTransform,
+    box_jitter,
     color_jitter,
+    downscale,
+    jpeg_round_trip,
     random_erase,
     random_patch,
 )
 from reidkit.zoo.registry import IMAGENET_MEAN, IMAGENET_STD, InputSpec
 
 ALL_ON = AugmentConfig(
-    autoaugment=1.0, color_jitter=1.0, saturation=0.2, hue=0.05, random_patch=1.0, erasing=1.0
+    box_jitter=1.0,
+    downscale=1.0,
+    compress=1.0,
+    blur=1.0,
+    autoaugment=1.0,
+    color_jitter=1.0,
+    saturation=0.2,
+    hue=0.05,
+    random_patch=1.0,
+    erasing=1.0,
 )
 
 
@@ -70,3 +82,32 @@ def test_pixel_ops_keep_shape_and_dtype(image: np.ndarray) -> None:
     for out in outputs:
         assert out.shape == image.shape and out.dtype == np.uint8
     assert sum(not np.array_equal(o, image) for o in outputs) >= len(outputs) - 1
+
+
+def _smooth_image() -> np.ndarray:
+    """A person-sized picture with structure at every scale (noise alone has nothing to keep)."""
+    y, x = np.mgrid[0:128, 0:64].astype(np.float32)
+    base = 128 + 60 * np.sin(x / 5.0) * np.cos(y / 9.0) + 40 * np.sign(np.sin(y / 17.0))
+    return np.clip(np.stack([base, base[::-1], base[:, ::-1]], axis=2), 0, 255).astype(np.uint8)
+
+
+def test_box_jitter_of_zero_extent_keeps_the_crop_and_moves_it_otherwise() -> None:
+    image = _smooth_image()
+    assert np.array_equal(box_jitter(image, np.random.default_rng(0), 0.0), image)
+    moved = box_jitter(image, np.random.default_rng(0), 0.2)
+    assert moved.shape == image.shape and moved.dtype == np.uint8
+    assert np.abs(moved.astype(int) - image).mean() > 5
+
+
+def test_downscale_and_jpeg_degrade_but_keep_the_picture() -> None:
+    image = _smooth_image()
+    error = {}
+    for name, out in {
+        "downscale": downscale(image, np.random.default_rng(0), 0.3),
+        "jpeg 20": jpeg_round_trip(image, 20),
+        "jpeg 95": jpeg_round_trip(image, 95),
+    }.items():
+        assert out.shape == image.shape and out.dtype == np.uint8
+        error[name] = np.abs(out.astype(int) - image).mean()
+    assert error["jpeg 95"] < error["jpeg 20"]  # lower quality, more loss
+    assert 0 < error["downscale"] < 20 and 0 < error["jpeg 20"] < 20  # degraded, still the same picture
