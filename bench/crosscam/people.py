@@ -37,7 +37,7 @@ for _p in (REPO, REPO / "bench"):
 
 from annotate.verdicts import load_truth  # noqa: E402
 
-from crosscam.run import print_table  # noqa: E402
+from crosscam.run import print_table, register_file  # noqa: E402
 from crosscam.verdicts import Walk, load_walks, moment_observations, walks_matched  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -115,7 +115,8 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=HERE / "out" / "dev", help="dev footage folder")
-    parser.add_argument("--models", default=MODELS)
+    parser.add_argument("--models", default=MODELS, help="registry names or .onnx files")
+    parser.add_argument("--calibrated-like", default="reidkit-retail-0287-cuhk03")
     parser.add_argument(
         "--thresholds", default="verdict,link", help="comma list: verdict, link, likely or cosines"
     )
@@ -131,12 +132,15 @@ def main(argv: Sequence[str] | None = None) -> None:
         sources.append(("shared videos", args.annotate_out, [w for ws in shared_truth.values() for w in ws]))
     rows = []
     for footage, folder, walks in sources:
-        for model in args.models.split(","):
+        for model in [register_file(m, args.calibrated_like) for m in args.models.split(",")]:
             root = folder / f"library_{model}"
             if not (root / "library.sqlite").is_file():
+                print(f"{root}: no library (bench/crosscam/run.py indexes it)", file=sys.stderr)
                 continue
             for row in score_library(Library.open(root), walks, thresholds):
                 rows.append({"footage": footage, "model": model, **row})
+    if not rows:
+        raise SystemExit("no library to score")
     print_table(rows, list(rows[0]))
 
 
