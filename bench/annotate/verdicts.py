@@ -29,7 +29,7 @@ for _p in (REPO, REPO / "bench"):
     if str(_p) not in sys.path:
         sys.path.insert(0, str(_p))
 
-from crosscam.run import print_table  # noqa: E402
+from crosscam.run import print_table, register_file  # noqa: E402
 from crosscam.verdicts import (  # noqa: E402
     ABSENT_PEOPLE,
     Judging,
@@ -125,7 +125,12 @@ def run(model: str, shared: Path, top: int, judging: Judging) -> tuple[list[Quer
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--models", default="reidkit-retail-0287-cuhk03")
+    parser.add_argument(
+        "--models",
+        default="reidkit-retail-0287-cuhk03",
+        help="registry names or .onnx files (with their sidecar)",
+    )
+    parser.add_argument("--calibrated-like", default="reidkit-retail-0287-cuhk03")
     parser.add_argument("--shared", type=Path, default=DEFAULT_SHARED)
     parser.add_argument("--top", type=int, default=50)
     parser.add_argument(
@@ -139,7 +144,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     rows = []
     from reidkit.zoo.calibration import calibration_for
 
-    for model in args.models.split(","):
+    for model in [register_file(m, args.calibrated_like) for m in args.models.split(",")]:
         judging = Judging(calibration_for(model).threshold if args.fixed else None, args.score_only)
         outcomes, _ = run(model, args.shared, args.top, judging)
         row = summarise(outcomes, absent_kinds=("other video", "other people"))
