@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from reidkit.core.config import load_config
+from reidkit.core.errors import ReidkitError
 from reidkit.models.config import LossConfig, ModelConfig
 
 
@@ -61,6 +62,10 @@ class AugmentConfig:
     erasing: float = 0.5  # random erasing, filled with the ImageNet mean colour
     erasing_area: tuple[float, float] = (0.02, 0.4)
     erasing_aspect: float = 0.3  # aspect ratios drawn log-uniformly in [a, 1/a]
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.box_jitter_extent < 0.5:  # at 0.5 two edges may meet: nothing left to crop
+            raise ReidkitError(f"augment.box_jitter_extent must be in [0, 0.5), not {self.box_jitter_extent}")
 
 
 @dataclass

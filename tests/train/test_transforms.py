@@ -3,8 +3,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from reidkit.core.errors import ReidkitError
 from reidkit.core.runtime import prepare_batch
-from reidkit.train.config import AugmentConfig
+from reidkit.train.config import AugmentConfig, load_train_config
 from reidkit.train.transforms import (
     MEAN_BGR,
     POLICY_OPS,
@@ -97,8 +98,8 @@ def test_box_jitter_of_zero_extent_keeps_the_crop_and_moves_it_otherwise() -> No
     moved = box_jitter(image, np.random.default_rng(0), 0.2)
     assert moved.shape == image.shape and moved.dtype == np.uint8
     assert np.abs(moved.astype(int) - image).mean() > 5
-    with pytest.raises(ValueError, match="box_jitter_extent"):
-        box_jitter(image, np.random.default_rng(0), 0.5)
+    with pytest.raises(ReidkitError, match="box_jitter_extent"):  # at load time, not in a worker
+        load_train_config(None, ["augment.box_jitter_extent=0.5"])
 
 
 def test_downscale_and_jpeg_degrade_but_keep_the_picture() -> None:
