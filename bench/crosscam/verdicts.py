@@ -26,7 +26,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -123,12 +123,14 @@ class Judging:
 
     fixed: float | None = None
     score_only: bool = False
+    false_alarm: float | None = None  # None: the product's VerdictRule default
 
     @property
     def rule(self) -> Any:
         from reidkit.search.verdict import VerdictRule
 
-        return VerdictRule(one_person=not self.score_only)
+        rule = VerdictRule(one_person=not self.score_only)
+        return rule if self.false_alarm is None else replace(rule, false_alarm=self.false_alarm)
 
     def likely(self, library: Any, result: Any, moments: Sequence[Any]) -> list[bool]:
         """``moments`` (the result's, or some of them as if the others were not in the library) judged."""
@@ -267,6 +269,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--score-only", action="store_true", help="the per-query threshold alone, without the one-person rule"
     )
+    parser.add_argument(
+        "--false-alarm", type=float, help="the verdict's per-query false-alarm rate (default: the product's)"
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault("REIDKIT_MODEL_DIR", str(args.shared / "models"))
     config = footage_config(args)
@@ -278,7 +283,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         library = ensure_library(truth_path.parent, truth, model, args.out / "cache")
         from reidkit.zoo.calibration import calibration_for
 
-        judging = Judging(calibration_for(model).threshold if args.fixed else None, args.score_only)
+        judging = Judging(
+            calibration_for(model).threshold if args.fixed else None, args.score_only, args.false_alarm
+        )
         outcomes, results = run_queries(truth_path.parent, truth, library, absent, args.top, judging)
         rows.append({"model": model, **summarise(outcomes)})
         rows[-1]["threshold"] = judging.describe(next(iter(results.values())).verdict)
