@@ -53,6 +53,11 @@ class AugmentConfig:
     flip: float = 0.5
     pad: int = 10  # pixels of zero padding before the random crop back to the input size
     crop: float = 1.0  # chance of the pad + random crop
+    # Another camera's light (0 = off): each colour channel scaled by its own gain (white balance),
+    # gains drawn log-uniformly in [1 / (1 + lighting_tint), 1 + lighting_tint], then a gamma curve.
+    lighting: float = 0.0
+    lighting_tint: float = 0.3
+    lighting_gamma: tuple[float, float] = (0.7, 1.4)
     color_jitter: float = 0.0
     brightness: float = 0.2
     contrast: float = 0.15
@@ -66,6 +71,12 @@ class AugmentConfig:
     def __post_init__(self) -> None:
         if not 0.0 <= self.box_jitter_extent < 0.5:  # at 0.5 two edges may meet: nothing left to crop
             raise ReidkitError(f"augment.box_jitter_extent must be in [0, 0.5), not {self.box_jitter_extent}")
+        low, high = self.lighting_gamma
+        if not (self.lighting_tint >= 0 and 0 < low <= high):
+            raise ReidkitError(
+                "augment.lighting_tint must be >= 0 and augment.lighting_gamma a range of positive "
+                f"numbers, not {self.lighting_tint} and {self.lighting_gamma}"
+            )
 
 
 @dataclass

@@ -81,6 +81,8 @@ class TrainTransform:
             img = img[:, ::-1]
         if cfg.pad > 0 and cfg.crop > 0 and rng.random() < cfg.crop:
             img = pad_crop(img, cfg.pad, rng)
+        if cfg.lighting > 0 and rng.random() < cfg.lighting:
+            img = relight(img, rng, cfg.lighting_tint, cfg.lighting_gamma)
         if cfg.color_jitter > 0 and rng.random() < cfg.color_jitter:
             img = color_jitter(img, rng, cfg.brightness, cfg.contrast, cfg.saturation, cfg.hue)
         if cfg.random_patch > 0 and rng.random() < cfg.random_patch:
@@ -173,6 +175,16 @@ def random_patch(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     out = np.array(img)
     out[ty : ty + ph, tx : tx + pw] = patch
     return out
+
+
+def relight(img: np.ndarray, rng: np.random.Generator, tint: float, gamma: tuple[float, float]) -> np.ndarray:
+    """Seen under another light: per-channel gains (a white balance, log-uniform in [1/(1+tint), 1+tint])
+    and a gamma curve with its exponent drawn in ``gamma`` (above 1 darkens the midtones)."""
+    spread = math.log1p(tint)
+    gains = np.exp(rng.uniform(-spread, spread, 3)).astype(np.float32)
+    exponent = rng.uniform(*gamma)
+    out = np.clip(img.astype(np.float32) * gains / 255.0, 0.0, 1.0) ** exponent
+    return np.asarray(np.round(out * 255.0), np.uint8)
 
 
 def color_jitter(

@@ -17,6 +17,7 @@ from reidkit.train.transforms import (
     jpeg_round_trip,
     random_erase,
     random_patch,
+    relight,
 )
 from reidkit.zoo.registry import IMAGENET_MEAN, IMAGENET_STD, InputSpec
 
@@ -25,6 +26,7 @@ ALL_ON = AugmentConfig(
     downscale=1.0,
     compress=1.0,
     blur=1.0,
+    lighting=1.0,
     autoaugment=1.0,
     color_jitter=1.0,
     saturation=0.2,
@@ -114,3 +116,17 @@ def test_downscale_and_jpeg_degrade_but_keep_the_picture() -> None:
         error[name] = np.abs(out.astype(int) - image).mean()
     assert error["jpeg 95"] < error["jpeg 20"]  # lower quality, more loss
     assert 0 < error["downscale"] < 20 and 0 < error["jpeg 20"] < 20  # degraded, still the same picture
+
+
+def test_relight_tints_each_channel_and_bends_the_midtones_within_its_ranges() -> None:
+    image = np.full((8, 4, 3), 128, np.uint8)
+    assert np.array_equal(relight(image, np.random.default_rng(0), 0.0, (1.0, 1.0)), image)
+    rng = np.random.default_rng(3)
+    tinted = [relight(image, rng, 0.3, (1.0, 1.0))[0, 0].astype(float) for _ in range(200)]
+    gains = np.array(tinted) / 128
+    assert gains.min() >= 1 / 1.3 - 0.01 and gains.max() <= 1.3 + 0.01  # within the tint range
+    assert np.ptp(gains, axis=0).min() > 0.3  # each channel drawn on its own
+    darker = relight(image, np.random.default_rng(0), 0.0, (1.5, 1.5))
+    assert np.all(darker == round(255 * (128 / 255) ** 1.5))  # gamma above 1 darkens the midtones
+    with pytest.raises(ReidkitError, match="lighting"):  # at load time, not in a worker
+        load_train_config(None, ["augment.lighting_gamma=[0, 1]"])
