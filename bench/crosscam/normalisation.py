@@ -22,8 +22,6 @@ and how many present people are found at the threshold that lets 10 % of the abs
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -36,12 +34,11 @@ for _p in (REPO, REPO / "bench"):
     if str(_p) not in sys.path:
         sys.path.insert(0, str(_p))
 
-from crosscam.compose import add_footage_arguments, compose, footage_config  # noqa: E402
 from crosscam.run import print_table, register_file  # noqa: E402
 from crosscam.verdicts import (  # noqa: E402
-    ABSENT_PEOPLE,
-    absent_photos,
+    add_search_arguments,
     ensure_library,
+    load_footage,
     load_walks,
     moment_observations,
     walks_matched,
@@ -136,15 +133,9 @@ def compare(moments: list[tuple[str, tuple[float, float, float], bool]], model: 
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--models", default="reidkit-retail-0287-cuhk03")
-    parser.add_argument("--calibrated-like", default="reidkit-retail-0287-cuhk03")
-    add_footage_arguments(parser)
-    parser.add_argument("--top", type=int, default=50)
+    add_search_arguments(parser)
     args = parser.parse_args(argv)
-    os.environ.setdefault("REIDKIT_MODEL_DIR", str(args.shared / "models"))
-    truth_path = compose(footage_config(args), args.out, args.shared)
-    truth = json.loads(truth_path.read_text())
-    absent = absent_photos(args.people, args.shared, ABSENT_PEOPLE, args.seed)
+    truth_path, truth, absent = load_footage(args)
     rows = []
     for model in (register_file(m, args.calibrated_like) for m in args.models.split(",")):
         library = ensure_library(truth_path.parent, truth, model, args.out / "cache")

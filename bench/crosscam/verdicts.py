@@ -256,12 +256,25 @@ def ensure_library(bench_root: Path, truth: dict[str, Any], model: str, cache: P
     return Library.open(root)
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def add_search_arguments(parser: argparse.ArgumentParser) -> None:
+    """--models / --calibrated-like / --top and the footage's options, shared by the verdict benches."""
     parser.add_argument("--models", default="reidkit-retail-0287-cuhk03")
     parser.add_argument("--calibrated-like", default="reidkit-retail-0287-cuhk03")
     add_footage_arguments(parser)
     parser.add_argument("--top", type=int, default=50)
+
+
+def load_footage(args: argparse.Namespace) -> tuple[Path, dict[str, Any], dict[str, Path]]:
+    """The footage named by ``args`` (composed when missing): ground truth file, its contents, absent photos."""
+    os.environ.setdefault("REIDKIT_MODEL_DIR", str(args.shared / "models"))
+    truth_path = compose(footage_config(args), args.out, args.shared)
+    truth = json.loads(truth_path.read_text())
+    return truth_path, truth, absent_photos(args.people, args.shared, ABSENT_PEOPLE, args.seed)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_search_arguments(parser)
     parser.add_argument("--dump", type=Path, help="write per-query scores and labels here (.json)")
     parser.add_argument(
         "--fixed", action="store_true", help="judge by the model's calibrated pair threshold (the old rule)"
@@ -273,11 +286,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--false-alarm", type=float, help="the verdict's per-query false-alarm rate (default: the product's)"
     )
     args = parser.parse_args(argv)
-    os.environ.setdefault("REIDKIT_MODEL_DIR", str(args.shared / "models"))
-    config = footage_config(args)
-    truth_path = compose(config, args.out, args.shared)
-    truth = json.loads(truth_path.read_text())
-    absent = absent_photos(args.people, args.shared, ABSENT_PEOPLE, args.seed)
+    truth_path, truth, absent = load_footage(args)
     rows, dump = [], {}
     for model in (register_file(m, args.calibrated_like) for m in args.models.split(",")):
         library = ensure_library(truth_path.parent, truth, model, args.out / "cache")
