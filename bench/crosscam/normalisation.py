@@ -60,7 +60,8 @@ def tracklet_impostors(library: Any) -> dict[int, tuple[float, float]]:
     from reidkit.search.verdict import bulk_stats
 
     ids, vectors = library.tracklet_vectors()
-    media = np.array([library.tracklet(int(i)).media_id for i in ids])
+    media_of = {r.id: r.media_id for r in library.tracklets()}  # one read for all tracklets
+    media = np.array([media_of[int(i)] for i in ids])
     stats = {}
     for k, tracklet_id in enumerate(ids):
         others = vectors[media != media[k]] @ vectors[k]

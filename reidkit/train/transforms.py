@@ -181,10 +181,12 @@ def relight(img: np.ndarray, rng: np.random.Generator, tint: float, gamma: tuple
     """Seen under another light: per-channel gains (a white balance, log-uniform in [1/(1+tint), 1+tint])
     and a gamma curve with its exponent drawn in ``gamma`` (above 1 darkens the midtones)."""
     spread = math.log1p(tint)
-    gains = np.exp(rng.uniform(-spread, spread, 3)).astype(np.float32)
+    gains = np.exp(rng.uniform(-spread, spread, 3))
     exponent = rng.uniform(*gamma)
-    out = np.clip(img.astype(np.float32) * gains / 255.0, 0.0, 1.0) ** exponent
-    return np.asarray(np.round(out * 255.0), np.uint8)
+    # One 256-entry table per channel: the curve is computed for the 256 levels, not for every pixel.
+    levels = np.arange(256, dtype=np.float64)[:, None] * gains / 255.0
+    table = np.round(255.0 * np.clip(levels, 0.0, 1.0) ** exponent).astype(np.uint8)
+    return np.asarray(cv2.LUT(np.ascontiguousarray(img), table.reshape(1, 256, 3)), np.uint8)
 
 
 def color_jitter(
