@@ -32,31 +32,53 @@ def register(app: typer.Typer) -> None:
         calib: Path | None = typer.Option(
             None, "--calib", help="Folder of person crops for static int8 calibration (else dynamic)."
         ),
+        blend: float = typer.Option(
+            1.0,
+            "--blend",
+            min=0.0,
+            max=1.0,
+            help="Share of the trained weights in a blend with the weights training started from "
+            "(WiSE-FT; 1 = the trained model as it is).",
+        ),
         opset: int = typer.Option(17, "--opset"),
         fixed_batch: bool = typer.Option(False, "--fixed-batch", help="Batch of 1 instead of dynamic."),
     ) -> None:
         """Export a trained ReID model to ONNX and check it against torch (or quantise an ONNX model)."""
         from reidkit.core.errors import ReidkitError
         from reidkit.export.onnx import export_onnx, quantize_int8
+        from reidkit.models.blend import blend_checkpoint
         from reidkit.models.import_checkpoint import model_from_checkpoint
 
         if out.suffix != ".onnx":
             raise ReidkitError("the output must end in .onnx", path=out)
         if (checkpoint is None) == (not onnx_model):
             raise ReidkitError("pass either --checkpoint (export) or --onnx with --int8 (quantise)")
+        if onnx_model and blend < 1.0:
+            raise ReidkitError("--blend needs the training --checkpoint, not an ONNX model", path=onnx_model)
         if onnx_model:
             if not int8:
                 raise ReidkitError("--onnx only quantises: add --int8", path=onnx_model)
             _quantise_existing(onnx_model, out, calib)
             return
         assert checkpoint is not None
-        model, cfg = model_from_checkpoint(checkpoint)
+        if blend < 1.0:
+            model, cfg = blend_checkpoint(checkpoint, blend)
+        else:
+            model, cfg = model_from_checkpoint(checkpoint)
         parity = export_onnx(
             model,
             out,
             dynamic_batch=not fixed_batch,
             opset=opset,
-            source={"checkpoint": str(checkpoint), "model_config": cfg},
+            source={
+                "checkpoint": str(checkpoint),
+                "model_config": cfg,
+                **(
+                    {"blend": {"trained_weight": blend, "with": "the weights training started from"}}
+                    if blend < 1.0
+                    else {}
+                ),
+            },
         )
         typer.echo(f"{out}: {model.embedding_dim}-d embeddings; onnxruntime vs torch: {parity}")
         if int8:

@@ -12,6 +12,7 @@ from reidkit.core.errors import ModelError
 from reidkit.core.log import get_logger
 
 if TYPE_CHECKING:
+    from reidkit.models.config import ModelConfig
     from reidkit.models.model import ReidModel
 
 log = get_logger(__name__)
@@ -122,26 +123,21 @@ def load_checkpoint_weights(model: nn.Module, path: str | Path) -> dict[str, Any
     return {"format": fmt, "loaded": sorted(loaded), "skipped": skipped, "missing_backbone": missing}
 
 
-def model_from_checkpoint(path: str | Path, **overrides: Any) -> tuple[ReidModel, dict[str, Any]]:
-    """Rebuild an eval-mode ReidModel (no classifier) from a reidkit training checkpoint.
-
-    The checkpoint is a dict with "model" (state dict) and "config" (the training config as a dict,
-    its "model" entry a ModelConfig dict; "data" may hold the input height/width). Unknown config keys
-    are ignored so checkpoints from newer or older versions still load; ``overrides`` (ModelConfig
-    fields) win over the file. Returns the model and the config it was built from.
-    """
-    import dataclasses
-
-    from reidkit.models.config import ModelConfig
-    from reidkit.models.model import build_model
-
-    path = Path(path)
+def _read_checkpoint(path: Path) -> dict[str, Any]:
     try:
         blob: Any = torch.load(str(path), map_location="cpu", weights_only=False)
     except Exception as exc:
         raise ModelError(f"cannot read checkpoint ({exc.__class__.__name__})", path=path) from exc
     if not isinstance(blob, dict) or not isinstance(blob.get("model"), dict):
         raise ModelError("not a reidkit checkpoint (no 'model' state dict)", path=path)
+    return blob
+
+
+def _model_config(blob: dict[str, Any], path: Path, overrides: dict[str, Any]) -> ModelConfig:
+    import dataclasses
+
+    from reidkit.models.config import ModelConfig
+
     config = blob.get("config") or {}
     model_dict = dict(config.get("model") or {})
     data = config.get("data") or {}
@@ -154,8 +150,31 @@ def model_from_checkpoint(path: str | Path, **overrides: Any) -> tuple[ReidModel
         log.warning("ignoring unknown model config keys in %s: %s", path, ", ".join(ignored))
     kwargs = {k: v for k, v in model_dict.items() if k in fields}
     kwargs.update(overrides)
-    kwargs["pretrained"] = ""  # the checkpoint holds the trained weights
-    cfg = ModelConfig(**kwargs)
+    return ModelConfig(**kwargs)
+
+
+def checkpoint_model_config(path: str | Path) -> ModelConfig:
+    """The model config a reidkit checkpoint was trained with, its ``pretrained`` weights included."""
+    path = Path(path)
+    return _model_config(_read_checkpoint(path), path, {})
+
+
+def model_from_checkpoint(path: str | Path, **overrides: Any) -> tuple[ReidModel, dict[str, Any]]:
+    """Rebuild an eval-mode ReidModel (no classifier) from a reidkit training checkpoint.
+
+    The checkpoint is a dict with "model" (state dict) and "config" (the training config as a dict,
+    its "model" entry a ModelConfig dict; "data" may hold the input height/width). Unknown config keys
+    are ignored so checkpoints from newer or older versions still load; ``overrides`` (ModelConfig
+    fields) win over the file. Returns the model and the config it was built from.
+    """
+    import dataclasses
+
+    from reidkit.models.model import build_model
+
+    path = Path(path)
+    blob = _read_checkpoint(path)
+    # the checkpoint holds the trained weights: do not load the pretrained ones under them
+    cfg = _model_config(blob, path, {**overrides, "pretrained": ""})
     model = build_model(cfg, num_classes=0)
     state = {k.removeprefix("module."): v for k, v in blob["model"].items()}
     state = {k: v for k, v in state.items() if not k.startswith("classifier.")}
