@@ -205,6 +205,17 @@ class AddPath(BaseModel):
     stride: int | None = Field(None, ge=1, le=100)
 
 
+class AddCamera(BaseModel):
+    name: str = Field(..., min_length=1, max_length=200)
+    source: str = Field(
+        ...,
+        min_length=1,
+        max_length=4096,
+        description="rtsp:// or http(s):// URL, device number, or video file",
+    )
+    segment_seconds: float = Field(60.0, ge=1.0, le=3600.0)
+
+
 class SavePerson(BaseModel):
     query_id: str = Field(..., max_length=32, pattern=r"^[0-9a-f]+$")
     name: str = Field(..., min_length=1, max_length=200)
@@ -368,6 +379,25 @@ def create_app(state: AppState) -> FastAPI:
     @app.delete("/api/library/media/{media_id}", responses=ERRORS)
     def remove_media(media_id: Id) -> dict[str, Any]:
         return {"jobs": [state.remove_media(media_id).to_dict()]}
+
+    @app.get("/api/cameras", responses=ERRORS)
+    def cameras() -> list[dict[str, Any]]:
+        return [c.to_dict() for c in state.cameras.all()]
+
+    @app.post("/api/cameras", responses=ERRORS)
+    def add_camera(body: AddCamera) -> dict[str, Any]:
+        name = " ".join(body.name.split())
+        if not name:
+            raise UserError("give the camera a name")
+        source = state.camera_source(body.source)
+        return state.cameras.add(name, source, body.segment_seconds).to_dict()
+
+    @app.delete("/api/cameras/{camera_id}", responses=ERRORS)
+    def remove_camera(camera_id: Id) -> dict[str, Any]:
+        camera = state.cameras.remove(camera_id)
+        if camera is None:
+            raise UserError(f"no camera {camera_id}", 404)
+        return camera.to_dict()
 
     @app.get("/api/jobs", responses=ERRORS)
     def jobs() -> list[dict[str, Any]]:

@@ -24,12 +24,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from reidkit.app.cameras import Cameras
 from reidkit.app.jobs import Job, LibraryWorker
 from reidkit.app.video import MAX_CLIP_SECONDS, Overlay, VideoCache, is_browser_playable, write_mp4
 from reidkit.app.watchlist import Watchlist, clean_name
 from reidkit.core.errors import LibraryError, MediaError, ReidkitError
 from reidkit.core.log import get_logger
 from reidkit.core.vectors import l2_normalise
+from reidkit.media.camera import is_stream
 
 if TYPE_CHECKING:
     from reidkit.core.types import Detector, Embedder
@@ -166,7 +168,7 @@ class AppState:
         self.queries: OrderedDict[str, Query] = OrderedDict()
         self._results: OrderedDict[tuple[Any, ...], dict[str, Any]] = OrderedDict()
         self._verified: dict[tuple[str, int, int], bool] = {}
-        self._removing: dict[int, MediaRecord] = {}  # remove job id -> the record it removes
+        self._removing: dict[int, MediaRecord] = {}  # media id -> its record, while a job removes it
         self.videos = VideoCache(self.app_dir / "playable", config.cache_bytes)
         self.watchlist = Watchlist(self.app_dir)
         self.worker = LibraryWorker(
@@ -175,12 +177,20 @@ class AppState:
             on_done=self._after_job,
             detector=index_detector or config.detector,
         )
+        self.cameras = Cameras(
+            self.root,
+            self.app_dir,
+            submit=lambda name, path: self.worker.submit("index", name, path=str(path)),
+            on_change=self.worker.changed,
+        )
+        self.cameras.restore()
 
     def close(self) -> None:
         """Stop the writer (a running job is cancelled) and delete the uploaded query photos."""
         if self._closed:
             return
         self._closed = True
+        self.cameras.stop_all()  # their last segments are queued before the writer stops
         self.worker.stop()
         with self.read_lock:
             if self._reader is not None:
@@ -714,6 +724,16 @@ class AppState:
             files = [path]
         return [self.worker.submit("index", f.name, path=str(f), stride=stride) for f in files[:1000]]
 
+    def camera_source(self, source: str) -> str:
+        """A camera the user may add: a URL or a device number, or a video file under an allowed root."""
+        text = source.strip()
+        if is_stream(text):
+            return text
+        path = self.allowed_path(text)
+        if not path.is_file():
+            raise UserError(f"{path.name} is not a video file")
+        return str(path)
+
     def media_folder(self) -> Path:
         folder = self.app_dir / "media"
         folder.mkdir(parents=True, exist_ok=True)
@@ -725,21 +745,21 @@ class AppState:
         if not hasattr(Library, "remove_media"):
             raise UserError("removing media is not supported by this reidkit's library yet", 409)
         record = self.media_record(media_id)
-        job = self.worker.submit("remove", Path(record.path).name, media_id=media_id)
-        self._removing[job.id] = record
-        return job
+        # Kept before the job is queued: the writer may finish a quick removal before submit returns.
+        self._removing[media_id] = record
+        return self.worker.submit("remove", Path(record.path).name, media_id=media_id)
 
     def _after_job(self, job: Job) -> None:
         """In the writer thread, after a job: reopen the reader, alert the watchlist, prepare playback."""
         if job.kind == "remove":
             if job.media_id is not None:
                 self.watchlist.drop_media(job.media_id)
-            record = self._removing.pop(job.id, None)
+            record = self._removing.pop(job.media_id, None) if job.media_id is not None else None
             if record is not None:
-                # A copy the app made (an upload) and its playable transcode go with it; a file that
-                # was added by its own path stays where the user keeps it.
+                # A copy the app made (an upload, a camera's segment) and its playable transcode go
+                # with it; a file that was added by its own path stays where the user keeps it.
                 path = Path(record.path).resolve()
-                if path.is_relative_to(self.app_dir / "media"):
+                if path.is_relative_to(self.app_dir / "media") or path.is_relative_to(self.root / "cameras"):
                     path.unlink(missing_ok=True)
                 self.videos.path(f"play-{record.sha256[:24]}").unlink(missing_ok=True)
             return

@@ -19,6 +19,7 @@ from reidkit.core.log import setup_logging
 # Module names under reidkit.cli, in the order they appear in --help.
 COMMAND_MODULES = [
     "index",
+    "watch",
     "search",
     "people",
     "adapt",

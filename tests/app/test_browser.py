@@ -338,3 +338,44 @@ def test_find_play_reject_save_export_in_chromium(
     finally:
         driver.quit()
         print(f"\nscreenshots: {artifacts}")
+
+
+def test_record_a_camera_in_chromium(server: tuple[str, Path], artifacts: Path, tmp_path: Path) -> None:
+    """A camera added on the library page is recorded into segments, each indexed and listed; here the
+    shared raw .264 stream (596 frames at 25 fps) stands in for the camera, cut every 10 s."""
+    from selenium.webdriver.common.by import By
+
+    url, _ = server
+    video = shared_path("data", "videos", "people-detection.264")
+    driver = _driver(tmp_path)
+    try:
+        driver.get(url + "/#/library")
+        _wait(lambda: driver.find_elements(By.ID, "camera-source"), 20, "the cameras panel")
+        driver.find_element(By.ID, "camera-name").send_keys("Corner")
+        driver.find_element(By.ID, "camera-source").send_keys(str(video))
+        seconds = driver.find_element(By.ID, "camera-seconds")
+        seconds.clear()
+        seconds.send_keys("10")
+        driver.find_element(By.ID, "add-camera-button").click()
+
+        def recorded() -> list[str] | None:
+            driver.get(url + "/#/library")  # the page as a user opening it now sees it
+            rows = driver.execute_script(
+                "return [...document.querySelectorAll('#cameras-table tr[data-camera]')]"
+                ".map(r => [r.dataset.status, r.innerText]);"
+                " "
+            )
+            names = driver.execute_script(
+                "return [...document.querySelectorAll('#media-table tr[data-media] td:first-child')].map(t => t.innerText);"
+            )
+            if rows and rows[0][0] == "failed":
+                raise AssertionError(f"the camera failed: {rows[0][1]}")
+            return names if rows and rows[0][0] == "finished" and len(names) == 3 else None
+
+        names = _wait(recorded, 180, "three indexed segments of the camera", poll=1.0)
+        assert all(name.startswith("corner-") for name in names), names
+        assert "3 segments of 10 s" in driver.find_element(By.ID, "cameras-table").text
+        driver.save_screenshot(str(artifacts / "camera-recorded.png"))
+        print(f"screenshot: {artifacts / 'camera-recorded.png'}")
+    finally:
+        driver.quit()

@@ -437,9 +437,33 @@ function renderJobs() {
       : h("span", { class: "small muted" }, j.status === "done" ? `${Math.round(100 * j.progress)} %` : ""))));
 }
 
+function camerasPanel(cameras) {
+  const name = h("input", { type: "text", id: "camera-name", size: 16, placeholder: "name, e.g. Front door" });
+  const source = h("input", { type: "text", id: "camera-source", size: 44, placeholder: "rtsp://user:password@camera/stream, or 0 for a webcam" });
+  const seconds = h("input", { type: "number", id: "camera-seconds", min: 1, max: 3600, value: 60, class: "small" });
+  const rows = cameras.map(c => h("tr", { dataset: { camera: c.id, status: c.status } },
+    h("td", {}, h("b", {}, c.name), h("div", { class: "small muted" }, c.source)),
+    h("td", { class: c.status === "failed" ? "status-failed" : c.status === "recording" ? "status-done" : "" },
+      c.status + (c.message ? " — " + c.message : "") + (c.status === "recording" && c.last_frame_age !== null ? ` (last frame ${c.last_frame_age} s ago)` : "")),
+    h("td", {}, `${plural(c.segments, "segment")} of ${c.segment_seconds} s`),
+    h("td", {}, h("button", { class: "remove", onclick: () => attempt(async () => {
+      await api("DELETE", `/api/cameras/${c.id}`); say(`${c.name} removed; what it recorded stays in the library.`, "info"); await showLibrary(); }) }, c.status === "recording" ? "Stop" : "Remove"))));
+  return h("section", { class: "panel", id: "cameras-panel" }, h("h1", {}, "Cameras"),
+    h("p", { class: "small muted" }, "Each camera is recorded into segments; every finished segment is indexed, searched for the watchlist's people (alerts) and can be played back."),
+    h("p", { class: "row" }, name, source, h("label", { class: "small muted" }, "segment, s ", seconds),
+      h("button", { id: "add-camera-button", class: "primary", onclick: () => attempt(async () => {
+        const camera = await api("POST", "/api/cameras", { name: name.value, source: source.value, segment_seconds: Number(seconds.value) || 60 });
+        say(`Recording ${camera.name}; the first segment is indexed after ${camera.segment_seconds} s.`, "info");
+        await showLibrary();
+      }) }, "Add camera")),
+    cameras.length ? h("table", { id: "cameras-table" }, h("tr", {}, ...["camera", "status", "recorded", ""].map(t => h("th", {}, t))), ...rows)
+      : h("p", { class: "muted small" }, "No cameras."));
+}
+
 async function showLibrary() {
   const data = await attempt(() => api("GET", "/api/library"));
   if (!data) return;
+  const cameras = (await attempt(() => api("GET", "/api/cameras"))) || [];
   state.media = data.media; state.jobs = data.jobs;
   const rows = data.media.map(m => h("tr", { dataset: { media: m.id } },
     h("td", {}, m.video_url ? h("a", { href: m.video_url, target: "_blank" }, m.name) : m.name, m.available ? null : h("span", { class: "small status-failed" }, " (file missing)")),
@@ -448,7 +472,7 @@ async function showLibrary() {
     h("td", {}, h("button", { class: "remove", title: "Remove from the library", onclick: () => attempt(async () => {
       if (!confirm(`Remove ${m.name} and the people found in it from the library?`)) return;
       await api("DELETE", `/api/library/media/${m.id}`); say(`Removing ${m.name}…`, "info"); })}, "Remove"))));
-  view().replaceChildren(addMediaPanel(), jobsPanel(),
+  view().replaceChildren(addMediaPanel(), camerasPanel(cameras), jobsPanel(),
     h("section", { class: "panel" }, h("h1", {}, "Indexed files"),
       data.media.length ? h("table", { id: "media-table" }, h("tr", {}, ...["file", "kind", "duration", "people", "tracklets", "status", ""].map(t => h("th", {}, t))), ...rows)
         : h("p", { class: "muted" }, "No files yet.")));

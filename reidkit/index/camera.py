@@ -1,0 +1,120 @@
+"""Index a live camera: record it into segments (:mod:`reidkit.media.camera`) and index each one as it
+is finished, with one set of models for the whole run (``reidkit watch`` and the app's cameras).
+
+Segments are kept in ``LIBRARY/cameras/<camera>/``: the library refers to them for playback, clips
+and thumbnails, like any other indexed file.
+"""
+
+from __future__ import annotations
+
+import queue
+import re
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from reidkit.core.errors import ReidkitError
+from reidkit.core.log import get_logger
+from reidkit.core.types import Detector, Embedder
+from reidkit.index.indexer import (
+    DEFAULT_INDEX,
+    FileReport,
+    IndexOptions,
+    IndexReport,
+    MediaIndexer,
+    build_analyser,
+    with_stride,
+)
+from reidkit.index.library import Library
+from reidkit.media.camera import CameraRecorder, CameraSegment
+
+log = get_logger(__name__)
+
+
+def camera_slug(name: str) -> str:
+    """``Front door`` -> ``front-door``: the camera's name as a folder and file-name prefix."""
+    return re.sub(r"[^0-9a-z]+", "-", name.lower()).strip("-")[:40] or "camera"
+
+
+def camera_folder(library_root: str | Path, name: str) -> Path:
+    """Where a camera's segments are kept, inside its library."""
+    return Path(library_root) / "cameras" / camera_slug(name)
+
+
+def index_camera(
+    source: str,
+    library_root: str | Path,
+    *,
+    name: str = "camera",
+    segment_seconds: float = 60.0,
+    detector: str | Path | Detector = "yolox-nano",
+    model: str | Path | Embedder | None = None,
+    stride: int | None = None,
+    options: IndexOptions | None = None,
+    index: str = DEFAULT_INDEX,
+    on_file: Callable[[FileReport], None] | None = None,
+    stop: threading.Event | None = None,
+    reconnect_attempts: int = 5,
+) -> IndexReport:
+    """Record ``source`` and index each finished segment until ``stop`` is set, a video file given as
+    the source ends, or the camera is gone for good (then the recorder's ``MediaError`` is raised after
+    every finished segment is indexed). Returns the segments' reports."""
+    stop = stop or threading.Event()
+    options = with_stride(options, stride)
+    finished: queue.Queue[CameraSegment | None] = queue.Queue()
+    recorder = CameraRecorder(
+        source,
+        camera_folder(library_root, name),
+        segment_seconds=segment_seconds,
+        on_segment=finished.put,
+        reconnect_attempts=reconnect_attempts,
+        prefix=camera_slug(name) + "-",
+    )
+    failure: list[ReidkitError] = []
+
+    def record() -> None:
+        try:
+            recorder.run(stop)
+        except ReidkitError as exc:
+            failure.append(exc)
+        finally:
+            finished.put(None)
+
+    analyser = build_analyser(detector, model, options=options)
+    thread = threading.Thread(target=record, name="reidkit-camera", daemon=True)
+    try:
+        embedder = analyser.embedder
+        report = IndexReport(
+            Path(library_root), embedder.name, getattr(analyser.detector, "name", str(detector))
+        )
+        with Library.create_or_open(
+            library_root, embedder.name, embedder.dim, index=index, model_file=getattr(embedder, "path", None)
+        ) as library:
+            indexer = MediaIndexer(library, analyser)
+            thread.start()
+            current: CameraSegment | None = None
+            while True:
+                try:
+                    current = current or finished.get()
+                    if current is None:
+                        break
+                    file_report = indexer.index_file(current.path)
+                    current = None
+                    report.files.append(file_report)
+                    if on_file is not None:
+                        on_file(file_report)
+                except KeyboardInterrupt:
+                    if stop.is_set():  # the second Ctrl-C: leave now (the next run indexes what is left)
+                        raise
+                    stop.set()
+                    log.warning(
+                        "stopping: the segment being recorded is closed and indexed first (Ctrl-C again to leave now)"
+                    )
+    finally:
+        stop.set()
+        if thread.is_alive():
+            thread.join(timeout=30)
+        analyser.close()
+    if failure:
+        raise failure[0]
+    return report

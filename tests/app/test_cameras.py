@@ -1,0 +1,130 @@
+"""Cameras in the app: recorded into segments, each indexed and searchable, kept across restarts."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from reidkit.app.state import ServeConfig
+from tests.app.conftest import RED, Running, person_jpeg, start, stop
+from tests.index.test_indexer import BlobDetector, ColourEmbedder, write_scene
+
+
+def serve(tmp_path: Path) -> tuple[Running, object]:
+    media = tmp_path / "media"
+    media.mkdir(exist_ok=True)
+    config = ServeConfig(library=tmp_path / "lib", allow_roots=(media,), upload_dir=tmp_path / "uploads")
+    state, url, handle = start(
+        config, detector=BlobDetector(), embedder=ColourEmbedder(), index_detector=BlobDetector()
+    )
+    return Running(url, state, media), handle
+
+
+@pytest.fixture
+def fresh(tmp_path: Path) -> Iterator[Running]:
+    running, handle = serve(tmp_path)
+    try:
+        yield running
+    finally:
+        stop(handle)
+
+
+def wait_for(check, timeout: float = 60):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"not after {timeout} s")
+
+
+def test_a_camera_is_recorded_indexed_and_searched(fresh: Running) -> None:
+    # A video file under an allowed root stands in for the camera (played once, as if live).
+    write_scene(fresh.media / "door.mp4", n_frames=40, fps=10.0)
+    with fresh.client() as client:
+        response = client.post(
+            "/api/cameras", json={"name": "Front door", "source": "door.mp4", "segment_seconds": 2}
+        )
+        assert response.status_code == 200, response.text
+        camera = response.json()
+        assert camera["name"] == "Front door" and camera["status"] in ("recording", "finished")
+
+        def finished() -> dict | None:  # type: ignore[type-arg]
+            listed = client.get("/api/cameras").json()[0]
+            jobs = client.get("/api/jobs").json()
+            settled = jobs and all(j["status"] not in ("queued", "running") for j in jobs)
+            return listed if listed["status"] == "finished" and settled and len(jobs) == 2 else None
+
+        listed = wait_for(finished)
+        assert listed["segments"] == 2 and listed["frames"] == 40
+        jobs = client.get("/api/jobs").json()
+        assert all(j["status"] == "done" for j in jobs), jobs
+        assert all(j["name"].startswith("Front door ") for j in jobs)
+        media = client.get("/api/library").json()["media"]
+        assert len(media) == 2 and all(m["name"].startswith("front-door-") for m in media)
+        segments = sorted((fresh.state.root / "cameras" / "front-door").glob("*.mp4"))
+        assert sorted(p.name for p in segments) == sorted(m["name"] for m in media)
+        # The red walker crosses both segments: found in each of them.
+        doc = client.post("/api/search", files={"photo": ("red.jpg", person_jpeg(RED), "image/jpeg")}).json()
+        found = {m["media"] for m in doc["moments"] if m["likely"]}
+        assert len(found) == 2, doc["moments"]
+        # A segment removed from the library goes from the disk too: the app recorded it.
+        job = client.delete(f"/api/library/media/{media[0]['id']}").json()["jobs"][0]
+        wait_for(lambda: client.get(f"/api/jobs/{job['id']}").json()["status"] == "done")
+        assert not (fresh.state.root / "cameras" / "front-door" / media[0]["name"]).exists()
+        assert (fresh.state.root / "cameras" / "front-door" / media[1]["name"]).is_file()
+
+
+def test_cameras_are_kept_across_restarts_and_removed(tmp_path: Path) -> None:
+    running, handle = serve(tmp_path)
+    try:
+        write_scene(running.media / "yard.mp4", n_frames=10, fps=10.0)
+        with running.client() as client:
+            assert client.post("/api/cameras", json={"name": "Yard", "source": "yard.mp4"}).status_code == 200
+        saved = json.loads((tmp_path / "lib" / "app" / "cameras.json").read_text())
+        assert [(c["name"], c["segment_seconds"]) for c in saved] == [("Yard", 60.0)]
+    finally:
+        stop(handle)
+        running.state.close()
+    running, handle = serve(tmp_path)
+    try:
+        with running.client() as client:
+            cameras = client.get("/api/cameras").json()
+            assert [c["name"] for c in cameras] == ["Yard"]
+            assert client.delete(f"/api/cameras/{cameras[0]['id']}").status_code == 200
+            assert client.get("/api/cameras").json() == []
+            assert client.delete(f"/api/cameras/{cameras[0]['id']}").status_code == 404
+        assert json.loads((tmp_path / "lib" / "app" / "cameras.json").read_text()) == []
+    finally:
+        stop(handle)
+        running.state.close()
+
+
+def test_sources_the_server_may_not_record(fresh: Running, tmp_path: Path) -> None:
+    outside = write_scene(tmp_path / "elsewhere.mp4", n_frames=5)
+    with fresh.client() as client:
+        response = client.post("/api/cameras", json={"name": "x", "source": str(outside)})
+        assert response.status_code == 403 and "outside the folders" in response.json()["error"]
+        response = client.post("/api/cameras", json={"name": "x", "source": "no-such-camera"})
+        assert response.status_code == 404 and "does not exist" in response.json()["error"]
+        response = client.post("/api/cameras", json={"name": "  ", "source": "0"})
+        assert response.status_code == 400 and "name" in response.json()["error"]
+        response = client.post("/api/cameras", json={"name": "x", "source": "0", "segment_seconds": 0})
+        assert response.status_code == 422
+        # An unreachable stream is added, then says why it failed, its password hidden.
+        response = client.post(
+            "/api/cameras", json={"name": "Gate", "source": "rtsp://admin:pw@127.0.0.1:9/none"}
+        )
+        assert response.status_code == 200
+        failed = wait_for(
+            lambda: next((c for c in client.get("/api/cameras").json() if c["status"] == "failed"), None)
+        )
+        assert (
+            "cannot open the camera" in failed["message"]
+            and failed["source"] == "rtsp://admin:***@127.0.0.1:9/none"
+        )

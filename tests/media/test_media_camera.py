@@ -1,0 +1,142 @@
+"""Recording a camera into segment files: cutting, stopping, reconnecting, and sources that are not cameras."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from reidkit.core.errors import MediaError
+from reidkit.media import open_media
+from reidkit.media.camera import CameraRecorder, CameraSegment, describe_source, parse_source
+from tests.index.test_indexer import write_scene
+
+
+class FakeCapture:
+    """A stream that sends ``frames`` pictures (forever when None), then stops; ``opened`` False: unreachable."""
+
+    def __init__(self, frames: int | None, opened: bool = True, fps: float = 10.0) -> None:
+        self.left, self.opened, self.fps, self.sent = frames, opened, fps, 0
+
+    def isOpened(self) -> bool:  # OpenCV's name
+        return self.opened
+
+    def get(self, _prop: int) -> float:
+        return self.fps
+
+    def read(self) -> tuple[bool, np.ndarray | None]:
+        if self.left is not None:
+            if self.left == 0:
+                return False, None
+            self.left -= 1
+        self.sent += 1
+        return True, np.full((48, 64, 3), self.sent % 256, np.uint8)
+
+    def release(self) -> None:
+        pass
+
+
+def captures(*streams: FakeCapture):  # type: ignore[no-untyped-def]
+    """An ``open_capture`` that hands out ``streams`` in turn, then unreachable ones."""
+    queue = list(streams)
+    return lambda _source: queue.pop(0) if queue else FakeCapture(0, opened=False)
+
+
+def record(recorder_args: dict, stop: threading.Event | None = None) -> list[CameraSegment]:  # type: ignore[type-arg]
+    segments: list[CameraSegment] = []
+    recorder = CameraRecorder(on_segment=segments.append, **recorder_args)
+    recorder.run(stop or threading.Event())
+    return segments
+
+
+def test_a_video_played_as_a_camera_is_cut_into_playable_segments(tmp_path: Path) -> None:
+    video = write_scene(tmp_path / "cam.mp4", n_frames=50, fps=10.0)
+    segments = record({"source": str(video), "folder": tmp_path / "segments", "segment_seconds": 2.0})
+    assert [s.frames for s in segments] == [20, 20, 10]
+    for segment in segments:
+        media = open_media(segment.path)
+        assert media.fps == 10.0 and media.frame_count == segment.frames
+        with av.open(str(segment.path)) as container:  # H.264 in mp4: the browser plays it as it is
+            assert container.streams.video[0].codec_context.name == "h264"
+    assert sorted(p.name for p in (tmp_path / "segments").iterdir()) == sorted(s.path.name for s in segments)
+
+
+def test_stopping_keeps_the_segment_in_progress(tmp_path: Path) -> None:
+    stop = threading.Event()
+    stream = FakeCapture(None)
+    segments: list[CameraSegment] = []
+
+    def on_segment(segment: CameraSegment) -> None:
+        segments.append(segment)
+        if len(segments) == 2:
+            stream.left = 7  # a few more frames, then the test stops the recorder mid-segment
+            threading.Timer(0.2, stop.set).start()
+
+    recorder = CameraRecorder(
+        "rtsp://cam/1", tmp_path, segment_seconds=1.0, on_segment=on_segment, open_capture=captures(stream)
+    )
+    stream_ended = threading.Thread(target=recorder.run, args=(stop,))
+    stream_ended.start()
+    stream_ended.join(timeout=20)
+    assert not stream_ended.is_alive()
+    assert [s.frames for s in segments] == [10, 10, 7]
+    assert not list(tmp_path.glob(".*"))  # no half-written file left behind
+
+
+def test_a_dropped_stream_is_reopened(tmp_path: Path) -> None:
+    stop = threading.Event()
+    second = FakeCapture(None)
+    segments: list[CameraSegment] = []
+
+    def on_segment(segment: CameraSegment) -> None:
+        segments.append(segment)
+        if len(segments) == 2:
+            stop.set()
+
+    recorder = CameraRecorder(
+        "rtsp://cam/1",
+        tmp_path,
+        segment_seconds=1.0,
+        on_segment=on_segment,
+        open_capture=captures(FakeCapture(4), FakeCapture(0, opened=False), second),
+        max_pause=0.0,
+    )
+    recorder.run(stop)
+    # The 4 frames before the drop are a segment of their own; recording went on after two reopenings.
+    assert [s.frames for s in segments] == [4, 10] and second.sent >= 10
+
+
+def test_a_camera_gone_for_good_is_a_one_line_error_without_its_password(tmp_path: Path) -> None:
+    args = {
+        "source": "rtsp://admin:hunter2@10.0.0.5/stream",
+        "folder": tmp_path,
+        "segment_seconds": 1.0,
+        "open_capture": captures(FakeCapture(3)),
+        "reconnect_attempts": 2,
+        "max_pause": 0.0,
+    }
+    segments: list[CameraSegment] = []
+    with pytest.raises(MediaError, match="2 reconnections failed") as failure:
+        CameraRecorder(on_segment=segments.append, **args).run(threading.Event())  # type: ignore[arg-type]
+    assert "admin:***@10.0.0.5" in str(failure.value) and "hunter2" not in str(failure.value)
+    assert [s.frames for s in segments] == [3]
+
+
+def test_unreachable_and_unknown_sources(tmp_path: Path) -> None:
+    recorder = CameraRecorder(
+        "http://10.0.0.9/video",
+        tmp_path,
+        on_segment=print,
+        open_capture=captures(FakeCapture(0, opened=False)),
+    )
+    with pytest.raises(MediaError, match="cannot open the camera"):
+        recorder.run(threading.Event())
+    with pytest.raises(MediaError, match="not a camera"):
+        parse_source("front door")
+    assert parse_source("0") == 0 and parse_source(" rtsp://x/y ") == "rtsp://x/y"
+    with pytest.raises(MediaError, match="longer than 0 s"):
+        CameraRecorder("0", tmp_path, segment_seconds=0, on_segment=print)
+    assert describe_source("rtsp://u:p@h/s") == "rtsp://u:***@h/s" and describe_source("0") == "0"
