@@ -2,6 +2,7 @@
 
 import reidkit.api as rk
 rk.index(["videos/", "photos/"], "lib/")        # detect, track, embed, store
+rk.watch("rtsp://cam/stream", "lib/", name="door")  # record a camera, index each segment when done
 result = rk.find_person("me.jpg", "lib/")        # every moment that person appears
 for m in result.moments:
     print(m.media, m.start, m.end, m.score)
@@ -35,6 +36,7 @@ __all__ = [
     "index",
     "people",
     "remove",
+    "watch",
     "write_report",
 ]
 
@@ -50,6 +52,16 @@ def index(paths: str | Path | Sequence[str | Path], library: str | Path, **optio
     if isinstance(paths, (str, Path)):
         paths = [paths]
     return index_media(list(paths), library, **options)
+
+
+def watch(camera: str, library: str | Path, **options: Any) -> Any:
+    """Record ``camera`` (a stream URL, a device number or a video file) into ``library`` in segments
+    and index each as it is finished, until the camera is gone, the file ends or ``stop`` (a
+    ``threading.Event`` option) is set. Options are those of :func:`reidkit.index.camera.index_camera`
+    (``name``, ``segment_seconds``, ``detector``, ``model``, ``stride``, ...)."""
+    from reidkit.index.camera import index_camera
+
+    return index_camera(camera, library, **options)
 
 
 def find_person(

@@ -42,3 +42,15 @@ def test_index_then_find_person_as_documented(tmp_path: Path, monkeypatch: pytes
     page = rk.write_report(result, "report/")
     assert Path(page).resolve() == (tmp_path / "report" / "index.html").resolve()
     assert "c1s1_001051.jpg" in Path(page).read_text()
+
+
+def test_watch_a_camera_as_documented(tmp_path: Path) -> None:
+    import reidkit.api as rk
+    from tests.index.test_indexer import BlobDetector, ColourEmbedder, write_scene
+
+    camera = write_scene(tmp_path / "door.mp4", n_frames=30, fps=10.0)  # a file plays as a camera
+    report = rk.watch(
+        str(camera), tmp_path / "lib", name="door", segment_seconds=2.0,
+        detector=BlobDetector(), model=ColourEmbedder(), stride=1,
+    )  # fmt: skip
+    assert [Path(f.path).parent for f in report.indexed] == [tmp_path / "lib" / "cameras" / "door"] * 2
