@@ -90,6 +90,7 @@ class CameraRecorder:
         open_capture: Callable[..., Any] | None = None,
         max_pause: float = 30.0,
         prefix: str = "",
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if segment_seconds <= 0:
             raise MediaError(f"a camera segment must be longer than 0 s, not {segment_seconds}")
@@ -101,6 +102,7 @@ class CameraRecorder:
         self.reconnect_attempts = reconnect_attempts
         self.max_pause = max_pause
         self.prefix = prefix  # of each segment's file name, e.g. the camera's name
+        self.clock = clock  # when a live frame arrived
         self._open_capture = open_capture or cv2.VideoCapture
         self.is_file = isinstance(self.source, str) and Path(self.source).is_file()
         self.frames = 0  # frames recorded so far
@@ -139,16 +141,20 @@ class CameraRecorder:
                         return
                     continue
                 failures = 0
+                # A live camera's frames are placed in time by their arrival (cameras often send fewer
+                # than the rate they announce, so counting frames would run their clock fast); a file's
+                # frames one tick apart.
+                arrived = None if self.is_file else self.clock()
+                if writer is not None and not writer.fits(arrived):
+                    self._finish(writer)
+                    writer = None
                 if writer is None:
                     writer = _SegmentWriter(
                         self.folder, self.prefix, fps, frame.shape, round(fps * self.segment_seconds)
                     )
-                writer.write(frame)
+                writer.write(frame, arrived)
                 self.frames += 1
                 self.last_frame_time = time.time()
-                if writer.full:
-                    self._finish(writer)
-                    writer = None
         finally:
             if writer is not None:
                 self._finish(writer)
@@ -196,6 +202,8 @@ class _SegmentWriter:
         import av
 
         self.started = time.time()
+        self._clock_start: float | None = None
+        self._last_pts = -1
         stamp = datetime.fromtimestamp(self.started, tz=timezone.utc).strftime("%Y%m%d-%H%M%S")
         folder.mkdir(parents=True, exist_ok=True)
         name = f"{prefix}{stamp}.mp4"
@@ -222,11 +230,18 @@ class _SegmentWriter:
         self._stream.options = {"preset": "ultrafast", "crf": "23"}
         self._stream.codec_context.time_base = 1 / rate
 
-    @property
-    def full(self) -> bool:
-        return self.count >= self.capacity
+    def _pts(self, arrived: float | None) -> int:
+        """The tick (1 / fps) of a frame that ``arrived`` then (a monotonic clock), or the next one."""
+        if arrived is None or self._clock_start is None:
+            return self._last_pts + 1
+        return max(self._last_pts + 1, round((arrived - self._clock_start) * self.fps))
 
-    def write(self, frame: np.ndarray) -> None:
+    def fits(self, arrived: float | None) -> bool:
+        """Whether a frame arriving then falls inside this segment's length."""
+        return self._pts(arrived) < self.capacity
+
+    def write(self, frame: np.ndarray, arrived: float | None = None) -> None:
+        """Append ``frame``, placed in time by ``arrived`` (see :meth:`_pts`)."""
         import av
 
         if frame.ndim == 2:
@@ -236,7 +251,9 @@ class _SegmentWriter:
         picture = av.VideoFrame.from_ndarray(
             np.ascontiguousarray(frame[: self.height, : self.width]), format="bgr24"
         )
-        picture.pts = self.count
+        if arrived is not None and self._clock_start is None:
+            self._clock_start = arrived
+        picture.pts = self._last_pts = self._pts(arrived)
         for packet in self._stream.encode(picture):
             self._out.mux(packet)
         self.count += 1

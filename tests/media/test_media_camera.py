@@ -82,7 +82,8 @@ def test_stopping_keeps_the_segment_in_progress(tmp_path: Path) -> None:
     stream_ended.start()
     stream_ended.join(timeout=20)
     assert not stream_ended.is_alive()
-    assert [s.frames for s in segments] == [10, 10, 7]
+    # A segment closes when the frame after it arrives: that frame starts the next one.
+    assert [s.frames for s in segments] == [10, 10, 8]
     assert not list(tmp_path.glob(".*"))  # no half-written file left behind
 
 
@@ -105,8 +106,9 @@ def test_a_dropped_stream_is_reopened(tmp_path: Path) -> None:
         max_pause=0.0,
     )
     recorder.run(stop)
-    # The 4 frames before the drop are a segment of their own; recording went on after two reopenings.
-    assert [s.frames for s in segments] == [4, 10] and second.sent >= 10
+    # The 4 frames before the drop are a segment of their own; recording went on after two reopenings
+    # (the frame that closed the second segment is the third's, kept when the recorder stopped).
+    assert [s.frames for s in segments][:2] == [4, 10] and second.sent >= 11
 
 
 def test_a_camera_gone_for_good_is_a_one_line_error_without_its_password(tmp_path: Path) -> None:
@@ -140,3 +142,28 @@ def test_unreachable_and_unknown_sources(tmp_path: Path) -> None:
     with pytest.raises(MediaError, match="longer than 0 s"):
         CameraRecorder("0", tmp_path, segment_seconds=0, on_segment=print)
     assert describe_source("rtsp://u:p@h/s") == "rtsp://u:***@h/s" and describe_source("0") == "0"
+
+
+def test_a_camera_slower_than_it_says_keeps_true_times(tmp_path: Path) -> None:
+    # It announces 20 fps and sends 10: frames are placed at their arrival, so a 2 s segment holds
+    # 2 s of what was filmed (20 frames), not 40 frames stretched over 4 s.
+    stop = threading.Event()
+    ticks = iter(np.arange(0, 100, 0.1))
+    segments: list[CameraSegment] = []
+
+    def on_segment(segment: CameraSegment) -> None:
+        segments.append(segment)
+        stop.set()
+
+    recorder = CameraRecorder(
+        "rtsp://cam/1",
+        tmp_path,
+        segment_seconds=2.0,
+        on_segment=on_segment,
+        open_capture=captures(FakeCapture(None, fps=20.0)),
+        clock=lambda: float(next(ticks)),
+    )
+    recorder.run(stop)
+    times = [frame.time for frame in open_media(segments[0].path).frames()]
+    assert segments[0].frames == len(times) == 20
+    np.testing.assert_allclose(times, np.arange(20) * 0.1, atol=0.01)
