@@ -70,8 +70,10 @@ class Cameras:
         app_dir: Path,
         submit: Callable[[str, Path], object],
         on_change: Callable[[], None],
+        check_source: Callable[[str], str] = lambda source: source,
     ):
         self.library_root = library_root
+        self._check_source = check_source
         self.store = app_dir / "cameras.json"
         self._submit = submit
         self._on_change = on_change
@@ -90,7 +92,10 @@ class Cameras:
             log.warning("%s: cannot read the saved cameras (%s); fix or delete the file", self.store, exc)
             return
         for name, source, seconds in entries:
-            self.add(name, source, seconds, save=False)
+            try:  # checked again: the server may have been started with other --allow-root folders
+                self.add(name, self._check_source(source), seconds, save=False)
+            except Exception as exc:  # the page's UserError or a ReidkitError: skip it, start the others
+                log.warning("saved camera %s not started: %s", name, getattr(exc, "message", exc))
 
     def add(self, name: str, source: str, segment_seconds: float, *, save: bool = True) -> Camera:
         with self._lock:

@@ -182,6 +182,7 @@ class AppState:
             self.app_dir,
             submit=lambda name, path: self.worker.submit("index", name, path=str(path)),
             on_change=self.worker.changed,
+            check_source=self.camera_source,
         )
         self.cameras.restore()
 

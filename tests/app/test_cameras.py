@@ -128,3 +128,16 @@ def test_sources_the_server_may_not_record(fresh: Running, tmp_path: Path) -> No
             "cannot open the camera" in failed["message"]
             and failed["source"] == "rtsp://admin:***@127.0.0.1:9/none"
         )
+
+
+def test_a_saved_camera_outside_todays_allowed_folders_is_not_started(tmp_path: Path) -> None:
+    outside = write_scene(tmp_path / "elsewhere.mp4", n_frames=5)
+    saved = tmp_path / "lib" / "app" / "cameras.json"
+    saved.parent.mkdir(parents=True)
+    saved.write_text(json.dumps([{"name": "Old", "source": str(outside), "segment_seconds": 60}]))
+    running, handle = serve(tmp_path)
+    try:
+        assert running.state.cameras.all() == []
+    finally:
+        stop(handle)
+        running.state.close()
