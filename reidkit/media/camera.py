@@ -219,6 +219,10 @@ class _SegmentWriter:
         rate = Fraction(fps).limit_denominator(1001)
         try:
             self._out = av.open(str(self.partial), mode="w", format="mp4", options={"movflags": "+faststart"})
+            # When it was filmed, where players and tools look for it (file names are not metadata).
+            self._out.metadata["creation_time"] = datetime.fromtimestamp(
+                self.started, tz=timezone.utc
+            ).isoformat()
             self._stream = self._out.add_stream("libx264", rate=rate)
         except (OSError, av.FFmpegError) as exc:
             raise MediaError(

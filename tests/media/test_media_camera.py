@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from datetime import datetime
 from pathlib import Path
 
 import av
@@ -61,6 +62,8 @@ def test_a_video_played_as_a_camera_is_cut_into_playable_segments(tmp_path: Path
         assert media.fps == 10.0 and media.frame_count == segment.frames
         with av.open(str(segment.path)) as container:  # H.264 in mp4: the browser plays it as it is
             assert container.streams.video[0].codec_context.name == "h264"
+            filmed = datetime.fromisoformat(container.metadata["creation_time"].replace("Z", "+00:00"))
+            assert abs(filmed.timestamp() - segment.started) < 1.0
     assert sorted(p.name for p in (tmp_path / "segments").iterdir()) == sorted(s.path.name for s in segments)
 
 
