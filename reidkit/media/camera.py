@@ -180,7 +180,8 @@ class CameraRecorder:
                 continue
             return capture, fps, failures
         raise MediaError(
-            f"the camera stopped sending frames and {self.reconnect_attempts} reconnections failed",
+            f"the camera stopped sending frames and {self.reconnect_attempts} "
+            f"reconnection{'' if self.reconnect_attempts == 1 else 's'} failed",
             path=self.name,
             hint=_CHECK_SOURCE,
         )

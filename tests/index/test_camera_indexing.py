@@ -48,7 +48,7 @@ def test_a_camera_gone_for_good_is_raised_after_its_segments_are_indexed(tmp_pat
     monkeypatch.setattr(
         cv2, "VideoCapture", lambda _s: streams.pop(0) if streams else FakeCapture(0, opened=False)
     )
-    with pytest.raises(MediaError, match="reconnections failed"):
+    with pytest.raises(MediaError, match="1 reconnection failed"):
         index_camera(
             "rtsp://cam/1",
             tmp_path / "lib",

@@ -170,3 +170,67 @@ def test_a_camera_slower_than_it_says_keeps_true_times(tmp_path: Path) -> None:
     times = [frame.time for frame in open_media(segments[0].path).frames()]
     assert segments[0].frames == len(times) == 20
     np.testing.assert_allclose(times, np.arange(20) * 0.1, atol=0.01)
+
+
+class MjpegCamera:
+    """A real network camera on loopback: MJPEG over HTTP at ``fps``, for ``seconds`` per connection."""
+
+    def __init__(self, fps: float = 20.0, seconds: float = 2.5) -> None:
+        import http.server
+        import socketserver
+        import time
+
+        import cv2
+
+        camera = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # the standard library's name
+                self.send_response(200)
+                self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+                self.end_headers()
+                start, n = time.monotonic(), 0
+                while time.monotonic() - start < seconds and not camera.closed:
+                    image = np.full((96, 128, 3), (n * 7) % 256, np.uint8)
+                    jpeg = cv2.imencode(".jpg", image)[1].tobytes()
+                    head = f"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n"
+                    try:
+                        self.wfile.write(head.encode() + jpeg + b"\r\n")
+                    except OSError:
+                        return
+                    n += 1
+                    time.sleep(max(0.0, start + n / fps - time.monotonic()))
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.closed = False
+        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/stream"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.closed = True
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_real_network_camera_is_recorded_in_real_time(tmp_path: Path) -> None:
+    camera = MjpegCamera(fps=20.0, seconds=2.5)
+    segments: list[CameraSegment] = []
+    recorder = CameraRecorder(
+        camera.url,
+        tmp_path,
+        segment_seconds=1.0,
+        on_segment=segments.append,
+        reconnect_attempts=1,
+        max_pause=0.1,
+    )
+    threading.Timer(3.5, camera.close).start()  # the camera goes away after one reconnection
+    with pytest.raises(MediaError, match="1 reconnection failed"):
+        recorder.run(threading.Event())
+    assert len(segments) >= 3 and sum(s.frames for s in segments) >= 30
+    for segment in segments:
+        times = [frame.time for frame in open_media(segment.path).frames()]
+        assert times[-1] < 1.0  # a segment holds one second of what was filmed
