@@ -36,6 +36,8 @@ import numpy as np
 
 from reidkit.core.errors import MediaError
 from reidkit.core.log import get_logger
+from reidkit.media.image import check_pixels
+from reidkit.media.source import MAX_VIDEO_PIXELS
 
 log = get_logger(__name__)
 
@@ -149,6 +151,9 @@ class CameraRecorder:
                     self._finish(writer)
                     writer = None
                 if writer is None:
+                    check_pixels(
+                        self.name, frame.shape[1], frame.shape[0], limit=MAX_VIDEO_PIXELS, what="camera frame"
+                    )
                     writer = _SegmentWriter(
                         self.folder, self.prefix, fps, frame.shape, round(fps * self.segment_seconds)
                     )
@@ -249,8 +254,10 @@ class _SegmentWriter:
         """Append ``frame``, placed in time by ``arrived`` (see :meth:`_pts`)."""
         import av
 
-        if frame.ndim == 2:
+        if frame.ndim == 2:  # cameras that send grey or BGRA pictures
             frame = cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
+        elif frame.shape[2] == 4:
+            frame = cv2.cvtColor(frame, cv2.COLOR_BGRA2BGR)
         if frame.shape[0] < self.height or frame.shape[1] < self.width:  # the camera changed resolution
             frame = cv2.resize(frame, (self.width, self.height), interpolation=cv2.INTER_AREA)
         picture = av.VideoFrame.from_ndarray(

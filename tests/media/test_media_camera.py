@@ -19,8 +19,10 @@ from tests.index.test_indexer import write_scene
 class FakeCapture:
     """A stream that sends ``frames`` pictures (forever when None), then stops; ``opened`` False: unreachable."""
 
-    def __init__(self, frames: int | None, opened: bool = True, fps: float = 10.0) -> None:
-        self.left, self.opened, self.fps, self.sent = frames, opened, fps, 0
+    def __init__(
+        self, frames: int | None, opened: bool = True, fps: float = 10.0, shape: tuple[int, ...] = (48, 64, 3)
+    ) -> None:
+        self.left, self.opened, self.fps, self.sent, self.shape = frames, opened, fps, 0, shape
 
     def isOpened(self) -> bool:  # OpenCV's name
         return self.opened
@@ -34,7 +36,7 @@ class FakeCapture:
                 return False, None
             self.left -= 1
         self.sent += 1
-        return True, np.full((48, 64, 3), self.sent % 256, np.uint8)
+        return True, np.full(self.shape, self.sent % 256, np.uint8)
 
     def release(self) -> None:
         pass
@@ -234,3 +236,26 @@ def test_a_real_network_camera_is_recorded_in_real_time(tmp_path: Path) -> None:
     for segment in segments:
         times = [frame.time for frame in open_media(segment.path).frames()]
         assert times[-1] < 1.0  # a segment holds one second of what was filmed
+
+
+@pytest.mark.parametrize("shape", [(48, 64), (48, 64, 4)], ids=["grey", "bgra"])
+def test_grey_and_bgra_pictures_are_recorded(tmp_path: Path, shape: tuple[int, ...]) -> None:
+    segments: list[CameraSegment] = []
+    recorder = CameraRecorder(
+        "rtsp://cam/1", tmp_path, on_segment=segments.append, open_capture=captures(FakeCapture(5, shape=shape)),
+        reconnect_attempts=0,
+    )  # fmt: skip
+    with pytest.raises(MediaError, match="stopped sending frames"):
+        recorder.run(threading.Event())
+    assert [s.frames for s in segments] == [5]
+    assert next(open_media(segments[0].path).frames()).image.shape == (48, 64, 3)
+
+
+def test_a_camera_sending_huge_pictures_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import reidkit.media.camera as camera
+
+    monkeypatch.setattr(camera, "MAX_VIDEO_PIXELS", 64 * 48)  # as a 16K camera against the real limit
+    huge = FakeCapture(1, shape=(49, 64, 3))
+    with pytest.raises(MediaError, match="camera frame is 64x49 pixels"):
+        record({"source": "rtsp://cam/1", "folder": tmp_path, "open_capture": captures(huge)})
+    assert not list(tmp_path.iterdir())
