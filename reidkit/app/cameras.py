@@ -36,6 +36,7 @@ class Camera:
     name: str
     source: str
     segment_seconds: float
+    keep_hours: float | None = None  # older segments are removed from the library and deleted
     status: CameraStatus = "recording"
     message: str = ""
     recorder: CameraRecorder | None = None
@@ -49,6 +50,7 @@ class Camera:
             "name": self.name,
             "source": describe_source(self.source),
             "segment_seconds": self.segment_seconds,
+            "keep_hours": self.keep_hours,
             "status": self.status,
             "message": self.message,
             "frames": recorder.frames if recorder else 0,
@@ -71,9 +73,11 @@ class Cameras:
         submit: Callable[[str, Path], object],
         on_change: Callable[[], None],
         check_source: Callable[[str], str] = lambda source: source,
+        expire: Callable[[Path, float], object] = lambda folder, hours: None,
     ):
         self.library_root = library_root
         self._check_source = check_source
+        self._expire = expire
         self.store = app_dir / "cameras.json"
         self._submit = submit
         self._on_change = on_change
@@ -87,21 +91,40 @@ class Cameras:
             return
         try:
             saved = json.loads(self.store.read_text())
-            entries = [(str(c["name"]), str(c["source"]), float(c["segment_seconds"])) for c in saved]
+            entries = [
+                (str(c["name"]), str(c["source"]), float(c["segment_seconds"]), c.get("keep_hours"))
+                for c in saved
+            ]
         except (OSError, ValueError, KeyError, TypeError) as exc:
             log.warning("%s: cannot read the saved cameras (%s); fix or delete the file", self.store, exc)
             return
-        for name, source, seconds in entries:
+        for name, source, seconds, keep in entries:
             try:  # checked again: the server may have been started with other --allow-root folders
-                self.add(name, self._check_source(source), seconds, save=False)
+                self.add(
+                    name,
+                    self._check_source(source),
+                    seconds,
+                    None if keep is None else float(keep),
+                    save=False,
+                )
             except Exception as exc:  # the page's UserError or a ReidkitError: skip it, start the others
                 log.warning("saved camera %s not started: %s", name, getattr(exc, "message", exc))
 
-    def add(self, name: str, source: str, segment_seconds: float, *, save: bool = True) -> Camera:
+    def add(
+        self,
+        name: str,
+        source: str,
+        segment_seconds: float,
+        keep_hours: float | None = None,
+        *,
+        save: bool = True,
+    ) -> Camera:
         with self._lock:
             if len(self._cameras) >= MAX_CAMERAS:
                 raise ReidkitError(f"at most {MAX_CAMERAS} cameras; stop one first")
-            camera = Camera(next(self._ids), name, source, segment_seconds)
+            if keep_hours is not None and keep_hours <= 0:
+                raise ReidkitError(f"keep hours must be more than 0, not {keep_hours}")
+            camera = Camera(next(self._ids), name, source, segment_seconds, keep_hours)
             # Validates the source and the segment length before anything is stored.
             camera.recorder = CameraRecorder(
                 source,
@@ -166,11 +189,18 @@ class Cameras:
     def _segment_done(self, camera: Camera, segment: CameraSegment) -> None:
         stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(segment.started))
         self._submit(f"{camera.name} {stamp}", segment.path)
+        if camera.keep_hours is not None:
+            self._expire(segment.path.parent, camera.keep_hours)
         self._on_change()
 
     def _save(self) -> None:
         entries = [
-            {"name": c.name, "source": c.source, "segment_seconds": c.segment_seconds}
+            {
+                "name": c.name,
+                "source": c.source,
+                "segment_seconds": c.segment_seconds,
+                "keep_hours": c.keep_hours,
+            }
             for c in self._cameras.values()
         ]
         self.store.parent.mkdir(parents=True, exist_ok=True)

@@ -214,6 +214,9 @@ class AddCamera(BaseModel):
         description="rtsp:// or http(s):// URL, device number, or video file",
     )
     segment_seconds: float = Field(60.0, ge=1.0, le=3600.0)
+    keep_hours: float | None = Field(
+        None, gt=0, le=24 * 366, description="remove older segments (None: keep all)"
+    )
 
 
 class SavePerson(BaseModel):
@@ -390,7 +393,7 @@ def create_app(state: AppState) -> FastAPI:
         if not name:
             raise UserError("give the camera a name")
         source = state.camera_source(body.source)
-        return state.cameras.add(name, source, body.segment_seconds).to_dict()
+        return state.cameras.add(name, source, body.segment_seconds, body.keep_hours).to_dict()
 
     @app.delete("/api/cameras/{camera_id}", responses=ERRORS)
     def remove_camera(camera_id: Id) -> dict[str, Any]:

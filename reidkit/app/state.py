@@ -183,6 +183,7 @@ class AppState:
             submit=lambda name, path: self.worker.submit("index", name, path=str(path)),
             on_change=self.worker.changed,
             check_source=self.camera_source,
+            expire=self._expire_segments,
         )
         self.cameras.restore()
 
@@ -734,6 +735,20 @@ class AppState:
         if not path.is_file():
             raise UserError(f"{path.name} is not a video file")
         return str(path)
+
+    def _expire_segments(self, folder: Path, keep_hours: float) -> None:
+        """Queue the removal of a camera's segments older than ``keep_hours`` (the removal deletes the
+        file too). A segment the library does not hold yet (still queued, or unreadable) is left."""
+        from reidkit.index.camera import expired_segments
+
+        library = self.library()
+        if library is None:
+            return
+        for path in expired_segments(folder, keep_hours):
+            with self.read_lock:
+                record = library.media_by_path(path)
+            if record is not None and record.id not in self._removing:
+                self.remove_media(record.id)
 
     def media_folder(self) -> Path:
         folder = self.app_dir / "media"

@@ -33,6 +33,12 @@ def register(app: typer.Typer) -> None:
         stride: int = typer.Option(
             None, "--stride", min=1, help="Process every N-th frame (default: from fps, ~5 per second)."
         ),
+        keep_hours: float | None = typer.Option(
+            None,
+            "--keep-hours",
+            min=0.01,
+            help="Remove this camera's segments older than this from the library and the disk (default: keep all).",
+        ),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No line per segment."),
     ) -> None:
         """Record a camera into the library's cameras/ folder and index each segment when it is finished.
@@ -69,6 +75,7 @@ def register(app: typer.Typer) -> None:
             stride=stride,
             options=IndexOptions(progress=False),
             on_file=show,
+            keep_hours=keep_hours,
         )
         tracklets = sum(f.tracklets for f in report.indexed)
         typer.echo(f"{len(report.indexed)} segments indexed ({tracklets} tracklets) — library {library}")

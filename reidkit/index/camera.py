@@ -10,6 +10,7 @@ from __future__ import annotations
 import queue
 import re
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -41,6 +42,38 @@ def camera_folder(library_root: str | Path, name: str) -> Path:
     return Path(library_root) / "cameras" / camera_slug(name)
 
 
+def expired_segments(folder: str | Path, keep_hours: float, *, now: float | None = None) -> list[Path]:
+    """A camera's segments finished more than ``keep_hours`` ago (by their files' modification time,
+    which is when they were closed), oldest first; files being written (hidden) are never listed."""
+    if keep_hours <= 0:
+        raise ReidkitError(f"keep hours must be more than 0, not {keep_hours}")
+    cutoff = (time.time() if now is None else now) - keep_hours * 3600.0
+    found = []
+    for path in Path(folder).glob("*.mp4"):
+        if path.name.startswith("."):
+            continue
+        try:
+            finished = path.stat().st_mtime
+        except OSError:  # removed meanwhile
+            continue
+        if finished < cutoff:
+            found.append((finished, path))
+    return [path for _, path in sorted(found)]
+
+
+def drop_expired(library: Library, folder: str | Path, keep_hours: float) -> list[Path]:
+    """Remove the expired segments of a camera from ``library`` and then from the disk (a kill between the
+    two leaves a file the library no longer holds, deleted the next time). Returns the files deleted."""
+    dropped = []
+    for path in expired_segments(folder, keep_hours):
+        library.remove_media(path)  # None when it was never indexed: the file goes all the same
+        path.unlink(missing_ok=True)
+        dropped.append(path)
+    if dropped:
+        log.info("%s: %d segment(s) older than %g h removed", folder, len(dropped), keep_hours)
+    return dropped
+
+
 def index_camera(
     source: str,
     library_root: str | Path,
@@ -55,16 +88,22 @@ def index_camera(
     on_file: Callable[[FileReport], None] | None = None,
     stop: threading.Event | None = None,
     reconnect_attempts: int = 5,
+    keep_hours: float | None = None,
 ) -> IndexReport:
     """Record ``source`` and index each finished segment until ``stop`` is set, a video file given as
     the source ends, or the camera is gone for good (then the recorder's ``MediaError`` is raised after
-    every finished segment is indexed). Returns the segments' reports."""
+    every finished segment is indexed). ``keep_hours``: after each segment, the camera's segments older
+    than that are removed from the library and deleted (None: all are kept). Returns the segments'
+    reports."""
     stop = stop or threading.Event()
+    if keep_hours is not None and keep_hours <= 0:
+        raise ReidkitError(f"keep hours must be more than 0, not {keep_hours}")
+    folder = camera_folder(library_root, name)
     options = with_stride(options, stride)
     finished: queue.Queue[CameraSegment | None] = queue.Queue()
     recorder = CameraRecorder(
         source,
-        camera_folder(library_root, name),
+        folder,
         segment_seconds=segment_seconds,
         on_segment=finished.put,
         reconnect_attempts=reconnect_attempts,
@@ -103,6 +142,8 @@ def index_camera(
                     report.files.append(file_report)
                     if on_file is not None:
                         on_file(file_report)
+                    if keep_hours is not None:
+                        drop_expired(library, folder, keep_hours)
                 except KeyboardInterrupt:
                     if stop.is_set():  # the second Ctrl-C: leave now (the next run indexes what is left)
                         raise

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -141,3 +142,30 @@ def test_a_saved_camera_outside_todays_allowed_folders_is_not_started(tmp_path: 
     finally:
         stop(handle)
         running.state.close()
+
+
+def test_a_camera_keeps_only_its_last_hours(fresh: Running) -> None:
+    write_scene(fresh.media / "day1.mp4", n_frames=20)
+    write_scene(fresh.media / "day2.mp4", n_frames=15)  # another clip: not skipped as already indexed
+    with fresh.client() as client:
+
+        def indexed() -> list[dict]:  # type: ignore[type-arg]
+            jobs = client.get("/api/jobs").json()
+            if any(j["status"] in ("queued", "running") for j in jobs):
+                return []
+            return client.get("/api/library").json()["media"]
+
+        client.post("/api/cameras", json={"name": "Yard", "source": "day1.mp4", "segment_seconds": 2})
+        (old,) = wait_for(indexed)
+        old_file = fresh.state.root / "cameras" / "yard" / old["name"]
+        then = time.time() - 30 * 3600
+        os.utime(old_file, (then, then))
+        assert client.delete(f"/api/cameras/{client.get('/api/cameras').json()[0]['id']}").status_code == 200
+        response = client.post(
+            "/api/cameras",
+            json={"name": "Yard", "source": "day2.mp4", "segment_seconds": 2, "keep_hours": 24},
+        )
+        assert response.status_code == 200 and response.json()["keep_hours"] == 24
+        wait_for(lambda: [m["name"] for m in indexed()] not in ([], [old["name"]]) and not old_file.exists())
+        (new,) = indexed()
+        assert new["name"] != old["name"] and (fresh.state.root / "cameras" / "yard" / new["name"]).is_file()

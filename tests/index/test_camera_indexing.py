@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import threading
+import time
 from pathlib import Path
 
 import pytest
 
 from reidkit.cli import main
-from reidkit.core.errors import MediaError
-from reidkit.index.camera import camera_folder, index_camera
+from reidkit.core.errors import MediaError, ReidkitError
+from reidkit.index.camera import camera_folder, expired_segments, index_camera
 from reidkit.index.library import Library
 from tests.conftest import shared_path
 from tests.index.test_indexer import BlobDetector, ColourEmbedder, write_scene
@@ -80,3 +82,30 @@ def test_cli_watch_records_and_indexes_a_camera(tmp_path: Path, capsys) -> None:
     out = capsys.readouterr().out
     assert code == 0, out
     assert "2 segments indexed" in out and out.count("corner-") >= 2
+
+
+def _age(path: Path, hours: float) -> None:
+    then = time.time() - hours * 3600
+    os.utime(path, (then, then))
+
+
+def test_segments_older_than_the_kept_hours_leave_the_library_and_the_disk(tmp_path: Path) -> None:
+    lib = tmp_path / "lib"
+    options = dict(
+        name="door", segment_seconds=2.0, detector=BlobDetector(), model=ColourEmbedder(), stride=1
+    )
+    first = index_camera(str(write_scene(tmp_path / "a.mp4", n_frames=20)), lib, **options)  # type: ignore[arg-type]
+    old = Path(first.indexed[0].path)
+    _age(old, 30)
+    folder = camera_folder(lib, "door")
+    assert expired_segments(folder, 24) == [old] and expired_segments(folder, 48) == []
+    (folder / ".being-written.mp4").touch()  # a hidden file is never a finished segment
+    _age(folder / ".being-written.mp4", 30)
+    # Another clip: a segment with the same content as the first would be skipped as already indexed.
+    second = index_camera(str(write_scene(tmp_path / "b.mp4", n_frames=15)), lib, keep_hours=24, **options)  # type: ignore[arg-type]
+    new = Path(second.indexed[0].path)
+    assert not old.exists() and new.is_file() and (folder / ".being-written.mp4").exists()
+    with Library.open(lib) as library:
+        assert [Path(m.path) for m in library.media_list()] == [new]
+    with pytest.raises(ReidkitError, match="more than 0"):
+        expired_segments(folder, 0)

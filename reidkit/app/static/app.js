@@ -441,18 +441,21 @@ function camerasPanel(cameras) {
   const name = h("input", { type: "text", id: "camera-name", size: 16, placeholder: "name, e.g. Front door" });
   const source = h("input", { type: "text", id: "camera-source", size: 44, placeholder: "rtsp://user:password@camera/stream, or 0 for a webcam" });
   const seconds = h("input", { type: "number", id: "camera-seconds", min: 1, max: 3600, value: 60, class: "small" });
+  const keep = h("input", { type: "number", id: "camera-keep-hours", min: 0.01, step: "any", placeholder: "all", class: "small" });
   const rows = cameras.map(c => h("tr", { dataset: { camera: c.id, status: c.status } },
     h("td", {}, h("b", {}, c.name), h("div", { class: "small muted" }, c.source)),
     h("td", { class: c.status === "failed" ? "status-failed" : c.status === "recording" ? "status-done" : "" },
       c.status + (c.message ? " — " + c.message : "") + (c.status === "recording" && c.last_frame_age !== null ? ` (last frame ${c.last_frame_age} s ago)` : "")),
-    h("td", {}, `${plural(c.segments, "segment")} of ${c.segment_seconds} s`),
+    h("td", {}, `${plural(c.segments, "segment")} of ${c.segment_seconds} s` + (c.keep_hours ? `, kept ${c.keep_hours} h` : "")),
     h("td", {}, h("button", { class: "remove", onclick: () => attempt(async () => {
       await api("DELETE", `/api/cameras/${c.id}`); say(`${c.name} removed; what it recorded stays in the library.`, "info"); await showLibrary(); }) }, c.status === "recording" ? "Stop" : "Remove"))));
   return h("section", { class: "panel", id: "cameras-panel" }, h("h1", {}, "Cameras"),
     h("p", { class: "small muted" }, "Each camera is recorded into segments; every finished segment is indexed, searched for the watchlist's people (alerts) and can be played back."),
-    h("p", { class: "row" }, name, source, h("label", { class: "small muted" }, "segment, s ", seconds),
+    h("p", { class: "row" }, name, source, h("label", { class: "small muted" }, "segment, s ", seconds), h("label", { class: "small muted" }, "keep, hours ", keep),
       h("button", { id: "add-camera-button", class: "primary", onclick: () => attempt(async () => {
-        const camera = await api("POST", "/api/cameras", { name: name.value, source: source.value, segment_seconds: Number(seconds.value) || 60 });
+        const body = { name: name.value, source: source.value, segment_seconds: Number(seconds.value) || 60 };
+        if (keep.value) body.keep_hours = Number(keep.value);
+        const camera = await api("POST", "/api/cameras", body);
         say(`Recording ${camera.name}; the first segment is indexed after ${camera.segment_seconds} s.`, "info");
         await showLibrary();
       }) }, "Add camera")),
