@@ -2,7 +2,7 @@
 
 ::
 
-    recorder = CameraRecorder("rtsp://user:pass@10.0.0.5/stream1", Path("lib/app/cameras/door"),
+    recorder = CameraRecorder("rtsp://user:pass@10.0.0.5/stream1", Path("lib/cameras/door"),
                               segment_seconds=60, on_segment=lambda seg: print(seg.path))
     recorder.run(stop_event)        # blocks until stop_event is set or the camera is gone for good
 
