@@ -7,6 +7,8 @@ from typing import Any
 
 import typer
 
+from reidkit.cli.options import detector_option, model_option, stride_option
+
 
 def register(app: typer.Typer) -> None:
     @app.command("index")
@@ -15,10 +17,8 @@ def register(app: typer.Typer) -> None:
             ..., help="Videos, images or folders of them.", metavar="VIDEO_OR_FOLDER..."
         ),
         library: Path = typer.Option(..., "--library", "-l", help="Library folder (created if missing)."),
-        model: str = typer.Option(
-            None, "--model", "-m", help="ReID model name or .onnx path (default: the registry default)."
-        ),
-        detector: str = typer.Option("yolox-nano", "--detector", "-d", help="Detector name or .onnx path."),
+        model: str = model_option(),
+        detector: str = detector_option(),
         detector_side: int | None = typer.Option(
             None,
             "--detector-side",
@@ -26,9 +26,7 @@ def register(app: typer.Typer) -> None:
             help="Longest side of the detector input, frames keep their aspect (default 640); "
             "960 finds smaller people in HD footage at ~2x the detector time.",
         ),
-        stride: int = typer.Option(
-            None, "--stride", min=1, help="Process every N-th frame (default: from fps, ~5 per second)."
-        ),
+        stride: int = stride_option(),
         crops: int = typer.Option(8, "--crops", min=1, help="Crops embedded per tracklet."),
         index: str = typer.Option(
             "auto",

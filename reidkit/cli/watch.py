@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from reidkit.cli.options import detector_option, model_option, stride_option
+
 
 def register(app: typer.Typer) -> None:
     @app.command("watch")
@@ -26,13 +28,9 @@ def register(app: typer.Typer) -> None:
             min=1.0,
             help="Length of each recorded segment; each is searchable when done.",
         ),
-        model: str = typer.Option(
-            None, "--model", "-m", help="ReID model name or .onnx path (default: the registry default)."
-        ),
-        detector: str = typer.Option("yolox-nano", "--detector", "-d", help="Detector name or .onnx path."),
-        stride: int = typer.Option(
-            None, "--stride", min=1, help="Process every N-th frame (default: from fps, ~5 per second)."
-        ),
+        model: str = model_option(),
+        detector: str = detector_option(),
+        stride: int = stride_option(),
         keep_hours: float | None = typer.Option(
             None,
             "--keep-hours",
