@@ -106,6 +106,7 @@ class Cameras:
                     seconds,
                     None if keep is None else float(keep),
                     save=False,
+                    wait_for_camera=True,  # it may come up after the server
                 )
             except Exception as exc:  # the page's UserError or a ReidkitError: skip it, start the others
                 log.warning("saved camera %s not started: %s", name, getattr(exc, "message", exc))
@@ -118,6 +119,7 @@ class Cameras:
         keep_hours: float | None = None,
         *,
         save: bool = True,
+        wait_for_camera: bool = False,
     ) -> Camera:
         with self._lock:
             if len(self._cameras) >= MAX_CAMERAS:
@@ -132,6 +134,7 @@ class Cameras:
                 segment_seconds=segment_seconds,
                 on_segment=lambda segment: self._segment_done(camera, segment),
                 prefix=camera_slug(name) + "-",
+                wait_for_camera=wait_for_camera,
             )
             self._cameras[camera.id] = camera
             if save:

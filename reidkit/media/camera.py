@@ -93,6 +93,7 @@ class CameraRecorder:
         max_pause: float = 30.0,
         prefix: str = "",
         clock: Callable[[], float] = time.monotonic,
+        wait_for_camera: bool = False,
     ) -> None:
         if segment_seconds <= 0:
             raise MediaError(f"a camera segment must be longer than 0 s, not {segment_seconds}")
@@ -105,6 +106,9 @@ class CameraRecorder:
         self.max_pause = max_pause
         self.prefix = prefix  # of each segment's file name, e.g. the camera's name
         self.clock = clock  # when a live frame arrived
+        # A camera that cannot be opened at first is retried like a dropped one (a server that starts
+        # before its cameras after a power cut); off, a wrong URL fails at once, as a user typing it wants.
+        self.wait_for_camera = wait_for_camera
         self._open_capture = open_capture or cv2.VideoCapture
         self.is_file = isinstance(self.source, str) and Path(self.source).is_file()
         self.frames = 0  # frames recorded so far
@@ -125,9 +129,16 @@ class CameraRecorder:
 
     def run(self, stop: threading.Event) -> None:
         """Record until ``stop`` is set, a file source ends, or a live source is gone for good."""
-        capture, fps = self._open()
-        writer: _SegmentWriter | None = None
         failures = 0
+        try:
+            capture, fps = self._open()
+        except MediaError:
+            if not self.wait_for_camera or self.is_file:
+                raise
+            capture, fps, failures = self._reconnect(stop, 0)
+            if capture is None:
+                return
+        writer: _SegmentWriter | None = None
         try:
             while not stop.is_set():
                 ok, frame = capture.read()

@@ -259,3 +259,21 @@ def test_a_camera_sending_huge_pictures_is_refused(tmp_path: Path, monkeypatch: 
     with pytest.raises(MediaError, match="camera frame is 64x49 pixels"):
         record({"source": "rtsp://cam/1", "folder": tmp_path, "open_capture": captures(huge)})
     assert not list(tmp_path.iterdir())
+
+
+def test_a_camera_that_comes_up_late_is_waited_for_when_asked(tmp_path: Path) -> None:
+    args = {"source": "rtsp://cam/1", "folder": tmp_path, "segment_seconds": 1.0, "max_pause": 0.0}
+    late = [FakeCapture(0, opened=False), FakeCapture(0, opened=False), FakeCapture(3)]
+    segments: list[CameraSegment] = []
+    recorder = CameraRecorder(
+        on_segment=segments.append,
+        open_capture=captures(*late),
+        wait_for_camera=True,
+        reconnect_attempts=3,
+        **args,
+    )  # type: ignore[arg-type]
+    with pytest.raises(MediaError, match="3 reconnections failed"):
+        recorder.run(threading.Event())
+    assert [s.frames for s in segments] == [3]  # recorded once it came up; then it went away for good
+    with pytest.raises(MediaError, match="cannot open the camera"):  # by default a camera must be there
+        CameraRecorder(on_segment=print, open_capture=captures(*late[:1]), **args).run(threading.Event())  # type: ignore[arg-type]
