@@ -132,7 +132,7 @@ async function showHome() {
   if (!state.status || state.status.tracklets === 0) {
     root.replaceChildren(
       h("section", { class: "panel empty-library" }, h("h1", {}, "This library is empty"),
-        h("p", {}, "Add videos or photos first: reidkit finds the people in them, and then you can search for anyone with one photo."),
+        h("p", {}, "Add videos or photos first, or ", h("a", { href: "#/library" }, "a camera"), ": reidkit finds the people in them, and then you can search for anyone with one photo."),
         state.status && state.status.busy ? h("p", {}, "Indexing is running — ", h("a", { href: "#/library" }, "see its progress"), ".") : null),
       addMediaPanel(), jobsPanel());
     renderJobs();
