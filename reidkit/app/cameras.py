@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from reidkit.core.errors import ReidkitError
 from reidkit.core.log import get_logger
-from reidkit.index.camera import camera_folder, camera_slug
+from reidkit.index.camera import camera_folder, camera_slug, check_keep_hours
 from reidkit.media.camera import CameraRecorder, CameraSegment, describe_source
 
 log = get_logger(__name__)
@@ -124,8 +124,7 @@ class Cameras:
         with self._lock:
             if len(self._cameras) >= MAX_CAMERAS:
                 raise ReidkitError(f"at most {MAX_CAMERAS} cameras; stop one first")
-            if keep_hours is not None and keep_hours <= 0:
-                raise ReidkitError(f"keep hours must be more than 0, not {keep_hours}")
+            check_keep_hours(keep_hours)
             camera = Camera(next(self._ids), name, source, segment_seconds, keep_hours)
             # Validates the source and the segment length before anything is stored.
             camera.recorder = CameraRecorder(
@@ -149,10 +148,6 @@ class Cameras:
     def all(self) -> list[Camera]:
         with self._lock:
             return list(self._cameras.values())
-
-    def get(self, camera_id: int) -> Camera | None:
-        with self._lock:
-            return self._cameras.get(camera_id)
 
     def remove(self, camera_id: int) -> Camera | None:
         """Stop recording (the segment in progress is kept and indexed) and forget the camera."""

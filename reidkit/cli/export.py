@@ -4,7 +4,7 @@ existing ONNX ReID model (``--onnx``, a file or registry name) -> its int8 copy.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -61,24 +61,14 @@ def register(app: typer.Typer) -> None:
             _quantise_existing(onnx_model, out, calib)
             return
         assert checkpoint is not None
+        source: dict[str, Any] = {"checkpoint": str(checkpoint)}
         if blend < 1.0:
             model, cfg = blend_checkpoint(checkpoint, blend)
+            source["blend"] = {"trained_weight": blend, "with": "the weights training started from"}
         else:
             model, cfg = model_from_checkpoint(checkpoint)
         parity = export_onnx(
-            model,
-            out,
-            dynamic_batch=not fixed_batch,
-            opset=opset,
-            source={
-                "checkpoint": str(checkpoint),
-                "model_config": cfg,
-                **(
-                    {"blend": {"trained_weight": blend, "with": "the weights training started from"}}
-                    if blend < 1.0
-                    else {}
-                ),
-            },
+            model, out, dynamic_batch=not fixed_batch, opset=opset, source={**source, "model_config": cfg}
         )
         typer.echo(f"{out}: {model.embedding_dim}-d embeddings; onnxruntime vs torch: {parity}")
         if int8:

@@ -42,11 +42,16 @@ def camera_folder(library_root: str | Path, name: str) -> Path:
     return Path(library_root) / "cameras" / camera_slug(name)
 
 
+def check_keep_hours(keep_hours: float | None) -> None:
+    """How long a camera's segments are kept: None (all of them) or more than 0 hours."""
+    if keep_hours is not None and not keep_hours > 0:
+        raise ReidkitError(f"keep hours must be more than 0, not {keep_hours}")
+
+
 def expired_segments(folder: str | Path, keep_hours: float, *, now: float | None = None) -> list[Path]:
     """A camera's segments finished more than ``keep_hours`` ago (by their files' modification time,
     which is when they were closed), oldest first; files being written (hidden) are never listed."""
-    if keep_hours <= 0:
-        raise ReidkitError(f"keep hours must be more than 0, not {keep_hours}")
+    check_keep_hours(keep_hours)
     cutoff = (time.time() if now is None else now) - keep_hours * 3600.0
     found = []
     for path in Path(folder).glob("*.mp4"):
@@ -96,8 +101,7 @@ def index_camera(
     than that are removed from the library and deleted (None: all are kept). Returns the segments'
     reports."""
     stop = stop or threading.Event()
-    if keep_hours is not None and keep_hours <= 0:
-        raise ReidkitError(f"keep hours must be more than 0, not {keep_hours}")
+    check_keep_hours(keep_hours)  # before the models load
     folder = camera_folder(library_root, name)
     options = with_stride(options, stride)
     finished: queue.Queue[CameraSegment | None] = queue.Queue()
