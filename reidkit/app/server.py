@@ -648,9 +648,7 @@ def create_app(state: AppState) -> FastAPI:
     @app.get("/api/alerts", responses=ERRORS)
     def alerts() -> list[dict[str, Any]]:
         """Watchlist people found in media indexed since they were saved, newest first."""
-        from dataclasses import asdict
-
-        return [asdict(a) for a in state.watchlist.alerts()]
+        return state.alerts()
 
     return app
 

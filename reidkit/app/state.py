@@ -18,7 +18,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +32,7 @@ from reidkit.core.errors import LibraryError, MediaError, ReidkitError
 from reidkit.core.log import get_logger
 from reidkit.core.vectors import l2_normalise
 from reidkit.media.camera import is_stream
+from reidkit.media.recorded import iso_utc_or_none
 
 if TYPE_CHECKING:
     from reidkit.core.types import Detector, Embedder
@@ -652,13 +653,14 @@ class AppState:
         buffer = io.StringIO()
         writer = csv.writer(buffer)
         writer.writerow(
-            ["rank", "media", "kind", "start", "end", "start_frame", "end_frame", "score", "likely",
-             "probability", "feedback", "box"]
+            ["rank", "media", "kind", "start", "end", "start_frame", "end_frame", "recorded_start",
+             "recorded_end", "score", "likely", "probability", "feedback", "box"]
         )  # fmt: skip
         for rank, m in enumerate(doc["moments"], 1):
             writer.writerow(
                 [rank, m["name"], m["kind"], m["start"], m["end"], m["start_frame"], m["end_frame"],
-                 m["score"], m["likely"], m["probability"], m["feedback"] or "", " ".join(map(str, m["box"]))]
+                 m["recorded_start"] or "", m["recorded_end"] or "", m["score"], m["likely"],
+                 m["probability"], m["feedback"] or "", " ".join(map(str, m["box"]))]
             )  # fmt: skip
         return buffer.getvalue()
 
@@ -818,6 +820,24 @@ class AppState:
                         start=round(min(m.start for m in here), 3),
                     )
 
+    def alerts(self) -> list[dict[str, Any]]:
+        """The watchlist's alerts, newest first, each with when it happened on the clock (``recorded_start``,
+        ISO UTC) where its media says when it was recorded."""
+        alerts = self.watchlist.alerts()
+        library = self.library()
+        media: dict[int, MediaRecord] = {}
+        if library is not None and alerts:
+            with self.read_lock:
+                media = {m.id: m for m in library.media_list_for({a.media_id for a in alerts})}
+        out = []
+        for alert in alerts:
+            record = media.get(alert.media_id)
+            recorded = (
+                None if record is None or record.recorded_at is None else record.recorded_at + alert.start
+            )
+            out.append({**asdict(alert), "recorded_start": iso_utc_or_none(recorded)})
+        return out
+
     def save_person(self, query: Query, name: str) -> Any:
         clean_name(name)
         library = self.searchable()
@@ -867,7 +887,11 @@ class AppState:
                     "seconds": round(person.seconds, 1),
                     "best_tracklet": person.best_tracklet,
                     "thumbnail_url": f"/api/tracklets/{person.best_tracklet}/thumbnail",
-                    "first_seen": {"media": Path(first.media).name, "start": round(first.start, 1)},
+                    "first_seen": {
+                        "media": Path(first.media).name,
+                        "start": round(first.start, 1),
+                        "recorded_start": iso_utc_or_none(first.recorded_start),
+                    },
                 }
             )
         return out

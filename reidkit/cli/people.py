@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 
 def format_table(found: list[Person]) -> str:
     """The people as an aligned plain-text table, in order of first appearance."""
+    from reidkit.media.recorded import local_text
     from reidkit.search import format_time
 
     if not found:
@@ -24,6 +25,8 @@ def format_table(found: list[Person]) -> str:
     for person in found:
         first = person.moments[0]
         when = "photo" if first.kind == "image" else format_time(first.start)
+        if first.recorded_start is not None:
+            when += f" (recorded {local_text(first.recorded_start)})"
         lines.append(
             f"{person.id:>4}  {person.visits:>6}  {person.videos:>6}  {person.images:>6}  "
             f"{format_time(person.seconds):>8}  {Path(first.media).name} {when}"

@@ -18,6 +18,7 @@ def format_table(result: SearchResult) -> str:
     threshold and where it came from (:mod:`reidkit.search.verdict`). When nothing is likely the table
     still lists the best candidates below the threshold.
     """
+    from reidkit.media.recorded import local_text
     from reidkit.search import format_time
     from reidkit.search.one_person import verdict_words
 
@@ -32,7 +33,12 @@ def format_table(result: SearchResult) -> str:
         lines = [f"found: {likely} moment{'s' if likely != 1 else ''} likely the same person ({rule})"]
     else:
         lines = [f"not found: no moment reaches the {rule}; best candidates below it:"]
-    lines.append(f"{'#':>3}  {'media':<{width}}  {'time':<19}  {'frames':<13}  score  p(same)  verdict")
+    # The clock column only when some file says when it was recorded (cameras, phones).
+    clock = any(m.recorded_start is not None for m in result.moments)
+    recorded = f"  {'recorded (local time)':<21}" if clock else ""
+    lines.append(
+        f"{'#':>3}  {'media':<{width}}  {'time':<19}{recorded}  {'frames':<13}  score  p(same)  verdict"
+    )
     for rank, (m, name) in enumerate(zip(result.moments, names, strict=True), 1):
         if len(name) > width:
             name = "…" + name[-(width - 1) :]
@@ -41,9 +47,13 @@ def format_table(result: SearchResult) -> str:
         else:
             when = f"{format_time(m.start)} – {format_time(m.end)}"
             frames = f"{m.start_frame}–{m.end_frame}"
+        if clock:
+            start = m.recorded_start
+            recorded = f"  {'-' if start is None else local_text(start):<21}"
         says = verdict_words(m, verdict)
         lines.append(
-            f"{rank:>3}  {name:<{width}}  {when:<19}  {frames:<13}  {m.score:.3f}  {m.probability:>7.2f}  {says}"
+            f"{rank:>3}  {name:<{width}}  {when:<19}{recorded}  {frames:<13}  {m.score:.3f}  "
+            f"{m.probability:>7.2f}  {says}"
         )
     scores = [m.score for m in result.moments]
     if scores != sorted(scores, reverse=True):

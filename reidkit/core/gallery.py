@@ -31,6 +31,7 @@ class MediaRecord:
     duration: float
     width: int
     height: int
+    recorded_at: float | None = None  # clock time of frame 0, UTC epoch seconds (reidkit.media.recorded)
 
 
 @dataclass(frozen=True)

@@ -415,6 +415,7 @@ class MediaAnalyser:
             duration,
             int(source.width),
             int(source.height),
+            source.recorded_at,
         )
         report.tracklets = len(entries)
         return FileAnalysis(report, media, entries)

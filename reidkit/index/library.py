@@ -80,6 +80,7 @@ from reidkit.index.visits import (
     rule_key,
     span_of,
 )
+from reidkit.media.recorded import read_recorded_at
 
 log = get_logger(__name__)
 _T = TypeVar("_T")
@@ -119,7 +120,8 @@ CREATE TABLE IF NOT EXISTS media (
     duration REAL NOT NULL,
     width INTEGER NOT NULL,
     height INTEGER NOT NULL,
-    added_at REAL NOT NULL
+    added_at REAL NOT NULL,
+    recorded_at REAL           -- clock time of frame 0, UTC epoch seconds (NULL: the file does not say)
 );
 CREATE TABLE IF NOT EXISTS tracklets (
     id INTEGER PRIMARY KEY,
@@ -185,6 +187,7 @@ class NewMedia:
     duration: float = 0.0
     width: int = 0
     height: int = 0
+    recorded_at: float | None = None  # clock time of frame 0 (UTC epoch seconds), when the file says
 
 
 @dataclass(frozen=True)
@@ -223,7 +226,7 @@ def stored_file(source: StoredFiles, media: MediaRecord) -> tuple[NewMedia, list
     vectors = source.vectors_of([r.id for r in records])
     new_media = NewMedia(
         media.path, media.sha256, media.kind, media.fps, media.frame_count, media.duration, media.width,
-        media.height,
+        media.height, media.recorded_at,
     )  # fmt: skip
     return new_media, [
         NewTracklet(
@@ -371,7 +374,9 @@ class Library:
         self._visits_stored = False  # the stored visits were made with this code's LinkRule()
         # The visits table has the columns a VisitHead reads (a library from before has them added
         # and filled by its next writer; a reader works them out from the members meanwhile).
-        self._head_columns = _has_head_columns(conn)
+        self._head_columns = _has_column(conn, "visits", "first_tracklet")
+        # Libraries from before recording times lack the column until their next writer adds it.
+        self._recorded_column = _has_column(conn, "media", "recorded_at")
         self._media_cache: dict[int, MediaRecord] = {}  # media_list_for's, for one generation
         self._media_generation = -1
         self._link_min = link_threshold(LinkRule(), self.model)
@@ -491,6 +496,7 @@ class Library:
                     lib.nprobe = nprobe
                 lib.ef_search = lib.ef_search if ef_search is None else ef_search
                 lib.save_search_params()
+            lib._ensure_recorded_column()
             lib._ensure_visits()
             lib._load_store()
             if lib._vectors_rewritten:
@@ -600,11 +606,13 @@ class Library:
         return None if row is None else int(row[0])
 
     def media_list(self) -> list[MediaRecord]:
-        rows = self._conn.execute(f"SELECT {_MEDIA_COLUMNS} FROM media ORDER BY id").fetchall()
+        rows = self._conn.execute(f"SELECT {self._media_select()} FROM media ORDER BY id").fetchall()
         return [_media_record(r) for r in rows]
 
     def media(self, media_id: int) -> MediaRecord:
-        row = self._conn.execute(f"SELECT {_MEDIA_COLUMNS} FROM media WHERE id = ?", (media_id,)).fetchone()
+        row = self._conn.execute(
+            f"SELECT {self._media_select()} FROM media WHERE id = ?", (media_id,)
+        ).fetchone()
         if row is None:
             raise KeyError(f"no media with id {media_id}")
         return _media_record(row)
@@ -755,7 +763,9 @@ class Library:
             self._media_cache, self._media_generation = {}, generation
         missing = [i for i in ids if i not in self._media_cache]
         if missing:
-            for row in self._rows_for_ids(f"SELECT {_MEDIA_COLUMNS} FROM media WHERE id IN ({{}})", missing):
+            for row in self._rows_for_ids(
+                f"SELECT {self._media_select()} FROM media WHERE id IN ({{}})", missing
+            ):
                 self._media_cache[int(row[0])] = _media_record(row)
         return [self._media_cache[i] for i in ids if i in self._media_cache]
 
@@ -969,6 +979,25 @@ class Library:
             is not None
         )
 
+    def _media_select(self) -> str:
+        """The media columns a MediaRecord reads (recording times NULL where the library has none yet)."""
+        if not self._recorded_column:  # until a writer (maybe another process) adds the column
+            self._recorded_column = _has_column(self._conn, "media", "recorded_at")
+        return _MEDIA_COLUMNS + (", recorded_at" if self._recorded_column else ", NULL")
+
+    def _ensure_recorded_column(self) -> None:
+        """Give a library from before recording times its column, filled from the videos still there."""
+        if self._recorded_column:
+            return
+        videos = self._conn.execute("SELECT id, path FROM media WHERE kind = 'video'").fetchall()
+        log.info("%s: reading when its %d videos were recorded (once)", self.root, len(videos))
+        times = [(read_recorded_at(path), media_id) for media_id, path in videos]
+        with self._transaction() as cur:
+            cur.execute("ALTER TABLE media ADD COLUMN recorded_at REAL")
+            cur.executemany("UPDATE media SET recorded_at = ? WHERE id = ?", [t for t in times if t[0]])
+            bump_generation(cur)  # readers' cached media records are refreshed
+        self._recorded_column = True
+
     def _add_head_columns(self) -> None:
         """Give a library from before visit heads their columns, filled from the members (once)."""
         log.info("%s: storing each visit's start and first member (once)", self.root)
@@ -1095,7 +1124,7 @@ class Library:
         names = list(dict.fromkeys([str(path), str(Path(path).expanduser().resolve())]))
         marks = ",".join("?" * len(names))
         row = self._conn.execute(
-            f"SELECT {_MEDIA_COLUMNS} FROM media WHERE path IN ({marks}) ORDER BY id LIMIT 1", names
+            f"SELECT {self._media_select()} FROM media WHERE path IN ({marks}) ORDER BY id LIMIT 1", names
         ).fetchone()
         return None if row is None else _media_record(row)
 
@@ -1195,8 +1224,8 @@ class Library:
         the library's footage scores with this file's pairs merged into ``footage``."""
         with self._transaction() as cur:
             cur.execute(
-                "INSERT INTO media(path, sha256, kind, fps, frame_count, duration, width, height, added_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO media(path, sha256, kind, fps, frame_count, duration, width, height, added_at,"
+                " recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     media.path,
                     media.sha256,
@@ -1207,6 +1236,7 @@ class Library:
                     int(media.width),
                     int(media.height),
                     time.time(),
+                    None if media.recorded_at is None else float(media.recorded_at),
                 ),
             )
             media_id = int(cur.lastrowid or 0)
@@ -1557,6 +1587,7 @@ def _media_record(row: tuple) -> MediaRecord:
         duration=float(row[6]),
         width=int(row[7]),
         height=int(row[8]),
+        recorded_at=None if row[9] is None else float(row[9]),
     )
 
 
@@ -1579,9 +1610,9 @@ def _tracklet_record(row: tuple) -> TrackletRecord:
     )
 
 
-def _has_head_columns(conn: sqlite3.Connection) -> bool:
-    """Whether the visits table has the columns of a VisitHead (libraries from before do not)."""
-    return "first_tracklet" in {row[1] for row in conn.execute("PRAGMA table_info(visits)")}
+def _has_column(conn: sqlite3.Connection, table: str, column: str) -> bool:
+    """Whether ``table`` has ``column`` (libraries made by an older reidkit may not)."""
+    return column in {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
 
 
 def _has_library(conn: sqlite3.Connection) -> bool:

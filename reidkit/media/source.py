@@ -46,6 +46,7 @@ from reidkit.core.log import get_logger
 from reidkit.core.types import Frame
 from reidkit.media.files import is_image, is_video
 from reidkit.media.image import check_pixels, read_image
+from reidkit.media.recorded import recorded_at
 
 log = get_logger(__name__)
 
@@ -71,6 +72,8 @@ class MediaSource(ABC):
     decoded_frames: int | None = None
     # After a pass: (first, last) frame index of each run of frames that could not be decoded.
     lost_frames: tuple[tuple[int, int], ...] = ()
+    # Clock time of frame 0 (UTC epoch seconds) as the file's metadata says (reidkit.media.recorded).
+    recorded_at: float | None = None
 
     @property
     @abstractmethod
@@ -189,6 +192,7 @@ class PyAVVideo(MediaSource):
             self.fps = _fps_or_default(path, float(rate) if rate else None)
             self._header_frames = int(stream.frames or 0)
             self._container_duration = (container.duration or 0) / 1_000_000
+            self.recorded_at = recorded_at(dict(container.metadata), dict(stream.metadata))
             first = _first_frame(container, stream)
             # Counter-clockwise degrees the display matrix turns each frame by (phones record sideways).
             self._rotation = round(float(first.rotation or 0) / 90) * 90 % 360

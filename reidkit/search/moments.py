@@ -23,6 +23,7 @@ import numpy as np
 
 from reidkit.core.gallery import LinkRule
 from reidkit.detect.boxes import box_iou
+from reidkit.media.recorded import iso_utc_or_none
 
 if TYPE_CHECKING:
     from reidkit.core.gallery import TrackletHit
@@ -82,6 +83,16 @@ class Moment:
     fps: float = 0.0
     likely: bool = False  # the search's verdict: likely the same person (reidkit.search.verdict)
     probability: float = 0.0  # estimated probability that it is the same person
+    media_recorded_at: float | None = None  # clock time of the media's frame 0 (UTC epoch s), if known
+
+    @property
+    def recorded_start(self) -> float | None:
+        """The moment's start on the clock (UTC epoch seconds), when the media says when it was recorded."""
+        return None if self.media_recorded_at is None else self.media_recorded_at + self.start
+
+    @property
+    def recorded_end(self) -> float | None:
+        return None if self.media_recorded_at is None else self.media_recorded_at + self.end
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -93,6 +104,8 @@ class Moment:
             "score": round(self.score, 4),
             "likely": self.likely,
             "probability": round(self.probability, 3),
+            "recorded_start": iso_utc_or_none(self.recorded_start),
+            "recorded_end": iso_utc_or_none(self.recorded_end),
             "thumbnail": self.thumbnail,
             "box": [round(v, 1) for v in self.box],
             "tracklets": list(self.tracklet_ids),
@@ -172,4 +185,5 @@ def make_moment(
         best_tracklet=int(best.tracklet.id),
         media_duration=float(media.duration),
         fps=float(media.fps),
+        media_recorded_at=media.recorded_at,
     )

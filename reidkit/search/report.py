@@ -13,6 +13,7 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
+from reidkit.media.recorded import iso_utc, local_text
 from reidkit.search.engine import SearchResult
 from reidkit.search.moments import Moment
 
@@ -99,6 +100,17 @@ def _when(m: Moment) -> str:
     return f"{format_time(m.start)} – {format_time(m.end)} <span>({m.end - m.start:.1f} s)</span>"
 
 
+def _recorded(m: Moment) -> str:
+    """When the moment happened on the clock (this computer's time zone), if the file says."""
+    start = m.recorded_start
+    if start is None:
+        return ""
+    return (
+        f'<div class="frames">recorded <time datetime="{iso_utc(start)}">{_esc(local_text(start))}</time>'
+        "</div>"
+    )
+
+
 def _frames(m: Moment) -> str:
     if m.kind == "image":
         return f"in {Path(m.media).parent.name}/"  # "photo" is already said; where it lives is news
@@ -160,7 +172,7 @@ def _cards(moments: list[Moment], image_src: Callable[[int, Moment], str]) -> st
             f'<div class="thumb"><img src="{_esc(image_src(rank, m))}" alt="moment {rank}" loading="lazy">'
             f'<span class="rank">#{rank}</span>{likely}</div><div class="body">'
             f'<div class="name">{_esc(Path(m.media).name)}</div>'
-            f'<div class="when">{_when(m)}</div><div class="frames">{_esc(_frames(m))}</div>'
+            f'<div class="when">{_when(m)}</div><div class="frames">{_esc(_frames(m))}</div>{_recorded(m)}'
             f'<div class="score">{m.score:.3f}<span class="meter"><i style="width:{pct:.1f}%;'
             f'background:{score_colour(m.score)}"></i></span></div></div></a>'
         )

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import time
 from pathlib import Path
 
@@ -11,8 +13,18 @@ import numpy as np
 import pytest
 
 from reidkit.app.state import ServeConfig
+from reidkit.media.recorded import iso_utc
 from tests.app.conftest import RED, Running, person_jpeg, start, stop
-from tests.index.test_indexer import BACKGROUND, BLUE, SIZE, BlobDetector, ColourEmbedder, draw, write_scene
+from tests.index.test_indexer import (
+    BACKGROUND,
+    BLUE,
+    SIZE,
+    BlobDetector,
+    ColourEmbedder,
+    draw,
+    stamp,
+    write_scene,
+)
 
 
 def write_raw_h264(path: Path, n_frames: int = 40, fps: int = 10) -> Path:
@@ -104,7 +116,7 @@ def test_add_a_raw_stream_by_path_and_play_it(fresh: Running) -> None:
 
 def test_upload_media_and_alert_the_watchlist(fresh: Running, tmp_path: Path) -> None:
     write_scene(tmp_path / "first.mp4", n_frames=30)
-    write_scene(tmp_path / "second.mp4", n_frames=20)
+    stamp(write_scene(tmp_path / "second.mp4", n_frames=20), "2023-11-14T22:13:20Z")  # a camera's clip
     with fresh.client() as client:
         response = client.post(
             "/api/library/upload",
@@ -126,6 +138,17 @@ def test_upload_media_and_alert_the_watchlist(fresh: Running, tmp_path: Path) ->
         assert wait(client, response.json()["jobs"][0]["id"])["status"] == "done"
         alerts = client.get("/api/alerts").json()
         assert [(a["person"], a["media"]) for a in alerts] == [("Red", "second.mp4")]
+        assert alerts[0]["recorded_start"] == iso_utc(1_700_000_000 + alerts[0]["start"])
+        doc = client.post("/api/search", files={"photo": ("red.jpg", person_jpeg(RED), "image/jpeg")}).json()
+        assert {m["name"] for m in doc["moments"]} == {"first.mp4", "second.mp4"}
+        for m in doc["moments"]:
+            stamped = m["name"] == "second.mp4"
+            assert m["recorded_start"] == (iso_utc(1_700_000_000 + m["start"]) if stamped else None)
+            assert m["recorded_end"] == (iso_utc(1_700_000_000 + m["end"]) if stamped else None)
+        rows = list(csv.DictReader(io.StringIO(client.get(f"/api/queries/{doc['query_id']}/export").text)))
+        assert [(Path(r["media"]).name, r["recorded_start"], r["recorded_end"]) for r in rows] == [
+            (m["name"], m["recorded_start"] or "", m["recorded_end"] or "") for m in doc["moments"]
+        ]
         not_media = client.post("/api/library/upload", files={"file": ("notes.txt", b"hello")})
         assert not_media.status_code == 415 and "notes.txt" in not_media.json()["error"]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -235,3 +236,47 @@ def test_a_tracker_from_the_factory_sets_when_tracklets_end(tmp_path: Path) -> N
     )
     (only,) = report.files
     assert only.status == "indexed" and only.tracklets == 2  # red and blue, each followed throughout
+
+
+def stamp(video: Path, creation_time: str) -> None:
+    """Rewrite ``video`` (same packets) with the recording time a camera writes into its header."""
+    av = pytest.importorskip("av")
+    stamped = video.with_name("stamped-" + video.name)
+    with av.open(str(video)) as source, av.open(str(stamped), "w") as out:
+        out.metadata["creation_time"] = creation_time
+        stream = out.add_stream_from_template(source.streams.video[0])
+        for packet in source.demux(source.streams.video[0]):
+            if packet.dts is not None:
+                packet.stream = stream
+                out.mux(packet)
+    stamped.replace(video)
+
+
+def test_a_video_s_recording_time_is_kept_and_an_older_library_gets_it(tmp_path: Path) -> None:
+    """The indexer stores when a video was recorded; a library made before the column existed reads
+    as 'unknown' until its next writer adds the column and reads the times from the videos once."""
+    media = tmp_path / "media"
+    media.mkdir()
+    stamp(write_scene(media / "walk.mp4"), "2023-11-14T22:13:20.000000Z")
+    write_still(media / "still.png")
+    index_media(media, tmp_path / "lib", detector=BlobDetector(), model=ColourEmbedder())
+
+    def recorded(lib: Library) -> dict[str, float | None]:
+        return {Path(m.path).name: m.recorded_at for m in lib.media_list()}
+
+    with Library.open(tmp_path / "lib") as lib:
+        assert recorded(lib) == {"walk.mp4": 1_700_000_000.0, "still.png": None}
+        assert {h.media.kind: h.media.recorded_at for h in lib.search(query(RED), k=4)} == {
+            "video": 1_700_000_000.0,
+            "image": None,
+        }
+    conn = sqlite3.connect(tmp_path / "lib" / "library.sqlite")
+    conn.execute("ALTER TABLE media DROP COLUMN recorded_at")  # the table as an older reidkit made it
+    conn.commit()
+    conn.close()
+    with Library.open(tmp_path / "lib") as reader:
+        assert recorded(reader) == {"walk.mp4": None, "still.png": None}
+        Library.create_or_open(tmp_path / "lib", model="colour-test", dim=3).close()
+        assert recorded(reader) == {"walk.mp4": 1_700_000_000.0, "still.png": None}  # seen by a reader
+    with Library.open(tmp_path / "lib") as lib:
+        assert recorded(lib) == {"walk.mp4": 1_700_000_000.0, "still.png": None}

@@ -66,6 +66,7 @@ def test_a_video_played_as_a_camera_is_cut_into_playable_segments(tmp_path: Path
             assert container.streams.video[0].codec_context.name == "h264"
             filmed = datetime.fromisoformat(container.metadata["creation_time"].replace("Z", "+00:00"))
             assert abs(filmed.timestamp() - segment.started) < 1.0
+        assert media.recorded_at is not None and abs(media.recorded_at - segment.started) < 1.0
     assert sorted(p.name for p in (tmp_path / "segments").iterdir()) == sorted(s.path.name for s in segments)
 
 

@@ -60,7 +60,9 @@ class FakeLibrary:
     # The real check, on the fake's recorded model file.
     check_model_file = Library.check_model_file
 
-    def add_video(self, path: str, duration: float = 60.0, fps: float = 10.0) -> MediaRecord:
+    def add_video(
+        self, path: str, duration: float = 60.0, fps: float = 10.0, recorded_at: float | None = None
+    ) -> MediaRecord:
         media = MediaRecord(
             len(self._media) + 1,
             path,
@@ -71,6 +73,7 @@ class FakeLibrary:
             duration,
             768,
             432,
+            recorded_at,
         )
         self._media.append(media)
         return media

@@ -14,6 +14,7 @@ from tests.search.fakes import FakeLibrary, identity, mix, unit
 
 MOMENT_KEYS = {
     "media", "start", "end", "start_frame", "end_frame", "score", "likely", "probability", "thumbnail", "box",
+    "recorded_start", "recorded_end",
 }  # fmt: skip
 
 
@@ -256,3 +257,20 @@ def test_a_visit_scores_by_its_pooled_vector_not_its_best_member(tmp_path: Path)
     pooled = unit(unit(query) + unit(part_match))
     assert moments[1].score == pytest.approx(float(pooled @ unit(query)), abs=1e-4)
     assert len(moments[1].tracklet_ids) == 2 and exact.id in moments[1].tracklet_ids
+
+
+def test_a_moment_is_placed_on_the_clock_when_its_video_says_when_it_was_recorded(tmp_path: Path) -> None:
+    lib = FakeLibrary(tmp_path / "lib")
+    a = identity(1)
+    recorded = 1_700_000_000.0  # 2023-11-14T22:13:20Z
+    camera = lib.add_video("/cam/20231114-221320.mp4", duration=60.0, recorded_at=recorded)
+    phone = lib.add_video("/phone/clip.mp4", duration=60.0)  # its file does not say
+    lib.add_tracklet(camera, 12.5, 20.0, a)
+    lib.add_tracklet(phone, 3.0, 8.0, mix(a, identity(2), 0.95))
+    by_media = {m.media: m for m in search_vector(lib, a, top=10)}
+    on_camera, on_phone = by_media["/cam/20231114-221320.mp4"], by_media["/phone/clip.mp4"]
+    assert (on_camera.recorded_start, on_camera.recorded_end) == (recorded + 12.5, recorded + 20.0)
+    assert on_camera.to_dict()["recorded_start"] == "2023-11-14T22:13:32.500Z"
+    assert on_camera.to_dict()["recorded_end"] == "2023-11-14T22:13:40.000Z"
+    assert on_phone.recorded_start is None
+    assert on_phone.to_dict()["recorded_start"] is None and on_phone.to_dict()["recorded_end"] is None

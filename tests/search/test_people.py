@@ -124,7 +124,8 @@ def test_cli_json_contract(
     }
     assert (person["visits"], person["videos"], person["images"]) == (2, 2, 0)
     assert set(person["moments"][0]) == {
-        "media", "start", "end", "start_frame", "end_frame", "score", "thumbnail", "box", "tracklets"
+        "media", "start", "end", "start_frame", "end_frame", "recorded_start", "recorded_end", "score",
+        "thumbnail", "box", "tracklets",
     }  # fmt: skip
     assert person["moments"][0]["media"] == str(Path("/v/hall.mp4").resolve())
     assert Path(person["thumbnail"]).is_file()

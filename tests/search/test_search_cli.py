@@ -178,3 +178,35 @@ def test_cli_says_when_expansion_ranks_a_lower_score_first(
     plain = capsys.readouterr().out.splitlines()
     assert [line.split()[1] for line in plain[2:5]] == ["cam1.mp4", "cam3.mp4", "cam2.mp4"]
     assert not any("query expansion" in line for line in plain)
+
+
+@pytest.fixture
+def utc_plus_2(monkeypatch: pytest.MonkeyPatch):
+    """This computer's clock two hours ahead of UTC (POSIX TZ: no zone database needed)."""
+    import time
+
+    monkeypatch.setenv("TZ", "UTC-02")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_table_and_report_say_when_a_moment_was_recorded_in_local_time(
+    monkeypatch: pytest.MonkeyPatch, photo: Path, tmp_path: Path, capsys, utc_plus_2
+) -> None:
+    lib = FakeLibrary(tmp_path / "lib")
+    camera = lib.add_video("/cam/door.mp4", duration=90.0, recorded_at=1_700_000_000.0)  # 22:13:20 UTC
+    lib.add_tracklet(camera, 12.5, 20.0, identity(1))
+    lib.add_tracklet(lib.add_video("/phone/clip.mp4"), 3.0, 8.0, mix(identity(1), identity(2), 0.95))
+    monkeypatch.setattr(engine, "open_library", lambda _lib: lib)
+    monkeypatch.setattr(engine, "build_embedder", lambda _model: FakeEmbedder(identity(1)))
+    assert main(["search", str(photo), "--library", str(tmp_path / "lib")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "recorded (local time)" in lines[1]
+    door = next(line for line in lines if "door.mp4" in line)
+    clip = next(line for line in lines if "clip.mp4" in line)
+    assert "2023-11-15 00:13:32" in door  # 22:13:20 UTC + 12.5 s, shown at UTC+2
+    assert "  -  " in clip  # the phone's file does not say when it was recorded
+    page = (tmp_path / "lib" / "reports" / "me" / "index.html").read_text()
+    assert '<time datetime="2023-11-14T22:13:32.500Z">2023-11-15 00:13:32</time>' in page

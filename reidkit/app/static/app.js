@@ -53,6 +53,9 @@ function time(s) {
   return (hours ? hours + ":" : "") + mm + ":" + ss;
 }
 
+// When it happened on the clock, in the browser's time zone (the file said when it was recorded), or "".
+const clock = iso => iso ? new Date(iso).toLocaleString() : "";
+
 const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
 const view = () => document.getElementById("view");
 
@@ -154,7 +157,8 @@ async function showHome() {
     h("img", { src: p.thumbnail_url, alt: p.name || `person ${p.id}`, loading: "lazy" }),
     h("span", { class: "label" }, h("b", {}, p.name || `Person ${p.id}`),
       `${plural(p.visits, "visit")}` + (p.videos ? ` · ${plural(p.videos, "video")}` : "") + (p.images ? ` · ${plural(p.images, "photo")}` : ""),
-      h("br"), `first in ${p.first_seen.media} at ${time(p.first_seen.start)}`))));
+      h("br"), `first in ${p.first_seen.media} at ${time(p.first_seen.start)}`,
+      p.first_seen.recorded_start ? h("span", { class: "clock" }, h("br"), clock(p.first_seen.recorded_start)) : null))));
   if (!people.length) grid.replaceChildren(h("p", { class: "muted" }, "Nobody has been found in the footage yet."));
 }
 
@@ -324,6 +328,7 @@ function renderCards() {
       h("div", { class: "thumb play", title: m.kind === "video" ? "Play this moment" : m.name, onclick: () => play(rank) },
         h("img", { src: m.thumbnail_url, alt: `moment ${rank}`, loading: "lazy" }), h("span", { class: "rank" }, "#" + rank), chip),
       h("div", { class: "body" }, h("div", { class: "name" }, m.name), h("div", {}, when),
+        m.recorded_start ? h("div", { class: "clock", title: "When it was recorded, as the file says" }, clock(m.recorded_start)) : null,
         h("div", {}, `score ${m.score.toFixed(3)} · p(same) ${m.probability.toFixed(2)}`),
         h("div", { class: "actions" },
           h("button", { class: "confirm", title: "Yes, this is the person", onclick: () => mark(m, m.feedback === "confirmed" ? "clear" : "confirm") }, m.feedback === "confirmed" ? "✓ undo" : "✓ yes"),
@@ -359,7 +364,7 @@ async function play(rank) {
   if (m.kind !== "video" || !m.video_url) return showPhoto(m, rank, panel, video);
   video.classList.remove("hidden");
   const still = panel.querySelector("img.still"); if (still) still.remove();
-  document.getElementById("player-caption").textContent = `#${rank} · ${m.name} · ${time(m.start)} – ${time(m.end)} · the amber box is the person`;
+  document.getElementById("player-caption").textContent = `#${rank} · ${m.name} · ${time(m.start)} – ${time(m.end)}` + (m.recorded_start ? ` (${clock(m.recorded_start)})` : "") + " · the amber box is the person";
   state.playing = m; state.boxes = [];
   attempt(async () => { state.boxes = await api("GET", "/api/boxes?tracklets=" + m.tracklets.join(",")); });
   const start = () => { video.currentTime = m.start; video.play().catch(() => {}); };
@@ -522,9 +527,9 @@ async function showAlerts() {
   const alerts = await attempt(() => api("GET", "/api/alerts"));
   if (!alerts) return;
   view().replaceChildren(h("section", { class: "panel" }, h("h1", {}, "Alerts"),
-    alerts.length ? h("table", { id: "alerts" }, h("tr", {}, ...["person", "found in", "moments", "first at", "best score", "when"].map(t => h("th", {}, t))),
+    alerts.length ? h("table", { id: "alerts" }, h("tr", {}, ...["person", "found in", "moments", "first at", "recorded", "best score", "alerted"].map(t => h("th", {}, t))),
       ...alerts.map(a => h("tr", {}, h("td", {}, h("b", {}, a.person)), h("td", {}, a.media), h("td", {}, a.moments), h("td", {}, time(a.start)),
-        h("td", {}, a.best_score.toFixed(3)), h("td", {}, new Date(a.created * 1000).toLocaleString()))))
+        h("td", { class: "clock" }, clock(a.recorded_start) || "–"), h("td", {}, a.best_score.toFixed(3)), h("td", {}, new Date(a.created * 1000).toLocaleString()))))
       : h("p", { class: "empty" }, "No alerts. Saved people found in newly indexed media show up here.")));
 }
 
