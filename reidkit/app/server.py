@@ -395,6 +395,14 @@ def create_app(state: AppState) -> FastAPI:
         source = state.camera_source(body.source)
         return state.cameras.add(name, source, body.segment_seconds, body.keep_hours).to_dict()
 
+    @app.get("/api/cameras/{camera_id}/preview", responses=ERRORS)
+    def camera_preview(camera_id: Id) -> Response:
+        """The camera's newest frame (JPEG), for the page's live preview."""
+        data = state.cameras.preview(camera_id)
+        if data is None:
+            raise UserError(f"no frame from camera {camera_id} yet", 404)
+        return Response(data, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+
     @app.delete("/api/cameras/{camera_id}", responses=ERRORS)
     def remove_camera(camera_id: Id) -> dict[str, Any]:
         camera = state.cameras.remove(camera_id)

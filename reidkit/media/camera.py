@@ -114,6 +114,8 @@ class CameraRecorder:
         self.frames = 0  # frames recorded so far
         self.segments = 0  # segments finished so far
         self.last_frame_time: float | None = None
+        # The newest frame, for a live preview (a reference: each read gives a new array).
+        self.latest_frame: np.ndarray | None = None
 
     # ------------------------------------------------------------------------------------ capture
     def _open(self) -> tuple[Any, float]:
@@ -170,7 +172,7 @@ class CameraRecorder:
                     )
                 writer.write(frame, arrived)
                 self.frames += 1
-                self.last_frame_time = time.time()
+                self.latest_frame, self.last_frame_time = frame, time.time()
         finally:
             if writer is not None:
                 self._finish(writer)

@@ -375,6 +375,15 @@ def test_record_a_camera_in_chromium(server: tuple[str, Path], artifacts: Path, 
         names = _wait(recorded, 180, "three indexed segments of the camera", poll=1.0)
         assert all(name.startswith("corner-") for name in names), names
         assert "3 segments of 10 s" in driver.find_element(By.ID, "cameras-table").text
+        shown = _wait(  # the camera's last frame, at the preview's width
+            lambda: driver.execute_script(
+                "const i = document.querySelector('#cameras-table img.camera-preview');"
+                " return i && i.complete && i.naturalWidth ? [i.naturalWidth, i.naturalHeight] : null;"
+            ),
+            20,
+            "the camera's preview",
+        )
+        assert shown == [640, 360], shown  # the stream is 768x432
         driver.save_screenshot(str(artifacts / "camera-recorded.png"))
         print(f"screenshot: {artifacts / 'camera-recorded.png'}")
     finally:

@@ -8,6 +8,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 
 from reidkit.app.state import ServeConfig
@@ -169,3 +171,24 @@ def test_a_camera_keeps_only_its_last_hours(fresh: Running) -> None:
         wait_for(lambda: [m["name"] for m in indexed()] not in ([], [old["name"]]) and not old_file.exists())
         (new,) = indexed()
         assert new["name"] != old["name"] and (fresh.state.root / "cameras" / "yard" / new["name"]).is_file()
+
+
+def test_a_camera_s_newest_frame_is_its_live_preview(fresh: Running) -> None:
+    write_scene(fresh.media / "door.mp4", n_frames=30, fps=10.0)
+    with fresh.client() as client:
+        assert client.get("/api/cameras/1/preview").status_code == 404  # no such camera
+        camera = client.post("/api/cameras", json={"name": "Door", "source": "door.mp4"}).json()
+        wait_for(lambda: client.get("/api/cameras").json()[0]["frames"] == 30)
+        response = client.get(f"/api/cameras/{camera['id']}/preview")
+        assert response.status_code == 200 and response.headers["cache-control"] == "no-store"
+        shown = cv2.imdecode(np.frombuffer(response.content, np.uint8), cv2.IMREAD_COLOR)
+        recorder = fresh.state.cameras.all()[0].recorder
+        assert recorder is not None and recorder.latest_frame is not None
+        assert shown.shape == recorder.latest_frame.shape  # the file's frame size: no larger than 640
+        assert np.abs(shown.astype(int) - recorder.latest_frame).mean() < 3  # that frame, as a JPEG
+        recorder.latest_frame = np.zeros((1080, 1920, 3), np.uint8)  # a full-HD camera: shown small
+        big = client.get(f"/api/cameras/{camera['id']}/preview").content
+        assert cv2.imdecode(np.frombuffer(big, np.uint8), cv2.IMREAD_COLOR).shape == (360, 640, 3)
+        recorder.latest_frame = None  # a camera that has sent nothing yet
+        missing = client.get(f"/api/cameras/{camera['id']}/preview")
+        assert missing.status_code == 404 and "no frame" in missing.json()["error"]

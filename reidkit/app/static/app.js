@@ -2,7 +2,7 @@
 "use strict";
 
 const state = { status: null, jobs: [], media: [], result: null, queryId: null, top: 20, threshold: null,
-                playing: null, boxes: [], draw: 0, events: null, pendingQuery: null };
+                playing: null, boxes: [], draw: 0, events: null, pendingQuery: null, previewTimer: null };
 
 // ---------------------------------------------------------------------------------------- helpers
 function h(tag, attrs, ...children) {
@@ -442,13 +442,35 @@ function renderJobs() {
       : h("span", { class: "small muted" }, j.status === "done" ? `${Math.round(100 * j.progress)} %` : ""))));
 }
 
+// The live preview: each recording camera's newest frame, asked for again once the last one arrived
+// (a slow link never piles up requests), only while the page is shown; a stopped camera's last frame once.
+function refreshPreviews() {
+  const images = [...document.querySelectorAll("img.camera-preview")];
+  if (!images.some(i => i.dataset.live)) { clearInterval(state.previewTimer); state.previewTimer = null; }
+  if (document.visibilityState !== "visible") return;
+  for (const img of images.filter(i => !i.dataset.loading && (i.dataset.live || !i.src))) {
+    img.dataset.loading = "1";
+    const next = new Image();
+    next.onload = () => { img.src = next.src; img.classList.remove("hidden"); delete img.dataset.loading; };
+    next.onerror = () => delete img.dataset.loading;  // no frame yet: asked again on the next tick
+    next.src = `/api/cameras/${img.dataset.camera}/preview?t=${Date.now()}`;
+  }
+}
+
 function camerasPanel(cameras) {
+  if (cameras.some(c => c.status === "recording" || c.frames)) {
+    setTimeout(refreshPreviews, 0);  // the panel is in the page by then
+    if (!state.previewTimer && cameras.some(c => c.status === "recording")) state.previewTimer = setInterval(refreshPreviews, 1000);
+  }
   const name = h("input", { type: "text", id: "camera-name", size: 16, placeholder: "name, e.g. Front door" });
   const source = h("input", { type: "text", id: "camera-source", size: 44, placeholder: "rtsp://user:password@camera/stream, or 0 for a webcam" });
   const seconds = h("input", { type: "number", id: "camera-seconds", min: 1, max: 3600, value: 60, class: "small" });
   const keep = h("input", { type: "number", id: "camera-keep-hours", min: 0.01, step: "any", placeholder: "all", class: "small" });
   const rows = cameras.map(c => h("tr", { dataset: { camera: c.id, status: c.status } },
-    h("td", {}, h("b", {}, c.name), h("div", { class: "small muted" }, c.source)),
+    h("td", {}, h("b", {}, c.name), h("div", { class: "small muted" }, c.source),
+      c.status === "recording" || c.frames ? h("a", { href: `/api/cameras/${c.id}/preview`, target: "_blank", title: "The newest frame, larger" },
+        h("img", { class: "camera-preview hidden", dataset: { camera: c.id, live: c.status === "recording" ? "1" : "" },
+          alt: c.status === "recording" ? `${c.name}, live` : `${c.name}, its last frame` })) : null),
     h("td", { class: c.status === "failed" ? "status-failed" : c.status === "recording" ? "status-done" : "" },
       c.status + (c.message ? " — " + c.message : "") + (c.status === "recording" && c.last_frame_age !== null ? ` (last frame ${c.last_frame_age} s ago)` : "")),
     h("td", {}, `${plural(c.segments, "segment")} of ${c.segment_seconds} s` + (c.keep_hours ? `, kept ${c.keep_hours} h` : "")),
