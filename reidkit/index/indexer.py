@@ -35,6 +35,7 @@ from reidkit.embed.split import split_on_appearance
 from reidkit.index.detect_ahead import DetectorPool, detect_ahead
 from reidkit.index.library import DEFAULT_INDEX, Library, NewMedia, NewTracklet
 from reidkit.index.motion import MotionGate
+from reidkit.media.recorded import read_photo_taken_at
 from reidkit.zoo.calibration import calibration_for
 
 if TYPE_CHECKING:
@@ -308,7 +309,9 @@ class MediaAnalyser:
         report.tracked_boxes = len(tracks)
         entries = self._embed(pending, report, split=False)
         height, width = image.shape[:2]
-        media = NewMedia(str(path.resolve()), sha, "image", 0.0, 1, 0.0, width, height)
+        media = NewMedia(
+            str(path.resolve()), sha, "image", 0.0, 1, 0.0, width, height, read_photo_taken_at(path)
+        )
         report.times.decode, report.times.detect = t1 - t0, t2 - t1
         report.tracklets = len(entries)
         return FileAnalysis(report, media, entries)

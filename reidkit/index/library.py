@@ -986,12 +986,12 @@ class Library:
         return _MEDIA_COLUMNS + (", recorded_at" if self._recorded_column else ", NULL")
 
     def _ensure_recorded_column(self) -> None:
-        """Give a library from before recording times its column, filled from the videos still there."""
+        """Give a library from before recording times its column, filled from the files still there."""
         if self._recorded_column:
             return
-        videos = self._conn.execute("SELECT id, path FROM media WHERE kind = 'video'").fetchall()
-        log.info("%s: reading when its %d videos were recorded (once)", self.root, len(videos))
-        times = [(read_recorded_at(path), media_id) for media_id, path in videos]
+        media = self._conn.execute("SELECT id, path FROM media").fetchall()
+        log.info("%s: reading when its %d files were recorded (once)", self.root, len(media))
+        times = [(read_recorded_at(path), media_id) for media_id, path in media]
         with self._transaction() as cur:
             cur.execute("ALTER TABLE media ADD COLUMN recorded_at REAL")
             cur.executemany("UPDATE media SET recorded_at = ? WHERE id = ?", [t for t in times if t[0]])

@@ -11,11 +11,16 @@ The keys, most trusted first:
   file says, not a proof.
 
 Zero dates (1904 or 1970: the header's "unset") and unparseable text mean unknown (None).
+
+A JPEG photo's time is its EXIF ``DateTimeOriginal`` (``DateTimeDigitized`` when that is missing), with
+``OffsetTimeOriginal`` where the camera wrote its time zone (phones do); without one it is the
+camera's own clock, read in this machine's time zone, so it shows as the camera showed it.
 """
 
 from __future__ import annotations
 
 import re
+import struct
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
@@ -39,8 +44,13 @@ def recorded_at(*metadata: Mapping[str, str]) -> float | None:
 
 
 def read_recorded_at(path: str | Path) -> float | None:
-    """A video file's recording start from its metadata alone (nothing decoded); None when unknown,
-    unreadable or gone."""
+    """When a video started recording, or a JPEG photo was taken, from the file's metadata alone
+    (nothing decoded); None when unknown, unreadable or gone."""
+    head = _head(path)
+    if head is None:
+        return None
+    if head.startswith(_JPEG_MAGIC):
+        return exif_recorded_at(head)
     import av
 
     try:
@@ -49,6 +59,97 @@ def read_recorded_at(path: str | Path) -> float | None:
             return recorded_at(dict(container.metadata), dict(streams[0].metadata) if streams else {})
     except Exception:
         return None
+
+
+_JPEG_MAGIC = b"\xff\xd8"
+_EXIF_READ = 1 << 17  # the Exif segment comes before the image data and is at most 64 KiB
+_EXIF_IFD, _DATE_ORIGINAL, _DATE_DIGITIZED = 0x8769, 0x9003, 0x9004
+_OFFSET_OF = {_DATE_ORIGINAL: 0x9011, _DATE_DIGITIZED: 0x9012}  # OffsetTimeOriginal / -Digitized
+
+
+def read_photo_taken_at(path: str | Path) -> float | None:
+    """When a still image was taken: a JPEG's EXIF time; None for other formats or when it says none."""
+    head = _head(path)
+    return exif_recorded_at(head) if head is not None and head.startswith(_JPEG_MAGIC) else None
+
+
+def _head(path: str | Path) -> bytes | None:
+    try:
+        with open(path, "rb") as file:
+            return file.read(_EXIF_READ)
+    except OSError:
+        return None
+
+
+def exif_recorded_at(jpeg: bytes) -> float | None:
+    """When a JPEG's photo was taken (UTC epoch seconds) from the start of its bytes; None when it
+    says nothing readable."""
+    tiff = _exif_segment(jpeg)
+    if tiff is None or tiff[:2] not in (b"II", b"MM"):
+        return None
+    order = "<" if tiff[:2] == b"II" else ">"
+    try:
+        ifd0 = _ifd(tiff, order, struct.unpack_from(order + "I", tiff, 4)[0])
+        exif_ifd = ifd0.get(_EXIF_IFD)
+        if exif_ifd is None:
+            return None
+        tags = _ifd(tiff, order, struct.unpack_from(order + "I", exif_ifd)[0])
+    except struct.error:
+        return None
+    for tag in (_DATE_ORIGINAL, _DATE_DIGITIZED):
+        when = _exif_time(tags.get(tag), tags.get(_OFFSET_OF[tag]))
+        if when is not None:
+            return when
+    return None
+
+
+def _exif_segment(jpeg: bytes) -> bytes | None:
+    """The TIFF structure inside a JPEG's APP1 ``Exif`` segment, if there is one before the image."""
+    at = 2
+    while at + 4 <= len(jpeg) and jpeg[at] == 0xFF:
+        marker = jpeg[at + 1]
+        if marker == 0xDA:  # start of scan: the metadata segments are over
+            return None
+        (length,) = struct.unpack_from(">H", jpeg, at + 2)
+        body = jpeg[at + 4 : at + 2 + length]
+        if marker == 0xE1 and body.startswith(b"Exif\0\0"):
+            return body[6:]
+        at += 2 + length
+    return None
+
+
+def _ifd(tiff: bytes, order: str, offset: int) -> dict[int, bytes]:
+    """An image file directory: tag -> its raw value (inline or pointed to), bytes as stored."""
+    (count,) = struct.unpack_from(order + "H", tiff, offset)
+    sizes = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 7: 1, 9: 4, 10: 8}  # bytes per value of each TIFF type
+    tags = {}
+    for i in range(min(count, 512)):
+        tag, kind, n = struct.unpack_from(order + "HHI", tiff, offset + 2 + 12 * i)
+        size = sizes.get(kind, 1) * n
+        start = offset + 2 + 12 * i + 8
+        if size > 4:
+            (start,) = struct.unpack_from(order + "I", tiff, start)
+        if start + size <= len(tiff):
+            tags[tag] = tiff[start : start + size]
+    return tags
+
+
+def _exif_time(value: bytes | None, offset: bytes | None) -> float | None:
+    """``2023:11:15 00:13:20`` (+ ``+02:00``) -> UTC epoch seconds; no offset: this machine's zone."""
+    if not value:
+        return None
+    text = value.split(b"\0")[0].decode("ascii", "replace").strip()
+    try:
+        when = datetime.strptime(text, "%Y:%m:%d %H:%M:%S")
+    except ValueError:
+        return None
+    zone = offset.split(b"\0")[0].decode("ascii", "replace").strip() if offset else ""
+    if zone:
+        aware = parse_timestamp(when.isoformat() + zone)
+        if aware is not None:
+            return aware
+    seconds = when.timestamp()  # naive: the local time zone
+    return seconds if seconds >= EARLIEST_RECORDING else None
 
 
 def parse_timestamp(text: str) -> float | None:

@@ -14,6 +14,7 @@ import pytest
 from reidkit.core.types import Detections
 from reidkit.index.indexer import FileReport, IndexOptions, default_stride, index_media
 from reidkit.index.library import Library
+from tests.media.test_media_recorded import jpeg_with_exif
 
 BACKGROUND = 128
 RED, BLUE, GREEN = (40, 40, 220), (220, 60, 40), (50, 200, 50)
@@ -252,31 +253,31 @@ def stamp(video: Path, creation_time: str) -> None:
     stamped.replace(video)
 
 
-def test_a_video_s_recording_time_is_kept_and_an_older_library_gets_it(tmp_path: Path) -> None:
-    """The indexer stores when a video was recorded; a library made before the column existed reads
-    as 'unknown' until its next writer adds the column and reads the times from the videos once."""
+def test_recording_times_are_kept_and_an_older_library_gets_them(tmp_path: Path) -> None:
+    """The indexer stores when a video was recorded or a photo taken; a library made before the column
+    reads as 'unknown' until its next writer adds the column and reads the times from the files once."""
     media = tmp_path / "media"
     media.mkdir()
     stamp(write_scene(media / "walk.mp4"), "2023-11-14T22:13:20.000000Z")
     write_still(media / "still.png")
+    still = cv2.imread(str(media / "still.png"))
+    (media / "phone.jpg").write_bytes(jpeg_with_exif("<", b"2023:11:15 00:20:00\0", b"+02:00\0", image=still))
     index_media(media, tmp_path / "lib", detector=BlobDetector(), model=ColourEmbedder())
+    every = {"walk.mp4": 1_700_000_000.0, "still.png": None, "phone.jpg": 1_700_000_400.0}
 
     def recorded(lib: Library) -> dict[str, float | None]:
         return {Path(m.path).name: m.recorded_at for m in lib.media_list()}
 
     with Library.open(tmp_path / "lib") as lib:
-        assert recorded(lib) == {"walk.mp4": 1_700_000_000.0, "still.png": None}
-        assert {h.media.kind: h.media.recorded_at for h in lib.search(query(RED), k=4)} == {
-            "video": 1_700_000_000.0,
-            "image": None,
-        }
+        assert recorded(lib) == every
+        assert {Path(h.media.path).name: h.media.recorded_at for h in lib.search(query(RED), k=6)} == every
     conn = sqlite3.connect(tmp_path / "lib" / "library.sqlite")
     conn.execute("ALTER TABLE media DROP COLUMN recorded_at")  # the table as an older reidkit made it
     conn.commit()
     conn.close()
     with Library.open(tmp_path / "lib") as reader:
-        assert recorded(reader) == {"walk.mp4": None, "still.png": None}
+        assert recorded(reader) == dict.fromkeys(every)
         Library.create_or_open(tmp_path / "lib", model="colour-test", dim=3).close()
-        assert recorded(reader) == {"walk.mp4": 1_700_000_000.0, "still.png": None}  # seen by a reader
+        assert recorded(reader) == every  # seen by a reader open meanwhile
     with Library.open(tmp_path / "lib") as lib:
-        assert recorded(lib) == {"walk.mp4": 1_700_000_000.0, "still.png": None}
+        assert recorded(lib) == every

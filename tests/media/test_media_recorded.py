@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import struct
+import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
 from reidkit.media import open_media
-from reidkit.media.recorded import iso_utc, parse_timestamp, read_recorded_at, recorded_at
+from reidkit.media.image import read_image
+from reidkit.media.recorded import (
+    iso_utc,
+    parse_timestamp,
+    read_photo_taken_at,
+    read_recorded_at,
+    recorded_at,
+)
 from reidkit.media.source import OpenCVVideo
 
 RECORDED = 1_700_000_000.0  # 2023-11-14T22:13:20Z
@@ -69,3 +79,59 @@ def test_a_video_says_when_it_was_recorded(tmp_path: Path) -> None:
     assert open_media(plain).recorded_at is None and read_recorded_at(plain) is None
     assert read_recorded_at(tmp_path / "gone.mp4") is None
     assert OpenCVVideo(stamped).recorded_at is None  # OpenCV does not read metadata: unknown, not wrong
+
+
+def jpeg_with_exif(
+    order: str, taken: bytes, zone: bytes | None, tag: int = 0x9003, image: np.ndarray | None = None
+) -> bytes:
+    """A real JPEG (OpenCV's, with its JFIF segment first) given an Exif segment as cameras write it:
+    IFD0 (orientation, a pointer to the Exif IFD), then the Exif IFD holding the time as ASCII."""
+    ok, encoded = cv2.imencode(".jpg", np.full((16, 16, 3), 128, np.uint8) if image is None else image)
+    assert ok
+    entries = [(tag, 2, len(taken), taken)] + ([(0x9011, 2, len(zone), zone)] if zone else [])
+    exif_at = 8 + 2 + 2 * 12 + 4  # the Exif IFD right after IFD0
+    data_at = exif_at + 2 + 12 * len(entries) + 4  # then the values too long to sit inline
+    ifd0 = struct.pack(order + "H", 2) + struct.pack(order + "HHIHH", 0x0112, 3, 1, 1, 0)
+    ifd0 += struct.pack(order + "HHII", 0x8769, 4, 1, exif_at) + struct.pack(order + "I", 0)
+    exif, values = struct.pack(order + "H", len(entries)), b""
+    for number, kind, count, value in entries:
+        exif += struct.pack(order + "HHII", number, kind, count, data_at + len(values))
+        values += value
+    tiff = (b"II*\0" if order == "<" else b"MM\0*") + struct.pack(order + "I", 8) + ifd0
+    payload = b"Exif\0\0" + tiff + exif + struct.pack(order + "I", 0) + values
+    app1 = b"\xff\xe1" + struct.pack(">H", len(payload) + 2) + payload
+    jpeg = encoded.tobytes()
+    jfif_end = 4 + struct.unpack(">H", jpeg[4:6])[0]
+    return jpeg[:jfif_end] + app1 + jpeg[jfif_end:]
+
+
+def test_a_photo_says_when_it_was_taken(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def taken(name: str, jpeg: bytes) -> float | None:
+        path = tmp_path / name
+        path.write_bytes(jpeg)
+        assert read_image(path).shape == (16, 16, 3)  # still an image OpenCV reads
+        assert read_recorded_at(path) == read_photo_taken_at(path)
+        return read_photo_taken_at(path)
+
+    phone = jpeg_with_exif("<", b"2023:11:15 00:13:20\0", b"+02:00\0")
+    assert taken("phone.jpg", phone) == RECORDED
+    assert taken("motorola.jpg", jpeg_with_exif(">", b"2023:11:14 17:13:20\0", b"-05:00\0")) == RECORDED
+    digitized = jpeg_with_exif("<", b"2023:11:14 22:13:20\0", None, tag=0x9004)
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    try:  # no time zone written: the camera's clock, read in this machine's zone
+        assert taken("digitized.jpg", digitized) == RECORDED
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert taken("unset.jpg", jpeg_with_exif("<", b"0000:00:00 00:00:00\0", None)) is None
+    assert taken("plain.jpg", cv2.imencode(".jpg", np.zeros((16, 16, 3), np.uint8))[1].tobytes()) is None
+    segment_end = phone.index(b"+02:00") + 7  # the zone is the last value of the segment
+    for cut in range(phone.index(b"2023:11:15") + 20):  # cut before the time: unknown, never an exception
+        (tmp_path / "cut.jpg").write_bytes(phone[:cut])
+        assert read_photo_taken_at(tmp_path / "cut.jpg") is None
+    (tmp_path / "cut.jpg").write_bytes(phone[: segment_end + 10])  # cut in its pixels: the time is there
+    assert read_photo_taken_at(tmp_path / "cut.jpg") == RECORDED
+    png = tmp_path / "photo.png"
+    cv2.imwrite(str(png), np.zeros((8, 8, 3), np.uint8))
+    assert read_photo_taken_at(png) is None and read_photo_taken_at(tmp_path / "gone.jpg") is None
