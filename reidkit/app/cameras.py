@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import cv2
+import numpy as np
 
 from reidkit.core.errors import ReidkitError
 from reidkit.core.log import get_logger
@@ -30,7 +30,6 @@ log = get_logger(__name__)
 
 CameraStatus = Literal["recording", "stopped", "failed", "finished"]
 MAX_CAMERAS = 16
-PREVIEW_WIDTH = 640  # pixels: a live preview is a glance, not the recording
 
 
 @dataclass
@@ -152,20 +151,11 @@ class Cameras:
         with self._lock:
             return list(self._cameras.values())
 
-    def preview(self, camera_id: int, max_width: int = PREVIEW_WIDTH) -> bytes | None:
-        """The camera's newest frame as a JPEG at most ``max_width`` wide (None: no such camera, or no
-        frame yet). Encoded when asked for, so a camera nobody watches costs nothing."""
+    def latest_frame(self, camera_id: int) -> np.ndarray | None:
+        """The camera's newest frame (None: no such camera, or no frame yet)."""
         with self._lock:
             camera = self._cameras.get(camera_id)
-        frame = None if camera is None or camera.recorder is None else camera.recorder.latest_frame
-        if frame is None:
-            return None
-        height, width = frame.shape[:2]
-        if width > max_width:
-            size = (max_width, max(1, round(height * max_width / width)))
-            frame = cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
-        ok, data = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 80])
-        return data.tobytes() if ok else None
+        return None if camera is None or camera.recorder is None else camera.recorder.latest_frame
 
     def remove(self, camera_id: int) -> Camera | None:
         """Stop recording (the segment in progress is kept and indexed) and forget the camera."""

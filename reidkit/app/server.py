@@ -396,12 +396,14 @@ def create_app(state: AppState) -> FastAPI:
         return state.cameras.add(name, source, body.segment_seconds, body.keep_hours).to_dict()
 
     @app.get("/api/cameras/{camera_id}/preview", responses=ERRORS)
-    def camera_preview(camera_id: Id) -> Response:
-        """The camera's newest frame (JPEG), for the page's live preview."""
-        data = state.cameras.preview(camera_id)
-        if data is None:
-            raise UserError(f"no frame from camera {camera_id} yet", 404)
-        return Response(data, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+    def camera_preview(camera_id: Id, people: bool = False) -> Response:
+        """The camera's newest frame (JPEG), for the page's live preview; with ``people`` the people in
+        it are boxed, the watchlist's named, and listed in the ``X-Reidkit-People`` header (JSON)."""
+        data, boxes = state.camera_preview(camera_id, people)
+        headers = {"Cache-Control": "no-store"}
+        if people:
+            headers["X-Reidkit-People"] = json.dumps([b.to_dict() for b in boxes])
+        return Response(data, media_type="image/jpeg", headers=headers)
 
     @app.delete("/api/cameras/{camera_id}", responses=ERRORS)
     def remove_camera(camera_id: Id) -> dict[str, Any]:

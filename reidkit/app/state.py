@@ -35,6 +35,7 @@ from reidkit.media.camera import is_stream
 from reidkit.media.recorded import iso_utc_or_none
 
 if TYPE_CHECKING:
+    from reidkit.app.live import LiveBox, Watched
     from reidkit.core.types import Detector, Embedder
     from reidkit.index.library import Library, MediaRecord, TrackletRecord
     from reidkit.search import Moment
@@ -170,6 +171,11 @@ class AppState:
         self._results: OrderedDict[tuple[Any, ...], dict[str, Any]] = OrderedDict()
         self._verified: dict[tuple[str, int, int], bool] = {}
         self._removing: dict[int, MediaRecord] = {}  # media id -> its record, while a job removes it
+        # The live preview: per camera, the last frame looked at (frame, JPEG, boxes); and the watchlist
+        # people's thresholds for the library as it was (files signature -> {(id, vector): threshold}).
+        self._live: dict[int, tuple[np.ndarray, bytes, list[LiveBox]]] = {}
+        self._live_lock = threading.Lock()
+        self._thresholds: tuple[Any, dict[tuple[int, bytes], float]] = (None, {})
         self.videos = VideoCache(self.app_dir / "playable", config.cache_bytes)
         self.watchlist = Watchlist(self.app_dir)
         self.worker = LibraryWorker(
@@ -737,6 +743,52 @@ class AppState:
         if not path.is_file():
             raise UserError(f"{path.name} is not a video file")
         return str(path)
+
+    def camera_preview(self, camera_id: int, people: bool = True) -> tuple[bytes, list[LiveBox]]:
+        """The camera's newest frame as a JPEG and, with ``people``, who is in it, boxed and drawn
+        (:mod:`reidkit.app.live`); UserError 404 before its first frame. A frame is looked at once,
+        however many pages ask; when searches keep the app busy the frame comes without boxes."""
+        from reidkit.app.live import look, preview_jpeg
+
+        frame = self.cameras.latest_frame(camera_id)
+        if frame is None:
+            raise UserError(f"no frame from camera {camera_id} yet", 404)
+        if not people:
+            return preview_jpeg(frame), []
+        with self._live_lock:
+            seen = self._live.get(camera_id)
+        if seen is not None and seen[0] is frame:
+            return seen[1], seen[2]
+        try:
+            with self.heavy():
+                watched = self._watched()
+                boxes = look(frame, self.detector(), self.embedder() if watched else None, watched)
+        except Busy:
+            return preview_jpeg(frame), []
+        data = preview_jpeg(frame, boxes)
+        with self._live_lock:
+            self._live[camera_id] = (frame, data, boxes)
+        return data, boxes
+
+    def _watched(self) -> list[Watched]:
+        """The watchlist as live frames are matched against it: each person's vector and threshold."""
+        from reidkit.app.live import Watched
+        from reidkit.search.engine import verdict_for
+
+        people = self.watchlist.people()
+        library = self.library()
+        if not people or library is None or len(library) == 0:
+            return []
+        if self._thresholds[0] != self._signature:  # the library changed: so did its impostors
+            self._thresholds = (self._signature, {})
+        thresholds, out = self._thresholds[1], []
+        for person in people:
+            vector = l2_normalise(np.asarray(person.vector, np.float32))
+            key = (person.id, vector.tobytes())
+            if key not in thresholds:
+                thresholds[key] = verdict_for(library, vector).threshold
+            out.append(Watched(person.name, vector, thresholds[key]))
+        return out
 
     def _expire_segments(self, folder: Path, keep_hours: float) -> None:
         """Queue the removal of a camera's segments older than ``keep_hours`` (the removal deletes the

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -384,6 +385,12 @@ def test_record_a_camera_in_chromium(server: tuple[str, Path], artifacts: Path, 
             "the camera's preview",
         )
         assert shown == [640, 360], shown  # the stream is 768x432
+        caption = driver.find_element(By.CSS_SELECTOR, "#cameras-table .camera-people").text
+        # Who the detector finds in that frame, from the preview's own answer (the page's searches may
+        # have saved someone to the watchlist).
+        assert re.fullmatch(
+            r"nobody in view|(1 person|\d+ people) in view, nobody on the watchlist|looks like .+", caption
+        )
         driver.save_screenshot(str(artifacts / "camera-recorded.png"))
         print(f"screenshot: {artifacts / 'camera-recorded.png'}")
     finally:

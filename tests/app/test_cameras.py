@@ -14,7 +14,7 @@ import pytest
 
 from reidkit.app.state import ServeConfig
 from tests.app.conftest import RED, Running, person_jpeg, start, stop
-from tests.index.test_indexer import BlobDetector, ColourEmbedder, write_scene
+from tests.index.test_indexer import BACKGROUND, BLUE, SIZE, BlobDetector, ColourEmbedder, draw, write_scene
 
 
 def serve(tmp_path: Path) -> tuple[Running, object]:
@@ -76,6 +76,29 @@ def test_a_camera_is_recorded_indexed_and_searched(fresh: Running) -> None:
         doc = client.post("/api/search", files={"photo": ("red.jpg", person_jpeg(RED), "image/jpeg")}).json()
         found = {m["media"] for m in doc["moments"] if m["likely"]}
         assert len(found) == 2, doc["moments"]
+        # Saved to the watchlist, the walker is named live on the camera's newest frame (its last:
+        # red alone); another person there is boxed, not named.
+        assert (
+            client.post("/api/watchlist", json={"query_id": doc["query_id"], "name": "Red"}).status_code
+            == 200
+        )
+        live = client.get(f"/api/cameras/{camera['id']}/preview", params={"people": True})
+        assert [(p["person"], p["score"] > 0.9) for p in json.loads(live.headers["x-reidkit-people"])] == [
+            ("Red", True)
+        ]
+        shown = cv2.imdecode(np.frombuffer(live.content, np.uint8), cv2.IMREAD_COLOR)
+        x1, _, x2, y2 = json.loads(live.headers["x-reidkit-people"])[0]["box"]
+        edge = shown[round(y2), round(x1) + 5 : round(x2) - 5]  # the box's bottom line, drawn amber
+        assert np.abs(edge.astype(int) - (0, 176, 255)).max(axis=1).mean() < 40
+        recorder = fresh.state.cameras.all()[0].recorder
+        assert recorder is not None
+        scene = np.full((SIZE[1], SIZE[0], 3), BACKGROUND, np.uint8)
+        draw(scene, 100, 120, BLUE)
+        recorder.latest_frame = scene
+        live = client.get(f"/api/cameras/{camera['id']}/preview", params={"people": True})
+        assert [p["person"] for p in json.loads(live.headers["x-reidkit-people"])] == [None]
+        plain = client.get(f"/api/cameras/{camera['id']}/preview")
+        assert "x-reidkit-people" not in plain.headers
         # A segment removed from the library goes from the disk too: the app recorded it.
         job = client.delete(f"/api/library/media/{media[0]['id']}").json()["jobs"][0]
         wait_for(lambda: client.get(f"/api/jobs/{job['id']}").json()["status"] == "done")

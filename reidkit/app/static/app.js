@@ -442,18 +442,27 @@ function renderJobs() {
       : h("span", { class: "small muted" }, j.status === "done" ? `${Math.round(100 * j.progress)} %` : ""))));
 }
 
-// The live preview: each recording camera's newest frame, asked for again once the last one arrived
-// (a slow link never piles up requests), only while the page is shown; a stopped camera's last frame once.
+// The live preview: each camera's newest frame with the people in it boxed and the watchlist's people
+// named (a hint: the alert comes when the segment is indexed), asked for again once the last one
+// arrived (a slow link never piles up requests), only while the page is shown; a stopped camera's
+// last frame once.
 function refreshPreviews() {
   const images = [...document.querySelectorAll("img.camera-preview")];
   if (!images.some(i => i.dataset.live)) { clearInterval(state.previewTimer); state.previewTimer = null; }
   if (document.visibilityState !== "visible") return;
   for (const img of images.filter(i => !i.dataset.loading && (i.dataset.live || !i.src))) {
     img.dataset.loading = "1";
-    const next = new Image();
-    next.onload = () => { img.src = next.src; img.classList.remove("hidden"); delete img.dataset.loading; };
-    next.onerror = () => delete img.dataset.loading;  // no frame yet: asked again on the next tick
-    next.src = `/api/cameras/${img.dataset.camera}/preview?t=${Date.now()}`;
+    fetch(`/api/cameras/${img.dataset.camera}/preview?people=true`, { cache: "no-store" }).then(async response => {
+      if (!response.ok) return;  // no frame yet: asked again on the next tick
+      const people = JSON.parse(response.headers.get("X-Reidkit-People") || "[]");
+      const url = URL.createObjectURL(await response.blob());
+      if (img.src.startsWith("blob:")) URL.revokeObjectURL(img.src);
+      img.src = url; img.classList.remove("hidden");
+      const named = people.filter(p => p.person);
+      img.parentElement.nextElementSibling?.replaceChildren(
+        named.length ? h("b", { class: "live-match" }, "looks like " + named.map(p => `${p.person} (${p.score.toFixed(2)})`).join(", "))
+          : people.length ? `${people.length === 1 ? "1 person" : people.length + " people"} in view, nobody on the watchlist` : "nobody in view");
+    }).catch(() => {}).finally(() => delete img.dataset.loading);
   }
 }
 
@@ -468,9 +477,10 @@ function camerasPanel(cameras) {
   const keep = h("input", { type: "number", id: "camera-keep-hours", min: 0.01, step: "any", placeholder: "all", class: "small" });
   const rows = cameras.map(c => h("tr", { dataset: { camera: c.id, status: c.status } },
     h("td", {}, h("b", {}, c.name), h("div", { class: "small muted" }, c.source),
-      c.status === "recording" || c.frames ? h("a", { href: `/api/cameras/${c.id}/preview`, target: "_blank", title: "The newest frame, larger" },
+      ...(c.status === "recording" || c.frames ? [h("a", { href: `/api/cameras/${c.id}/preview?people=true`, target: "_blank", title: "The newest frame, larger" },
         h("img", { class: "camera-preview hidden", dataset: { camera: c.id, live: c.status === "recording" ? "1" : "" },
-          alt: c.status === "recording" ? `${c.name}, live` : `${c.name}, its last frame` })) : null),
+          alt: c.status === "recording" ? `${c.name}, live` : `${c.name}, its last frame` })),
+        h("div", { class: "small muted camera-people" })] : [])),
     h("td", { class: c.status === "failed" ? "status-failed" : c.status === "recording" ? "status-done" : "" },
       c.status + (c.message ? " — " + c.message : "") + (c.status === "recording" && c.last_frame_age !== null ? ` (last frame ${c.last_frame_age} s ago)` : "")),
     h("td", {}, `${plural(c.segments, "segment")} of ${c.segment_seconds} s` + (c.keep_hours ? `, kept ${c.keep_hours} h` : "")),
