@@ -571,6 +571,7 @@ class AppState:
             entry.update(
                 media_id=media_id,
                 name=Path(m.media).name,
+                folder=m.folder,
                 kind=m.kind,
                 fps=m.fps,
                 media_duration=round(m.media_duration, 3),

@@ -86,6 +86,11 @@ class Moment:
     media_recorded_at: float | None = None  # clock time of the media's frame 0 (UTC epoch s), if known
 
     @property
+    def folder(self) -> str:
+        """The name of the media's folder: a camera's, for the segments reidkit records."""
+        return Path(self.media).parent.name
+
+    @property
     def recorded_start(self) -> float | None:
         """The moment's start on the clock (UTC epoch seconds), when the media says when it was recorded."""
         return None if self.media_recorded_at is None else self.media_recorded_at + self.start

@@ -1,4 +1,7 @@
-"""A self-contained HTML report of a search: the query, a timeline per video, and each moment's thumbnail.
+"""A self-contained HTML report of a search: the query, the timelines, and each moment's thumbnail.
+
+The timelines: one row per video on its own time, and where the files say when they were recorded,
+one row per folder (a camera's) on one clock above them.
 
 ``write_report(result, "out/")`` writes ``out/index.html`` with the query crop and the thumbnails copied
 beside it, so the folder can be zipped or opened anywhere; no external assets. The web app renders the
@@ -47,6 +50,7 @@ h2 { font-size:16px; margin:30px 0 12px; text-transform:uppercase; letter-spacin
 .ticks { position:relative; height:16px; font-size:11px; color:var(--muted); }
 .ticks span { position:absolute; transform:translateX(-50%); }
 .ticks span:first-child { transform:none; } .ticks span:last-child { transform:translateX(-100%); }
+.timeline h3 { font-size:14px; margin:10px 0 0; }
 .legend { display:flex; align-items:center; gap:8px; font-size:12px; color:var(--muted); margin:6px 0 4px; }
 .legend .ramp { width:140px; height:10px; border-radius:5px; border:1px solid var(--line); }
 .grid { display:grid; grid-template-columns:repeat(auto-fill,minmax(170px,1fr)); gap:14px; }
@@ -119,42 +123,93 @@ def _frames(m: Moment) -> str:
     return f"frames {m.start_frame}–{m.end_frame}"
 
 
-def _timelines(moments: list[Moment]) -> str:
+def _track(
+    label: str, title: str, detail: str, bars: list[tuple[int, Moment, float, float]], ticks: list[str]
+) -> str:
+    """One timeline row: ``bars`` are (rank, moment, left %, width %), weakest drawn first so the
+    strongest matches are on top where they overlap."""
+    segments = []
+    for rank, m, left, width in sorted(bars, key=lambda bar: bar[1].score):
+        tip = f"#{rank} {Path(m.media).name} {format_time(m.start)}–{format_time(m.end)} score {m.score:.2f}"
+        if m.recorded_start is not None:
+            tip += f" (recorded {local_text(m.recorded_start)})"
+        ink = "#fff" if m.score >= (RAMP_LOW + RAMP_HIGH) / 2 else "#1f2328"
+        segments.append(
+            f'<a href="#m{rank}" title="{_esc(tip)}" style="left:{left:.3f}%;width:{width:.3f}%;'
+            f'background:{score_colour(m.score)};color:{ink}">{rank if width >= 2.5 else ""}</a>'
+        )
+    spans = "".join(
+        f"<span style='left:{100 * i / (len(ticks) - 1):.0f}%'>{_esc(t)}</span>" for i, t in enumerate(ticks)
+    )
+    return (
+        f'<div class="track"><div class="label"><b title="{_esc(title)}">{_esc(label)}</b>'
+        f"<span>{_esc(detail)}</span></div>"
+        f'<div class="bar">{"".join(segments)}</div><div class="ticks">{spans}</div></div>'
+    )
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'s' if n != 1 else ''}"
+
+
+def _video_tracks(moments: list[Moment]) -> list[str]:
+    """One row per video, on the video's own time."""
     videos: dict[str, list[tuple[int, Moment]]] = {}
     for rank, m in enumerate(moments, 1):
         if m.kind == "video":
             videos.setdefault(m.media, []).append((rank, m))
-    if not videos:
-        return ""
     rows = []
     for media, ranked in videos.items():
         duration = max(ranked[0][1].media_duration, max(m.end for _, m in ranked), 1e-6)
-        segments = []
-        # Weakest first, so the strongest matches are drawn on top where segments overlap.
-        for rank, m in sorted(ranked, key=lambda rm: rm[1].score):
-            left = 100.0 * m.start / duration
-            width = 100.0 * (m.end - m.start) / duration
-            tip = f"#{rank} {format_time(m.start)}–{format_time(m.end)} score {m.score:.2f}"
-            ink = "#fff" if m.score >= (RAMP_LOW + RAMP_HIGH) / 2 else "#1f2328"
-            segments.append(
-                f'<a href="#m{rank}" title="{_esc(tip)}" style="left:{left:.3f}%;width:{width:.3f}%;'
-                f'background:{score_colour(m.score)};color:{ink}">{rank if width >= 2.5 else ""}</a>'
-            )
-        ticks = "".join(
-            f"<span style='left:{100 * i / 4:.0f}%'>{format_time(duration * i / 4)}</span>" for i in range(5)
-        )
-        name = Path(media).name
-        rows.append(
-            f'<div class="track"><div class="label"><b title="{_esc(media)}">{_esc(name)}</b>'
-            f"<span>{len(ranked)} moment{'s' if len(ranked) != 1 else ''} · {format_time(duration)}</span></div>"
-            f'<div class="bar">{"".join(segments)}</div><div class="ticks">{ticks}</div></div>'
-        )
+        bars = [
+            (rank, m, 100.0 * m.start / duration, 100.0 * (m.end - m.start) / duration) for rank, m in ranked
+        ]
+        ticks = [format_time(duration * i / 4) for i in range(5)]
+        detail = f"{_plural(len(ranked), 'moment')} · {format_time(duration)}"
+        rows.append(_track(Path(media).name, media, detail, bars, ticks))
+    return rows
+
+
+def _clock_tracks(moments: list[Moment]) -> list[str]:
+    """Moments whose files say when they were recorded, one row per folder (a camera's, for the
+    segments reidkit records), on one clock in this computer's time zone."""
+    folders: dict[str, list[tuple[int, Moment, float, float]]] = {}
+    for rank, m in enumerate(moments, 1):
+        if m.recorded_start is not None and m.recorded_end is not None:
+            folders.setdefault(m.folder, []).append((rank, m, m.recorded_start, m.recorded_end))
+    if not folders:
+        return []
+    first = min(start for rows in folders.values() for _, _, start, _ in rows)
+    last = max(end for rows in folders.values() for _, _, _, end in rows)
+    span = max(last - first, 60.0) * 1.04  # a minute at least, and 2 % of room on each side
+    origin = first - span / 1.04 * 0.02
+    shape = "%b %d %H:%M" if span > 20 * 3600 else "%H:%M" if span > 600 else "%H:%M:%S"
+    ticks = [datetime.fromtimestamp(origin + span * i / 4).strftime(shape) for i in range(5)]
+    out = []
+    for folder, rows in folders.items():
+        bars = [(rank, m, 100.0 * (a - origin) / span, 100.0 * (b - a) / span) for rank, m, a, b in rows]
+        files = len({m.media for _, m, _, _ in rows})
+        detail = f"{_plural(len(rows), 'moment')} · {_plural(files, 'file')}"
+        out.append(_track(folder or "/", str(Path(rows[0][1].media).parent), detail, bars, ticks))
+    return out
+
+
+def _timelines(moments: list[Moment]) -> str:
+    clock, videos = _clock_tracks(moments), _video_tracks(moments)
+    if not clock and not videos:
+        return ""
     low, high = (score_colour(RAMP_LOW), score_colour(RAMP_HIGH))
     legend = (
         f'<div class="legend">score {RAMP_LOW:.1f}<span class="ramp" style="background:linear-gradient(90deg,'
         f'{low},{high})"></span>{RAMP_HIGH:.1f}</div>'
     )
-    return f'<h2>Timeline</h2><div class="timeline">{"".join(rows)}{legend}</div>'
+    if clock:
+        body = '<h3 id="clock">By the clock</h3>' + "".join(clock)
+        if videos:
+            body += "<h3>By video</h3>" + "".join(videos)
+    else:
+        body = "".join(videos)
+    return f'<h2>Timeline</h2><div class="timeline">{body}{legend}</div>'
 
 
 def _cards(moments: list[Moment], image_src: Callable[[int, Moment], str]) -> str:

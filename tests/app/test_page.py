@@ -6,8 +6,11 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from tests.app.conftest import RED, Running, person_jpeg
+from reidkit.app.state import ServeConfig
+from reidkit.index.indexer import index_media
+from tests.app.conftest import RED, Running, person_jpeg, start, stop
 from tests.app.test_browser import _driver, _need_browser, _wait
+from tests.index.test_indexer import BlobDetector, ColourEmbedder, stamp, write_scene
 
 
 def test_timeline_lanes_and_photo_moment(running: Running, tmp_path: Path) -> None:
@@ -50,3 +53,46 @@ def test_timeline_lanes_and_photo_moment(running: Running, tmp_path: Path) -> No
         assert drawn > 50, "no box drawn over the photo"
     finally:
         driver.quit()
+
+
+def test_moments_from_two_cameras_on_one_clock(tmp_path: Path) -> None:
+    """Segments of two cameras, each stamped with when it was recorded: one row per camera on a shared
+    clock, each moment placed at its recorded time (the door's 09:00:10 segment left of the hall's
+    09:00:40 one, the door's 09:01:10 one right of it), the per-video timeline below."""
+    _need_browser()
+    from selenium.webdriver.common.by import By
+
+    media = tmp_path / "media"
+    for camera, stamps in (("door", ("09:00:10", "09:01:10")), ("hall", ("09:00:40",))):
+        (media / camera).mkdir(parents=True)
+        for i, stamp_time in enumerate(stamps):
+            stamp(
+                write_scene(media / camera / f"{camera}-{i}.mp4", n_frames=20 + 5 * i),
+                f"2026-11-30T{stamp_time}Z",
+            )
+    index_media(media, tmp_path / "lib", detector=BlobDetector(), model=ColourEmbedder(), stride=1)
+    config = ServeConfig(library=tmp_path / "lib", allow_roots=(media,), upload_dir=tmp_path / "uploads")
+    state, url, handle = start(config, detector=BlobDetector(), embedder=ColourEmbedder())
+    crop = tmp_path / "red.jpg"
+    crop.write_bytes(person_jpeg(RED))
+    driver = _driver(tmp_path)
+    try:
+        driver.get(url + "/#/")
+        _wait(lambda: driver.find_elements(By.ID, "photo-input"), 20, "the search box")
+        driver.find_element(By.ID, "photo-input").send_keys(str(crop))
+        _wait(
+            lambda: driver.find_elements(By.CSS_SELECTOR, "#clock-timeline .track"), 30, "the clock timeline"
+        )
+        rows = driver.execute_script(
+            "return [...document.querySelectorAll('#clock-timeline .track')].map(t => [t.querySelector('b')"
+            ".innerText, [...t.querySelectorAll('.seg')].map(s => [s.title.split(' ')[1], s.getBoundingClientRect().left])]);"
+        )
+        places = {name: dict(segs) for name, segs in rows}
+        assert set(places) == {"door", "hall"}
+        door, hall = places["door"], places["hall"]
+        assert door["door-0.mp4"] < hall["hall-0.mp4"] < door["door-1.mp4"], places
+        assert len(driver.find_elements(By.CSS_SELECTOR, "#timelines > .track")) == 3  # by video, too
+    finally:
+        driver.quit()
+        stop(handle)
+        state.close()

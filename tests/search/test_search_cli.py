@@ -210,3 +210,34 @@ def test_table_and_report_say_when_a_moment_was_recorded_in_local_time(
     assert "  -  " in clip  # the phone's file does not say when it was recorded
     page = (tmp_path / "lib" / "reports" / "me" / "index.html").read_text()
     assert '<time datetime="2023-11-14T22:13:32.500Z">2023-11-15 00:13:32</time>' in page
+
+
+def test_the_report_puts_two_cameras_on_one_clock(tmp_path: Path, utc_plus_2) -> None:
+    """One row per camera folder on a shared clock (local time), each moment at its recorded time;
+    the per-video rows follow, and a file that does not say when it was recorded is only there."""
+    import re
+
+    from reidkit.search import SearchResult, find_moments
+
+    lib = FakeLibrary(tmp_path / "lib")
+    door = lib.add_video("/cams/door/d1.mp4", duration=60.0, recorded_at=1_700_000_000.0)  # 00:13:20 local
+    hall = lib.add_video("/cams/hall/h1.mp4", duration=60.0, recorded_at=1_700_000_300.0)  # 00:18:20
+    lib.add_tracklet(door, 10.0, 20.0, identity(1))
+    lib.add_tracklet(hall, 40.0, 50.0, mix(identity(1), identity(2), 0.95))
+    lib.add_tracklet(lib.add_video("/phone/clip.mp4"), 3.0, 8.0, mix(identity(1), identity(3), 0.9))
+    moments, verdict = find_moments(lib, identity(1), top=10)
+    text = write_report(
+        SearchResult("/q/me.jpg", lib.model, moments, verdict), tmp_path / "report"
+    ).read_text()
+    clock = text[text.index('<h3 id="clock">') : text.index("<h3>By video</h3>")]
+    rows = re.findall(r'<b title="([^"]+)">([^<]+)</b>.*?left:([\d.]+)%;width:([\d.]+)%', clock)
+    assert [(title, label) for title, label, _, _ in rows] == [("/cams/door", "door"), ("/cams/hall", "hall")]
+    (_, _, door_left, door_width), (_, _, hall_left, hall_width) = rows
+    # 00:13:30 to 00:18:50: 340 s, with 2 % of that as room on each side.
+    span = 340 * 1.04
+    assert float(door_left) == pytest.approx(100 * 6.8 / span, abs=0.01)
+    assert float(hall_left) == pytest.approx(100 * (330 + 6.8) / span, abs=0.01)
+    assert float(door_width) == float(hall_width) == pytest.approx(100 * 10 / span, abs=0.01)
+    assert re.findall(r"<span style='left:\d+%'>([^<]+)</span>", clock)[0] == "00:13:23"  # local, not UTC
+    after = text[text.index("<h3>By video</h3>") :]
+    assert after.count('class="track"') == 3 and "clip.mp4" not in clock

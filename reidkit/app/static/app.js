@@ -279,38 +279,68 @@ function applyThreshold() {
   renderTimelines();
 }
 
-// One row of lanes per video: a segment goes into the first lane where it overlaps nothing (including
-// the minimum width a short segment is drawn at), so segments never hide each other.
+// Segments in lanes: each goes into the first lane where it overlaps nothing (including the minimum
+// width a short one is drawn at), so segments never hide each other. items: [rank, moment, start, end]
+// on an axis that starts at `from` and is `span` long.
+function laneBar(items, from, span) {
+  const minWidth = span * 0.012, lanes = [], placed = [];
+  for (const [rank, m, start, stop] of [...items].sort((a, b) => a[2] - b[2])) {
+    const end = Math.max(stop, start + minWidth);
+    let lane = lanes.findIndex(last => last <= start);
+    if (lane < 0) { lane = lanes.length; lanes.push(0); }
+    lanes[lane] = end + span * 0.004;
+    placed.push([rank, m, lane, start, end]);
+  }
+  const bar = h("div", { class: "lanes" });
+  bar.style.height = (lanes.length * 18 + 4) + "px";
+  for (const [rank, m, lane, start, end] of placed) {
+    const cls = m.feedback === "rejected" ? "rejected" : m.likely ? "likely" : "candidate";
+    const when = m.recorded_start ? ` (${clock(m.recorded_start)})` : "";
+    const seg = h("button", { class: "seg " + cls, title: `#${rank} ${m.name} ${time(m.start)}–${time(m.end)}${when} score ${m.score.toFixed(3)}`, dataset: { seg: rank },
+      onclick: () => play(rank) }, String(rank));
+    seg.style.left = (100 * (start - from) / span) + "%"; seg.style.width = (100 * (end - start) / span) + "%";
+    seg.style.top = (2 + lane * 18) + "px";
+    bar.append(seg);
+  }
+  return bar;
+}
+
+const track = (label, detail, bar, ticks) => h("div", { class: "track" },
+  h("div", { class: "label" }, h("b", {}, label), h("span", { class: "muted small" }, detail)), bar, h("div", { class: "ticks" }, ...ticks.map(t => h("span", {}, t))));
+
+// Moments whose files say when they were recorded, one row per folder (a camera's, for the segments
+// reidkit records) on one clock: where the person went, and when, across cameras and days of segments.
+function clockTracks(ranked) {
+  const at = ([, m]) => [Date.parse(m.recorded_start), Date.parse(m.recorded_end)];
+  const first = Math.min(...ranked.map(r => at(r)[0])), last = Math.max(...ranked.map(r => at(r)[1]));
+  const span = Math.max(last - first, 60e3) * 1.04, from = first - (span / 1.04) * 0.02;
+  const format = span > 20 * 3600e3 ? { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" }
+    : span > 600e3 ? { hour: "2-digit", minute: "2-digit" } : { hour: "2-digit", minute: "2-digit", second: "2-digit" };
+  const ticks = [0, 1, 2, 3, 4].map(i => new Date(from + span * i / 4).toLocaleString([], format));
+  const byFolder = new Map();
+  for (const r of ranked) {
+    if (!byFolder.has(r[1].folder)) byFolder.set(r[1].folder, []);
+    byFolder.get(r[1].folder).push(r);
+  }
+  return [...byFolder].map(([folder, rows]) => track(folder || "/", `${plural(rows.length, "moment")} · ${plural(new Set(rows.map(([, m]) => m.media)).size, "file")}`,
+    laneBar(rows.map(r => [r[0], r[1], ...at(r)]), from, span), ticks));
+}
+
 function renderTimelines() {
   const panel = document.getElementById("timelines"); if (!panel) return;
+  const shown = state.result.moments.map((m, i) => [i + 1, m]).filter(([, m]) => visible(m));
   const byVideo = new Map();
-  state.result.moments.forEach((m, i) => { if (m.kind === "video" && visible(m)) { if (!byVideo.has(m.name)) byVideo.set(m.name, []); byVideo.get(m.name).push([i + 1, m]); } });
-  if (!byVideo.size) { panel.replaceChildren(h("p", { class: "muted" }, "No video moments at this score.")); return; }
+  for (const [rank, m] of shown) if (m.kind === "video") { if (!byVideo.has(m.name)) byVideo.set(m.name, []); byVideo.get(m.name).push([rank, m]); }
+  const clocked = shown.filter(([, m]) => m.recorded_start);
+  if (!byVideo.size && !clocked.length) { panel.replaceChildren(h("p", { class: "muted" }, "No video moments at this score.")); return; }
   const rows = [];
   for (const [name, ranked] of byVideo) {
     const duration = Math.max(ranked[0][1].media_duration, ...ranked.map(([, m]) => m.end), 1e-6);
-    const minWidth = duration * 0.012, lanes = [], placed = [];
-    for (const [rank, m] of [...ranked].sort((a, b) => a[1].start - b[1].start)) {
-      const end = Math.max(m.end, m.start + minWidth);
-      let lane = lanes.findIndex(last => last <= m.start);
-      if (lane < 0) { lane = lanes.length; lanes.push(0); }
-      lanes[lane] = end + duration * 0.004;
-      placed.push([rank, m, lane, end]);
-    }
-    const bar = h("div", { class: "lanes" });
-    bar.style.height = (lanes.length * 18 + 4) + "px";
-    for (const [rank, m, lane, end] of placed) {
-      const cls = m.feedback === "rejected" ? "rejected" : m.likely ? "likely" : "candidate";
-      const seg = h("button", { class: "seg " + cls, title: `#${rank} ${time(m.start)}–${time(m.end)} score ${m.score.toFixed(3)}`, dataset: { seg: rank },
-        onclick: () => play(rank) }, String(rank));
-      seg.style.left = (100 * m.start / duration) + "%"; seg.style.width = (100 * (end - m.start) / duration) + "%";
-      seg.style.top = (2 + lane * 18) + "px";
-      bar.append(seg);
-    }
-    rows.push(h("div", { class: "track" }, h("div", { class: "label" }, h("b", {}, name), h("span", { class: "muted small" }, `${plural(ranked.length, "moment")} · ${time(duration)}`)),
-      bar, h("div", { class: "ticks" }, ...[0, 1, 2, 3, 4].map(i => h("span", {}, time(duration * i / 4))))));
+    rows.push(track(name, `${plural(ranked.length, "moment")} · ${time(duration)}`,
+      laneBar(ranked.map(([rank, m]) => [rank, m, m.start, m.end]), 0, duration), [0, 1, 2, 3, 4].map(i => time(duration * i / 4))));
   }
-  panel.replaceChildren(...rows);
+  panel.replaceChildren(...(clocked.length ? [h("h3", { id: "clock-heading" }, "By the clock"), h("div", { id: "clock-timeline" }, ...clockTracks(clocked)),
+    ...(rows.length ? [h("h3", {}, "By video")] : [])] : []), ...rows);
 }
 
 function renderCards() {
