@@ -171,9 +171,10 @@ class AppState:
         self._results: OrderedDict[tuple[Any, ...], dict[str, Any]] = OrderedDict()
         self._verified: dict[tuple[str, int, int], bool] = {}
         self._removing: dict[int, MediaRecord] = {}  # media id -> its record, while a job removes it
-        # The live preview: per camera, the last frame looked at (frame, JPEG, boxes); and the watchlist
-        # people's thresholds for the library as it was (files signature -> {(id, vector): threshold}).
-        self._live: dict[int, tuple[np.ndarray, bytes, list[LiveBox]]] = {}
+        # The live preview: per camera, the last frame looked at (frame, what it was matched against,
+        # JPEG, boxes); and the watchlist people's thresholds for the library as it was (files signature
+        # -> {(id, vector): threshold}).
+        self._live: dict[int, tuple[np.ndarray, tuple[Any, ...], bytes, list[LiveBox]]] = {}
         self._live_lock = threading.Lock()
         self._thresholds: tuple[Any, dict[tuple[int, bytes], float]] = (None, {})
         self.videos = VideoCache(self.app_dir / "playable", config.cache_bytes)
@@ -756,10 +757,12 @@ class AppState:
             raise UserError(f"no frame from camera {camera_id} yet", 404)
         if not people:
             return preview_jpeg(frame), []
+        # The same frame, watchlist and library give the same boxes (a stopped camera's last frame).
+        key = (self._signature, tuple((p.id, p.name, hash(tuple(p.vector))) for p in self.watchlist.people()))
         with self._live_lock:
             seen = self._live.get(camera_id)
-        if seen is not None and seen[0] is frame:
-            return seen[1], seen[2]
+        if seen is not None and seen[0] is frame and seen[1] == key:
+            return seen[2], seen[3]
         try:
             with self.heavy():
                 watched = self._watched()
@@ -768,7 +771,7 @@ class AppState:
             return preview_jpeg(frame), []
         data = preview_jpeg(frame, boxes)
         with self._live_lock:
-            self._live[camera_id] = (frame, data, boxes)
+            self._live[camera_id] = (frame, key, data, boxes)
         return data, boxes
 
     def _watched(self) -> list[Watched]:

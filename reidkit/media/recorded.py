@@ -29,6 +29,10 @@ RECORDED_KEYS = ("com.apple.quicktime.creationdate", "creation_time")
 # Earlier dates are headers left at zero (1904-01-01 or 1970-01-01), not recordings.
 EARLIEST_RECORDING = datetime(1980, 1, 1, tzinfo=timezone.utc).timestamp()
 _BASIC_OFFSET = re.compile(r"([+-]\d{2})(\d{2})$")
+_JPEG_MAGIC = b"\xff\xd8"
+_EXIF_READ = 1 << 17  # the Exif segment comes before the image data and is at most 64 KiB
+_EXIF_IFD, _DATE_ORIGINAL, _DATE_DIGITIZED = 0x8769, 0x9003, 0x9004
+_OFFSET_OF = {_DATE_ORIGINAL: 0x9011, _DATE_DIGITIZED: 0x9012}  # OffsetTimeOriginal / -Digitized
 
 
 def recorded_at(*metadata: Mapping[str, str]) -> float | None:
@@ -59,12 +63,6 @@ def read_recorded_at(path: str | Path) -> float | None:
             return recorded_at(dict(container.metadata), dict(streams[0].metadata) if streams else {})
     except Exception:
         return None
-
-
-_JPEG_MAGIC = b"\xff\xd8"
-_EXIF_READ = 1 << 17  # the Exif segment comes before the image data and is at most 64 KiB
-_EXIF_IFD, _DATE_ORIGINAL, _DATE_DIGITIZED = 0x8769, 0x9003, 0x9004
-_OFFSET_OF = {_DATE_ORIGINAL: 0x9011, _DATE_DIGITIZED: 0x9012}  # OffsetTimeOriginal / -Digitized
 
 
 def read_photo_taken_at(path: str | Path) -> float | None:
@@ -141,15 +139,13 @@ def _exif_time(value: bytes | None, offset: bytes | None) -> float | None:
     text = value.split(b"\0")[0].decode("ascii", "replace").strip()
     try:
         when = datetime.strptime(text, "%Y:%m:%d %H:%M:%S")
-    except ValueError:
+        if when.timestamp() < EARLIEST_RECORDING:  # naive: read in the local time zone
+            return None
+    except (ValueError, OverflowError, OSError):  # not a time, or one the platform cannot place
         return None
     zone = offset.split(b"\0")[0].decode("ascii", "replace").strip() if offset else ""
-    if zone:
-        aware = parse_timestamp(when.isoformat() + zone)
-        if aware is not None:
-            return aware
-    seconds = when.timestamp()  # naive: the local time zone
-    return seconds if seconds >= EARLIEST_RECORDING else None
+    aware = parse_timestamp(when.isoformat() + zone) if zone else None
+    return when.timestamp() if aware is None else aware
 
 
 def parse_timestamp(text: str) -> float | None:

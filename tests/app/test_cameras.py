@@ -97,6 +97,14 @@ def test_a_camera_is_recorded_indexed_and_searched(fresh: Running) -> None:
         recorder.latest_frame = scene
         live = client.get(f"/api/cameras/{camera['id']}/preview", params={"people": True})
         assert [p["person"] for p in json.loads(live.headers["x-reidkit-people"])] == [None]
+        # The same frame, looked at again once someone new is on the watchlist.
+        blue = client.post("/api/search", files={"photo": ("b.jpg", person_jpeg(BLUE), "image/jpeg")}).json()
+        assert (
+            client.post("/api/watchlist", json={"query_id": blue["query_id"], "name": "Blue"}).status_code
+            == 200
+        )
+        live = client.get(f"/api/cameras/{camera['id']}/preview", params={"people": True})
+        assert [p["person"] for p in json.loads(live.headers["x-reidkit-people"])] == ["Blue"]
         plain = client.get(f"/api/cameras/{camera['id']}/preview")
         assert "x-reidkit-people" not in plain.headers
         # A segment removed from the library goes from the disk too: the app recorded it.
