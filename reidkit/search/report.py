@@ -117,7 +117,7 @@ def _recorded(m: Moment) -> str:
 
 def _frames(m: Moment) -> str:
     if m.kind == "image":
-        return f"in {Path(m.media).parent.name}/"  # "photo" is already said; where it lives is news
+        return f"in {m.folder}/"  # "photo" is already said; where it lives is news
     if m.start_frame == m.end_frame:
         return f"frame {m.start_frame}"
     return f"frames {m.start_frame}–{m.end_frame}"
