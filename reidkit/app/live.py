@@ -16,13 +16,14 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from reidkit.app.video import BOX_COLOUR, draw_box
 from reidkit.core.types import Detector, Embedder
 from reidkit.core.vectors import l2_normalise
 from reidkit.embed.crops import cut_crop
 from reidkit.index.indexer import IMAGE_MIN_SCORE
 
 PREVIEW_WIDTH = 640  # pixels: a live preview is a glance, not the recording
-_AMBER, _GREY = (0, 176, 255), (200, 200, 200)  # BGR: the player's colour for the person, others
+_OTHERS = (200, 200, 200)  # BGR: light grey for people not on the watchlist (they are amber)
 
 
 @dataclass(frozen=True)
@@ -78,15 +79,11 @@ def preview_jpeg(frame: np.ndarray, boxes: Sequence[LiveBox] = (), max_width: in
     elif boxes:
         frame = frame.copy()  # the recorder's frame is drawn on only as a copy
     for live in sorted(boxes, key=lambda b: b.person is not None):  # named people drawn last, on top
-        x1, y1, x2, y2 = (round(v * scale) for v in live.box)
-        colour = _AMBER if live.person else _GREY
-        cv2.rectangle(frame, (x1, y1), (x2, y2), colour, 3 if live.person else 1)
+        box = (live.box[0] * scale, live.box[1] * scale, live.box[2] * scale, live.box[3] * scale)
         if live.person:
-            label = f"{live.person} {live.score:.2f}"
-            (w, h), _ = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1)
-            top = max(0, y1 - h - 6)
-            cv2.rectangle(frame, (x1, top), (x1 + w + 6, top + h + 6), colour, -1)
-            cv2.putText(frame, label, (x1 + 3, top + h + 2), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1)
+            draw_box(frame, box, f"{live.person} {live.score:.2f}", BOX_COLOUR, 3)
+        else:
+            draw_box(frame, box, colour=_OTHERS, thickness=1)
     ok, data = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 80])
     if not ok:
         raise ValueError("the frame could not be encoded as JPEG")

@@ -32,7 +32,7 @@ from reidkit.core.errors import LibraryError, MediaError, ReidkitError
 from reidkit.core.log import get_logger
 from reidkit.core.vectors import l2_normalise
 from reidkit.media.camera import is_stream
-from reidkit.media.recorded import iso_utc_or_none
+from reidkit.media.recorded import iso_utc_or_none, local_text
 
 if TYPE_CHECKING:
     from reidkit.app.live import LiveBox, Watched
@@ -691,7 +691,8 @@ class AppState:
             return self.videos.get(key, lambda t: write_mp4(path, t, fps, spans=[(first, last)]))
 
     def annotated(self, doc: dict[str, Any], label: str) -> Path:
-        """One mp4 of the result's likely or confirmed moments, each person's box drawn (per video)."""
+        """One mp4 of the result's likely or confirmed moments, each person's box drawn (per video), and
+        each frame's clock time in this computer's time zone where the video says when it was recorded."""
         chosen = [
             m for m in doc["moments"]
             if m["kind"] == "video" and m["media_id"] and m["feedback"] != "rejected"
@@ -710,13 +711,16 @@ class AppState:
             for tracklet_id in m["tracklets"]:
                 t = self.tracklet(tracklet_id)
                 tracks.append((t.frames, t.boxes, label[:40]))
+        recorded = record.recorded_at
+        caption = None if recorded is None else (lambda index: local_text(recorded + index / fps))
         digest = hashlib.sha1(
-            json.dumps([spans, [m["tracklets"] for m in moments], label]).encode()
+            json.dumps([spans, [m["tracklets"] for m in moments], label, recorded, time.tzname]).encode()
         ).hexdigest()
         key = f"annotated-{record.sha256[:12]}-{digest[:16]}"
+        overlay = Overlay.from_tracks(tracks)
         with self.heavy(self.export_lock):
             return self.videos.get(
-                key, lambda t: write_mp4(path, t, fps, spans=spans, overlay=Overlay.from_tracks(tracks))
+                key, lambda t: write_mp4(path, t, fps, spans=spans, overlay=overlay, caption=caption)
             )
 
     # -------------------------------------------------------------------------------- library changes

@@ -67,19 +67,38 @@ class Overlay:
         return Overlay(out)
 
 
-def _draw(image: np.ndarray, boxes: list[tuple[float, float, float, float, str]]) -> np.ndarray:
+def draw_box(
+    image: np.ndarray,
+    box: tuple[float, float, float, float],
+    label: str = "",
+    colour: tuple[int, int, int] = BOX_COLOUR,
+    thickness: int = 2,
+) -> None:
+    """Draw ``box`` onto ``image`` (in place), its label in black on a tab of its colour above it."""
     import cv2
 
-    image = np.ascontiguousarray(image)
-    for x1, y1, x2, y2, label in boxes:
-        p1, p2 = (round(x1), round(y1)), (round(x2), round(y2))
-        cv2.rectangle(image, p1, p2, BOX_COLOUR, 2)
-        if label:
-            (w, h), _ = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1)
-            top = max(0, p1[1] - h - 6)
-            cv2.rectangle(image, (p1[0], top), (p1[0] + w + 6, top + h + 6), BOX_COLOUR, -1)
-            cv2.putText(image, label, (p1[0] + 3, top + h + 2), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1)
-    return image
+    p1, p2 = (round(box[0]), round(box[1])), (round(box[2]), round(box[3]))
+    cv2.rectangle(image, p1, p2, colour, thickness)
+    if label:
+        (w, h), _ = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1)
+        top = max(0, p1[1] - h - 6)
+        cv2.rectangle(image, (p1[0], top), (p1[0] + w + 6, top + h + 6), colour, -1)
+        cv2.putText(image, label, (p1[0] + 3, top + h + 2), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1)
+
+
+def draw_caption(image: np.ndarray, text: str) -> None:
+    """``text`` in white on a dark tab in the frame's bottom-left corner (in place): the clock time."""
+    import cv2
+
+    scale = max(0.5, image.shape[0] / 720)  # readable on a phone's 4K as on a 480p camera
+    (w, h), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+    pad = round(6 * scale)
+    bottom = image.shape[0] - pad
+    cv2.rectangle(image, (pad, bottom - h - base - 2 * pad), (3 * pad + w, bottom), (20, 20, 20), -1)
+    cv2.putText(
+        image, text, (2 * pad, bottom - base - pad), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1,
+        cv2.LINE_AA,
+    )  # fmt: skip
 
 
 def write_mp4(
@@ -89,8 +108,10 @@ def write_mp4(
     spans: list[tuple[int, int]] | None = None,
     overlay: Overlay | None = None,
     should_stop: Callable[[], bool] | None = None,
+    caption: Callable[[int], str] | None = None,
 ) -> Path:
-    """Write ``source``'s frames (all, or those in the inclusive frame ``spans``) as browser-playable mp4.
+    """Write ``source``'s frames (all, or those in the inclusive frame ``spans``) as browser-playable mp4,
+    with ``overlay``'s boxes and ``caption(frame index)`` (the clock time) drawn on them.
 
     Frames keep one tick each at ``fps``, so time ``t`` in a full transcode is source time ``t``. Written
     to a temporary name and renamed, so a half-written file is never served.
@@ -120,8 +141,13 @@ def write_mp4(
                 if spans is not None and not any(a <= frame.index <= b for a, b in spans):
                     continue
                 image = frame.image[:height, :width]
-                if overlay is not None and frame.index in overlay.boxes:
-                    image = _draw(image, overlay.boxes[frame.index])
+                boxes = overlay.boxes.get(frame.index, []) if overlay is not None else []
+                if boxes or caption is not None:
+                    image = np.ascontiguousarray(image)  # drawn on: contiguous, as OpenCV draws
+                    for x1, y1, x2, y2, label in boxes:
+                        draw_box(image, (x1, y1, x2, y2), label)
+                    if caption is not None:
+                        draw_caption(image, caption(frame.index))
                 picture = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="bgr24")
                 picture.pts = written if spans is not None else frame.index
                 written += 1

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from reidkit.app.state import ServeConfig
+from reidkit.app.video import BOX_COLOUR
 from tests.app.conftest import RED, Running, person_jpeg, start, stop
 from tests.index.test_indexer import BACKGROUND, BLUE, SIZE, BlobDetector, ColourEmbedder, draw, write_scene
 
@@ -89,7 +90,7 @@ def test_a_camera_is_recorded_indexed_and_searched(fresh: Running) -> None:
         shown = cv2.imdecode(np.frombuffer(live.content, np.uint8), cv2.IMREAD_COLOR)
         x1, _, x2, y2 = json.loads(live.headers["x-reidkit-people"])[0]["box"]
         edge = shown[round(y2), round(x1) + 5 : round(x2) - 5]  # the box's bottom line, drawn amber
-        assert np.abs(edge.astype(int) - (0, 176, 255)).max(axis=1).mean() < 40
+        assert np.abs(edge.astype(int) - BOX_COLOUR).max(axis=1).mean() < 40
         recorder = fresh.state.cameras.all()[0].recorder
         assert recorder is not None
         scene = np.full((SIZE[1], SIZE[0], 3), BACKGROUND, np.uint8)

@@ -149,6 +149,24 @@ def test_upload_media_and_alert_the_watchlist(fresh: Running, tmp_path: Path) ->
         assert [(Path(r["media"]).name, r["recorded_start"], r["recorded_end"]) for r in rows] == [
             (m["name"], m["recorded_start"] or "", m["recorded_end"] or "") for m in doc["moments"]
         ]
+        # The annotated video of each file (the other one's moments marked "not this person"): the
+        # clock drawn in its corner only where the file says when it was recorded.
+        corners = {}
+        for name, other in (("first.mp4", "second.mp4"), ("second.mp4", "first.mp4")):
+            for m in doc["moments"]:
+                verdict = "reject" if m["name"] == other else "clear"
+                feedback = {"tracklets": m["tracklets"], "verdict": verdict}
+                assert (
+                    client.post(f"/api/queries/{doc['query_id']}/feedback", json=feedback).status_code == 200
+                )
+            video = client.get(f"/api/queries/{doc['query_id']}/annotated")
+            assert video.status_code == 200, video.text
+            (tmp_path / f"annotated-{name}").write_bytes(video.content)
+            with av.open(str(tmp_path / f"annotated-{name}")) as container:
+                first_frame = next(container.decode(video=0)).to_ndarray(format="bgr24")
+            corners[name] = first_frame[-40:, :160].astype(int)
+        assert np.abs(corners["first.mp4"] - BACKGROUND).max() < 30  # the scene's floor: no clock
+        assert (corners["second.mp4"].max(axis=2) < 60).mean() > 0.3  # the clock's dark tab
         not_media = client.post("/api/library/upload", files={"file": ("notes.txt", b"hello")})
         assert not_media.status_code == 415 and "notes.txt" in not_media.json()["error"]
 

@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 
 from reidkit.app.live import LiveBox, Watched, look, preview_jpeg
+from reidkit.app.video import BOX_COLOUR
 from tests.index.test_indexer import BACKGROUND, BLUE, RED, SIZE, BlobDetector, ColourEmbedder, draw, query
 
 
@@ -38,7 +39,7 @@ def test_the_preview_is_small_and_the_boxes_land_on_the_people() -> None:
     ]
     shown = cv2.imdecode(np.frombuffer(preview_jpeg(big, boxes), np.uint8), cv2.IMREAD_COLOR)
     assert shown.shape == (480, 640, 3)
-    amber = np.abs(shown.astype(int) - (0, 176, 255)).max(axis=2) < 40
+    amber = np.abs(shown.astype(int) - BOX_COLOUR).max(axis=2) < 40
     assert amber[280, 85:135].mean() > 0.9  # the named box's bottom edge, at y 840 / 3
     assert amber[:, 400:].mean() < 0.001  # the other box is not amber
     assert shown[300, 399:402].max() > 150  # but drawn: its left edge at x 1200 / 3, light grey
