@@ -48,6 +48,16 @@ def search_metrics(bench: Any, truth: dict, library: Any, absent: dict, top: int
     return {**evaluate_moments(moments, bench.truth).as_row(), **summarise(outcomes)}
 
 
+def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
+    """The arguments every adapt bench takes: the library model, the footage, how many moments."""
+    parser.add_argument(
+        "--model", default="runs/r0287_dev6.onnx", help="library model: registry name or .onnx"
+    )
+    parser.add_argument("--calibrated-like", default="reidkit-retail-0287-cuhk03")
+    add_footage_arguments(parser)
+    parser.add_argument("--top", type=int, default=50)
+
+
 def prepare(args: argparse.Namespace) -> tuple[Path, dict[str, Any], Any, Path, str, dict[str, Path]]:
     """The dev footage (composed when missing), its ground truth and bench, the cache folder (adapted
     models are registered under it), the registered base model and the absent people's photos."""
@@ -63,12 +73,7 @@ def prepare(args: argparse.Namespace) -> tuple[Path, dict[str, Any], Any, Path, 
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--model", default="runs/r0287_dev6.onnx", help="library model: registry name or .onnx"
-    )
-    parser.add_argument("--calibrated-like", default="reidkit-retail-0287-cuhk03")
-    add_footage_arguments(parser)
-    parser.add_argument("--top", type=int, default=50)
+    add_bench_arguments(parser)
     parser.add_argument(
         "--set", action="append", default=[], help="AdaptConfig override, e.g. epochs=6 or head.lr=1e-3"
     )

@@ -23,19 +23,15 @@ for _p in (REPO, REPO / "bench"):
     if str(_p) not in sys.path:
         sys.path.insert(0, str(_p))
 
-from crosscam.compose import add_footage_arguments  # noqa: E402
 from crosscam.run import print_table  # noqa: E402
 from crosscam.verdicts import ensure_library  # noqa: E402
 
-from adapt.run import prepare, search_metrics  # noqa: E402
+from adapt.run import add_bench_arguments, prepare, search_metrics  # noqa: E402
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default="runs/r0287_dev6.onnx")
-    parser.add_argument("--calibrated-like", default="reidkit-retail-0287-cuhk03")
-    add_footage_arguments(parser)
-    parser.add_argument("--top", type=int, default=50)
+    add_bench_arguments(parser)
     parser.add_argument("--variant", action="append", default=[], help="comma-separated field=value")
     parser.add_argument("--no-base", action="store_true", help="skip the unadapted row")
     args = parser.parse_args(argv)
