@@ -35,13 +35,17 @@ def photo(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.fixture
-def fakes(monkeypatch: pytest.MonkeyPatch, library: FakeLibrary) -> FakeEmbedder:
-    """Route the CLI's library path, embedder and detector to the fakes."""
-    embedder = FakeEmbedder(identity(1))
+def route_cli_to(monkeypatch: pytest.MonkeyPatch, library: FakeLibrary, embedder: FakeEmbedder) -> None:
+    """Route the CLI's library path, embedder and detector to fakes, so no real model is loaded."""
     monkeypatch.setattr(engine, "open_library", lambda _lib: library)
     monkeypatch.setattr(engine, "build_embedder", lambda _model: embedder)
     monkeypatch.setattr(query, "_default_detector", lambda: FakeDetector([]))
+
+
+@pytest.fixture
+def fakes(monkeypatch: pytest.MonkeyPatch, library: FakeLibrary) -> FakeEmbedder:
+    embedder = FakeEmbedder(identity(1))
+    route_cli_to(monkeypatch, library, embedder)
     return embedder
 
 
@@ -166,9 +170,7 @@ def test_cli_says_when_expansion_ranks_a_lower_score_first(
     lib.add_tracklet(lib.add_video("/cam1.mp4"), 0.0, 5.0, person + 0.6 * camera, noise=0.01)
     lib.add_tracklet(lib.add_video("/cam2.mp4"), 0.0, 5.0, 0.7 * person + camera, noise=0.01)
     lib.add_tracklet(lib.add_video("/cam3.mp4"), 0.0, 5.0, 0.5 * shot + 0.5 * person + other, noise=0.01)
-    monkeypatch.setattr(engine, "open_library", lambda _lib: lib)
-    monkeypatch.setattr(engine, "build_embedder", lambda _model: FakeEmbedder(unit(person + shot)))
-    monkeypatch.setattr(query, "_default_detector", lambda: FakeDetector([]))  # no real YOLOX needed
+    route_cli_to(monkeypatch, lib, FakeEmbedder(unit(person + shot)))
     args = ["search", str(photo), "--library", "lib", "--top", "3", "--report", str(tmp_path / "report")]
     assert main(args) == 0
     expanded = capsys.readouterr().out.splitlines()
@@ -199,8 +201,7 @@ def test_table_and_report_say_when_a_moment_was_recorded_in_local_time(
     camera = lib.add_video("/cam/door.mp4", duration=90.0, recorded_at=1_700_000_000.0)  # 22:13:20 UTC
     lib.add_tracklet(camera, 12.5, 20.0, identity(1))
     lib.add_tracklet(lib.add_video("/phone/clip.mp4"), 3.0, 8.0, mix(identity(1), identity(2), 0.95))
-    monkeypatch.setattr(engine, "open_library", lambda _lib: lib)
-    monkeypatch.setattr(engine, "build_embedder", lambda _model: FakeEmbedder(identity(1)))
+    route_cli_to(monkeypatch, lib, FakeEmbedder(identity(1)))
     assert main(["search", str(photo), "--library", str(tmp_path / "lib")]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert "recorded (local time)" in lines[1]
