@@ -88,9 +88,10 @@ def people(library: str | Path | Library) -> list[Person]:
 
 
 def adapt(library: str | Path, **options: Any) -> Any:
-    """Adapt ``library``'s model to its own footage and re-embed the library with it; returns the report.
+    """Adapt ``library``'s model to its own footage and judge the library's verdicts with it; returns
+    the report.
 
-    Options are those of :func:`reidkit.adapt.adapt_library` (``output``, ``config``, ``reembed``). Needs
+    Options are those of :func:`reidkit.adapt.adapt_library` (``output``, ``config``, ``apply``). Needs
     the ``train`` extra (torch), imported only here.
     """
     from reidkit.adapt import adapt_library

@@ -1,6 +1,6 @@
-"""``adapt_library``: fine-tune a library's model on the library's own footage and re-embed it.
+"""``adapt_library``: fine-tune a library's model on the library's own footage and judge with it.
 
-    report = adapt_library("lib/")              # -> an adapted model, registered; lib/ re-embedded
+    report = adapt_library("lib/")              # -> an adapted model, registered; lib/ judges with it
     print(report.model_name, report.rounds, report.seconds)
 
 Steps (docs/adapt.md has the why and the measurements):
@@ -15,21 +15,23 @@ Steps (docs/adapt.md has the why and the measurements):
 4. export base graph + head as one ONNX file with the parity check, a sidecar holding the calibration
    carried over on the library's impostor pairs (:mod:`reidkit.adapt.calibration`) and the record of
    what adaptation changed (the model card), and list it among the adapted models (``reidkit models``);
-5. re-embed the library with it, atomically (:meth:`reidkit.index.library.Library.replace_vectors`):
-   the head maps the stored crop vectors, the crops are not embedded again.
+5. apply it (``apply``): by default the library judges its verdicts with the adapted model and still
+   ranks with its stored vectors (:meth:`~reidkit.index.library.Library.set_verdict_head`, one
+   transaction; :mod:`reidkit.search.verdict_space`); ``"all"`` re-embeds the library with it,
+   atomically (:meth:`~reidkit.index.library.Library.replace_vectors`: the head maps the stored crop
+   vectors, the crops are not embedded again).
 
 An interruption before step 5 leaves the library as it was (at worst an unused model file).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -87,11 +89,21 @@ class AdaptReport:
     calibration: dict[str, Any]
     parity: dict[str, Any]
     seconds: dict[str, float]
-    reembedded: bool
+    applied: Applied  # what the library now uses the adapted model for
+
+    @property
+    def reembedded(self) -> bool:
+        return self.applied == "all"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+
+# What a library uses its adapted model for: its verdicts only (the stored vectors still rank: the
+# adapted model ranks a photo from other cameras worse, docs/adapt.md), verdicts and ranking (the
+# vectors re-embedded), or nothing (the model is only written).
+Applied = Literal["verdicts", "all", "none"]
+APPLIED: tuple[Applied, ...] = ("verdicts", "all", "none")
 
 # Training views: (M, D) unit vectors of the frozen model, the tracklet row (view order) of each, and a
 # few crops for the export's parity check.
@@ -140,15 +152,19 @@ def adapt_library(
     *,
     output: str | Path | None = None,
     config: AdaptConfig = AdaptConfig(),
-    reembed: bool = True,
+    apply: Applied = "verdicts",
     progress: Callable[[str], None] | None = None,
     views: Views | None = None,
 ) -> AdaptReport:
-    """Adapt the library's model to the library (see the module docstring). Returns what was done."""
+    """Adapt the library's model to the library (see the module docstring) and ``apply`` it
+    (:data:`Applied`). Returns what was done."""
+    if apply not in APPLIED:
+        raise ValueError(f"apply is one of {', '.join(APPLIED)}, not {apply!r}")
     import torch
 
     from reidkit.adapt.export import check_composed, compose_onnx
-    from reidkit.adapt.head import ResidualHead, apply_head, train_head
+    from reidkit.adapt.head import ResidualHead, train_head
+    from reidkit.core.head import VerdictHead, apply_head, head_digest
     from reidkit.embed.factory import build_embedder
     from reidkit.index.library import Library
     from reidkit.zoo.adapted import adapted_dir, record_adapted
@@ -248,7 +264,7 @@ def adapt_library(
             base_calibration, before, pair_scores(_tracklet_vectors(adapted_crops, view), pairs)
         )
         numbers["measured_on"] = f"library {root.resolve()} (carried over from {name}, no labels)"
-        digest = hashlib.sha256(b"".join(a.tobytes() for _, a in sorted(arrays.items()))).hexdigest()
+        digest = head_digest(arrays)
         model_name = f"{name}-adapted-{digest[:8]}"
         out = Path(output).expanduser() if output else adapted_dir() / f"{model_name}.onnx"
         t0 = time.perf_counter()
@@ -304,11 +320,14 @@ def adapt_library(
         record_adapted(model_name, out)
         seconds["export"] = time.perf_counter() - t0
         say(f"adapted model: {model_name} ({out})")
-        if reembed:
-            t0 = time.perf_counter()
+        t0 = time.perf_counter()
+        if apply == "all":
             library.replace_vectors(model_name, out, adapted_crops, model_file_sha256=sha)
-            seconds["reembed"] = time.perf_counter() - t0
             say(f"library re-embedded with {model_name}")
+        elif apply == "verdicts":
+            library.set_verdict_head(VerdictHead(model_name, arrays))
+            say(f"the library's verdicts are judged with {model_name}; its vectors are unchanged")
+        seconds["apply"] = time.perf_counter() - t0
     finally:
         library.close()
     seconds["total"] = time.perf_counter() - started
@@ -325,7 +344,7 @@ def adapt_library(
         calibration=numbers,
         parity=asdict(parity),
         seconds=seconds,
-        reembedded=reembed,
+        applied=apply,
     )
 
 

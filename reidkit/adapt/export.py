@@ -97,7 +97,7 @@ def check_composed(
     min_cosine: float = 0.9999,
 ) -> Parity:
     """Run both models on ``crops``: the composed model must equal the head applied to the base output."""
-    from reidkit.adapt.head import apply_head
+    from reidkit.core.head import apply_head
     from reidkit.core.runtime import create_session, prepare_batch, run_batched
 
     batch = prepare_batch(crops, spec)

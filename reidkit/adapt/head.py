@@ -58,17 +58,6 @@ class ResidualHead(nn.Module):
         return out
 
 
-def apply_head(arrays: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:
-    """The head in numpy, on (N, D) vectors: the unit output the adapted model gives for them."""
-    x = np.asarray(x, np.float32)
-    x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-    if "w" in arrays:
-        y = x + x @ arrays["w"]
-    else:
-        y = x + np.maximum(x @ arrays["w1"] + arrays["b1"], 0.0) @ arrays["w2"]
-    return (y / np.maximum(np.linalg.norm(y, axis=1, keepdims=True), 1e-12)).astype(np.float32)
-
-
 class PairedSampler:
     """Batches of ``P`` people x ``K`` crops, with people on screen together in one batch, and each
     person's crops spread over the cameras that person was seen in (camera-aware sampling)."""

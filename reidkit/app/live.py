@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from reidkit.app.video import BOX_COLOUR, draw_box
+from reidkit.core.head import VerdictHead
 from reidkit.core.types import Detector, Embedder
 from reidkit.core.vectors import l2_normalise
 from reidkit.embed.crops import cut_crop
@@ -31,7 +32,7 @@ class Watched:
     """A watchlist person as a live frame is matched against them."""
 
     name: str
-    vector: np.ndarray  # unit
+    vector: np.ndarray  # unit, in the library's verdict space (reidkit.search.verdict_space)
     threshold: float  # their search verdict's threshold in this library
 
 
@@ -46,9 +47,14 @@ class LiveBox:
 
 
 def look(
-    frame: np.ndarray, detector: Detector, embedder: Embedder | None, watched: Sequence[Watched]
+    frame: np.ndarray,
+    detector: Detector,
+    embedder: Embedder | None,
+    watched: Sequence[Watched],
+    head: VerdictHead | None = None,
 ) -> list[LiveBox]:
-    """The people in ``frame``, each named when their crop clears a watched person's threshold."""
+    """The people in ``frame``, each named when their crop clears a watched person's threshold; the
+    crops' vectors are mapped by the library's verdict ``head`` where it has one, as searches are."""
     detections = detector.detect(frame)
     keep = detections.scores >= IMAGE_MIN_SCORE  # one frame: no tracker to confirm a weak box
     boxes = detections.boxes[keep]
@@ -57,6 +63,8 @@ def look(
     usable = [i for i, crop in enumerate(crops) if crop.size]
     if watched and embedder is not None and usable:
         vectors = l2_normalise(np.asarray(embedder.embed([crops[i] for i in usable]), np.float32))
+        if head is not None:
+            vectors = head.map(vectors)
         people = np.stack([w.vector for w in watched]).astype(np.float32)
         margins = vectors @ people.T - np.array([w.threshold for w in watched], np.float32)
         for row, i in enumerate(usable):

@@ -597,8 +597,11 @@ class AppState:
         notes = []
         if by_score != sorted(by_score, reverse=True):
             notes.append(
-                "Ranked by the photo together with its best match (query expansion), so a lower score can "
-                "rank higher; the score is the similarity to the photo."
+                f"Ranked by the library's own vectors (the photo with its best match), so a lower score can "
+                f"rank higher; the score and verdict are {verdict.scored_by}'s, the model adapted to this library."
+                if verdict.scored_by
+                else "Ranked by the photo together with its best match (query expansion), so a lower score "
+                "can rank higher; the score is the similarity to the photo."
             )
         if query.rejected and any(e["feedback"] == "rejected" for e in out):
             notes.append("Moments you marked “not this person” are listed last.")
@@ -770,7 +773,9 @@ class AppState:
         try:
             with self.heavy():
                 watched = self._watched()
-                boxes = look(frame, self.detector(), self.embedder() if watched else None, watched)
+                library = self.library()
+                head = library.verdict_head if library is not None else None
+                boxes = look(frame, self.detector(), self.embedder() if watched else None, watched, head)
         except Busy:
             return preview_jpeg(frame), []
         data = preview_jpeg(frame, boxes)
@@ -782,6 +787,7 @@ class AppState:
         """The watchlist as live frames are matched against it: each person's vector and threshold."""
         from reidkit.app.live import Watched
         from reidkit.search.engine import verdict_for
+        from reidkit.search.verdict_space import VerdictSpace
 
         people = self.watchlist.people()
         library = self.library()
@@ -790,12 +796,13 @@ class AppState:
         if self._thresholds[0] != self._signature:  # the library changed: so did its impostors
             self._thresholds = (self._signature, {})
         thresholds, out = self._thresholds[1], []
+        space = VerdictSpace.of(library)
         for person in people:
             vector = l2_normalise(np.asarray(person.vector, np.float32))
             key = (person.id, vector.tobytes())
             if key not in thresholds:
                 thresholds[key] = verdict_for(library, vector).threshold
-            out.append(Watched(person.name, vector, thresholds[key]))
+            out.append(Watched(person.name, space.query(vector), thresholds[key]))
         return out
 
     def _expire_segments(self, folder: Path, keep_hours: float) -> None:

@@ -25,15 +25,18 @@ def register(app: typer.Typer) -> None:
             "-o",
             help="Where to write the adapted model (.onnx; default: the adapted-models folder).",
         ),
-        no_reembed: bool = typer.Option(
-            False,
-            "--no-reembed",
-            help="Only write the adapted model; leave the library's vectors as they are.",
+        apply: str = typer.Option(
+            "verdicts",
+            "--apply",
+            help="What the library uses the adapted model for: 'verdicts' (scores and verdicts; the stored "
+            "vectors still rank photos, which the adapted model ranks worse), 'all' (re-embed the library: "
+            "it ranks too), or 'none' (only write the model).",
         ),
         json_out: bool = typer.Option(False, "--json", help="Print only the report as JSON on stdout."),
     ) -> None:
         """Fine-tune the library's model on its own footage (tracklets, people clusters and people on screen
-        together as labels), export it with its sidecar and calibration, and re-embed the library with it."""
+        together as labels), export it with its sidecar and calibration, and judge the library's verdicts
+        with it (--apply)."""
         from dataclasses import replace
 
         from reidkit.core.errors import ReidkitError
@@ -45,14 +48,17 @@ def register(app: typer.Typer) -> None:
                 "reidkit adapt needs torch", hint="pip install 'reidkit[train]' (search and indexing do not)"
             ) from None
         from reidkit.adapt import AdaptConfig, adapt_library
+        from reidkit.adapt.adapt import APPLIED
 
+        if apply not in APPLIED:
+            raise ReidkitError(f"--apply is one of {', '.join(APPLIED)}, not {apply!r}")
         if output is not None and output.suffix != ".onnx":
             raise ReidkitError("the adapted model is an ONNX file", path=output, hint="name it model.onnx")
         report = adapt_library(
             library,
             output=output,
             config=replace(AdaptConfig(), epochs=epochs),
-            reembed=not no_reembed,
+            apply=apply,  # one of APPLIED, checked above
             progress=None if json_out else lambda message: typer.echo(message, err=True),
         )
         if json_out:
@@ -70,5 +76,9 @@ def register(app: typer.Typer) -> None:
             f"visits linked above {-cal['logit_bias'] / cal['logit_slope']:.3f}"
         )
         typer.echo(
-            f"library {'re-embedded with ' + report.model_name if report.reembedded else 'unchanged (--no-reembed)'}"
+            {
+                "verdicts": f"library: scores and verdicts by {report.model_name}; ranking by its vectors, unchanged",
+                "all": f"library re-embedded with {report.model_name}",
+                "none": "library unchanged (--apply none)",
+            }[report.applied]
         )

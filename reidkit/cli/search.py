@@ -58,8 +58,11 @@ def format_table(result: SearchResult) -> str:
     scores = [m.score for m in result.moments]
     if scores != sorted(scores, reverse=True):
         lines.append(
-            "  ranked by the photo together with its best match (query expansion; --no-expand ranks by the"
-            " photo alone); score: similarity to the photo"
+            f"  ranked by the library's own vectors (the photo with its best match); score, p(same) and"
+            f" verdict by {verdict.scored_by}, the model adapted to this library"
+            if verdict.scored_by
+            else "  ranked by the photo together with its best match (query expansion; --no-expand ranks by"
+            " the photo alone); score: similarity to the photo"
         )
     return "\n".join(lines)
 

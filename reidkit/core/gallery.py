@@ -19,6 +19,8 @@ from typing import Literal, Protocol, runtime_checkable
 
 import numpy as np
 
+from reidkit.core.head import VerdictHead
+
 
 @dataclass(frozen=True)
 class MediaRecord:
@@ -170,6 +172,12 @@ class Gallery(Protocol):
 
     def cohort_vectors(self) -> np.ndarray:
         """(m, D): a bounded sample of tracklet vectors spread over the gallery (a verdict's impostors)."""
+        ...
+
+    @property
+    def verdict_head(self) -> VerdictHead | None:
+        """The adapted model the gallery's verdicts are judged with (``reidkit adapt``), or None: the
+        vectors' own model. Ranking always uses the stored vectors."""
         ...
 
     def check_model_file(self, model_file: str | Path | None, sha256: str | None = None) -> None:

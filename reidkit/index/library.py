@@ -48,6 +48,7 @@ import numpy as np
 from reidkit.core.errors import LibraryError
 from reidkit.core.files import sha256_file
 from reidkit.core.gallery import LinkRule, MediaRecord, TrackletHit, TrackletRecord, Visit, VisitHead
+from reidkit.core.head import VerdictHead
 from reidkit.core.log import get_logger
 from reidkit.core.vectors import l2_normalise, mean_direction
 from reidkit.index.footage import FootageScores, media_footage_scores
@@ -102,6 +103,10 @@ COMPACT_MIN_REMOVED = 4096
 # list length. Stored in meta once set; a reader may override them for its own session.
 DEFAULT_NPROBE = 16
 FOOTAGE_KEY = "footage_scores"  # meta key of the library's FootageScores (JSON)
+# meta keys of the adapted model the library judges verdicts with (reidkit adapt): "<name> <sha256>",
+# read on every access, and the head itself (VerdictHead JSON), read only when the first one changed
+VERDICT_MODEL_KEY = "verdict_model"
+VERDICT_HEAD_KEY = "verdict_head"
 # meta key: how the stored tracklet vectors were made (absent: by the caller, before reidkit made them)
 VECTORS_KEY = "tracklet_vector"
 TRACKLET_VECTOR = "mean of crop vectors"
@@ -371,6 +376,7 @@ class Library:
         self._state_lock = threading.RLock()  # threads sharing a reader: one refresh, one snapshot at a time
         self._footage: FootageScores | None = None
         self._cohort: tuple[int, np.ndarray] | None = None
+        self._verdict_head: tuple[str, VerdictHead | None] = ("", None)  # (its meta row, the head)
         self._visits_stored = False  # the stored visits were made with this code's LinkRule()
         # The visits table has the columns a VisitHead reads (a library from before has them added
         # and filled by its next writer; a reader works them out from the members meanwhile).
@@ -657,6 +663,53 @@ class Library:
             row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (FOOTAGE_KEY,)).fetchone()
             self._footage = FootageScores.from_json(row[0]) if row else self._measure_footage()
         return FootageScores.from_json(self._footage.to_json())  # a copy: callers may merge into it
+
+    @property
+    def verdict_head(self) -> VerdictHead | None:
+        """The adapted model this library's verdicts are judged with (:meth:`set_verdict_head`), or None.
+
+        One small meta read per call, so a reader sees an adaptation a writer committed meanwhile. A head
+        that cannot be read is a warning and None: verdicts fall back to the library model's own."""
+        row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (VERDICT_MODEL_KEY,)).fetchone()
+        stamp = row[0] if row else ""
+        if stamp != self._verdict_head[0]:
+            head = None
+            if stamp:
+                text = self._conn.execute(
+                    "SELECT value FROM meta WHERE key = ?", (VERDICT_HEAD_KEY,)
+                ).fetchone()
+                try:
+                    head = VerdictHead.from_json(text[0] if text else "")
+                except ValueError as exc:
+                    log.warning(
+                        "%s: the adapted verdict model %s cannot be read (%s); verdicts use %s until "
+                        "`reidkit adapt` is run again",
+                        self.root,
+                        stamp.split()[0],
+                        exc,
+                        self.model,
+                    )
+            self._verdict_head = (stamp, head)
+        return self._verdict_head[1]
+
+    def set_verdict_head(self, head: VerdictHead | None) -> None:
+        """Judge this library's verdicts with ``head`` (an adapted model of its own vectors; None: with
+        the library model again). One transaction: a reader sees the old head or the new one."""
+        if not self.writable:
+            raise LibraryError(
+                "library was opened read-only", path=self.root, hint="use Library.create_or_open"
+            )
+        if head is not None and next(iter(head.arrays.values())).shape[0] != self.dim:
+            raise ValueError(
+                f"the head takes {next(iter(head.arrays.values())).shape[0]}-d vectors, not {self.dim}"
+            )
+        with self._transaction() as cur:
+            cur.executemany("DELETE FROM meta WHERE key = ?", [(VERDICT_MODEL_KEY,), (VERDICT_HEAD_KEY,)])
+            if head is not None:
+                cur.executemany(
+                    "INSERT INTO meta(key, value) VALUES (?, ?)",
+                    [(VERDICT_HEAD_KEY, head.to_json()), (VERDICT_MODEL_KEY, f"{head.model} {head.sha256}")],
+                )
 
     def _measure_footage(self) -> FootageScores:
         footage = FootageScores()
@@ -1361,7 +1414,11 @@ class Library:
                 "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
                 [("model", model), ("model_file", resolved), ("model_sha256", sha256)],
             )
-            cur.executemany("DELETE FROM meta WHERE key = ?", [(VISITS_KEY,), (FOOTAGE_KEY,)])
+            # The visits and footage scores were made with the old vectors, and a verdict head maps them.
+            cur.executemany(
+                "DELETE FROM meta WHERE key = ?",
+                [(VISITS_KEY,), (FOOTAGE_KEY,), (VERDICT_MODEL_KEY,), (VERDICT_HEAD_KEY,)],
+            )
             if has_store_tables(self._conn):
                 # The vector files are stale now: unlisted and retired (pending_files), so that a
                 # writer after a kill here deletes them and rebuilds, as after any rebuild's commit.

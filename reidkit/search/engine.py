@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ from reidkit.search.moments import Moment, MomentRule, make_moment, merge_concur
 from reidkit.search.one_person import judge
 from reidkit.search.query import load_query
 from reidkit.search.verdict import Verdict, VerdictRule, decide
+from reidkit.search.verdict_space import VerdictSpace
 from reidkit.zoo.calibration import calibration_for
 
 log = get_logger(__name__)
@@ -106,9 +107,17 @@ def embedder_for(library: Gallery, model: str | Path | None = None) -> Embedder:
 
 
 def verdict_for(library: Gallery, query: np.ndarray, rule: VerdictRule = VerdictRule()) -> Verdict:
-    """How "likely" is decided for ``query`` in ``library`` (:mod:`reidkit.search.verdict`)."""
-    cohort = library.cohort_vectors() @ np.asarray(query, np.float32).reshape(-1)
-    return decide(cohort, calibration_for(library.model), rule)
+    """How "likely" is decided for ``query`` (the library model's vector) in ``library``
+    (:mod:`reidkit.search.verdict`), in the library's verdict space (:mod:`.verdict_space`)."""
+    space = VerdictSpace.of(library)
+    verdict = decide(space.cohort_vectors() @ space.query(query), calibration_for(space.model), rule)
+    if space.head is None:
+        return verdict
+    return replace(
+        verdict,
+        source=f"{verdict.source}; scores by {space.head.model}, adapted to this library",
+        scored_by=space.head.model,
+    )
 
 
 def find_moments(
@@ -121,9 +130,17 @@ def find_moments(
     verdict_rule: VerdictRule = VerdictRule(),
 ) -> tuple[list[Moment], Verdict]:
     """:func:`search_vector`'s moments, each with its verdict (``likely``, ``probability``: only the best
-    moment's person, :mod:`reidkit.search.one_person`), and the rule."""
+    moment's person, :mod:`reidkit.search.one_person`), and the rule.
+
+    Where the library has a verdict head (``reidkit adapt``), the moments keep the stored vectors'
+    order, and their scores (which ``min_score`` then bounds) and verdicts are the adapted space's."""
     verdict = verdict_for(library, query, verdict_rule)
-    moments = search_vector(library, query, top=top, min_score=min_score, rule=rule)
+    space = VerdictSpace.of(library)
+    if space.head is None:
+        moments = search_vector(library, query, top=top, min_score=min_score, rule=rule)
+    else:
+        found = space.scored(search_vector(library, query, top=top, rule=rule), space.query(query))
+        moments = [m for m in found if min_score is None or m.score >= min_score]
     return judge(library, moments, verdict, verdict_rule, rule.max_overlap), verdict
 
 

@@ -35,6 +35,7 @@ from reidkit.index.visits import visit_vector
 from reidkit.search.clustering import average_linkage, on_screen_together, own_thresholds, verdict_margins
 from reidkit.search.moments import Moment
 from reidkit.search.verdict import Verdict, VerdictRule
+from reidkit.search.verdict_space import VerdictSpace
 
 if TYPE_CHECKING:
     from reidkit.core.gallery import Gallery
@@ -77,17 +78,19 @@ def judge(
 def same_person_as(
     library: Gallery, moments: Sequence[Moment], best: int, rule: VerdictRule, max_overlap: float
 ) -> np.ndarray:
-    """(M,) bool: the moments the library's own people rule groups with ``moments[best]``."""
+    """(M,) bool: the moments the library's own people rule groups with ``moments[best]``, in the
+    library's verdict space (:mod:`reidkit.search.verdict_space`), where their scores were made."""
     from reidkit.zoo.calibration import calibration_for
 
+    space = VerdictSpace.of(library)
     ids = sorted({t for m in moments for t in m.tracklet_ids})
     row_of = {t: i for i, t in enumerate(ids)}
-    tracklet_vectors = library.vectors_of(ids)
+    tracklet_vectors = space.vectors_of(ids)
     vectors = np.stack(
         [visit_vector(tracklet_vectors[[row_of[t] for t in m.tracklet_ids]]) for m in moments]
     ).astype(np.float64)
-    cohort = library.cohort_vectors().astype(np.float64)
-    own = own_thresholds(vectors @ cohort.T, calibration_for(library.model), rule)
+    cohort = space.cohort_vectors().astype(np.float64)
+    own = own_thresholds(vectors @ cohort.T, calibration_for(space.model), rule)
     media_ids: dict[str, int] = {}
     together = on_screen_together(
         [media_ids.setdefault(m.media, len(media_ids)) for m in moments],

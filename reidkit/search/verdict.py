@@ -73,6 +73,8 @@ class Verdict:
     logit_per_cosine: float  # the probability's logistic slope, per unit of cosine
     impostor_mean: float | None = None  # the query's impostor scores, when learnt from the footage
     impostor_std: float | None = None
+    # The adapted model the scores were judged with (the library's verdict head), None: the library's.
+    scored_by: str | None = None
 
     def likely(self, score: float) -> bool:
         return score >= self.threshold

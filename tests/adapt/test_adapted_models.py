@@ -10,8 +10,8 @@ import pytest
 
 from reidkit.adapt import AdaptConfig, adapt_library
 from reidkit.adapt.export import check_composed, compose_onnx
-from reidkit.adapt.head import apply_head
 from reidkit.cli import main
+from reidkit.core.head import apply_head
 from reidkit.embed.factory import build_embedder
 from reidkit.index.library import Library
 from reidkit.zoo.calibration import calibration_for
@@ -95,7 +95,7 @@ def test_adapt_library_end_to_end(tmp_path: Path, adapted_dir: Path) -> None:
     config = AdaptConfig(
         epochs=4, epochs_per_round=2, crops_per_tracklet=0, min_tracklets=10, min_impostor_pairs=50
     )
-    report = adapt_library(root, config=config)  # the media files are gone: stored crops only
+    report = adapt_library(root, config=config, apply="all")  # the media are gone: stored crops only
     assert report.reembedded and report.tracklets == 18
     assert 1 <= len([r for r in report.rounds if r.losses]) <= 2
     # The library now belongs to the adapted model: name, file and content hash.
@@ -151,10 +151,10 @@ def test_models_command_lists_adapted_models_with_their_library(
     report = adapt_library(
         root,
         config=AdaptConfig(epochs=2, crops_per_tracklet=0, min_tracklets=10, min_impostor_pairs=50),
-        reembed=False,
+        apply="none",
     )
     with Library.open(root) as lib:
-        assert lib.model == "base"  # --no-reembed leaves the library alone
+        assert lib.model == "base" and lib.verdict_head is None  # --apply none leaves the library alone
     assert main(["models"]) == 0
     line = next(x for x in capsys.readouterr().out.splitlines() if report.model_name in x)
     assert line.startswith("adapted") and str(root.resolve()) in line and "from base" in line
@@ -183,3 +183,36 @@ def test_adapt_refuses_a_library_of_one_video(tmp_path: Path) -> None:
         adapt_library(tmp_path / "lib", config=AdaptConfig(crops_per_tracklet=0))
     with Library.open(tmp_path / "lib") as lib:
         assert lib.model == "base"
+
+
+def test_adapt_by_default_judges_verdicts_with_the_adapted_model_and_ranks_as_before(tmp_path: Path) -> None:
+    from reidkit.search.engine import find_moments
+
+    root = synthetic_library(tmp_path)
+    with Library.open(root) as lib:
+        before_vectors = lib.tracklet_vectors()[1]
+        query = before_vectors[0]
+        before = find_moments(lib, query, top=10)[0]
+    report = adapt_library(
+        root, config=AdaptConfig(epochs=2, crops_per_tracklet=0, min_tracklets=10, min_impostor_pairs=50)
+    )
+    assert report.applied == "verdicts" and not report.reembedded
+    with Library.open(root) as lib:
+        assert lib.model == "base"
+        np.testing.assert_array_equal(lib.tracklet_vectors()[1], before_vectors)  # ranking untouched
+        head = lib.verdict_head
+        assert head is not None and head.model == report.model_name
+        for key, weights in _head_of(report.model_path).items():  # the exported model's own head
+            np.testing.assert_array_equal(head.arrays[key], weights)
+        moments, verdict = find_moments(lib, query, top=10)
+    assert verdict.scored_by == report.model_name
+    assert [m.tracklet_ids for m in moments] == [m.tracklet_ids for m in before]  # the same order
+    # Each score is the adapted space's: the head on the query and on the visit's tracklet vectors.
+    mapped = head.map(np.stack([query]))[0]
+    with Library.open(root) as lib:
+        for m in moments:
+            visit = apply_head(head.arrays, lib.vectors_of(list(m.tracklet_ids)))
+            assert m.score == pytest.approx(
+                float(mapped @ (visit.mean(0) / np.linalg.norm(visit.mean(0)))), abs=1e-5
+            )
+    assert [m.score for m in moments] != [m.score for m in before]

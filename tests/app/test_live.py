@@ -46,3 +46,17 @@ def test_the_preview_is_small_and_the_boxes_land_on_the_people() -> None:
     unchanged = scene()
     preview_jpeg(unchanged, boxes[:1])
     assert np.array_equal(unchanged, scene())  # drawn on a copy: the recorder's frame stays clean
+
+
+def test_with_a_verdict_head_the_crops_are_judged_in_the_adapted_space_as_searches_are() -> None:
+    from reidkit.core.head import VerdictHead
+
+    red = query(RED)
+    head = VerdictHead(
+        "adapted", {"w": np.random.default_rng(0).normal(0, 0.5, (len(red), len(red))).astype(np.float32)}
+    )
+    watched = [Watched("Red", head.map(red[None])[0], 0.99)]  # as the app keeps it: in that space
+    mapped = look(scene(), BlobDetector(), ColourEmbedder(), watched, head)
+    assert sorted(b.person or "" for b in mapped) == ["", "Red"]
+    unmapped = look(scene(), BlobDetector(), ColourEmbedder(), watched)  # crops left in the base space
+    assert [b.person for b in unmapped] == [None, None]

@@ -388,3 +388,39 @@ def test_a_reader_never_shows_a_removed_files_record_for_one_added_after_it(tmp_
             added = writer.add_media(media("c.mp4", "sha-c"), [make_tracklet(1, basis(1))])
         assert removed is not None and added == removed.id  # the id is taken again
         assert [Path(m.media).name for m in search_vector(reader, basis(1), top=1)] == ["c.mp4"]
+
+
+def test_a_verdict_head_is_stored_with_the_library_seen_by_readers_and_dropped_by_re_embedding(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from reidkit.core.head import VerdictHead
+    from reidkit.index.library import VERDICT_HEAD_KEY
+
+    rng = np.random.default_rng(0)
+    head = VerdictHead("m-adapted-1", {"w": rng.normal(0, 0.1, (DIM, DIM)).astype(np.float32)})
+    root = tmp_path / "lib"
+    writer = Library.create_or_open(root, "fake", DIM)
+    writer.add_media(media("a.mp4", "a" * 64), [make_tracklet(1, basis(0)), make_tracklet(2, basis(1))])
+    reader = Library.open(root)
+    assert writer.verdict_head is None and reader.verdict_head is None
+    writer.set_verdict_head(head)
+    seen = reader.verdict_head  # a reader open before the write sees it
+    assert seen is not None and seen.model == head.model and seen.sha256 == head.sha256
+    np.testing.assert_array_equal(seen.arrays["w"], head.arrays["w"])
+    with pytest.raises(ValueError):
+        writer.set_verdict_head(VerdictHead("wrong", {"w": np.zeros((DIM + 1, DIM + 1), np.float32)}))
+    # A damaged head is a warning, and verdicts fall back to the library model's own.
+    with writer._transaction() as cur:
+        cur.execute("UPDATE meta SET value = ? WHERE key = ?", ('{"model": "m"}', VERDICT_HEAD_KEY))
+    writer._verdict_head = ("", None)
+    with caplog.at_level("WARNING"):
+        assert writer.verdict_head is None
+    assert "cannot be read" in caplog.text and "reidkit adapt" in caplog.text
+    writer.set_verdict_head(head)
+    # Re-embedding replaces the vectors the head maps: the head goes with them.
+    (tmp_path / "other.onnx").write_bytes(b"other weights")
+    crops = {t.id: -writer.crop_vectors(t.id) for t in writer.tracklets()}
+    writer.replace_vectors("other", tmp_path / "other.onnx", crops)
+    assert writer.verdict_head is None and reader.verdict_head is None
+    writer.close()
+    reader.close()

@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 
 from reidkit.core.gallery import LinkRule, MediaRecord, TrackletHit, TrackletRecord, Visit, VisitHead
+from reidkit.core.head import VerdictHead
 from reidkit.core.types import Detections
 from reidkit.core.vectors import mean_direction
 from reidkit.index.footage import FootageScores, media_footage_scores
@@ -56,6 +57,7 @@ class FakeLibrary:
         self._vectors: dict[int, np.ndarray] = {}
         self.model_file: str | None = None  # the model file's path and sha256, as Library records them
         self.model_sha256: str | None = None
+        self.verdict_head: VerdictHead | None = None  # as Library.set_verdict_head records it
 
     # The real check, on the fake's recorded model file.
     check_model_file = Library.check_model_file
@@ -239,4 +241,6 @@ def as_library(fake: FakeLibrary, root: Path) -> Library:
     library = Library.create_or_open(root, model=fake.model, dim=fake.dim)
     for media in fake.media_list():
         library.add_media(*stored_file(fake, media))
+    if fake.verdict_head is not None:
+        library.set_verdict_head(fake.verdict_head)
     return library

@@ -242,3 +242,20 @@ def test_the_report_puts_two_cameras_on_one_clock(tmp_path: Path, utc_plus_2) ->
     assert re.findall(r"<span style='left:\d+%'>([^<]+)</span>", clock)[0] == "00:13:23"  # local, not UTC
     after = text[text.index("<h3>By video</h3>") :]
     assert after.count('class="track"') == 3 and "clip.mp4" not in clock
+
+
+def test_the_cli_says_when_an_adapted_model_judged_the_scores(
+    monkeypatch: pytest.MonkeyPatch, photo: Path, tmp_path: Path, capsys
+) -> None:
+    from tests.search.test_verdict_space import PERSON, footage, head_that_stresses
+
+    lib, difference = footage(tmp_path / "lib")
+    lib.verdict_head = head_that_stresses(difference)
+    route_cli_to(monkeypatch, lib, FakeEmbedder(identity(PERSON)))
+    assert main(["search", str(photo), "--library", str(tmp_path / "lib"), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["verdict"]["scored_by"] == "fake-reid-adapted"
+    assert main(["search", str(photo), "--library", str(tmp_path / "lib")]) == 0
+    out = capsys.readouterr().out
+    assert "scores by fake-reid-adapted, adapted to this library" in out.splitlines()[0]
+    assert "score, p(same) and verdict by fake-reid-adapted" in out  # the look-alike now scores lower
