@@ -112,7 +112,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         copy = cache / f"adapt_{model}_hybrid"
         shutil.rmtree(copy, ignore_errors=True)
         shutil.copytree(cache / f"library_{model}", copy)
-        adapt_library(copy, progress=lambda m: print(m, file=sys.stderr))
+        adapt_library(copy, apply="all", progress=lambda m: print(m, file=sys.stderr))
     adapted = Library.open(copy)
     ids, vectors = adapted.tracklet_vectors()
     second = dict(zip(ids.tolist(), vectors, strict=True))

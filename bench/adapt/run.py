@@ -5,7 +5,9 @@
 
 The library is the one bench/crosscam builds (``<out>/cache/library_<model>``, indexed when missing);
 it is copied, the copy is adapted (``reidkit.adapt.adapt_library``, adapted models go to
-``<out>/cache/adapted``) and both are searched with every query of the footage, as
+``<out>/cache/adapted``; by default the library judges its verdicts with the adapted model and ranks
+as before), a second copy is re-embedded with the same model (``--apply all``), and all three are
+searched with every query of the footage, as
 ``bench/crosscam/run.py`` and ``bench/crosscam/verdicts.py`` search them. ``--light`` composes the same
 people and walks under another lighting (a second dev set). ``--set key=value`` overrides an
 ``AdaptConfig`` field (settings are chosen on dev footage only).
@@ -31,12 +33,14 @@ for _p in (REPO, REPO / "bench"):
 from crosscam.compose import add_footage_arguments, compose, footage_config  # noqa: E402
 from crosscam.metrics import Moment, evaluate_moments  # noqa: E402
 from crosscam.run import load_bench, print_table, register_file  # noqa: E402
-from crosscam.verdicts import ABSENT_PEOPLE, absent_photos, ensure_library, run_queries, summarise  # noqa: E402
+from crosscam.verdicts import ABSENT_PEOPLE, Judging, absent_photos, ensure_library, run_queries, summarise  # noqa: E402
 
 
-def search_metrics(bench: Any, truth: dict, library: Any, absent: dict, top: int) -> dict[str, Any]:
+def search_metrics(
+    bench: Any, truth: dict, library: Any, absent: dict, top: int, judging: Judging = Judging()
+) -> dict[str, Any]:
     """Moment mAP / R1 (bench/crosscam/run.py) and verdict precision / recall / absent (verdicts.py)."""
-    outcomes, results = run_queries(bench.root, truth, library, absent, top)
+    outcomes, results = run_queries(bench.root, truth, library, absent, top, judging)
     moments = {
         pid: [
             Moment(Path(m.media).name, int(m.start_frame), int(m.end_frame), float(m.score))
@@ -105,7 +109,25 @@ def main(argv: Sequence[str] | None = None) -> None:
     adapted = Library.open(copy)
     rows.append(
         {
-            "library": f"adapted ({report.model_name})",
+            "library": f"adapted, verdicts ({report.model_name}; the default)",
+            "tracklets": len(adapted),
+            **search_metrics(bench, truth, adapted, absent, args.top),
+        }
+    )
+    adapted.close()
+    # The same adapted model applied to ranking too (``--apply all``): a copy re-embedded as adapt does.
+    everything = copy.with_name(copy.name + "_all")
+    shutil.rmtree(everything, ignore_errors=True)
+    shutil.copytree(copy, everything)
+    with Library.create_or_open(everything, model, base.dim) as lib:
+        head = lib.verdict_head
+        assert head is not None and head.model == report.model_name
+        crops = {t.id: head.map(lib.crop_vectors(t.id)) for t in lib.tracklets()}
+        lib.replace_vectors(report.model_name, report.model_path, crops)
+    adapted = Library.open(everything)
+    rows.append(
+        {
+            "library": "adapted, re-embedded (--apply all)",
             "tracklets": len(adapted),
             **search_metrics(bench, truth, adapted, absent, args.top),
         }

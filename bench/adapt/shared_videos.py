@@ -61,7 +61,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     config = replace(AdaptConfig(), min_tracklets=0, min_impostor_pairs=0) if args.force else AdaptConfig()
     try:
-        report = adapt_library(work, config=config)
+        report = adapt_library(work, config=config, apply="all")  # scored as its own model's library
     except LibraryError as exc:
         print(f"adapt refused: {exc}")
         print_table(rows, list(rows[0]))
