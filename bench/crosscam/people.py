@@ -122,8 +122,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     parser.add_argument("--annotate-out", type=Path, help="bench/annotate/out with its libraries")
     parser.add_argument("--shared", type=Path, default=DEFAULT_SHARED)
+    parser.add_argument(
+        "--library",
+        type=Path,
+        action="append",
+        default=[],
+        help="also score this library of the dev footage (e.g. a copy bench/adapt/run.py adapted)",
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault("REIDKIT_MODEL_DIR", str(args.shared / "models"))
+    os.environ.setdefault("REIDKIT_ADAPTED_DIR", str(args.out / "cache" / "adapted"))  # as bench/adapt's
     thresholds = args.thresholds.split(",")
     truth = json.loads((args.out / "ground_truth.json").read_text())
     sources = [("dev footage", args.out / "cache", load_walks(truth))]
@@ -139,6 +147,12 @@ def main(argv: Sequence[str] | None = None) -> None:
                 continue
             for row in score_library(Library.open(root), walks, thresholds):
                 rows.append({"footage": footage, "model": model, **row})
+    for root in args.library:
+        library = Library.open(root)
+        head = library.verdict_head
+        name = library.model if head is None else f"{library.model}, verdicts by {head.model}"
+        for row in score_library(library, sources[0][2], thresholds):
+            rows.append({"footage": f"dev footage ({root.name})", "model": name, **row})
     if not rows:
         raise SystemExit("no library to score")
     print_table(rows, list(rows[0]))

@@ -41,6 +41,7 @@ from reidkit.search.clustering import average_linkage, on_screen_together, own_t
 from reidkit.search.engine import open_library
 from reidkit.search.moments import Moment, MomentRule, make_moment
 from reidkit.search.verdict import VerdictRule
+from reidkit.search.verdict_space import VerdictSpace
 from reidkit.zoo.calibration import calibration_for
 
 CACHE_SIZE = 4  # libraries whose people are kept in memory
@@ -122,9 +123,11 @@ def people(library: str | Path | Gallery, rule: PeopleRule = PeopleRule()) -> li
     """The people in ``library`` (a folder or a Library), by first appearance (see the module docstring)."""
     library = open_library(library)
     media = library.media_list()
+    head = library.verdict_head
     key = (
         str(Path(library.root).resolve()),
         library.model,
+        None if head is None else head.sha256,
         len(library),
         len(media),
         media[-1].id if media else 0,
@@ -151,7 +154,10 @@ class _Visit:
 
 
 def _cluster_people(library: Gallery, media_list: list[MediaRecord], rule: PeopleRule) -> list[Person]:
-    calibration = calibration_for(library.model)
+    # Visits are compared where the library judges its verdicts (its adapted model's space after
+    # `reidkit adapt`, reidkit.search.verdict_space); a person's vector stays the stored vectors'.
+    space = VerdictSpace.of(library)
+    calibration = calibration_for(space.model)
     order = {media.id: rank for rank, media in enumerate(media_list)}
     visits = [
         _Visit(order[v.media.id], v.media, v.tracklets, v.tracklet_vectors, v.vector)
@@ -160,7 +166,9 @@ def _cluster_people(library: Gallery, media_list: list[MediaRecord], rule: Peopl
     if not visits:
         return []
     visits.sort(key=lambda v: v.start)
-    visit_vectors = np.stack([v.vector for v in visits]).astype(np.float64)
+    visit_vectors = np.stack(
+        [v.vector if space.head is None else visit_vector(space.mapped(v.tracklet_vectors)) for v in visits]
+    ).astype(np.float64)
     similarity = visit_vectors @ visit_vectors.T
     if rule.min_similarity is None:
         # Each visit's own verdict: a query against all the library's other visits.

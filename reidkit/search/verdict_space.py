@@ -40,15 +40,16 @@ class VerdictSpace:
         """The model whose calibration judges scores in this space."""
         return self.library.model if self.head is None else self.head.model
 
-    def _mapped(self, vectors: np.ndarray) -> np.ndarray:
+    def mapped(self, vectors: np.ndarray) -> np.ndarray:
+        """(N, D) stored vectors, as this space compares them."""
         return vectors if self.head is None else self.head.map(vectors)
 
     def query(self, vector: np.ndarray) -> np.ndarray:
         """(D,) the query, as this space scores it."""
-        return self._mapped(np.asarray(vector, np.float32).reshape(1, -1))[0]
+        return self.mapped(np.asarray(vector, np.float32).reshape(1, -1))[0]
 
     def vectors_of(self, tracklet_ids: Sequence[int]) -> np.ndarray:
-        return self._mapped(self.library.vectors_of(tracklet_ids))
+        return self.mapped(self.library.vectors_of(tracklet_ids))
 
     def cohort_vectors(self) -> np.ndarray:
         raw = self.library.cohort_vectors()

@@ -61,3 +61,16 @@ def test_the_adapted_space_judges_and_the_stored_vectors_rank(tmp_path: Path, ga
     # A score floor bounds the scores shown, the adapted ones.
     floored, _ = find_moments(library, identity(PERSON), top=10, min_score=0.5)
     assert "shop.mp4" not in by_media(floored) and {"door.mp4", "hall.mp4"} <= set(by_media(floored))
+
+
+def test_people_are_clustered_in_the_adapted_space(tmp_path: Path) -> None:
+    from reidkit.search.people import people
+
+    def who(lib: FakeLibrary) -> list[set[str]]:
+        found = [{Path(m.media).name for m in p.moments} for p in people(lib)]
+        return [names for names in found if names & {"door.mp4", "hall.mp4", "shop.mp4"}]
+
+    fake, difference = footage(tmp_path / "fake")
+    assert who(fake) == [{"door.mp4", "hall.mp4", "shop.mp4"}]  # the look-alike joins the person
+    fake.verdict_head = head_that_stresses(difference)
+    assert sorted(who(fake), key=len) == [{"shop.mp4"}, {"door.mp4", "hall.mp4"}]
