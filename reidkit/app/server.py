@@ -338,6 +338,8 @@ def create_app(state: AppState) -> FastAPI:
         return {
             "library": state.root.name,
             "model": library.model if library is not None else None,
+            # the adapted model its verdicts are judged with (reidkit adapt), or None
+            "verdict_model": head.model if library is not None and (head := library.verdict_head) else None,
             "media": len(library.media_list()) if library is not None else 0,
             "tracklets": len(library) if library is not None else 0,
             "busy": state.worker.busy(),

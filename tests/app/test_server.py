@@ -308,3 +308,29 @@ def test_confirmed_moments_refine_the_query(running: Running) -> None:
         assert moved["feedback"] == "confirmed" and again["confirmed"] == blue["tracklets"]
         # The query now pools the photo with the confirmed moment's vector: that moment scores higher.
         assert moved["score"] > blue["score"] + 0.2 and again["moments"].index(moved) < before
+
+
+def test_status_and_searches_say_when_an_adapted_model_judges_the_verdicts(running: Running) -> None:
+    import numpy as np
+
+    from reidkit.core.head import VerdictHead
+    from reidkit.index.library import Library
+
+    with running.client() as client:
+        assert client.get("/api/status").json()["verdict_model"] is None
+        before = search(client, RED).json()
+        assert before["verdict"]["scored_by"] is None
+        with Library.open(running.state.root) as reader:
+            dim = reader.dim
+        with Library.create_or_open(running.state.root, before["model"], dim) as lib:
+            lib.set_verdict_head(
+                VerdictHead("colour-test-adapted", {"w": np.zeros((lib.dim, lib.dim), np.float32)})
+            )
+        assert client.get("/api/status").json()["verdict_model"] == "colour-test-adapted"
+        after = search(client, RED).json()
+        assert after["verdict"]["scored_by"] == "colour-test-adapted"
+        assert "adapted to this library" in after["verdict"]["source"]
+        # A zero head is the library model itself: the same moments, scores and verdicts.
+        assert [(m["tracklets"], m["likely"]) for m in after["moments"]] == [
+            (m["tracklets"], m["likely"]) for m in before["moments"]
+        ]

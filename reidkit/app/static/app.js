@@ -87,7 +87,8 @@ async function route() {
 async function refreshStatus() {
   try { state.status = await api("GET", "/api/status"); } catch (e) { say(e.message); return; }
   document.getElementById("library-name").textContent =
-    `Library: ${state.status.library} · ${plural(state.status.media, "file")}` + (state.status.model ? ` · ${state.status.model}` : "");
+    `Library: ${state.status.library} · ${plural(state.status.media, "file")}` + (state.status.model ? ` · ${state.status.model}` : "") +
+    (state.status.verdict_model ? ` (verdicts by ${state.status.verdict_model}, adapted to this library)` : "");
   try {
     const alerts = await api("GET", "/api/alerts");
     const badge = document.getElementById("alert-count");
