@@ -105,6 +105,10 @@ class AdaptReport:
 Applied = Literal["verdicts", "all", "none"]
 APPLIED: tuple[Applied, ...] = ("verdicts", "all", "none")
 
+CROPS_SHARE = (
+    0.85  # of a progress bar, for re-reading and embedding crops: most of adapt's time (docs/adapt.md)
+)
+
 # Training views: (M, D) unit vectors of the frozen model, the tracklet row (view order) of each, and a
 # few crops for the export's parity check.
 Views = tuple[np.ndarray, np.ndarray, list[np.ndarray]]
@@ -117,6 +121,7 @@ def training_views(
     embedder: Any,
     config: AdaptConfig,
     say: Callable[[str], None] = lambda message: None,
+    share: Callable[[float], None] = lambda done: None,
 ) -> Views:
     """The stored crop vectors plus, per tracklet, up to ``config.crops_per_tracklet`` crops re-read from
     the media and embedded by the frozen model (and their mirror images with ``config.flip``)."""
@@ -138,6 +143,7 @@ def training_views(
             owners.append(np.tile(rows, len(images) // len(rows)))
             parity_crops.extend(batch.images[: max(0, 8 - len(parity_crops))])
             say(f"crops: {k}/{n_media} files, {sum(len(f) for f in features)} views")
+            share(k / max(1, n_media))
     x = np.concatenate(features).astype(np.float32)
     return x, np.concatenate(owners).astype(np.int64), parity_crops
 
@@ -154,10 +160,14 @@ def adapt_library(
     config: AdaptConfig = AdaptConfig(),
     apply: Applied = "verdicts",
     progress: Callable[[str], None] | None = None,
+    share: Callable[[float], None] | None = None,
     views: Views | None = None,
 ) -> AdaptReport:
     """Adapt the library's model to the library (see the module docstring) and ``apply`` it
-    (:data:`Applied`). Returns what was done."""
+    (:data:`Applied`). Returns what was done.
+
+    ``progress`` gets a line per step, ``share`` the share of the work done (0..1) after each: re-reading
+    crops is most of it. Either may raise to stop the run; the library is then left as it was."""
     if apply not in APPLIED:
         raise ValueError(f"apply is one of {', '.join(APPLIED)}, not {apply!r}")
     import torch
@@ -173,6 +183,9 @@ def adapt_library(
     from reidkit.zoo.sidecar import read_sidecar, write_sidecar
 
     say = progress or (lambda message: log.info("%s", message))
+    done = share or (lambda value: None)
+    # Where on the progress bar each stage ends.
+    crops_end, train_end = (CROPS_SHARE if config.crops_per_tracklet > 0 and views is None else 0.0), 0.97
     started = time.perf_counter()
     seconds: dict[str, float] = {}
     root = Path(library_root).expanduser()
@@ -197,7 +210,9 @@ def adapt_library(
         stored = {r.id: library.crop_vectors(r.id) for r in view.tracklets}
         t0 = time.perf_counter()
         if views is None:
-            views = training_views(library, view, stored, embedder, config, say)
+            views = training_views(
+                library, view, stored, embedder, config, say, lambda k: done(crops_end * k)
+            )
         x, owner, parity_crops = views
         seconds["crops"] = time.perf_counter() - t0
 
@@ -252,6 +267,7 @@ def adapt_library(
                 f"videos), loss {losses[-1]:.3f}"
                 + ("" if agreement is None else f", clusters agree {agreement:.3f} with the last round")
             )
+            done(crops_end + (train_end - crops_end) * trained / max(1, config.epochs))
             arrays = head.arrays()
             adapted_crops = {i: apply_head(arrays, v) for i, v in stored.items()}
             vectors = _tracklet_vectors(adapted_crops, view)
@@ -328,6 +344,7 @@ def adapt_library(
             library.set_verdict_head(VerdictHead(model_name, arrays))
             say(f"the library's verdicts are judged with {model_name}; its vectors are unchanged")
         seconds["apply"] = time.perf_counter() - t0
+        done(1.0)
     finally:
         library.close()
     seconds["total"] = time.perf_counter() - started

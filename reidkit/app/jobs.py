@@ -1,4 +1,5 @@
-"""Background library work for the app: one writer thread that indexes files and removes media, in order.
+"""Background library work for the app: one writer thread that indexes files, removes media and adapts
+the model to the library (``reidkit adapt``), in order.
 
 A library has one writer at a time (its ``.lock``), so every change goes through one queue and one
 thread, while searches keep reading. Each job reports its phase and progress (processed frames over the
@@ -26,6 +27,7 @@ from reidkit.core.types import Detections, Detector, Tracker, Tracks
 log = get_logger(__name__)
 
 JobStatus = Literal["queued", "running", "done", "failed", "cancelled"]
+JobKind = Literal["index", "remove", "adapt"]
 KEEP_FINISHED = 200  # finished jobs listed (older ones are forgotten)
 
 
@@ -36,8 +38,8 @@ class Cancelled(Exception):
 @dataclass
 class Job:
     id: int
-    kind: Literal["index", "remove"]
-    name: str  # what the user sees: the file's own name
+    kind: JobKind
+    name: str  # what the user sees: the file's own name (or what an adapt job does)
     path: str = field(repr=False, default="")  # server-side; never sent to the page
     status: JobStatus = "queued"
     phase: str = "waiting"
@@ -117,7 +119,7 @@ class LibraryWorker:
         self.current: Job | None = None
 
     # ------------------------------------------------------------------------------------------ jobs
-    def submit(self, kind: Literal["index", "remove"], name: str, **values: Any) -> Job:
+    def submit(self, kind: JobKind, name: str, **values: Any) -> Job:
         with self._lock:
             job = Job(next(self._ids), kind, name, **values)
             self._jobs[job.id] = job
@@ -193,6 +195,8 @@ class LibraryWorker:
             try:
                 if job.kind == "index":
                     self._index(job)
+                elif job.kind == "adapt":
+                    self._adapt(job)
                 else:
                     self._remove(job)
                 if job.status == "running":
@@ -201,7 +205,13 @@ class LibraryWorker:
                     self._on_done(job)
                     self._finish(job, "done")
             except Cancelled:
-                self._finish(job, "cancelled", "cancelled; nothing of this file was added")
+                self._finish(
+                    job,
+                    "cancelled",
+                    "cancelled; the library is as it was"
+                    if job.kind == "adapt"
+                    else "cancelled; nothing of this file was added",
+                )
             except ReidkitError as exc:
                 log.info("job %s: %s", job.id, exc)
                 self._finish(job, "failed", f"{job.name}: {_without_path(exc.message, Path(job.path))}")
@@ -256,6 +266,37 @@ class LibraryWorker:
         else:
             job.tracklets = report.tracklets
             job.message = f"{report.tracklets} tracklets"
+
+    def _adapt(self, job: Job) -> None:
+        """``reidkit adapt`` on the library (its verdicts then judged by the adapted model), with the
+        job's phase and progress from adapt's steps; a cancel stops it at its next step, nothing applied."""
+        try:
+            import torch  # noqa: F401
+        except ImportError:
+            raise ReidkitError(
+                "adapting needs torch — pip install 'reidkit[train]' where the app runs (search does not)"
+            ) from None
+        from reidkit.adapt import AdaptConfig, adapt_library
+
+        def step(message: str) -> None:
+            if job.cancel.is_set():
+                raise Cancelled()
+            job.phase = message
+            self.changed()
+
+        def share(value: float) -> None:
+            if job.cancel.is_set():
+                raise Cancelled()
+            job.progress = min(0.99, value)
+            self.changed()
+
+        job.phase = "reading the library"
+        self.changed()
+        try:
+            report = adapt_library(self.root, config=AdaptConfig(), progress=step, share=share)
+        except ReidkitError as exc:  # too little footage, say: the hint is what to do about it
+            raise ReidkitError(f"{exc.message} — {exc.hint}" if exc.hint else exc.message) from None
+        job.message = f"verdicts judged by {report.model_name} ({report.stopped})"
 
     def _remove(self, job: Job) -> None:
         from reidkit.index.library import Library

@@ -381,6 +381,10 @@ def create_app(state: AppState) -> FastAPI:
         job = state.worker.submit("index", name, path=str(target), stride=stride)
         return {"jobs": [job.to_dict()]}
 
+    @app.post("/api/library/adapt", responses=ERRORS)
+    def adapt() -> dict[str, Any]:
+        return {"jobs": [state.adapt().to_dict()]}
+
     @app.delete("/api/library/media/{media_id}", responses=ERRORS)
     def remove_media(media_id: Id) -> dict[str, Any]:
         return {"jobs": [state.remove_media(media_id).to_dict()]}

@@ -834,6 +834,16 @@ class AppState:
         self._removing[media_id] = record
         return self.worker.submit("remove", Path(record.path).name, media_id=media_id)
 
+    def adapt(self) -> Job:
+        """Queue ``reidkit adapt`` on the library: its verdicts are then judged by a model adapted to
+        its own footage, its ranking stays (docs/adapt.md)."""
+        library = self.library()
+        if library is None or len(library) == 0:
+            raise UserError("the library is empty: add footage before adapting to it", 409)
+        if any(j.kind == "adapt" and j.status in ("queued", "running") for j in self.worker.jobs()):
+            raise UserError("the library is already being adapted", 409)
+        return self.worker.submit("adapt", "adapt to this footage", path=str(self.root))
+
     def _after_job(self, job: Job) -> None:
         """In the writer thread, after a job: reopen the reader, alert the watchlist, prepare playback."""
         if job.kind == "remove":

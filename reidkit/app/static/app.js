@@ -461,12 +461,22 @@ function stopPlayer() { cancelAnimationFrame(state.draw); state.playing = null; 
 // ---------------------------------------------------------------------------------------- library
 function jobsPanel() { return h("section", { class: "panel", id: "jobs-panel" }, h("h1", {}, "Indexing"), h("div", { id: "jobs" })); }
 
+// reidkit adapt: the library's verdicts judged by a model fine-tuned on its own footage (its ranking stays).
+function adaptPanel() {
+  const judged = state.status?.verdict_model;
+  return h("section", { class: "panel", id: "adapt-panel" }, h("h1", {}, "Adapt to this footage"),
+    h("p", { class: "small muted" }, "Fine-tunes the model's last step on this library's own people (no labels: each track is one person, people on screen together are two), then judges “likely the same person” with it. The order of results stays as it is. Takes minutes; needs torch on the server."),
+    h("p", { class: "row" }, h("button", { id: "adapt-button", onclick: () => attempt(async () => {
+      await api("POST", "/api/library/adapt"); say("Adapting the model to this footage…", "info"); }) }, judged ? "Adapt again" : "Adapt"),
+      h("span", { class: "small muted", id: "adapt-state" }, judged ? `Verdicts are judged by ${judged}.` : "Verdicts are judged by the library's own model.")));
+}
+
 function renderJobs() {
   const box = document.getElementById("jobs"); if (!box) return;
   const jobs = [...state.jobs].reverse().slice(0, 30);
   if (!jobs.length) { box.replaceChildren(h("p", { class: "muted small" }, "Nothing is being indexed.")); return; }
   box.replaceChildren(...jobs.map(j => h("div", { class: "job", dataset: { job: j.id, status: j.status } },
-    h("div", {}, h("b", {}, j.name), " ", h("span", { class: "small muted" }, j.kind === "remove" ? "remove" : ""), h("div", { class: `small status-${j.status}` }, `${j.status === "running" ? j.phase : j.status}${j.message ? " — " + j.message : ""}`)),
+    h("div", {}, h("b", {}, j.name), " ", h("span", { class: "small muted" }, j.kind === "index" ? "" : j.kind), h("div", { class: `small status-${j.status}` }, `${j.status === "running" ? j.phase : j.status}${j.message ? " — " + j.message : ""}`)),
     h("progress", { class: "job-progress", max: 1, value: j.status === "done" ? 1 : j.progress }),
     j.status === "queued" || j.status === "running"
       ? h("button", { class: "cancel", onclick: () => attempt(() => api("POST", `/api/jobs/${j.id}/cancel`)) }, "Cancel")
@@ -543,7 +553,7 @@ async function showLibrary() {
     h("td", {}, h("button", { class: "remove", title: "Remove from the library", onclick: () => attempt(async () => {
       if (!confirm(`Remove ${m.name} and the people found in it from the library?`)) return;
       await api("DELETE", `/api/library/media/${m.id}`); say(`Removing ${m.name}…`, "info"); })}, "Remove"))));
-  view().replaceChildren(addMediaPanel(), camerasPanel(cameras), jobsPanel(),
+  view().replaceChildren(addMediaPanel(), camerasPanel(cameras), jobsPanel(), adaptPanel(),
     h("section", { class: "panel" }, h("h1", {}, "Indexed files"),
       data.media.length ? h("table", { id: "media-table" }, h("tr", {}, ...["file", "kind", "duration", "people", "tracklets", "status", ""].map(t => h("th", {}, t))), ...rows)
         : h("p", { class: "muted" }, "No files yet.")));
