@@ -225,6 +225,11 @@ def test_find_play_reject_save_export_in_chromium(
         assert start_frame <= ON_SCREEN[0] + STRIDE * 2 and end_frame >= ON_SCREEN[1] - STRIDE * 2
         assert "Found" in driver.find_element(By.ID, "headline").text
         assert "likely match" in first.text
+        # Every moment the headline counts is shown, also one grouped with the best below its score.
+        hidden_likely = driver.execute_script(
+            "return [...document.querySelectorAll('#cards .card.hidden')].filter(c => c.innerText.includes('likely match')).length;"
+        )
+        assert hidden_likely == 0
         shot("results")
 
         # 4. Click it: the video plays in the page from the moment's start.

@@ -217,8 +217,15 @@ async function showResults(queryId, keepThreshold) {
   const result = await attempt(() => api("GET", `/api/queries/${queryId}/results?top=${state.top}`));
   if (!result) { if (!state.result) root.replaceChildren(h("p", {}, h("a", { href: "#/" }, "← new search"))); return; }
   state.result = result;
-  if (state.threshold === null || !keepThreshold) state.threshold = state.threshold ?? result.verdict.threshold;
+  if (state.threshold === null || !keepThreshold) state.threshold = state.threshold ?? shownFrom(result);
   renderResults();
+}
+
+// Where the score slider starts: the verdict's threshold, or lower where a likely moment scores below it
+// (the library grouped it with the best match), so every moment the headline counts is on the page.
+function shownFrom(result) {
+  const likely = result.moments.filter(m => m.likely && m.feedback !== "rejected").map(m => m.score);
+  return Math.min(result.verdict.threshold, ...likely);
 }
 
 function renderResults() {
@@ -248,7 +255,7 @@ function renderResults() {
         ...result.order_notes.map(n => h("div", { class: "notes" }, n)))),
       h("div", { class: "controls" },
         h("label", {}, "Show scores from ", slider, " ", h("b", { id: "threshold-value" }, "")),
-        h("button", { onclick: () => { state.threshold = result.verdict.threshold; slider.value = state.threshold; applyThreshold(); } }, "Reset to calibrated"),
+        h("button", { onclick: () => { state.threshold = shownFrom(result); slider.value = state.threshold; applyThreshold(); } }, "Reset to calibrated"),
         h("span", { id: "shown", class: "small muted" })),
       h("div", { class: "controls" },
         h("button", { id: "refine", class: refinable ? "primary" : "", disabled: refinable ? null : true,
@@ -459,7 +466,7 @@ function drawBoxes(video) {
 function stopPlayer() { cancelAnimationFrame(state.draw); state.playing = null; }
 
 // ---------------------------------------------------------------------------------------- library
-function jobsPanel() { return h("section", { class: "panel", id: "jobs-panel" }, h("h1", {}, "Indexing"), h("div", { id: "jobs" })); }
+function jobsPanel() { return h("section", { class: "panel", id: "jobs-panel" }, h("h1", {}, "Jobs"), h("div", { id: "jobs" })); }
 
 // reidkit adapt: the library's verdicts judged by a model fine-tuned on its own footage (its ranking stays).
 function adaptPanel() {
@@ -474,7 +481,7 @@ function adaptPanel() {
 function renderJobs() {
   const box = document.getElementById("jobs"); if (!box) return;
   const jobs = [...state.jobs].reverse().slice(0, 30);
-  if (!jobs.length) { box.replaceChildren(h("p", { class: "muted small" }, "Nothing is being indexed.")); return; }
+  if (!jobs.length) { box.replaceChildren(h("p", { class: "muted small" }, "No jobs: nothing is being indexed, removed or adapted.")); return; }
   box.replaceChildren(...jobs.map(j => h("div", { class: "job", dataset: { job: j.id, status: j.status } },
     h("div", {}, h("b", {}, j.name), " ", h("span", { class: "small muted" }, j.kind === "index" ? "" : j.kind), h("div", { class: `small status-${j.status}` }, `${j.status === "running" ? j.phase : j.status}${j.message ? " — " + j.message : ""}`)),
     h("progress", { class: "job-progress", max: 1, value: j.status === "done" ? 1 : j.progress }),
