@@ -40,3 +40,18 @@ def test_the_clock_is_drawn_on_every_frame_and_nothing_else_changes(tmp_path: Pa
         if index != 3:  # away from the clock, the frame as it was
             assert np.abs(after[:150].astype(int) - before[:150]).mean() < 3
     assert np.abs(stamped[3][20:100, 10:40].astype(int) - plain[3][20:100, 10:40]).max() > 100  # the box
+
+
+def test_names_are_drawn_with_their_accents_folded_and_other_letters_as_question_marks() -> None:
+    from reidkit.app.video import draw_box, drawable
+
+    assert drawable("José Müller-Łukasz, Søren, Straße") == "Jose Muller-Lukasz, Soren, Strasse"
+    assert drawable("李雷 (0.81)") == "?? (0.81)"
+
+    def drawn(label: str) -> np.ndarray:
+        image = np.zeros((120, 200, 3), np.uint8)
+        draw_box(image, (20.0, 40.0, 120.0, 110.0), label)
+        return image
+
+    assert np.array_equal(drawn("Zoë 0.81"), drawn("Zoe 0.81"))
+    assert not np.array_equal(drawn("Zoë 0.81"), drawn("Zo? 0.81"))
