@@ -217,7 +217,7 @@ def adapt_library(
         seconds["crops"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
-        base_calibration = calibration_for(name)
+        base_calibration = calibration_for(name, base_path)
         base_vectors = _tracklet_vectors(stored, view)
         pairs = cross_video_pairs(view.cameras, rng)
         if len(pairs) < config.min_impostor_pairs:

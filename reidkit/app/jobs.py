@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from reidkit.core.errors import ReidkitError
 from reidkit.core.log import get_logger
-from reidkit.core.types import Detections, Detector, Tracker, Tracks
+from reidkit.core.types import Detections, Detector, Tracker, Tracks, model_file_of
 
 log = get_logger(__name__)
 
@@ -250,7 +250,7 @@ class LibraryWorker:
         embedder = analyser.embedder
         try:
             with Library.create_or_open(
-                self.root, embedder.name, embedder.dim, model_file=getattr(embedder, "path", None)
+                self.root, embedder.name, embedder.dim, model_file=model_file_of(embedder)
             ) as library:
                 report = MediaIndexer(library, analyser).index_file(path)
         finally:

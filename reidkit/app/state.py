@@ -942,7 +942,7 @@ class AppState:
         )
         # A tile carries a watchlist name when that person's confirmed moments are among its visits, or
         # when the two are alike by the model's "likely the same person" threshold.
-        threshold = calibration_for(library.model).threshold
+        threshold = calibration_for(library.model, library.model_file).threshold
         out = []
         for person in found[:limit]:
             tracklets = {t for m in person.moments for t in m.tracklet_ids}

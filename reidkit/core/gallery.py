@@ -129,6 +129,12 @@ class Gallery(Protocol):
     @property
     def dim(self) -> int: ...
 
+    @property
+    def model_file(self) -> str | None:
+        """The model file the vectors were made with, when the library recorded it (its sidecar holds
+        the model's calibration: a model of one's own has no registry entry)."""
+        ...
+
     def __hash__(self) -> int: ...
 
     def __len__(self) -> int:

@@ -130,3 +130,10 @@ class Embedder(Protocol):
     dim: int
 
     def embed(self, crops: Sequence[np.ndarray]) -> np.ndarray: ...  # (N, dim) float32
+
+
+def model_file_of(embedder: Embedder) -> str | None:
+    """The file ``embedder`` was loaded from (``ModelEmbedder.path``: a library records it, and its
+    sidecar holds the model's calibration), None for an embedder made in code."""
+    path = getattr(embedder, "path", None)
+    return None if path is None else str(path)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from reidkit.core.errors import ReidkitError
 from reidkit.core.log import get_logger
-from reidkit.core.types import Detector, Embedder
+from reidkit.core.types import Detector, Embedder, model_file_of
 from reidkit.index.indexer import (
     DEFAULT_INDEX,
     FileReport,
@@ -131,7 +131,7 @@ def index_camera(
             Path(library_root), embedder.name, getattr(analyser.detector, "name", str(detector))
         )
         with Library.create_or_open(
-            library_root, embedder.name, embedder.dim, index=index, model_file=getattr(embedder, "path", None)
+            library_root, embedder.name, embedder.dim, index=index, model_file=model_file_of(embedder)
         ) as library:
             indexer = MediaIndexer(library, analyser)
             thread.start()

@@ -58,7 +58,7 @@ from typing import TYPE_CHECKING, Any
 from reidkit.core.errors import MediaError, ReidkitError
 from reidkit.core.log import get_logger
 from reidkit.core.runtime import default_threads
-from reidkit.core.types import Detector, Embedder, Tracker
+from reidkit.core.types import Detector, Embedder, Tracker, model_file_of
 from reidkit.index.indexer import (
     FileAnalysis,
     FileReport,
@@ -119,7 +119,7 @@ class AnalyserWorker:
         assert self.analyser is not None
         detector = self.analyser.detector
         embedder = self.analyser.embedder
-        model_file = getattr(embedder, "path", None)
+        model_file = model_file_of(embedder)
         sha256 = None if model_file is None else model_sha256(model_file)
         model_path = None if model_file is None else str(model_file)
         return embedder.name, int(embedder.dim), getattr(detector, "name", ""), model_path, sha256

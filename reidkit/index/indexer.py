@@ -28,7 +28,7 @@ from reidkit.core.errors import LibraryError, MediaError, ModelError, ReidkitErr
 from reidkit.core.log import get_logger
 from reidkit.core.prefetch import prefetch
 from reidkit.core.runtime import default_threads
-from reidkit.core.types import Detector, Embedder, Frame, Tracker, Tracklet, Tracks
+from reidkit.core.types import Detector, Embedder, Frame, Tracker, Tracklet, Tracks, model_file_of
 from reidkit.embed.crops import CropSampler, CropSamplerConfig
 from reidkit.embed.pooling import TrackletEmbedding, embed_tracklets, encode_thumbnail
 from reidkit.embed.split import split_on_appearance
@@ -244,7 +244,7 @@ class MediaAnalyser:
             tracker_config = TrackerConfig.for_detector(detector)
         self._tracker_config = tracker_config
         self._tracker_factory = tracker_factory
-        calibration = calibration_for(embedder.name)
+        calibration = calibration_for(embedder.name, model_file_of(embedder))
         # None: video tracklets are not cut (switched off, or the model's threshold is a guess).
         self._split_threshold = (
             calibration.threshold if self.options.split_tracklets and calibration.measured else None
@@ -618,7 +618,7 @@ def index_media(
             index=index,
             nprobe=nprobe,
             ef_search=ef_search,
-            model_file=getattr(embedder, "path", None),
+            model_file=model_file_of(embedder),
         ) as library:
             indexer = MediaIndexer(library, analyser)
             for path in files:

@@ -385,7 +385,7 @@ class Library:
         self._recorded_column = _has_column(conn, "media", "recorded_at")
         self._media_cache: dict[int, MediaRecord] = {}  # media_list_for's, for one generation
         self._media_generation = -1
-        self._link_min = link_threshold(LinkRule(), self.model)
+        self._link_min = link_threshold(LinkRule(), self.model, self.model_file)
         self._linked: dict[tuple[str, int], list[Visit]] = {}  # visits linked in memory, per media
         self._vectors_rewritten = False  # by _ensure_vectors: the vector files must be rebuilt
 
@@ -497,6 +497,7 @@ class Library:
                     with lib._transaction() as cur:
                         cur.executemany("INSERT INTO meta(key, value) VALUES (?, ?)", model_meta)
                     lib.model_file, lib.model_sha256 = model_meta[0][1], model_meta[1][1]
+                    lib._link_min = link_threshold(LinkRule(), lib.model, lib.model_file)
             if nprobe is not None or ef_search is not None:
                 if nprobe is not None:
                     lib.nprobe = nprobe
@@ -937,7 +938,8 @@ class Library:
         return (
             rule is None
             or rule == LinkRule()
-            or rule_key(rule, self.model) == rule_key(LinkRule(), self.model)
+            or rule_key(rule, self.model, self.model_file)
+            == rule_key(LinkRule(), self.model, self.model_file)
         )
 
     def _stored_visits(self, visit_ids: list[int]) -> list[Visit]:
@@ -970,7 +972,7 @@ class Library:
 
     def _linked_in_memory(self, media_ids: list[int], rule: LinkRule) -> list[Visit]:
         """The visits of ``media_ids`` linked now by ``rule`` (cached for the session)."""
-        key = rule_key(rule, self.model)
+        key = rule_key(rule, self.model, self.model_file)
         todo = [m for m in media_ids if (key, m) not in self._linked]
         if todo:
             media = {m.id: m for m in self.media_list_for(set(todo))}
@@ -981,7 +983,7 @@ class Library:
             ):
                 record = _tracklet_record(row[:-1])
                 by_media[record.media_id].append((record, np.frombuffer(row[-1], np.float32)))
-            threshold = link_threshold(rule, self.model)
+            threshold = link_threshold(rule, self.model, self.model_file)
             for media_id, pairs in by_media.items():
                 self._linked[(key, media_id)] = (
                     linked_visits(media[media_id], pairs, threshold, rule) if media_id in media else []
@@ -999,7 +1001,7 @@ class Library:
         self._ensure_vectors()
         if self.writable and not self._head_columns:
             self._add_head_columns()
-        key = rule_key(LinkRule(), self.model)
+        key = rule_key(LinkRule(), self.model, self.model_file)
         if not self._has_table("visit_tracklets"):  # a reader of a library from before visits
             log.warning(
                 "%s: a library from before stored visits; linking them in memory (the next `reidkit "
@@ -1429,7 +1431,7 @@ class Library:
                 bump_generation(cur)
         self.model, self.model_file, self.model_sha256 = model, resolved, sha256
         self._footage, self._cohort = None, None
-        self._link_min = link_threshold(LinkRule(), model)
+        self._link_min = link_threshold(LinkRule(), model, resolved)
         self._rebuild_store(f"re-embedded with {model}")
         self._ensure_visits()
 

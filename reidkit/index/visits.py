@@ -63,18 +63,19 @@ def span_of(tracklet_id: int, start: float, end: float, boxes: np.ndarray) -> Li
     return LinkSpan(int(tracklet_id), float(start), float(end), boxes[0], boxes[-1])
 
 
-def link_threshold(rule: LinkRule, model: str) -> float:
-    """The cosine at which ``rule`` links tracklets of ``model``'s vectors."""
+def link_threshold(rule: LinkRule, model: str, model_file: str | None = None) -> float:
+    """The cosine at which ``rule`` links tracklets of ``model``'s vectors (loaded from ``model_file``)."""
     if rule.min_link is not None:
         return float(rule.min_link)
     from reidkit.zoo.calibration import calibration_for
 
-    return float(calibration_for(model).even_odds)
+    return float(calibration_for(model, model_file).even_odds)
 
 
-def rule_key(rule: LinkRule, model: str) -> str:
+def rule_key(rule: LinkRule, model: str, model_file: str | None = None) -> str:
     """The rule with its link threshold resolved for ``model``: equal keys link the same way."""
-    return json.dumps({**asdict(rule), "min_link": round(link_threshold(rule, model), 6)}, sort_keys=True)
+    threshold = link_threshold(rule, model, model_file)
+    return json.dumps({**asdict(rule), "min_link": round(threshold, 6)}, sort_keys=True)
 
 
 def visit_vector(tracklet_vectors: np.ndarray) -> np.ndarray:

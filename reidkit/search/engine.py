@@ -20,7 +20,7 @@ import numpy as np
 from reidkit.core.errors import LibraryError
 from reidkit.core.gallery import Gallery, TrackletHit, Visit, VisitHead
 from reidkit.core.log import get_logger
-from reidkit.core.types import Detector, Embedder
+from reidkit.core.types import Detector, Embedder, model_file_of
 from reidkit.core.vectors import l2_normalise
 from reidkit.embed.factory import build_embedder
 from reidkit.index.visits import visit_vector
@@ -110,7 +110,7 @@ def verdict_for(library: Gallery, query: np.ndarray, rule: VerdictRule = Verdict
     """How "likely" is decided for ``query`` (the library model's vector) in ``library``
     (:mod:`reidkit.search.verdict`), in the library's verdict space (:mod:`.verdict_space`)."""
     space = VerdictSpace.of(library)
-    verdict = decide(space.cohort_vectors() @ space.query(query), calibration_for(space.model), rule)
+    verdict = decide(space.cohort_vectors() @ space.query(query), space.calibration, rule)
     if space.head is None:
         return verdict
     return replace(
@@ -199,7 +199,7 @@ class _Ranking:
         self.library = library
         self.query = query
         self.rule = rule
-        self.threshold = calibration_for(library.model).threshold
+        self.threshold = calibration_for(library.model, library.model_file).threshold
         self.root = Path(library.root).resolve()
         self.heads: dict[int, VisitHead] = {}
         self.asked: set[int] = set()  # tracklet ids whose visit heads were read
@@ -380,7 +380,7 @@ def find_person(
             path=lib.root,
             hint=f"search it with {lib.model!r} or re-index with the other model",
         )
-    lib.check_model_file(getattr(embedder, "path", None))
+    lib.check_model_file(model_file_of(embedder))
     vector = embedder.embed([crop])[0]
     moments, verdict = find_moments(
         lib, vector, top=top, min_score=min_score, rule=rule, verdict_rule=verdict_rule

@@ -80,8 +80,6 @@ def same_person_as(
 ) -> np.ndarray:
     """(M,) bool: the moments the library's own people rule groups with ``moments[best]``, in the
     library's verdict space (:mod:`reidkit.search.verdict_space`), where their scores were made."""
-    from reidkit.zoo.calibration import calibration_for
-
     space = VerdictSpace.of(library)
     ids = sorted({t for m in moments for t in m.tracklet_ids})
     row_of = {t: i for i, t in enumerate(ids)}
@@ -90,7 +88,7 @@ def same_person_as(
         [visit_vector(tracklet_vectors[[row_of[t] for t in m.tracklet_ids]]) for m in moments]
     ).astype(np.float64)
     cohort = space.cohort_vectors().astype(np.float64)
-    own = own_thresholds(vectors @ cohort.T, calibration_for(space.model), rule)
+    own = own_thresholds(vectors @ cohort.T, space.calibration, rule)
     media_ids: dict[str, int] = {}
     together = on_screen_together(
         [media_ids.setdefault(m.media, len(media_ids)) for m in moments],

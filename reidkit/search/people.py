@@ -42,7 +42,6 @@ from reidkit.search.engine import open_library
 from reidkit.search.moments import Moment, MomentRule, make_moment
 from reidkit.search.verdict import VerdictRule
 from reidkit.search.verdict_space import VerdictSpace
-from reidkit.zoo.calibration import calibration_for
 
 CACHE_SIZE = 4  # libraries whose people are kept in memory
 
@@ -157,7 +156,7 @@ def _cluster_people(library: Gallery, media_list: list[MediaRecord], rule: Peopl
     # Visits are compared where the library judges its verdicts (its adapted model's space after
     # `reidkit adapt`, reidkit.search.verdict_space); a person's vector stays the stored vectors'.
     space = VerdictSpace.of(library)
-    calibration = calibration_for(space.model)
+    calibration = space.calibration
     order = {media.id: rank for rank, media in enumerate(media_list)}
     visits = [
         _Visit(order[v.media.id], v.media, v.tracklets, v.tracklet_vectors, v.vector)

@@ -22,6 +22,7 @@ from reidkit.core.gallery import Gallery
 from reidkit.core.head import VerdictHead
 from reidkit.index.visits import visit_vector
 from reidkit.search.moments import Moment
+from reidkit.zoo.calibration import ScoreCalibration, calibration_for
 
 _MAPPED_COHORT: dict[str, tuple[tuple[int, str], np.ndarray, np.ndarray]] = {}
 
@@ -39,6 +40,13 @@ class VerdictSpace:
     def model(self) -> str:
         """The model whose calibration judges scores in this space."""
         return self.library.model if self.head is None else self.head.model
+
+    @property
+    def calibration(self) -> ScoreCalibration:
+        """That model's calibration (the library model's from the file it recorded)."""
+        if self.head is None:
+            return calibration_for(self.library.model, self.library.model_file)
+        return calibration_for(self.head.model)  # adapted models are listed with their sidecar
 
     def mapped(self, vectors: np.ndarray) -> np.ndarray:
         """(N, D) stored vectors, as this space compares them."""

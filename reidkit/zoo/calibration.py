@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 # Rough defaults for unmeasured models. On the shared indoor video with person-reidentification-retail-0287,
 # a query cut from one frame scores 0.9 against the same person's tracklet and 0.37-0.54 against the five
@@ -58,13 +59,19 @@ class ScoreCalibration:
         return -self.bias / self.slope if self.slope > 0 else self.threshold
 
 
-def calibration_for(model: str) -> ScoreCalibration:
-    """The calibration of ``model`` (a registry name or a model file).
+def calibration_for(model: str, model_file: str | Path | None = None) -> ScoreCalibration:
+    """The calibration of ``model`` (a registry name or a model file), loaded from ``model_file`` when
+    known (a library records the file its vectors were made with: a model of one's own has no registry
+    name to find it by).
 
     In order: the ``calibration`` of the model file's sidecar (``reidkit calibrate --write``), the
     registry entry's, or the default for unmeasured models.
     """
-    values = _sidecar_calibration(model) or _registry_calibration(model)
+    values = (
+        (_file_calibration(Path(model_file)) if model_file else {})
+        or _sidecar_calibration(model)
+        or _registry_calibration(model)
+    )
     threshold = float(values.get("threshold", DEFAULT_THRESHOLD))
     slope = float(values.get("logit_slope", DEFAULT_SLOPE))
     # Without a fitted bias, centre the logistic on the threshold: p = 0.5 exactly at the threshold.
@@ -83,12 +90,17 @@ def _registry_calibration(model: str) -> dict[str, float]:
 def _sidecar_calibration(model: str) -> dict[str, float]:
     from reidkit.core.errors import ModelError
     from reidkit.zoo.registry import resolve_model
-    from reidkit.zoo.sidecar import sidecar_path
 
     try:
         path, _ = resolve_model(model, download=False)
     except ModelError:  # not a file and not registered, or not found here: no sidecar to read
         return {}
+    return _file_calibration(path)
+
+
+def _file_calibration(path: Path) -> dict[str, float]:
+    from reidkit.zoo.sidecar import sidecar_path
+
     sidecar = sidecar_path(path)
     if not sidecar.is_file():
         return {}

@@ -57,3 +57,22 @@ def test_calibrate_writes_the_sidecar_that_search_reads(tmp_path: Path, capsys) 
     measured = calibration_for(str(model))
     assert measured.measured and measured.threshold == numbers["threshold"]
     assert measured.slope == numbers["logit_slope"]
+
+
+def test_a_library_of_ones_own_model_file_is_judged_by_that_files_calibration(tmp_path: Path) -> None:
+    from reidkit.embed.factory import build_embedder
+    from reidkit.index.library import Library
+    from reidkit.search.verdict_space import VerdictSpace
+
+    model = tmp_path / "mine.onnx"
+    tiny_colour_model(model)
+    person_folder(tmp_path / "people")
+    assert (
+        main(["calibrate", "-m", str(model), "-d", "folder", "--root", str(tmp_path / "people"), "--write"])
+        == 0
+    )
+    embedder = build_embedder(model)
+    with Library.create_or_open(tmp_path / "lib", embedder.name, embedder.dim, model_file=model) as lib:
+        assert lib.model == "mine" and not calibration_for("mine").measured  # no registry entry
+        judged = VerdictSpace.of(lib).calibration
+        assert judged.measured and judged == calibration_for(str(model))
