@@ -338,7 +338,12 @@ class Library:
         self._conn = conn
         self._lock: _WriterLock | None = None
         self.writable = writable
-        meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+        try:
+            meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+        except sqlite3.OperationalError as exc:  # the first writer made the file, not its tables yet
+            if "no such table" not in str(exc):
+                raise
+            meta = {}
         if "model" not in meta or "dim" not in meta:
             problem = integrity_problem(conn)  # a damaged page, not an interrupted first run
             conn.close()

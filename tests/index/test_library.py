@@ -424,3 +424,12 @@ def test_a_verdict_head_is_stored_with_the_library_seen_by_readers_and_dropped_b
     assert writer.verdict_head is None and reader.verdict_head is None
     writer.close()
     reader.close()
+
+
+def test_a_reader_opening_while_the_first_writer_creates_the_file_sees_no_library_yet(tmp_path: Path) -> None:
+    with sqlite3.connect(tmp_path / "library.sqlite") as conn:  # a database without reidkit's tables yet
+        conn.execute("PRAGMA journal_mode = WAL")
+    conn.close()
+    assert (tmp_path / "library.sqlite").stat().st_size > 0
+    with pytest.raises(LibraryError, match="no model recorded"):
+        Library.open(tmp_path)
