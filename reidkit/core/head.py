@@ -51,6 +51,11 @@ class VerdictHead:
         if set(self.arrays) not in HEAD_KEYS:
             raise ValueError(f"a head has weights {sorted(HEAD_KEYS[0])} or {sorted(HEAD_KEYS[1])}")
 
+    @property
+    def dim(self) -> int:
+        """The dimension of the vectors it maps."""
+        return int(self.arrays["w" if "w" in self.arrays else "w1"].shape[0])
+
     @cached_property
     def sha256(self) -> str:
         return head_digest(self.arrays)

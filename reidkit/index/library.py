@@ -705,10 +705,8 @@ class Library:
             raise LibraryError(
                 "library was opened read-only", path=self.root, hint="use Library.create_or_open"
             )
-        if head is not None and next(iter(head.arrays.values())).shape[0] != self.dim:
-            raise ValueError(
-                f"the head takes {next(iter(head.arrays.values())).shape[0]}-d vectors, not {self.dim}"
-            )
+        if head is not None and head.dim != self.dim:
+            raise ValueError(f"the head maps {head.dim}-d vectors, not this library's {self.dim}-d ones")
         with self._transaction() as cur:
             cur.executemany("DELETE FROM meta WHERE key = ?", [(VERDICT_MODEL_KEY,), (VERDICT_HEAD_KEY,)])
             if head is not None:

@@ -37,13 +37,9 @@ class VerdictSpace:
         return VerdictSpace(library, library.verdict_head)
 
     @property
-    def model(self) -> str:
-        """The model whose calibration judges scores in this space."""
-        return self.library.model if self.head is None else self.head.model
-
-    @property
     def calibration(self) -> ScoreCalibration:
-        """That model's calibration (the library model's from the file it recorded)."""
+        """The calibration that judges scores in this space: the adapted model's, or the library
+        model's (from the file the library recorded)."""
         if self.head is None:
             return calibration_for(self.library.model, self.library.model_file)
         return calibration_for(self.head.model)  # adapted models are listed with their sidecar

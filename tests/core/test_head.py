@@ -20,6 +20,8 @@ def test_a_zero_head_is_the_model_itself_and_every_output_is_unit() -> None:
         "w2": np.ones((3, 8), np.float32),
     }
     np.testing.assert_allclose(np.linalg.norm(apply_head(mlp, x), axis=1), 1.0, atol=1e-6)
+    as_trained = {"w2": mlp["w2"], "w1": mlp["w1"], "b1": mlp["b1"]}  # ResidualHead.arrays' order
+    assert VerdictHead("m", as_trained).dim == VerdictHead("m", {"w": np.zeros((8, 8), np.float32)}).dim == 8
 
 
 def test_a_verdict_head_round_trips_and_refuses_damaged_text() -> None:
