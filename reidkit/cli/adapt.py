@@ -71,9 +71,13 @@ def register(app: typer.Typer) -> None:
             f"{report.stopped}"
         )
         typer.echo(f"model: {report.model_name} -> {report.model_path}")
+        linked = (
+            f", visits linked above {-cal['logit_bias'] / cal['logit_slope']:.3f}"
+            if report.reembedded
+            else ""
+        )
         typer.echo(
-            f"calibration carried over on the library: same person above {cal['threshold']:.3f}, "
-            f"visits linked above {-cal['logit_bias'] / cal['logit_slope']:.3f}"
+            f"calibration carried over on the library: same person above {cal['threshold']:.3f}{linked}"
         )
         typer.echo(
             {

@@ -216,3 +216,22 @@ def test_adapt_by_default_judges_verdicts_with_the_adapted_model_and_ranks_as_be
                 float(mapped @ (visit.mean(0) / np.linalg.norm(visit.mean(0)))), abs=1e-5
             )
     assert [m.score for m in moments] != [m.score for m in before]
+
+
+def test_the_cli_says_what_the_library_now_uses_the_adapted_model_for(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import functools
+
+    import reidkit.adapt
+
+    small = functools.partial(AdaptConfig, crops_per_tracklet=0, min_tracklets=10, min_impostor_pairs=50)
+    monkeypatch.setattr(reidkit.adapt, "AdaptConfig", small)  # the synthetic library's 18 tracklets
+    root = synthetic_library(tmp_path)
+    assert main(["adapt", "--library", str(root), "--apply", "everything"]) == 2
+    assert "--apply is one of verdicts, all, none" in capsys.readouterr().err
+    assert main(["adapt", "--library", str(root), "--epochs", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "ranking by its vectors, unchanged" in out and "visits linked" not in out
+    with Library.open(root) as lib:
+        assert lib.verdict_head is not None and lib.verdict_head.model in out
