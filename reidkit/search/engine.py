@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,7 @@ from reidkit.index.visits import visit_vector
 from reidkit.search.moments import Moment, MomentRule, make_moment, merge_concurrent
 from reidkit.search.one_person import judge
 from reidkit.search.query import load_query
-from reidkit.search.verdict import Verdict, VerdictRule, decide
+from reidkit.search.verdict import Verdict, VerdictRule
 from reidkit.search.verdict_space import VerdictSpace
 from reidkit.zoo.calibration import calibration_for
 
@@ -110,14 +110,7 @@ def verdict_for(library: Gallery, query: np.ndarray, rule: VerdictRule = Verdict
     """How "likely" is decided for ``query`` (the library model's vector) in ``library``
     (:mod:`reidkit.search.verdict`), in the library's verdict space (:mod:`.verdict_space`)."""
     space = VerdictSpace.of(library)
-    verdict = decide(space.cohort_vectors() @ space.query(query), space.calibration, rule)
-    if space.head is None:
-        return verdict
-    return replace(
-        verdict,
-        source=f"{verdict.source}; scores by {space.head.model}, adapted to this library",
-        scored_by=space.head.model,
-    )
+    return space.verdict(space.query(query), rule)
 
 
 def find_moments(
@@ -134,12 +127,13 @@ def find_moments(
 
     Where the library has a verdict head (``reidkit adapt``), the moments keep the stored vectors'
     order, and their scores (which ``min_score`` then bounds) and verdicts are the adapted space's."""
-    verdict = verdict_for(library, query, verdict_rule)
     space = VerdictSpace.of(library)
+    judged_query = space.query(query)
+    verdict = space.verdict(judged_query, verdict_rule)
     if space.head is None:
         moments = search_vector(library, query, top=top, min_score=min_score, rule=rule)
     else:
-        found = space.scored(search_vector(library, query, top=top, rule=rule), space.query(query))
+        found = space.scored(search_vector(library, query, top=top, rule=rule), judged_query)
         moments = [m for m in found if min_score is None or m.score >= min_score]
     return judge(library, moments, verdict, verdict_rule, rule.max_overlap), verdict
 

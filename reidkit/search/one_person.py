@@ -31,7 +31,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from reidkit.index.visits import visit_vector
 from reidkit.search.clustering import average_linkage, on_screen_together, own_thresholds, verdict_margins
 from reidkit.search.moments import Moment
 from reidkit.search.verdict import Verdict, VerdictRule
@@ -81,12 +80,7 @@ def same_person_as(
     """(M,) bool: the moments the library's own people rule groups with ``moments[best]``, in the
     library's verdict space (:mod:`reidkit.search.verdict_space`), where their scores were made."""
     space = VerdictSpace.of(library)
-    ids = sorted({t for m in moments for t in m.tracklet_ids})
-    row_of = {t: i for i, t in enumerate(ids)}
-    tracklet_vectors = space.vectors_of(ids)
-    vectors = np.stack(
-        [visit_vector(tracklet_vectors[[row_of[t] for t in m.tracklet_ids]]) for m in moments]
-    ).astype(np.float64)
+    vectors = space.moment_vectors(moments).astype(np.float64)
     cohort = space.cohort_vectors().astype(np.float64)
     own = own_thresholds(vectors @ cohort.T, space.calibration, rule)
     media_ids: dict[str, int] = {}

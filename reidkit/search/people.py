@@ -165,9 +165,14 @@ def _cluster_people(library: Gallery, media_list: list[MediaRecord], rule: Peopl
     if not visits:
         return []
     visits.sort(key=lambda v: v.start)
-    visit_vectors = np.stack(
-        [v.vector if space.head is None else visit_vector(space.mapped(v.tracklet_vectors)) for v in visits]
-    ).astype(np.float64)
+    if space.head is None:
+        visit_vectors = np.stack([v.vector for v in visits]).astype(np.float64)
+    else:  # every member mapped in one product, then pooled per visit as the stored vectors were
+        mapped = np.split(
+            space.mapped(np.concatenate([v.tracklet_vectors for v in visits])),
+            np.cumsum([len(v.tracklet_vectors) for v in visits])[:-1],
+        )
+        visit_vectors = np.stack([visit_vector(m) for m in mapped]).astype(np.float64)
     similarity = visit_vectors @ visit_vectors.T
     if rule.min_similarity is None:
         # Each visit's own verdict: a query against all the library's other visits.

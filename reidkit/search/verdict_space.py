@@ -22,6 +22,7 @@ from reidkit.core.gallery import Gallery
 from reidkit.core.head import VerdictHead
 from reidkit.index.visits import visit_vector
 from reidkit.search.moments import Moment
+from reidkit.search.verdict import Verdict, VerdictRule, decide
 from reidkit.zoo.calibration import ScoreCalibration, calibration_for
 
 _MAPPED_COHORT: dict[str, tuple[tuple[int, str], np.ndarray, np.ndarray]] = {}
@@ -67,16 +68,30 @@ class VerdictSpace:
             _MAPPED_COHORT["last"] = cached
         return cached[2]
 
-    def scored(self, moments: Sequence[Moment], query: np.ndarray) -> list[Moment]:
-        """``moments`` with each score the cosine of this space's ``query`` (:meth:`query`) to the
-        moment's visit (the mean direction of its tracklets' vectors), in one read; as they are when
-        the space is the stored vectors'."""
-        if self.head is None or not moments:
-            return list(moments)
+    def moment_vectors(self, moments: Sequence[Moment]) -> np.ndarray:
+        """(M, D): each moment's visit vector in this space (the mean direction of its tracklets'
+        vectors), from one read of their vectors."""
         ids = sorted({t for m in moments for t in m.tracklet_ids})
         row_of = {t: i for i, t in enumerate(ids)}
         vectors = self.vectors_of(ids)
-        return [
-            replace(m, score=float(query @ visit_vector(vectors[[row_of[t] for t in m.tracklet_ids]])))
-            for m in moments
-        ]
+        return np.stack([visit_vector(vectors[[row_of[t] for t in m.tracklet_ids]]) for m in moments])
+
+    def scored(self, moments: Sequence[Moment], query: np.ndarray) -> list[Moment]:
+        """``moments`` with each score the cosine of this space's ``query`` (:meth:`query`) to the
+        moment's visit; as they are when the space is the stored vectors'."""
+        if self.head is None or not moments:
+            return list(moments)
+        scores = self.moment_vectors(moments) @ query
+        return [replace(m, score=float(s)) for m, s in zip(moments, scores, strict=True)]
+
+    def verdict(self, query: np.ndarray, rule: VerdictRule) -> Verdict:
+        """The verdict (:func:`reidkit.search.verdict.decide`) for this space's ``query``: its scores
+        against this space's cohort, under this space's calibration."""
+        verdict = decide(self.cohort_vectors() @ query, self.calibration, rule)
+        if self.head is None:
+            return verdict
+        return replace(
+            verdict,
+            source=f"{verdict.source}; scores by {self.head.model}, adapted to this library",
+            scored_by=self.head.model,
+        )
