@@ -105,9 +105,8 @@ class AdaptReport:
 Applied = Literal["verdicts", "all", "none"]
 APPLIED: tuple[Applied, ...] = ("verdicts", "all", "none")
 
-CROPS_SHARE = (
-    0.85  # of a progress bar, for re-reading and embedding crops: most of adapt's time (docs/adapt.md)
-)
+# The share of a progress bar for re-reading and embedding crops: most of adapt's time (docs/adapt.md).
+CROPS_SHARE = 0.85
 
 # Training views: (M, D) unit vectors of the frozen model, the tracklet row (view order) of each, and a
 # few crops for the export's parity check.
