@@ -36,6 +36,7 @@ from typing import Any, Literal
 import numpy as np
 
 from reidkit.adapt.calibration import as_calibration, carry_over, cross_video_pairs, pair_scores
+from reidkit.adapt.cameras import camera_bias
 from reidkit.adapt.config import HeadConfig
 from reidkit.adapt.crops import library_crops, photometric_views
 from reidkit.adapt.labels import LabelRule, LibraryView, PseudoLabels, label_agreement, pseudo_labels
@@ -64,6 +65,10 @@ class AdaptConfig:
     min_impostor_pairs: int = 1000
     seed: int = 0
     labels: LabelRule = field(default_factory=LabelRule)
+    # A direction of the videos' mean vectors whose F-ratio (between videos over within) is this many
+    # times the median direction's is the cameras' light, not their people, and is projected out before
+    # training (reidkit/adapt/cameras.py); 0 keeps every direction.
+    camera_bias: float = 4.0
 
 
 @dataclass
@@ -90,6 +95,12 @@ class AdaptReport:
     parity: dict[str, Any]
     seconds: dict[str, float]
     applied: Applied  # what the library now uses the adapted model for
+    camera_bias: dict[str, Any]  # the cameras' directions found (CameraBias.to_dict)
+    # The library model with the cameras' directions removed (the adapted model's first head), when
+    # some were found: the library ranks with it after ``apply="verdicts"``.
+    debiased_name: str | None
+    debiased_path: str | None
+    ranking_model: str  # the model whose vectors the library ranks with now
 
     @property
     def reembedded(self) -> bool:
@@ -173,7 +184,8 @@ def adapt_library(
 
     from reidkit.adapt.export import check_composed, compose_onnx
     from reidkit.adapt.head import ResidualHead, train_head
-    from reidkit.core.head import VerdictHead, apply_head, head_digest
+    from reidkit.core.files import sha256_file
+    from reidkit.core.head import VerdictHead, apply_head, apply_heads, head_digest
     from reidkit.embed.factory import build_embedder
     from reidkit.index.library import Library
     from reidkit.zoo.adapted import adapted_dir, record_adapted
@@ -227,10 +239,20 @@ def adapt_library(
                 hint="index more footage from more cameras first (the library is left as it is)",
             )
         before = pair_scores(base_vectors, pairs)
+        bias = camera_bias(base_vectors, view.cameras, config.camera_bias)
+        # The head's inputs: the stored crop vectors and the training views, the cameras' directions
+        # removed when there are some (the head starts at zero: before training, the adapted model is
+        # the library model, debiased).
+        pre = [bias.head] if bias else []
+        inputs = {i: apply_heads(pre, v) for i, v in stored.items()}
+        x = apply_heads(pre, x)
+        vectors = _tracklet_vectors(inputs, view)
+        debiased_numbers = carry_over(base_calibration, before, pair_scores(vectors, pairs))
+        calibration = as_calibration(debiased_numbers) if bias else base_calibration
+        if bias:
+            say(f"the cameras' light: {bias.summary()}")
         cfg = replace(config.head, seed=config.seed)
         head = ResidualHead(dim, cfg.hidden)
-        calibration = base_calibration
-        vectors = base_vectors
         labels: PseudoLabels | None = None
         rounds: list[RoundReport] = []
         stopped = f"{config.epochs} epochs done"
@@ -268,77 +290,124 @@ def adapt_library(
             )
             done(crops_end + (train_end - crops_end) * trained / max(1, config.epochs))
             arrays = head.arrays()
-            adapted_crops = {i: apply_head(arrays, v) for i, v in stored.items()}
+            adapted_crops = {i: apply_head(arrays, v) for i, v in inputs.items()}
             vectors = _tracklet_vectors(adapted_crops, view)
             calibration = as_calibration(carry_over(base_calibration, before, pair_scores(vectors, pairs)))
         seconds["train"] = time.perf_counter() - t0
 
         arrays = head.arrays()
-        adapted_crops = {i: apply_head(arrays, v) for i, v in stored.items()}
+        adapted_crops = {i: apply_head(arrays, v) for i, v in inputs.items()}
         numbers = carry_over(
             base_calibration, before, pair_scores(_tracklet_vectors(adapted_crops, view), pairs)
         )
-        numbers["measured_on"] = f"library {root.resolve()} (carried over from {name}, no labels)"
-        digest = head_digest(arrays)
-        model_name = f"{name}-adapted-{digest[:8]}"
+        measured_on = f"library {root.resolve()} (carried over from {name}, no labels)"
+        numbers["measured_on"] = debiased_numbers["measured_on"] = measured_on
+        model_name = f"{name}-adapted-{head_digest(arrays)[:8]}"
         out = Path(output).expanduser() if output else adapted_dir() / f"{model_name}.onnx"
         t0 = time.perf_counter()
         base_sidecar = read_sidecar(base_path) or {}
         spec = MODELS.find(name)
         input_spec = spec.input if spec is not None else embedder.input_spec  # type: ignore[attr-defined]
-        compose_onnx(base_path, arrays, out)
         if not parity_crops:
             parity_crops = [
                 np.random.default_rng(0).integers(0, 255, (256, 128, 3), dtype=np.uint8) for _ in range(4)
             ]
-        parity = check_composed(base_path, out, arrays, parity_crops, input_spec)
-        from reidkit.core.files import sha256_file
-
-        sha = sha256_file(out)
-        record = {
+        base_record = {
             "base_model": name,
             "base_file": str(base_path.resolve()),
             "base_sha256": library.model_sha256,
             "base_family": spec.family if spec is not None else "",
             "base_licence": spec.licence if spec is not None else "",
             "library": str(root.resolve()),
-            "sha256": sha,
-            "created_at": time.time(),
-            "changed": "a residual head after the base graph's L2-normalised output "
-            + (f"(MLP, {config.head.hidden} hidden)" if config.head.hidden else "(linear, no bias)")
-            + "; the base graph's weights are unchanged",
-            "head_change": round(float(np.linalg.norm(arrays["w"] if "w" in arrays else arrays["w2"])), 4),
-            "tracklets": len(view.tracklets),
-            "media": len(view.media),
-            "training_views": len(x),
-            "cannot_link_pairs": len(labels.cannot_link),
-            "people": labels.n_people,
-            "cross_camera_people": labels.cross_camera_people(),
-            "rounds": [asdict(r) for r in rounds],
-            "stopped": stopped,
-            "config": json.loads(json.dumps(asdict(config), default=str)),
+            "camera_bias": bias.to_dict(),
         }
-        write_sidecar(
+
+        def write_model(
+            target: Path,
+            heads: list[dict[str, np.ndarray]],
+            calibration: dict[str, Any],
+            record: dict[str, Any],
+        ) -> tuple[str, Any]:
+            """Compose and check one model of base graph + ``heads`` and write its sidecar; its sha256
+            and parity."""
+            compose_onnx(base_path, heads, target)
+            parity = check_composed(base_path, target, heads, parity_crops, input_spec)
+            sha = sha256_file(target)
+            write_sidecar(
+                target,
+                input_spec,
+                input_name=base_sidecar.get("input_name", "images"),
+                output_name="embeddings",
+                output_dim=dim,
+                dynamic_batch=base_sidecar.get("dynamic_batch", True),
+                normalised=False,
+                precision="fp32",
+                source={"adapted_from": name},
+                parity=asdict(parity),
+                calibration=calibration,
+                adaptation={**base_record, **record, "sha256": sha, "created_at": time.time()},
+            )
+            return sha, parity
+
+        removed = (
+            f"the cameras' {len(bias.directions)} direction(s) projected out of the base graph's "
+            "L2-normalised output"
+        )
+        debiased_name = debiased_out = debiased_sha = None
+        if bias:
+            debiased_name = f"{name}-debiased-{head_digest(bias.head)[:8]}"
+            debiased_out = out.with_name(f"{debiased_name}.onnx")
+            debiased_sha, _ = write_model(
+                debiased_out,
+                pre,
+                debiased_numbers,
+                {"changed": removed + "; the base graph's weights are unchanged"},
+            )
+            record_adapted(debiased_name, debiased_out)
+        sha, parity = write_model(
             out,
-            input_spec,
-            input_name=base_sidecar.get("input_name", "images"),
-            output_name="embeddings",
-            output_dim=dim,
-            dynamic_batch=base_sidecar.get("dynamic_batch", True),
-            normalised=False,
-            precision="fp32",
-            source={"adapted_from": name},
-            parity=asdict(parity),
-            calibration=numbers,
-            adaptation=record,
+            [*pre, arrays],
+            numbers,
+            {
+                "changed": (removed + ", then " if bias else "")
+                + "a residual head after the base graph's L2-normalised output "
+                + (f"(MLP, {config.head.hidden} hidden)" if config.head.hidden else "(linear, no bias)")
+                + "; the base graph's weights are unchanged",
+                "head_change": round(
+                    float(np.linalg.norm(arrays["w"] if "w" in arrays else arrays["w2"])), 4
+                ),
+                "tracklets": len(view.tracklets),
+                "media": len(view.media),
+                "training_views": len(x),
+                "cannot_link_pairs": len(labels.cannot_link),
+                "people": labels.n_people,
+                "cross_camera_people": labels.cross_camera_people(),
+                "rounds": [asdict(r) for r in rounds],
+                "stopped": stopped,
+                "config": json.loads(json.dumps(asdict(config), default=str)),
+            },
         )
         record_adapted(model_name, out)
         seconds["export"] = time.perf_counter() - t0
         say(f"adapted model: {model_name} ({out})")
         t0 = time.perf_counter()
+        ranking_model = name
         if apply == "all":
             library.replace_vectors(model_name, out, adapted_crops, model_file_sha256=sha)
+            ranking_model = model_name
             say(f"library re-embedded with {model_name}")
+        elif apply == "verdicts" and debiased_name is not None and debiased_out is not None:
+            # The stored vectors lose the cameras' directions (the ranking changes: a photo is mapped
+            # the same way), and the head of the new vectors judges, in one transaction.
+            library.replace_vectors(
+                debiased_name,
+                debiased_out,
+                inputs,
+                model_file_sha256=debiased_sha,
+                verdict_head=VerdictHead(model_name, arrays),
+            )
+            ranking_model = debiased_name
+            say(f"library re-embedded with {debiased_name}; its verdicts are judged with {model_name}")
         elif apply == "verdicts":
             library.set_verdict_head(VerdictHead(model_name, arrays))
             say(f"the library's verdicts are judged with {model_name}; its vectors are unchanged")
@@ -361,6 +430,10 @@ def adapt_library(
         parity=asdict(parity),
         seconds=seconds,
         applied=apply,
+        camera_bias=bias.to_dict(),
+        debiased_name=debiased_name,
+        debiased_path=None if debiased_out is None else str(debiased_out),
+        ranking_model=ranking_model,
     )
 
 

@@ -1,9 +1,10 @@
-"""The adapted model as one ONNX file: the library model's own graph, its output L2-normalised, then the
-trained head (:class:`~reidkit.adapt.head.ResidualHead`) written as ONNX ops.
+"""The adapted model as one ONNX file: the library model's own graph, its output L2-normalised, then its
+heads (the cameras' directions removed, :mod:`reidkit.adapt.cameras`; the trained
+:class:`~reidkit.adapt.head.ResidualHead`) written as ONNX ops.
 
 The base graph is copied untouched (no re-export from torch: the library's model may be any ONNX
 file), so the adapted model runs wherever the base one ran. The composed file is checked like every
-reidkit export: it and the numpy head applied to the base model's outputs see the same crops
+reidkit export: it and the numpy heads applied to the base model's outputs see the same crops
 (:func:`reidkit.export.onnx.compare`), and an export outside tolerance raises ``ModelError``.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,47 +25,41 @@ from reidkit.zoo.registry import InputSpec
 OUTPUT_NAME = "embeddings"
 
 
-def compose_onnx(base: Path, head: dict[str, np.ndarray], out: Path) -> None:
-    """Write ``base``'s graph followed by L2 normalisation and ``head`` (numpy weights) to ``out``."""
+def compose_onnx(base: Path, heads: Sequence[dict[str, np.ndarray]], out: Path) -> None:
+    """Write ``base``'s graph followed by ``heads`` (numpy weights, applied in order, each on the
+    L2-normalised output of the one before, as :func:`~reidkit.core.head.apply_heads`) to ``out``."""
     import onnx
-    from onnx import helper, numpy_helper
+    from onnx import helper
 
+    if not heads:
+        raise ValueError("compose_onnx needs at least one head")
     model = onnx.load(str(base))
     graph = model.graph
     if len(graph.output) != 1:
         raise ModelError(f"expected one output, the graph has {len(graph.output)}", path=base)
     raw = graph.output[0].name
-    prefix = "adapt_"
-    internal = f"{prefix}raw"
+    internal = "adapt_raw"
     for node in graph.node:  # the base output becomes an internal tensor
         node.output[:] = [internal if name == raw else name for name in node.output]
         node.input[:] = [internal if name == raw else name for name in node.input]
-    dim = int(next(iter(head.values())).shape[-1] if "w" in head else head["w2"].shape[1])
-    flat = f"{prefix}flat"
-    nodes = [
-        helper.make_node("Flatten", [internal], [flat], axis=1, name=f"{prefix}flatten"),
-        helper.make_node("LpNormalization", [flat], [f"{prefix}x"], axis=1, p=2, name=f"{prefix}l2"),
-    ]
-    inits = []
-    if "w" in head:
-        inits.append(numpy_helper.from_array(head["w"].astype(np.float32), f"{prefix}w"))
-        nodes.append(helper.make_node("MatMul", [f"{prefix}x", f"{prefix}w"], [f"{prefix}branch"]))
-    else:
-        inits += [
-            numpy_helper.from_array(head["w1"].astype(np.float32), f"{prefix}w1"),
-            numpy_helper.from_array(head["b1"].astype(np.float32), f"{prefix}b1"),
-            numpy_helper.from_array(head["w2"].astype(np.float32), f"{prefix}w2"),
-        ]
-        nodes += [
-            helper.make_node("MatMul", [f"{prefix}x", f"{prefix}w1"], [f"{prefix}h0"]),
-            helper.make_node("Add", [f"{prefix}h0", f"{prefix}b1"], [f"{prefix}h1"]),
-            helper.make_node("Relu", [f"{prefix}h1"], [f"{prefix}h"]),
-            helper.make_node("MatMul", [f"{prefix}h", f"{prefix}w2"], [f"{prefix}branch"]),
-        ]
-    nodes.append(helper.make_node("Add", [f"{prefix}x", f"{prefix}branch"], [OUTPUT_NAME]))
+    nodes = [helper.make_node("Flatten", [internal], ["adapt_flat"], axis=1, name="adapt_flatten")]
+    inits: list[Any] = []
+    current = "adapt_flat"
+    for step, head in enumerate(heads):
+        prefix = f"adapt{step}_"
+        output = OUTPUT_NAME if step == len(heads) - 1 else f"{prefix}out"
+        nodes.append(
+            helper.make_node("LpNormalization", [current], [f"{prefix}x"], axis=1, p=2, name=f"{prefix}l2")
+        )
+        head_nodes, head_inits = _head_ops(head, prefix, f"{prefix}x", output)
+        nodes += head_nodes
+        inits += head_inits
+        current = output
     graph.node.extend(nodes)
     graph.initializer.extend(inits)
     batch = graph.output[0].type.tensor_type.shape.dim[0]
+    last = heads[-1]
+    dim = int(last["w"].shape[1] if "w" in last else last["w2"].shape[1])
     del graph.output[:]
     graph.output.append(
         helper.make_tensor_value_info(
@@ -72,6 +68,25 @@ def compose_onnx(base: Path, head: dict[str, np.ndarray], out: Path) -> None:
     )
     onnx.checker.check_model(model)
     _save_atomic(model, out)
+
+
+def _head_ops(head: dict[str, np.ndarray], prefix: str, x: str, output: str) -> tuple[list[Any], list[Any]]:
+    """The nodes and initialisers of ``output = x + branch(x)`` (a linear or one-hidden-layer head)."""
+    from onnx import helper, numpy_helper
+
+    names = sorted(head)
+    inits = [numpy_helper.from_array(head[k].astype(np.float32), f"{prefix}{k}") for k in names]
+    if "w" in head:
+        nodes = [helper.make_node("MatMul", [x, f"{prefix}w"], [f"{prefix}branch"])]
+    else:
+        nodes = [
+            helper.make_node("MatMul", [x, f"{prefix}w1"], [f"{prefix}h0"]),
+            helper.make_node("Add", [f"{prefix}h0", f"{prefix}b1"], [f"{prefix}h1"]),
+            helper.make_node("Relu", [f"{prefix}h1"], [f"{prefix}h"]),
+            helper.make_node("MatMul", [f"{prefix}h", f"{prefix}w2"], [f"{prefix}branch"]),
+        ]
+    nodes.append(helper.make_node("Add", [x, f"{prefix}branch"], [output]))
+    return nodes, inits
 
 
 def _save_atomic(model: Any, out: Path) -> None:
@@ -91,17 +106,17 @@ def _save_atomic(model: Any, out: Path) -> None:
 def check_composed(
     base: Path,
     composed: Path,
-    head: dict[str, np.ndarray],
+    heads: Sequence[dict[str, np.ndarray]],
     crops: list[np.ndarray],
     spec: InputSpec,
     min_cosine: float = 0.9999,
 ) -> Parity:
-    """Run both models on ``crops``: the composed model must equal the head applied to the base output."""
-    from reidkit.core.head import apply_head
+    """Run both models on ``crops``: the composed model must equal the heads applied to the base output."""
+    from reidkit.core.head import apply_heads
     from reidkit.core.runtime import create_session, prepare_batch, run_batched
 
     batch = prepare_batch(crops, spec)
-    reference = apply_head(head, run_batched(create_session(base, 1), batch, 8).reshape(len(crops), -1))
+    reference = apply_heads(heads, run_batched(create_session(base, 1), batch, 8).reshape(len(crops), -1))
     candidate = run_batched(create_session(composed, 1), batch, 8).reshape(len(crops), -1)
     parity = compare(reference, candidate)
     if parity.cosine_min < min_cosine:

@@ -296,7 +296,12 @@ class LibraryWorker:
             report = adapt_library(self.root, config=AdaptConfig(), progress=step, share=share)
         except ReidkitError as exc:  # too little footage, say: the hint is what to do about it
             raise ReidkitError(f"{exc.message} — {exc.hint}" if exc.hint else exc.message) from None
-        job.message = f"verdicts judged by {report.model_name} ({report.stopped})"
+        ranking = (
+            f"; ranking by {report.ranking_model} (the cameras' light removed)"
+            if report.ranking_model != report.base_model
+            else ""
+        )
+        job.message = f"verdicts judged by {report.model_name}{ranking} ({report.stopped})"
 
     def _remove(self, job: Job) -> None:
         from reidkit.index.library import Library

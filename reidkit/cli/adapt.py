@@ -71,17 +71,22 @@ def register(app: typer.Typer) -> None:
             f"{report.stopped}"
         )
         typer.echo(f"model: {report.model_name} -> {report.model_path}")
-        linked = (
-            f", visits linked above {-cal['logit_bias'] / cal['logit_slope']:.3f}"
-            if report.reembedded
-            else ""
-        )
+        if report.debiased_name:
+            typer.echo(f"the cameras' light: {report.camera_bias['summary']}")
+            typer.echo(f"  model without it: {report.debiased_name} -> {report.debiased_path}")
+        linked = f", visits linked above {cal['link_threshold']:.3f}" if report.reembedded else ""
         typer.echo(
             f"calibration carried over on the library: same person above {cal['threshold']:.3f}{linked}"
         )
+        verdicts = (
+            f"library: ranking by {report.ranking_model} (re-embedded without the cameras' light), "
+            f"scores and verdicts by {report.model_name}"
+            if report.ranking_model != report.base_model
+            else f"library: scores and verdicts by {report.model_name}; ranking by its vectors, unchanged"
+        )
         typer.echo(
             {
-                "verdicts": f"library: scores and verdicts by {report.model_name}; ranking by its vectors, unchanged",
+                "verdicts": verdicts,
                 "all": f"library re-embedded with {report.model_name}",
                 "none": "library unchanged (--apply none)",
             }[report.applied]

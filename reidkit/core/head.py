@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -30,6 +31,13 @@ def apply_head(arrays: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:
     else:
         y = x + np.maximum(x @ arrays["w1"] + arrays["b1"], 0.0) @ arrays["w2"]
     return l2_normalise(y)
+
+
+def apply_heads(heads: Sequence[dict[str, np.ndarray]], x: np.ndarray) -> np.ndarray:
+    """``heads`` applied in order, each on the unit output of the one before (as the composed ONNX runs)."""
+    for arrays in heads:
+        x = apply_head(arrays, x)
+    return l2_normalise(np.asarray(x, np.float32).reshape(-1, np.shape(x)[-1]))
 
 
 def head_digest(arrays: dict[str, np.ndarray]) -> str:

@@ -264,6 +264,11 @@ def _blob(array: np.ndarray, dtype: type) -> bytes:
     return np.ascontiguousarray(array, dtype=dtype).tobytes()
 
 
+def _verdict_head_rows(head: VerdictHead) -> list[tuple[str, str]]:
+    """The meta rows that store ``head`` (:attr:`Library.verdict_head` reads them)."""
+    return [(VERDICT_HEAD_KEY, head.to_json()), (VERDICT_MODEL_KEY, f"{head.model} {head.sha256}")]
+
+
 def _unit(vector: np.ndarray) -> np.ndarray:
     return l2_normalise(np.asarray(vector).reshape(-1))
 
@@ -710,10 +715,7 @@ class Library:
         with self._transaction() as cur:
             cur.executemany("DELETE FROM meta WHERE key = ?", [(VERDICT_MODEL_KEY,), (VERDICT_HEAD_KEY,)])
             if head is not None:
-                cur.executemany(
-                    "INSERT INTO meta(key, value) VALUES (?, ?)",
-                    [(VERDICT_HEAD_KEY, head.to_json()), (VERDICT_MODEL_KEY, f"{head.model} {head.sha256}")],
-                )
+                cur.executemany("INSERT INTO meta(key, value) VALUES (?, ?)", _verdict_head_rows(head))
 
     def _measure_footage(self) -> FootageScores:
         footage = FootageScores()
@@ -1374,6 +1376,7 @@ class Library:
         crop_vectors: dict[int, np.ndarray],
         *,
         model_file_sha256: str | None = None,
+        verdict_head: VerdictHead | None = None,
     ) -> None:
         """Re-embed the library with another model of the same dimension, all or nothing.
 
@@ -1382,7 +1385,8 @@ class Library:
         SQLite transaction switches the vectors and the model's name, file and sha256, drops the stored
         visits and footage scores (linked and measured with the old vectors: made again) and unlists the
         vector files, so an interruption after it (kill -9 included) leaves a library whose vector files
-        are rebuilt from SQLite on open; before it, the old library is untouched.
+        are rebuilt from SQLite on open; before it, the old library is untouched. A verdict head of the
+        old vectors is dropped; ``verdict_head`` (one of the new vectors) is stored in the same transaction.
         """
         if not self.writable:
             raise LibraryError(
@@ -1391,6 +1395,10 @@ class Library:
         ids = [int(r[0]) for r in self._conn.execute("SELECT id FROM tracklets ORDER BY id")]
         if set(crop_vectors) != set(ids):
             raise ValueError("replace_vectors needs new crop vectors for every tracklet, and only those")
+        if verdict_head is not None and verdict_head.dim != self.dim:
+            raise ValueError(
+                f"the head maps {verdict_head.dim}-d vectors, not this library's {self.dim}-d ones"
+            )
         counts = dict(
             self._conn.execute(
                 "SELECT tracklet_id, COUNT(*) FROM crop_vectors GROUP BY tracklet_id"
@@ -1424,6 +1432,10 @@ class Library:
                 "DELETE FROM meta WHERE key = ?",
                 [(VISITS_KEY,), (FOOTAGE_KEY,), (VERDICT_MODEL_KEY,), (VERDICT_HEAD_KEY,)],
             )
+            if verdict_head is not None:
+                cur.executemany(
+                    "INSERT INTO meta(key, value) VALUES (?, ?)", _verdict_head_rows(verdict_head)
+                )
             if has_store_tables(self._conn):
                 # The vector files are stale now: unlisted and retired (pending_files), so that a
                 # writer after a kill here deletes them and rebuilds, as after any rebuild's commit.

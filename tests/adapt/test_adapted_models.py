@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,8 @@ import pytest
 from reidkit.adapt import AdaptConfig, adapt_library
 from reidkit.adapt.export import check_composed, compose_onnx
 from reidkit.cli import main
-from reidkit.core.head import apply_head
+from reidkit.core.head import apply_head, apply_heads
+from reidkit.core.vectors import l2_normalise
 from reidkit.embed.factory import build_embedder
 from reidkit.index.library import Library
 from reidkit.zoo.calibration import calibration_for
@@ -36,27 +38,31 @@ def crops(n: int, seed: int = 0) -> list[np.ndarray]:
     ]
 
 
-@pytest.mark.parametrize("head_kind", ["linear", "mlp"])
-def test_composed_model_is_base_plus_head(tmp_path: Path, head_kind: str) -> None:
+@pytest.mark.parametrize("head_kind", ["linear", "mlp", "projection then mlp"])
+def test_composed_model_is_base_plus_heads(tmp_path: Path, head_kind: str) -> None:
     base = tiny_reid_onnx(tmp_path / "base.onnx", DIM)
     rng = np.random.default_rng(1)
-    if head_kind == "linear":
-        head = {"w": rng.normal(0, 0.3, (DIM, DIM)).astype(np.float32)}
-    else:
-        head = {
-            "w1": rng.normal(0, 0.3, (DIM, 5)).astype(np.float32),
-            "b1": rng.normal(0, 0.1, 5).astype(np.float32),
-            "w2": rng.normal(0, 0.3, (5, DIM)).astype(np.float32),
-        }
+    mlp = {
+        "w1": rng.normal(0, 0.3, (DIM, 5)).astype(np.float32),
+        "b1": rng.normal(0, 0.1, 5).astype(np.float32),
+        "w2": rng.normal(0, 0.3, (5, DIM)).astype(np.float32),
+    }
+    direction = l2_normalise(rng.normal(size=(1, DIM)))
+    heads = {
+        "linear": [{"w": rng.normal(0, 0.3, (DIM, DIM)).astype(np.float32)}],
+        "mlp": [mlp],
+        "projection then mlp": [{"w": -(direction.T @ direction)}, mlp],
+    }[head_kind]
     out = tmp_path / "adapted.onnx"
-    compose_onnx(base, head, out)
-    parity = check_composed(base, out, head, crops(6), TINY_INPUT)
+    compose_onnx(base, heads, out)
+    assert len(_heads_of(str(out))) == len(heads)
+    parity = check_composed(base, out, heads, crops(6), TINY_INPUT)
     assert parity.cosine_min > 0.9999
     base_vectors = build_embedder(base).embed(crops(6, 2))
     adapted = build_embedder(out)  # its sidecar is not written yet: fed by its input shape
     assert adapted.dim == DIM
     # The head changes the vectors (a test of a head that did nothing could not fail).
-    assert float(np.min(np.sum(apply_head(head, base_vectors) * base_vectors, axis=1))) < 0.99
+    assert float(np.min(np.sum(apply_heads(heads, base_vectors) * base_vectors, axis=1))) < 0.99
 
 
 def synthetic_library(tmp_path: Path) -> Path:
@@ -81,9 +87,7 @@ def synthetic_library(tmp_path: Path) -> Path:
             )
             for i, p in enumerate(people)
         ]
-    vector_library(
-        tmp_path / "lib", base, {k: v * 4 for k, v in media.items()} if False else media, DIM
-    ).close()
+    vector_library(tmp_path / "lib", base, media, DIM).close()
     return tmp_path / "lib"
 
 
@@ -123,7 +127,7 @@ def test_adapt_library_end_to_end(tmp_path: Path, adapted_dir: Path) -> None:
     assert card["tracklets"] == 18 and card["rounds"]
     np.testing.assert_allclose(
         embedder.embed(pictures),
-        apply_head(_head_of(report.model_path), base.embed(pictures)),
+        apply_heads(_heads_of(report.model_path), base.embed(pictures)),
         atol=1e-5,
     )
     # Search works on the re-embedded library with the adapted model, found by the library's name for it.
@@ -132,16 +136,17 @@ def test_adapt_library_end_to_end(tmp_path: Path, adapted_dir: Path) -> None:
     assert embedder_for(Library.open(root)).name == report.model_name
 
 
-def _head_of(path: str) -> dict[str, np.ndarray]:
+def _heads_of(path: str) -> list[dict[str, np.ndarray]]:
+    """The heads a composed model file applies, in order, read from its initialisers."""
     import onnx
     from onnx import numpy_helper
 
-    model = onnx.load(path)
-    return {
-        i.name.removeprefix("adapt_"): numpy_helper.to_array(i)
-        for i in model.graph.initializer
-        if i.name.startswith("adapt_")
-    }
+    heads: dict[int, dict[str, np.ndarray]] = {}
+    for init in onnx.load(path).graph.initializer:
+        found = re.fullmatch(r"adapt(\d+)_(\w+)", init.name)
+        if found:
+            heads.setdefault(int(found[1]), {})[found[2]] = numpy_helper.to_array(init)
+    return [heads[k] for k in sorted(heads)]
 
 
 def test_models_command_lists_adapted_models_with_their_library(
@@ -202,7 +207,7 @@ def test_adapt_by_default_judges_verdicts_with_the_adapted_model_and_ranks_as_be
         np.testing.assert_array_equal(lib.tracklet_vectors()[1], before_vectors)  # ranking untouched
         head = lib.verdict_head
         assert head is not None and head.model == report.model_name
-        for key, weights in _head_of(report.model_path).items():  # the exported model's own head
+        for key, weights in _heads_of(report.model_path)[-1].items():  # the exported model's own head
             np.testing.assert_array_equal(head.arrays[key], weights)
         moments, verdict = find_moments(lib, query, top=10)
     assert verdict.scored_by == report.model_name

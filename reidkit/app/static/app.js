@@ -468,11 +468,12 @@ function stopPlayer() { cancelAnimationFrame(state.draw); state.playing = null; 
 // ---------------------------------------------------------------------------------------- library
 function jobsPanel() { return h("section", { class: "panel", id: "jobs-panel" }, h("h1", {}, "Jobs"), h("div", { id: "jobs" })); }
 
-// reidkit adapt: the library's verdicts judged by a model fine-tuned on its own footage (its ranking stays).
+// reidkit adapt: the library's verdicts judged by a model fine-tuned on its own footage (its ranking
+// stays, unless the cameras' own light was found and removed from the vectors).
 function adaptPanel() {
   const judged = state.status?.verdict_model;
   return h("section", { class: "panel", id: "adapt-panel" }, h("h1", {}, "Adapt to this footage"),
-    h("p", { class: "small muted" }, "Fine-tunes the model's last step on this library's own people (no labels: each track is one person, people on screen together are two), then judges “likely the same person” with it. The order of results stays as it is. Takes minutes; needs torch on the server."),
+    h("p", { class: "small muted" }, "Fine-tunes the model's last step on this library's own people (no labels: each track is one person, people on screen together are two), then judges “likely the same person” with it. Where the cameras are lit so differently that every video's people look alike, that light is removed from the library's vectors first, which changes the order of results; otherwise the order stays as it is. Takes minutes; needs torch on the server."),
     h("p", { class: "row" }, h("button", { id: "adapt-button", onclick: () => attempt(async () => {
       await api("POST", "/api/library/adapt"); say("Adapting the model to this footage…", "info"); }) }, judged ? "Adapt again" : "Adapt"),
       h("span", { class: "small muted", id: "adapt-state" }, judged ? `Verdicts are judged by ${judged}.` : "Verdicts are judged by the library's own model.")));
