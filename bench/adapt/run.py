@@ -6,7 +6,9 @@
 The library is the one bench/crosscam builds (``<out>/cache/library_<model>``, indexed when missing);
 it is copied, the copy is adapted (``reidkit.adapt.adapt_library``, adapted models go to
 ``<out>/cache/adapted``; by default the library judges its verdicts with the adapted model and ranks
-as before), a second copy is re-embedded with the same model (``--apply all``), and all three are
+as before, or with the cameras' light removed when adapt found some: then a copy without the verdict
+head shows what removing it alone does), a second copy is re-embedded with the same model
+(``--apply all``), and all of them are
 searched with every query of the footage, as
 ``bench/crosscam/run.py`` and ``bench/crosscam/verdicts.py`` search them. ``--light`` composes the same
 people and walks under another lighting (a second dev set). ``--set key=value`` overrides an
@@ -115,11 +117,28 @@ def main(argv: Sequence[str] | None = None) -> None:
         }
     )
     adapted.close()
+    if report.debiased_name:
+        # What removing the cameras' light alone does: the same copy without the verdict head.
+        debiased = copy.with_name(copy.name + "_debiased")
+        shutil.rmtree(debiased, ignore_errors=True)
+        shutil.copytree(copy, debiased)
+        with Library.open_for_writing(debiased) as lib:
+            lib.set_verdict_head(None)
+        lib = Library.open(debiased)
+        rows.insert(
+            1,
+            {
+                "library": f"the cameras' light removed ({report.debiased_name})",
+                "tracklets": len(lib),
+                **search_metrics(bench, truth, lib, absent, args.top),
+            },
+        )
+        lib.close()
     # The same adapted model applied to ranking too (``--apply all``): a copy re-embedded as adapt does.
     everything = copy.with_name(copy.name + "_all")
     shutil.rmtree(everything, ignore_errors=True)
     shutil.copytree(copy, everything)
-    with Library.create_or_open(everything, model, base.dim) as lib:
+    with Library.open_for_writing(everything) as lib:
         head = lib.verdict_head
         assert head is not None and head.model == report.model_name
         crops = {t.id: head.map(lib.crop_vectors(t.id)) for t in lib.tracklets()}
@@ -140,6 +159,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             f"  round {r.round}: {r.people} people, {r.cross_camera_people} in several videos, agreement {r.agreement}, losses {[round(x, 3) for x in r.losses]}"
         )
     print(f"  calibration {report.calibration}")
+    print(f"  the cameras' light: {report.camera_bias['summary']}")
     print()
     print_table(rows, list(rows[0]))
     if args.json:
