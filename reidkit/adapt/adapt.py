@@ -36,7 +36,7 @@ from typing import Any, Literal
 import numpy as np
 
 from reidkit.adapt.calibration import as_calibration, carry_over, cross_video_pairs, pair_scores
-from reidkit.adapt.cameras import camera_bias
+from reidkit.adapt.camera_light import camera_bias
 from reidkit.adapt.config import HeadConfig
 from reidkit.adapt.crops import library_crops, photometric_views
 from reidkit.adapt.labels import LabelRule, LibraryView, PseudoLabels, label_agreement, pseudo_labels
@@ -67,7 +67,7 @@ class AdaptConfig:
     labels: LabelRule = field(default_factory=LabelRule)
     # A direction of the videos' mean vectors whose F-ratio (between videos over within) is this many
     # times the median direction's is the cameras' light, not their people, and is projected out before
-    # training (reidkit/adapt/cameras.py); 0 keeps every direction.
+    # training (reidkit/adapt/camera_light.py); 0 keeps every direction.
     camera_bias: float = 4.0
 
 

@@ -1,5 +1,5 @@
 """The adapted model as one ONNX file: the library model's own graph, its output L2-normalised, then its
-heads (the cameras' directions removed, :mod:`reidkit.adapt.cameras`; the trained
+heads (the cameras' directions removed, :mod:`reidkit.adapt.camera_light`; the trained
 :class:`~reidkit.adapt.head.ResidualHead`) written as ONNX ops.
 
 The base graph is copied untouched (no re-export from torch: the library's model may be any ONNX

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from reidkit.adapt import AdaptConfig, adapt_library
-from reidkit.adapt.cameras import MIN_VIDEOS, camera_bias
+from reidkit.adapt.camera_light import MIN_VIDEOS, camera_bias
 from reidkit.core.head import apply_head
 from reidkit.core.vectors import l2_normalise
 from reidkit.index.library import Library
