@@ -239,7 +239,8 @@ def adapt_library(
                 hint="index more footage from more cameras first (the library is left as it is)",
             )
         before = pair_scores(base_vectors, pairs)
-        bias = camera_bias(base_vectors, view.cameras, config.camera_bias)
+        from_video = np.array([view.media[c].kind == "video" for c in view.cameras], bool)
+        bias = camera_bias(base_vectors[from_video], view.cameras[from_video], config.camera_bias)
         # The head's inputs: the stored crop vectors and the training views, the cameras' directions
         # removed when there are some (the head starts at zero: before training, the adapted model is
         # the library model, debiased).

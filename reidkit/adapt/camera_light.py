@@ -76,9 +76,17 @@ class CameraBias:
 
 def camera_bias(vectors: np.ndarray, cameras: np.ndarray, stand_out: float) -> CameraBias:
     """The directions of ``vectors`` (N, D; one row per tracklet) that belong to the cameras (``cameras``:
-    each row's video), by the rule of the module docstring. ``stand_out <= 0`` finds none."""
+    each row's video), by the rule of the module docstring. ``stand_out <= 0`` finds none.
+
+    Only videos with at least two tracklets count: a video of one tracklet has one person for its mean
+    and no spread around it. Rows of photos (a photo is no camera of its own) are left out by the
+    caller."""
     vectors = np.asarray(vectors, np.float64)
     dim = vectors.shape[1]
+    cameras = np.asarray(cameras)
+    ids, sizes = np.unique(cameras, return_counts=True)
+    counted = np.isin(cameras, ids[sizes >= 2])
+    vectors, cameras = vectors[counted], cameras[counted]
     videos, row_video, counts = np.unique(cameras, return_inverse=True, return_counts=True)
     none = np.zeros((0, dim), np.float32)
     if stand_out <= 0 or len(videos) < MIN_VIDEOS or len(vectors) <= len(videos):

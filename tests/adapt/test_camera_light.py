@@ -78,6 +78,12 @@ def test_too_few_videos_or_switched_off_finds_nothing() -> None:
     few = cams < MIN_VIDEOS - 1
     assert not camera_bias(vectors[few], cams[few], STAND_OUT)
     assert not camera_bias(vectors, cams, 0.0)
+    # Videos of a single tracklet do not count as cameras: with them only, there is nothing to weigh.
+    single = np.concatenate([np.flatnonzero(cams == v)[:1] for v in range(8)])
+    assert not camera_bias(vectors[single], cams[single], STAND_OUT)
+    with_singles = np.concatenate([vectors, vectors[single]])
+    counted = camera_bias(with_singles, np.concatenate([cams, 100 + np.arange(8)]), STAND_OUT)
+    assert counted.videos == 8 and len(counted.directions) == 1
 
 
 def lit_library(tmp_path: Path) -> Path:
