@@ -38,15 +38,16 @@ def compose_onnx(base: Path, heads: Sequence[dict[str, np.ndarray]], out: Path) 
     if len(graph.output) != 1:
         raise ModelError(f"expected one output, the graph has {len(graph.output)}", path=base)
     raw = graph.output[0].name
-    internal = "adapt_raw"
+    tag = _unused_tag(graph)
+    internal = f"{tag}_raw"
     for node in graph.node:  # the base output becomes an internal tensor
         node.output[:] = [internal if name == raw else name for name in node.output]
         node.input[:] = [internal if name == raw else name for name in node.input]
-    nodes = [helper.make_node("Flatten", [internal], ["adapt_flat"], axis=1, name="adapt_flatten")]
+    nodes = [helper.make_node("Flatten", [internal], [f"{tag}_flat"], axis=1, name=f"{tag}_flatten")]
     inits: list[Any] = []
-    current = "adapt_flat"
+    current = f"{tag}_flat"
     for step, head in enumerate(heads):
-        prefix = f"adapt{step}_"
+        prefix = f"{tag}h{step}_"
         output = OUTPUT_NAME if step == len(heads) - 1 else f"{prefix}out"
         nodes.append(
             helper.make_node("LpNormalization", [current], [f"{prefix}x"], axis=1, p=2, name=f"{prefix}l2")
@@ -68,6 +69,17 @@ def compose_onnx(base: Path, heads: Sequence[dict[str, np.ndarray]], out: Path) 
     )
     onnx.checker.check_model(model)
     _save_atomic(model, out)
+
+
+def _unused_tag(graph: Any) -> str:
+    """``adaptN`` for the first N no name in ``graph`` starts with: a model adapted again (its base is
+    an adapted model) gets names of its own."""
+    names = {i.name for i in graph.initializer} | {n.name for n in graph.node}
+    names |= {t for n in graph.node for t in (*n.input, *n.output)}
+    n = 0
+    while any(name.startswith(f"adapt{n}_") or name.startswith(f"adapt{n}h") for name in names):
+        n += 1
+    return f"adapt{n}"
 
 
 def _head_ops(head: dict[str, np.ndarray], prefix: str, x: str, output: str) -> tuple[list[Any], list[Any]]:

@@ -141,11 +141,11 @@ def _heads_of(path: str) -> list[dict[str, np.ndarray]]:
     import onnx
     from onnx import numpy_helper
 
-    heads: dict[int, dict[str, np.ndarray]] = {}
+    heads: dict[tuple[int, int], dict[str, np.ndarray]] = {}
     for init in onnx.load(path).graph.initializer:
-        found = re.fullmatch(r"adapt(\d+)_(\w+)", init.name)
+        found = re.fullmatch(r"adapt(\d+)h(\d+)_(\w+)", init.name)  # composition, head, weight
         if found:
-            heads.setdefault(int(found[1]), {})[found[2]] = numpy_helper.to_array(init)
+            heads.setdefault((int(found[1]), int(found[2])), {})[found[3]] = numpy_helper.to_array(init)
     return [heads[k] for k in sorted(heads)]
 
 

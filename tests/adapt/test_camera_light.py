@@ -179,7 +179,7 @@ def _projection(model_file: str) -> np.ndarray:
     from onnx import numpy_helper
 
     (weights,) = [
-        numpy_helper.to_array(i) for i in onnx.load(model_file).graph.initializer if i.name == "adapt0_w"
+        numpy_helper.to_array(i) for i in onnx.load(model_file).graph.initializer if i.name == "adapt0h0_w"
     ]
     return np.asarray(weights)
 
@@ -201,3 +201,21 @@ def test_the_cli_says_the_light_was_removed_and_what_ranks_now(
     with Library.open(root) as lib:
         assert f"library: ranking by {lib.model} (re-embedded without the cameras' light)" in out
         assert lib.verdict_head is not None and f"scores and verdicts by {lib.verdict_head.model}" in out
+
+
+def test_a_library_adapted_once_adapts_again_on_its_own_model(tmp_path: Path) -> None:
+    from reidkit.embed.factory import build_embedder
+
+    root = lit_library(tmp_path)
+    first = adapt_library(root, config=CONFIG)
+    again = adapt_library(root, config=CONFIG)  # its model is the debiased one now: composed on it
+    assert again.base_model == first.debiased_name
+    assert again.debiased_name is None  # the light is gone from its vectors already
+    with Library.open(root) as lib:
+        head = lib.verdict_head
+        assert lib.model == first.debiased_name and head is not None and head.model == again.model_name
+    crops = [np.random.default_rng(i).integers(0, 255, (32, 16, 3), dtype=np.uint8) for i in range(3)]
+    debiased = build_embedder(Path(str(first.debiased_path))).embed(crops)
+    np.testing.assert_allclose(
+        build_embedder(Path(again.model_path)).embed(crops), head.map(debiased), atol=1e-4
+    )
