@@ -99,6 +99,17 @@ def adapt(library: str | Path, **options: Any) -> Any:
     return adapt_library(library, **options)
 
 
+def remove_camera_light(library: str | Path, **options: Any) -> Any:
+    """Remove the cameras' light from ``library``'s vectors when some stands out (the first step of
+    :func:`adapt`, without training and without torch); returns the report.
+
+    Options are those of :func:`reidkit.adapt.remove_camera_light` (``output``, ``config``).
+    """
+    from reidkit.adapt import remove_camera_light as remove_light
+
+    return remove_light(library, **options)
+
+
 def remove(
     files: str | Path | int | Sequence[str | Path | int], library: str | Path, *, missing_ok: bool = False
 ) -> list[Any]:

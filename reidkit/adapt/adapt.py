@@ -36,20 +36,23 @@ from typing import Any, Literal
 import numpy as np
 
 from reidkit.adapt.calibration import as_calibration, carry_over, cross_video_pairs, pair_scores
-from reidkit.adapt.camera_light import camera_bias
-from reidkit.adapt.config import HeadConfig
+from reidkit.adapt.camera_light import CameraBias, camera_bias
+from reidkit.adapt.config import DEFAULT_EPOCHS, HeadConfig
 from reidkit.adapt.crops import library_crops, photometric_views
+from reidkit.adapt.export import ComposedBase
 from reidkit.adapt.labels import LabelRule, LibraryView, PseudoLabels, label_agreement, pseudo_labels
 from reidkit.core.errors import LibraryError
+from reidkit.core.head import apply_heads
 from reidkit.core.log import get_logger
 from reidkit.core.vectors import l2_normalise
+from reidkit.zoo.calibration import ScoreCalibration
 
 log = get_logger(__name__)
 
 
 @dataclass(frozen=True)
 class AdaptConfig:
-    epochs: int = 12  # at most, over all rounds
+    epochs: int = DEFAULT_EPOCHS  # at most, over all rounds
     epochs_per_round: int = 3
     stop_agreement: float = 0.98  # people clusters this stable between rounds: stop
     crops_per_tracklet: int = 8  # re-read from the media for training (0: stored crops only)
@@ -163,6 +166,130 @@ def _tracklet_vectors(crops: dict[int, np.ndarray], view: LibraryView) -> np.nda
     return l2_normalise(np.stack([crops[r.id].mean(axis=0) for r in view.tracklets]))
 
 
+def _writer(root: Path) -> Any:
+    """The library at ``root`` opened for writing with its own model: the writer lock."""
+    from reidkit.index.library import Library
+
+    return Library.open_for_writing(root)
+
+
+@dataclass(frozen=True)
+class _Start:
+    """What adapting a library and removing its cameras' light start from, read under its writer lock."""
+
+    name: str  # the library model
+    path: Path  # its file
+    embedder: Any
+    view: LibraryView
+    stored: dict[int, np.ndarray]  # tracklet id -> stored crop vectors
+    calibration: ScoreCalibration  # the library model's
+    pairs: np.ndarray  # tracklets of two different videos: the impostors calibrations are carried over on
+    before: np.ndarray  # their scores under the library model
+    bias: CameraBias
+    inputs: dict[int, np.ndarray]  # the stored crop vectors, the cameras' light removed when found
+    debiased_numbers: dict[str, Any]  # the calibration carried over to ``inputs``
+    measured_on: str
+
+    @property
+    def pre(self) -> list[dict[str, np.ndarray]]:
+        """The heads before any trained one: the cameras' light removed, or none."""
+        return [self.bias.head] if self.bias else []
+
+    @staticmethod
+    def of(library: Any, root: Path, config: AdaptConfig, rng: np.random.Generator) -> _Start:
+        from reidkit.core.head import apply_heads
+        from reidkit.embed.factory import build_embedder
+        from reidkit.zoo.calibration import calibration_for
+
+        if len(library) < config.min_tracklets:
+            raise LibraryError(
+                f"has {len(library)} tracklets; adaptation needs at least {config.min_tracklets}",
+                path=root,
+                hint="index more footage first",
+            )
+        name, base_file = library.model, library.model_file
+        embedder = build_embedder(base_file if base_file and Path(base_file).is_file() else name)
+        path = Path(embedder.path)
+        library.check_model_file(path)
+        view = LibraryView.of(library)
+        stored = {r.id: library.crop_vectors(r.id) for r in view.tracklets}
+        pairs = cross_video_pairs(view.cameras, rng)
+        if len(pairs) < config.min_impostor_pairs:
+            raise LibraryError(
+                f"has {len(pairs)} pairs of tracklets from different videos; adaptation needs "
+                f"{config.min_impostor_pairs} to measure the adapted model's calibration",
+                path=root,
+                hint="index more footage from more cameras first (the library is left as it is)",
+            )
+        base_vectors = _tracklet_vectors(stored, view)
+        before = pair_scores(base_vectors, pairs)
+        from_video = np.array([view.media[c].kind == "video" for c in view.cameras], bool)
+        bias = camera_bias(base_vectors[from_video], view.cameras[from_video], config.camera_bias)
+        # The head's inputs, the cameras' directions removed when there are some (the head starts at
+        # zero: before training, the adapted model is the library model, debiased).
+        pre = [bias.head] if bias else []
+        inputs = {i: apply_heads(pre, v) for i, v in stored.items()}
+        calibration = calibration_for(name, path)
+        debiased = carry_over(calibration, before, pair_scores(_tracklet_vectors(inputs, view), pairs))
+        measured_on = f"library {root.resolve()} (carried over from {name}, no labels)"
+        return _Start(
+            name, path, embedder, view, stored, calibration, pairs, before, bias, inputs,
+            {**debiased, "measured_on": measured_on}, measured_on,
+        )  # fmt: skip
+
+    def composed(self, library: Any, crops: list[np.ndarray]) -> ComposedBase:
+        """The library model as the base of composed models (``crops`` check their parity; random
+        crops when there are none)."""
+        from reidkit.zoo.registry import MODELS
+        from reidkit.zoo.sidecar import read_sidecar
+
+        spec = MODELS.find(self.name)
+        return ComposedBase(
+            name=self.name,
+            path=self.path,
+            input_spec=spec.input if spec is not None else self.embedder.input_spec,
+            dim=library.dim,
+            sidecar=read_sidecar(self.path) or {},
+            crops=crops
+            or [np.random.default_rng(0).integers(0, 255, (256, 128, 3), dtype=np.uint8) for _ in range(4)],
+            record={
+                "base_model": self.name,
+                "base_file": str(self.path.resolve()),
+                "base_sha256": library.model_sha256,
+                "base_family": spec.family if spec is not None else "",
+                "base_licence": spec.licence if spec is not None else "",
+                "library": str(Path(library.root).resolve()),
+                "camera_bias": self.bias.to_dict(),
+            },
+        )
+
+    def write_debiased(
+        self, composed: ComposedBase, folder: Path, file: Path | None = None
+    ) -> tuple[str, Path, str]:
+        """Write and list the library model without the cameras' light (to ``file``, else in ``folder``):
+        its name, file and sha256."""
+        from reidkit.core.head import head_digest
+        from reidkit.zoo.adapted import record_adapted
+
+        name = f"{self.name}-debiased-{head_digest(self.bias.head)[:8]}"
+        out = file or folder / f"{name}.onnx"
+        sha, _ = composed.write(
+            out,
+            self.pre,
+            self.debiased_numbers,
+            {"changed": _light_removed(self.bias) + "; the base graph's weights are unchanged"},
+        )
+        record_adapted(name, out)
+        return name, out, sha
+
+
+def _light_removed(bias: CameraBias) -> str:
+    return (
+        f"the cameras' {len(bias.directions)} direction(s) projected out of the base graph's "
+        "L2-normalised output"
+    )
+
+
 def adapt_library(
     library_root: str | Path,
     *,
@@ -182,16 +309,9 @@ def adapt_library(
         raise ValueError(f"apply is one of {', '.join(APPLIED)}, not {apply!r}")
     import torch
 
-    from reidkit.adapt.export import check_composed, compose_onnx
     from reidkit.adapt.head import ResidualHead, train_head
-    from reidkit.core.files import sha256_file
-    from reidkit.core.head import VerdictHead, apply_head, apply_heads, head_digest
-    from reidkit.embed.factory import build_embedder
-    from reidkit.index.library import Library
+    from reidkit.core.head import VerdictHead, apply_head, head_digest
     from reidkit.zoo.adapted import adapted_dir, record_adapted
-    from reidkit.zoo.calibration import calibration_for
-    from reidkit.zoo.registry import MODELS
-    from reidkit.zoo.sidecar import read_sidecar, write_sidecar
 
     say = progress or (lambda message: log.info("%s", message))
     done = share or (lambda value: None)
@@ -200,58 +320,27 @@ def adapt_library(
     started = time.perf_counter()
     seconds: dict[str, float] = {}
     root = Path(library_root).expanduser()
-    reader = Library.open(root)
-    name, dim, base_file = reader.model, reader.dim, reader.model_file
-    reader.close()
-    library = Library.create_or_open(root, name, dim)  # the writer lock, held to the end
+    library = _writer(root)  # the writer lock, held to the end
     try:
-        if len(library) < config.min_tracklets:
-            raise LibraryError(
-                f"has {len(library)} tracklets; adaptation needs at least {config.min_tracklets}",
-                path=root,
-                hint="index more footage first",
-            )
-        embedder = build_embedder(base_file if base_file and Path(base_file).is_file() else name)
-        base_path = Path(embedder.path)
-        library.check_model_file(base_path)
         torch.manual_seed(config.seed)
         rng = np.random.default_rng(config.seed)
-
-        view = LibraryView.of(library)
-        stored = {r.id: library.crop_vectors(r.id) for r in view.tracklets}
+        base = _Start.of(library, root, config, rng)
+        name, dim, view, bias, inputs = base.name, library.dim, base.view, base.bias, base.inputs
+        if bias:
+            say(f"the cameras' light: {bias.summary()}")
         t0 = time.perf_counter()
         if views is None:
             views = training_views(
-                library, view, stored, embedder, config, say, lambda k: done(crops_end * k)
+                library, view, base.stored, base.embedder, config, say, lambda k: done(crops_end * k)
             )
         x, owner, parity_crops = views
+        x = apply_heads(base.pre, x)
         seconds["crops"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
-        base_calibration = calibration_for(name, base_path)
-        base_vectors = _tracklet_vectors(stored, view)
-        pairs = cross_video_pairs(view.cameras, rng)
-        if len(pairs) < config.min_impostor_pairs:
-            raise LibraryError(
-                f"has {len(pairs)} pairs of tracklets from different videos; adaptation needs "
-                f"{config.min_impostor_pairs} to measure the adapted model's calibration",
-                path=root,
-                hint="index more footage from more cameras first (the library is left as it is)",
-            )
-        before = pair_scores(base_vectors, pairs)
-        from_video = np.array([view.media[c].kind == "video" for c in view.cameras], bool)
-        bias = camera_bias(base_vectors[from_video], view.cameras[from_video], config.camera_bias)
-        # The head's inputs: the stored crop vectors and the training views, the cameras' directions
-        # removed when there are some (the head starts at zero: before training, the adapted model is
-        # the library model, debiased).
-        pre = [bias.head] if bias else []
-        inputs = {i: apply_heads(pre, v) for i, v in stored.items()}
-        x = apply_heads(pre, x)
+        base_calibration, pairs, before = base.calibration, base.pairs, base.before
         vectors = _tracklet_vectors(inputs, view)
-        debiased_numbers = carry_over(base_calibration, before, pair_scores(vectors, pairs))
-        calibration = as_calibration(debiased_numbers) if bias else base_calibration
-        if bias:
-            say(f"the cameras' light: {bias.summary()}")
+        calibration = as_calibration(base.debiased_numbers) if bias else base_calibration
         cfg = replace(config.head, seed=config.seed)
         head = ResidualHead(dim, cfg.hidden)
         labels: PseudoLabels | None = None
@@ -301,76 +390,20 @@ def adapt_library(
         numbers = carry_over(
             base_calibration, before, pair_scores(_tracklet_vectors(adapted_crops, view), pairs)
         )
-        measured_on = f"library {root.resolve()} (carried over from {name}, no labels)"
-        numbers["measured_on"] = debiased_numbers["measured_on"] = measured_on
+        numbers["measured_on"] = base.measured_on
         model_name = f"{name}-adapted-{head_digest(arrays)[:8]}"
         out = Path(output).expanduser() if output else adapted_dir() / f"{model_name}.onnx"
         t0 = time.perf_counter()
-        base_sidecar = read_sidecar(base_path) or {}
-        spec = MODELS.find(name)
-        input_spec = spec.input if spec is not None else embedder.input_spec  # type: ignore[attr-defined]
-        if not parity_crops:
-            parity_crops = [
-                np.random.default_rng(0).integers(0, 255, (256, 128, 3), dtype=np.uint8) for _ in range(4)
-            ]
-        base_record = {
-            "base_model": name,
-            "base_file": str(base_path.resolve()),
-            "base_sha256": library.model_sha256,
-            "base_family": spec.family if spec is not None else "",
-            "base_licence": spec.licence if spec is not None else "",
-            "library": str(root.resolve()),
-            "camera_bias": bias.to_dict(),
-        }
-
-        def write_model(
-            target: Path,
-            heads: list[dict[str, np.ndarray]],
-            calibration: dict[str, Any],
-            record: dict[str, Any],
-        ) -> tuple[str, Any]:
-            """Compose and check one model of base graph + ``heads`` and write its sidecar; its sha256
-            and parity."""
-            compose_onnx(base_path, heads, target)
-            parity = check_composed(base_path, target, heads, parity_crops, input_spec)
-            sha = sha256_file(target)
-            write_sidecar(
-                target,
-                input_spec,
-                input_name=base_sidecar.get("input_name", "images"),
-                output_name="embeddings",
-                output_dim=dim,
-                dynamic_batch=base_sidecar.get("dynamic_batch", True),
-                normalised=False,
-                precision="fp32",
-                source={"adapted_from": name},
-                parity=asdict(parity),
-                calibration=calibration,
-                adaptation={**base_record, **record, "sha256": sha, "created_at": time.time()},
-            )
-            return sha, parity
-
-        removed = (
-            f"the cameras' {len(bias.directions)} direction(s) projected out of the base graph's "
-            "L2-normalised output"
-        )
+        composed = base.composed(library, parity_crops)
         debiased_name = debiased_out = debiased_sha = None
         if bias:
-            debiased_name = f"{name}-debiased-{head_digest(bias.head)[:8]}"
-            debiased_out = out.with_name(f"{debiased_name}.onnx")
-            debiased_sha, _ = write_model(
-                debiased_out,
-                pre,
-                debiased_numbers,
-                {"changed": removed + "; the base graph's weights are unchanged"},
-            )
-            record_adapted(debiased_name, debiased_out)
-        sha, parity = write_model(
+            debiased_name, debiased_out, debiased_sha = base.write_debiased(composed, out.parent)
+        sha, parity = composed.write(
             out,
-            [*pre, arrays],
+            [*base.pre, arrays],
             numbers,
             {
-                "changed": (removed + ", then " if bias else "")
+                "changed": (_light_removed(bias) + ", then " if bias else "")
                 + "a residual head after the base graph's L2-normalised output "
                 + (f"(MLP, {config.head.hidden} hidden)" if config.head.hidden else "(linear, no bias)")
                 + "; the base graph's weights are unchanged",
@@ -436,6 +469,52 @@ def adapt_library(
         debiased_path=None if debiased_out is None else str(debiased_out),
         ranking_model=ranking_model,
     )
+
+
+@dataclass
+class LightReport:
+    library: str
+    base_model: str
+    camera_bias: dict[str, Any]  # the cameras' directions found (CameraBias.to_dict)
+    model_name: str | None  # the library's model now, without the light; None: nothing stood out
+    model_path: str | None
+    calibration: dict[str, Any] | None  # carried over to it on the library
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def remove_camera_light(
+    library_root: str | Path,
+    *,
+    output: str | Path | None = None,
+    config: AdaptConfig = AdaptConfig(),
+    progress: Callable[[str], None] | None = None,
+) -> LightReport:
+    """Only the first step of adapting (``reidkit adapt --light-only``): find the cameras' light in the
+    library's vectors (:mod:`reidkit.adapt.camera_light`) and, when some stands out, re-embed the
+    library with the library model without it, atomically. No training, no crops re-read, no torch.
+
+    The model is written to ``output`` (default: in the adapted-models folder) and listed there. A
+    verdict head of the old vectors is dropped (:meth:`~reidkit.index.library.Library.replace_vectors`):
+    adapt again to judge with one. When nothing stands out, the library is left as it is."""
+    from reidkit.zoo.adapted import adapted_dir
+
+    say = progress or (lambda message: log.info("%s", message))
+    root = Path(library_root).expanduser()
+    library = _writer(root)
+    try:
+        base = _Start.of(library, root, config, np.random.default_rng(config.seed))
+        say(f"the cameras' light: {base.bias.summary()}")
+        if not base.bias:
+            return LightReport(str(root), base.name, base.bias.to_dict(), None, None, None)
+        file = Path(output).expanduser() if output else None
+        name, out, sha = base.write_debiased(base.composed(library, []), adapted_dir(), file)
+        library.replace_vectors(name, out, base.inputs, model_file_sha256=sha)
+        say(f"library re-embedded with {name} ({out})")
+    finally:
+        library.close()
+    return LightReport(str(root), base.name, base.bias.to_dict(), name, str(out), base.debiased_numbers)
 
 
 def _partners(labels: PseudoLabels) -> dict[int, set[int]]:

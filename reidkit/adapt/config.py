@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+DEFAULT_EPOCHS = 12  # of training at most, over all rounds (AdaptConfig.epochs)
+
 
 @dataclass(frozen=True)
 class HeadConfig:

@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from reidkit.core.errors import ModelError
-from reidkit.export.onnx import Parity, compare
+from reidkit.export.parity import Parity, compare
 from reidkit.zoo.registry import InputSpec
 
 OUTPUT_NAME = "embeddings"
@@ -138,3 +140,49 @@ def check_composed(
             hint="report this with the base model; the library was not changed",
         )
     return parity
+
+
+@dataclass(frozen=True)
+class ComposedBase:
+    """A library model that adapted models are composed on, with what each of them shares: the input
+    spec and sidecar fields, the crops their parity is checked on and the base's part of their model
+    card (``record``)."""
+
+    name: str
+    path: Path
+    input_spec: InputSpec
+    dim: int
+    sidecar: dict[str, Any]
+    crops: list[np.ndarray]
+    record: dict[str, Any]
+
+    def write(
+        self,
+        target: Path,
+        heads: Sequence[dict[str, np.ndarray]],
+        calibration: dict[str, Any],
+        card: dict[str, Any],
+    ) -> tuple[str, Parity]:
+        """Compose base graph + ``heads`` into ``target``, check it, write its sidecar (``calibration``,
+        and ``card`` after the base's record); its sha256 and parity."""
+        from reidkit.core.files import sha256_file
+        from reidkit.zoo.sidecar import write_sidecar
+
+        compose_onnx(self.path, heads, target)
+        parity = check_composed(self.path, target, heads, self.crops, self.input_spec)
+        sha = sha256_file(target)
+        write_sidecar(
+            target,
+            self.input_spec,
+            input_name=self.sidecar.get("input_name", "images"),
+            output_name=OUTPUT_NAME,
+            output_dim=self.dim,
+            dynamic_batch=self.sidecar.get("dynamic_batch", True),
+            normalised=False,
+            precision="fp32",
+            source={"adapted_from": self.name},
+            parity=asdict(parity),
+            calibration=calibration,
+            adaptation={**self.record, **card, "sha256": sha, "created_at": time.time()},
+        )
+        return sha, parity

@@ -9,11 +9,13 @@ import typer
 
 
 def register(app: typer.Typer) -> None:
+    from reidkit.adapt.config import DEFAULT_EPOCHS
+
     @app.command("adapt")
     def adapt_command(
         library: Path = typer.Option(..., "--library", "-l", help="Library folder made by `reidkit index`."),
         epochs: int = typer.Option(
-            12,
+            DEFAULT_EPOCHS,
             "--epochs",
             "-e",
             min=1,
@@ -32,6 +34,12 @@ def register(app: typer.Typer) -> None:
             "vectors still rank photos, which the adapted model ranks worse), 'all' (re-embed the library: "
             "it ranks too), or 'none' (only write the model).",
         ),
+        light_only: bool = typer.Option(
+            False,
+            "--light-only",
+            help="Only remove the cameras' light from the library's vectors when some stands out (no "
+            "training, no torch; --output is then the model without the light).",
+        ),
         json_out: bool = typer.Option(False, "--json", help="Print only the report as JSON on stdout."),
     ) -> None:
         """Fine-tune the library's model on its own footage (tracklets, people clusters and people on screen
@@ -41,6 +49,15 @@ def register(app: typer.Typer) -> None:
 
         from reidkit.core.errors import ReidkitError
 
+        if output is not None and output.suffix != ".onnx":
+            raise ReidkitError("the adapted model is an ONNX file", path=output, hint="name it model.onnx")
+        if light_only:
+            if apply != "verdicts" or epochs != DEFAULT_EPOCHS:
+                raise ReidkitError(
+                    "--light-only trains nothing and applies the light's removal: drop --apply/--epochs"
+                )
+            _remove_light(library, output, json_out)
+            return
         try:
             import torch  # noqa: F401
         except ImportError:
@@ -52,8 +69,6 @@ def register(app: typer.Typer) -> None:
 
         if apply not in APPLIED:
             raise ReidkitError(f"--apply is one of {', '.join(APPLIED)}, not {apply!r}")
-        if output is not None and output.suffix != ".onnx":
-            raise ReidkitError("the adapted model is an ONNX file", path=output, hint="name it model.onnx")
         report = adapt_library(
             library,
             output=output,
@@ -91,3 +106,20 @@ def register(app: typer.Typer) -> None:
                 "none": "library unchanged (--apply none)",
             }[report.applied]
         )
+
+
+def _remove_light(library: Path, output: Path | None, json_out: bool) -> None:
+    from reidkit.adapt import remove_camera_light
+
+    report = remove_camera_light(
+        library, output=output, progress=None if json_out else lambda m: typer.echo(m, err=True)
+    )
+    if json_out:
+        typer.echo(json.dumps(report.to_dict(), indent=2, default=str))
+        return
+    typer.echo(f"the cameras' light: {report.camera_bias['summary']}")
+    typer.echo(
+        f"library re-embedded with {report.model_name} -> {report.model_path}"
+        if report.model_name
+        else f"library unchanged: it still ranks with {report.base_model}"
+    )

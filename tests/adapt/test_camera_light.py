@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -219,3 +220,62 @@ def test_a_library_adapted_once_adapts_again_on_its_own_model(tmp_path: Path) ->
     np.testing.assert_allclose(
         build_embedder(Path(again.model_path)).embed(crops), head.map(debiased), atol=1e-4
     )
+
+
+def test_light_only_re_embeds_without_training_and_without_torch(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    root = lit_library(tmp_path)
+    with Library.open(root) as lib:
+        base_model, before = lib.model, {t.id: lib.crop_vectors(t.id) for t in lib.tracklets()}
+    script = (
+        "import sys, json; from reidkit.adapt import AdaptConfig, remove_camera_light; "
+        f"r = remove_camera_light({str(root)!r}, config=AdaptConfig(min_tracklets=10, min_impostor_pairs=50)); "
+        "print(json.dumps([r.model_name, r.model_path, 'torch' in sys.modules]))"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    name, path, imported_torch = json.loads(done.stdout.strip().splitlines()[-1])
+    assert not imported_torch
+    with Library.open(root) as lib:
+        assert lib.model == name != base_model and lib.verdict_head is None
+        for t in lib.tracklets():
+            expected = apply_head({"w": _projection(path)}, before[t.id])
+            np.testing.assert_allclose(lib.crop_vectors(t.id), expected, atol=1e-5)
+
+
+def test_light_only_leaves_footage_under_one_light_as_it_is(tmp_path: Path) -> None:
+    from reidkit.adapt import remove_camera_light
+
+    base = tiny_reid_onnx(tmp_path / "base.onnx", DIM)
+    vectors, cams, _, _ = footage(light=0.0)
+    media = {
+        f"v{v}.mp4": [
+            tracklet(i + 1, range(30 * i, 30 * i + 20), (10.0, 20, 60, 200), row[None])
+            for i, row in enumerate(vectors[cams == v])
+        ]
+        for v in range(8)
+    }
+    vector_library(tmp_path / "lib", base, media, DIM).close()
+    with Library.open(tmp_path / "lib") as lib:
+        model, sha = lib.model, lib.model_sha256
+    report = remove_camera_light(tmp_path / "lib", config=CONFIG)
+    assert report.model_name is None and report.camera_bias["directions_removed"] == 0
+    with Library.open(tmp_path / "lib") as lib:
+        assert (lib.model, lib.model_sha256) == (model, sha)
+
+
+def test_the_cli_light_only(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from reidkit.cli import main
+
+    root = lit_library(tmp_path)  # 48 tracklets, 1,008 pairs from two videos: enough for the defaults
+    assert main(["adapt", "--library", str(root), "--light-only", "--apply", "all"]) == 2
+    assert "--light-only trains nothing" in capsys.readouterr().err
+    out_file = tmp_path / "mine.onnx"
+    assert main(["adapt", "--library", str(root), "--light-only", "--output", str(out_file)]) == 0
+    out = capsys.readouterr().out
+    assert "1 direction(s) removed" in out and str(out_file) in out
+    with Library.open(root) as lib:
+        assert Path(lib.model_file) == out_file.resolve()
