@@ -88,6 +88,13 @@ class _ProgressTracker:
         return self._inner.update(detections, frame_index)
 
 
+def torch_installed() -> bool:
+    """Whether the ``train`` extra is here: adapting trains with torch, removing the light does not."""
+    import importlib.util
+
+    return importlib.util.find_spec("torch") is not None
+
+
 class LibraryWorker:
     """The one writer of a library: a queue of jobs run by one thread.
 
@@ -269,14 +276,11 @@ class LibraryWorker:
 
     def _adapt(self, job: Job) -> None:
         """``reidkit adapt`` on the library (its verdicts then judged by the adapted model), with the
-        job's phase and progress from adapt's steps; a cancel stops it at its next step, nothing applied."""
-        try:
-            import torch  # noqa: F401
-        except ImportError:
-            raise ReidkitError(
-                "adapting needs torch — pip install 'reidkit[train]' where the app runs (search does not)"
-            ) from None
-        from reidkit.adapt import AdaptConfig, adapt_library
+        job's phase and progress from adapt's steps; a cancel stops it at its next step, nothing applied.
+        Where torch is not installed, only the cameras' light is removed (``--light-only``)."""
+        from reidkit.adapt import AdaptConfig, adapt_library, remove_camera_light
+
+        torch_missing = not torch_installed()
 
         def step(message: str) -> None:
             if job.cancel.is_set():
@@ -293,6 +297,18 @@ class LibraryWorker:
         job.phase = "reading the library"
         self.changed()
         try:
+            if torch_missing:
+                light = remove_camera_light(self.root, config=AdaptConfig(), progress=step)
+                job.progress = 1.0
+                job.message = (
+                    (
+                        f"ranking by {light.model_name} (the cameras' light removed)"
+                        if light.model_name
+                        else "no camera light stands out; the library is unchanged"
+                    )
+                    + " — without torch only the light is looked for: pip install 'reidkit[train]' to adapt fully"
+                )
+                return
             report = adapt_library(self.root, config=AdaptConfig(), progress=step, share=share)
         except ReidkitError as exc:  # too little footage, say: the hint is what to do about it
             raise ReidkitError(f"{exc.message} — {exc.hint}" if exc.hint else exc.message) from None

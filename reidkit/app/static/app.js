@@ -473,7 +473,7 @@ function jobsPanel() { return h("section", { class: "panel", id: "jobs-panel" },
 function adaptPanel() {
   const judged = state.status?.verdict_model;
   return h("section", { class: "panel", id: "adapt-panel" }, h("h1", {}, "Adapt to this footage"),
-    h("p", { class: "small muted" }, "Fine-tunes the model's last step on this library's own people (no labels: each track is one person, people on screen together are two), then judges “likely the same person” with it. Where the cameras are lit so differently that every video's people look alike, that light is removed from the library's vectors first, which changes the order of results; otherwise the order stays as it is. Takes minutes; needs torch on the server."),
+    h("p", { class: "small muted" }, "Fine-tunes the model's last step on this library's own people (no labels: each track is one person, people on screen together are two), then judges “likely the same person” with it. Where the cameras are lit so differently that every video's people look alike, that light is removed from the library's vectors first, which changes the order of results; otherwise the order stays as it is. Takes minutes; without torch on the server only the light is looked for (seconds)."),
     h("p", { class: "row" }, h("button", { id: "adapt-button", onclick: () => attempt(async () => {
       await api("POST", "/api/library/adapt"); say("Adapting the model to this footage…", "info"); }) }, judged ? "Adapt again" : "Adapt"),
       h("span", { class: "small muted", id: "adapt-state" }, judged ? `Verdicts are judged by ${judged}.` : "Verdicts are judged by the library's own model.")));
