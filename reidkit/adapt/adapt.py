@@ -6,22 +6,27 @@
 Steps (docs/adapt.md has the why and the measurements):
 
 1. hold the library's writer lock (no indexing run may add base-model vectors meanwhile);
-2. re-read up to ``crops_per_tracklet`` crops per tracklet from the media files and embed them once
+2. find the cameras' light (:mod:`reidkit.adapt.camera_light`: directions of the videos' mean
+   vectors that stand out far above what their people explain); when some is found, it is projected out
+   of every vector from here on (a linear head before the trained one);
+3. re-read up to ``crops_per_tracklet`` crops per tracklet from the media files and embed them once
    with the frozen library model (its stored crop vectors join them);
-3. rounds: pseudo-identities from the current vectors (:mod:`reidkit.adapt.labels`: tracklets, visits,
+4. rounds: pseudo-identities from the current vectors (:mod:`reidkit.adapt.labels`: tracklets, visits,
    people clusters, people on screen together), then ``epochs_per_round`` epochs of the residual head
    (:mod:`reidkit.adapt.head`). It stops when the people clusters stop changing (their same-person pairs
    agree to ``stop_agreement``) or after ``epochs`` epochs in all;
-4. export base graph + head as one ONNX file with the parity check, a sidecar holding the calibration
-   carried over on the library's impostor pairs (:mod:`reidkit.adapt.calibration`) and the record of
-   what adaptation changed (the model card), and list it among the adapted models (``reidkit models``);
-5. apply it (``apply``): by default the library judges its verdicts with the adapted model and still
+5. export base graph + heads as one ONNX file (and base graph + the light's removal alone, when
+   found) with the parity check, a sidecar holding the calibration carried over on the library's
+   impostor pairs (:mod:`reidkit.adapt.calibration`) and the record of what adaptation changed (the
+   model card), and list it among the adapted models (``reidkit models``);
+6. apply it (``apply``): by default the library judges its verdicts with the adapted model and still
    ranks with its stored vectors (:meth:`~reidkit.index.library.Library.set_verdict_head`, one
-   transaction; :mod:`reidkit.search.verdict_space`); ``"all"`` re-embeds the library with it,
-   atomically (:meth:`~reidkit.index.library.Library.replace_vectors`: the head maps the stored crop
-   vectors, the crops are not embedded again).
+   transaction; :mod:`reidkit.search.verdict_space`), re-embedded without the light when some was
+   found (in the same transaction); ``"all"`` re-embeds the library with it, atomically
+   (:meth:`~reidkit.index.library.Library.replace_vectors`: the heads map the stored crop vectors,
+   the crops are not embedded again).
 
-An interruption before step 5 leaves the library as it was (at worst an unused model file).
+An interruption before step 6 leaves the library as it was (at worst an unused model file).
 """
 
 from __future__ import annotations
@@ -197,7 +202,6 @@ class _Start:
 
     @staticmethod
     def of(library: Any, root: Path, config: AdaptConfig, rng: np.random.Generator) -> _Start:
-        from reidkit.core.head import apply_heads
         from reidkit.embed.factory import build_embedder
         from reidkit.zoo.calibration import calibration_for
 
@@ -233,9 +237,19 @@ class _Start:
         debiased = carry_over(calibration, before, pair_scores(_tracklet_vectors(inputs, view), pairs))
         measured_on = f"library {root.resolve()} (carried over from {name}, no labels)"
         return _Start(
-            name, path, embedder, view, stored, calibration, pairs, before, bias, inputs,
-            {**debiased, "measured_on": measured_on}, measured_on,
-        )  # fmt: skip
+            name=name,
+            path=path,
+            embedder=embedder,
+            view=view,
+            stored=stored,
+            calibration=calibration,
+            pairs=pairs,
+            before=before,
+            bias=bias,
+            inputs=inputs,
+            debiased_numbers={**debiased, "measured_on": measured_on},
+            measured_on=measured_on,
+        )
 
     def composed(self, library: Any, crops: list[np.ndarray]) -> ComposedBase:
         """The library model as the base of composed models (``crops`` check their parity; random
