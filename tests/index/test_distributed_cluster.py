@@ -71,24 +71,31 @@ def ray_cli() -> str:
     return found
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def free_ports(n: int) -> Iterator[int]:
+    """``n`` distinct free ports: all bound at once, since a port closed after one bind may be handed out
+    again by the next (two of Ray's components once got the same one)."""
+    with contextlib.ExitStack() as stack:
+        sockets = [stack.enter_context(socket.socket()) for _ in range(n)]
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        ports = [int(s.getsockname()[1]) for s in sockets]
+    return iter(ports)
 
 
-def node_ports() -> list[str]:
+NODE_PORT_FLAGS = (
+    "--node-manager-port",
+    "--object-manager-port",
+    "--dashboard-agent-listen-port",
+    "--dashboard-agent-grpc-port",
+    "--runtime-env-agent-port",
+    "--metrics-export-port",
+)
+
+
+def node_ports(ports: Iterator[int]) -> list[str]:
     """Free ports for everything a node listens on: two nodes on one machine cannot share Ray's defaults,
     nor can this cluster share them with another Ray running here. (Workers take random ports.)"""
-    ports = {
-        "--node-manager-port": free_port(),
-        "--object-manager-port": free_port(),
-        "--dashboard-agent-listen-port": free_port(),
-        "--dashboard-agent-grpc-port": free_port(),
-        "--runtime-env-agent-port": free_port(),
-        "--metrics-export-port": free_port(),
-    }
-    return [str(v) for item in ports.items() for v in item]
+    return [str(v) for flag in NODE_PORT_FLAGS for v in (flag, next(ports))]
 
 
 def _die_with_this_process() -> None:
@@ -175,7 +182,8 @@ def cluster() -> Iterator[Cluster]:
         "RAY_enable_worker_prestart": "0",
         "RAY_prestart_worker_first_driver": "0",
     }
-    port = free_port()
+    ports = free_ports(2 + 2 * len(NODE_PORT_FLAGS))  # the head's, its dashboard's and two nodes'
+    port = next(ports)
     common = [
         "--num-cpus=1",
         f"--memory={1 << 30}",
@@ -191,12 +199,12 @@ def cluster() -> Iterator[Cluster]:
             "--head",
             f"--port={port}",
             "--include-dashboard=false",
-            f"--dashboard-port={free_port()}",
+            f"--dashboard-port={next(ports)}",
         ]
-        nodes.append(start_node(cli, [*head_args, *common, *node_ports()], env, head_log))
+        nodes.append(start_node(cli, [*head_args, *common, *node_ports(ports)], env, head_log))
         # The second node retries the head for a while: both start at once.
         worker_args = [f"--address=127.0.0.1:{port}", f"--resources={json.dumps({WORKER_RESOURCE: 2})}"]
-        nodes.append(start_node(cli, [*worker_args, *common, *node_ports()], env, worker_log))
+        nodes.append(start_node(cli, [*worker_args, *common, *node_ports(ports)], env, worker_log))
         deadline = time.monotonic() + START_TIMEOUT
         wait_started(nodes[0], head_log, deadline)
         wait_started(nodes[1], worker_log, deadline)
