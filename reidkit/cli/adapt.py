@@ -54,7 +54,7 @@ def register(app: typer.Typer) -> None:
         if light_only:
             if apply != "verdicts" or epochs != DEFAULT_EPOCHS:
                 raise ReidkitError(
-                    "--light-only trains nothing and applies the light's removal: drop --apply/--epochs"
+                    "--light-only trains nothing and only removes the cameras' light: drop --apply and --epochs"
                 )
             _remove_light(library, output, json_out)
             return
