@@ -703,6 +703,10 @@ class Library:
             self._verdict_head = (stamp, head)
         return self._verdict_head[1]
 
+    def _check_head(self, head: VerdictHead | None) -> None:
+        if head is not None and head.dim != self.dim:
+            raise ValueError(f"the head maps {head.dim}-d vectors, not this library's {self.dim}-d ones")
+
     def set_verdict_head(self, head: VerdictHead | None) -> None:
         """Judge this library's verdicts with ``head`` (an adapted model of its own vectors; None: with
         the library model again). One transaction: a reader sees the old head or the new one."""
@@ -710,8 +714,7 @@ class Library:
             raise LibraryError(
                 "library was opened read-only", path=self.root, hint="use Library.create_or_open"
             )
-        if head is not None and head.dim != self.dim:
-            raise ValueError(f"the head maps {head.dim}-d vectors, not this library's {self.dim}-d ones")
+        self._check_head(head)
         with self._transaction() as cur:
             cur.executemany("DELETE FROM meta WHERE key = ?", [(VERDICT_MODEL_KEY,), (VERDICT_HEAD_KEY,)])
             if head is not None:
@@ -1395,10 +1398,7 @@ class Library:
         ids = [int(r[0]) for r in self._conn.execute("SELECT id FROM tracklets ORDER BY id")]
         if set(crop_vectors) != set(ids):
             raise ValueError("replace_vectors needs new crop vectors for every tracklet, and only those")
-        if verdict_head is not None and verdict_head.dim != self.dim:
-            raise ValueError(
-                f"the head maps {verdict_head.dim}-d vectors, not this library's {self.dim}-d ones"
-            )
+        self._check_head(verdict_head)
         counts = dict(
             self._conn.execute(
                 "SELECT tracklet_id, COUNT(*) FROM crop_vectors GROUP BY tracklet_id"
