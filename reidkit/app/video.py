@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from reidkit.app.text import draw_label
 from reidkit.core.errors import MediaError
 from reidkit.core.log import get_logger
 
@@ -67,20 +68,6 @@ class Overlay:
         return Overlay(out)
 
 
-# Letters NFKD does not split into a base letter and an accent.
-_LATIN = str.maketrans({"ß": "ss", "æ": "ae", "Æ": "AE", "œ": "oe", "Œ": "OE", "ø": "o", "Ø": "O",
-                        "đ": "d", "Đ": "D", "ł": "l", "Ł": "L", "þ": "th", "Þ": "Th", "ı": "i"})  # fmt: skip
-
-
-def drawable(text: str) -> str:
-    """``text`` as OpenCV's Hershey font can draw it (printable ASCII): accents dropped ("Zoë" -> "Zoe"),
-    any other character as "?" (the font has no glyph for it)."""
-    import unicodedata
-
-    folded = unicodedata.normalize("NFKD", text.translate(_LATIN))
-    return "".join(c if " " <= c <= "~" else "?" for c in folded if not unicodedata.combining(c))
-
-
 def draw_box(
     image: np.ndarray,
     box: tuple[float, float, float, float],
@@ -93,12 +80,8 @@ def draw_box(
 
     p1, p2 = (round(box[0]), round(box[1])), (round(box[2]), round(box[3]))
     cv2.rectangle(image, p1, p2, colour, thickness)
-    label = drawable(label)
-    if label:
-        (w, h), _ = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1)
-        top = max(0, p1[1] - h - 6)
-        cv2.rectangle(image, (p1[0], top), (p1[0] + w + 6, top + h + 6), colour, -1)
-        cv2.putText(image, label, (p1[0] + 3, top + h + 2), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1)
+    if label.strip():
+        draw_label(image, label, p1, colour)
 
 
 def draw_caption(image: np.ndarray, text: str) -> None:
