@@ -12,9 +12,11 @@ The keys, most trusted first:
 
 Zero dates (1904 or 1970: the header's "unset") and unparseable text mean unknown (None).
 
-A JPEG photo's time is its EXIF ``DateTimeOriginal`` (``DateTimeDigitized`` when that is missing), with
+A photo's time is its EXIF ``DateTimeOriginal`` (``DateTimeDigitized`` when that is missing), with
 ``OffsetTimeOriginal`` where the camera wrote its time zone (phones do); without one it is the
-camera's own clock, read in this machine's time zone, so it shows as the camera showed it.
+camera's own clock, read in this machine's time zone, so it shows as the camera showed it. EXIF is read
+from JPEG (its first 128 KiB, parsed here), PNG (the ``eXIf`` chunk) and WebP (its ``EXIF`` chunk; both
+found by Pillow, nothing decoded); other formats' photos have no recorded time.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ RECORDED_KEYS = ("com.apple.quicktime.creationdate", "creation_time")
 EARLIEST_RECORDING = datetime(1980, 1, 1, tzinfo=timezone.utc).timestamp()
 _BASIC_OFFSET = re.compile(r"([+-]\d{2})(\d{2})$")
 _JPEG_MAGIC = b"\xff\xd8"
+_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _EXIF_READ = 1 << 17  # the Exif segment comes before the image data and is at most 64 KiB
 _EXIF_IFD, _DATE_ORIGINAL, _DATE_DIGITIZED = 0x8769, 0x9003, 0x9004
 _OFFSET_OF = {_DATE_ORIGINAL: 0x9011, _DATE_DIGITIZED: 0x9012}  # OffsetTimeOriginal / -Digitized
@@ -53,8 +56,8 @@ def read_recorded_at(path: str | Path) -> float | None:
     head = _head(path)
     if head is None:
         return None
-    if head.startswith(_JPEG_MAGIC):
-        return exif_recorded_at(head)
+    if _is_photo(head):
+        return _photo_taken_at(path, head)
     import av
 
     try:
@@ -66,9 +69,30 @@ def read_recorded_at(path: str | Path) -> float | None:
 
 
 def read_photo_taken_at(path: str | Path) -> float | None:
-    """When a still image was taken: a JPEG's EXIF time; None for other formats or when it says none."""
+    """When a still image was taken: its EXIF time (JPEG, PNG, WebP); None for other formats or when it
+    says none."""
     head = _head(path)
-    return exif_recorded_at(head) if head is not None and head.startswith(_JPEG_MAGIC) else None
+    return _photo_taken_at(path, head) if head is not None and _is_photo(head) else None
+
+
+def _is_photo(head: bytes) -> bool:
+    """A format whose EXIF is read (by its first bytes, not its name)."""
+    return head.startswith((_JPEG_MAGIC, _PNG_MAGIC)) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
+
+
+def _photo_taken_at(path: str | Path, head: bytes) -> float | None:
+    if head.startswith(_JPEG_MAGIC):
+        return exif_recorded_at(head)
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:  # reads the chunks before the pixels; decodes nothing
+            raw = image.info.get("exif")
+    except Exception:  # unreadable or damaged: unknown, as for any file that says nothing
+        return None
+    if not isinstance(raw, bytes):
+        return None
+    return tiff_recorded_at(raw.removeprefix(b"Exif\0\0"))
 
 
 def _head(path: str | Path) -> bytes | None:
@@ -83,7 +107,13 @@ def exif_recorded_at(jpeg: bytes) -> float | None:
     """When a JPEG's photo was taken (UTC epoch seconds) from the start of its bytes; None when it
     says nothing readable."""
     tiff = _exif_segment(jpeg)
-    if tiff is None or tiff[:2] not in (b"II", b"MM"):
+    return None if tiff is None else tiff_recorded_at(tiff)
+
+
+def tiff_recorded_at(tiff: bytes) -> float | None:
+    """When a photo was taken (UTC epoch seconds) from its EXIF data (a TIFF structure: byte order, IFD0
+    and the Exif IFD it points to); None when it says nothing readable."""
+    if tiff[:2] not in (b"II", b"MM"):
         return None
     order = "<" if tiff[:2] == b"II" else ">"
     try:

@@ -81,13 +81,9 @@ def test_a_video_says_when_it_was_recorded(tmp_path: Path) -> None:
     assert OpenCVVideo(stamped).recorded_at is None  # OpenCV does not read metadata: unknown, not wrong
 
 
-def jpeg_with_exif(
-    order: str, taken: bytes, zone: bytes | None, tag: int = 0x9003, image: np.ndarray | None = None
-) -> bytes:
-    """A real JPEG (OpenCV's, with its JFIF segment first) given an Exif segment as cameras write it:
-    IFD0 (orientation, a pointer to the Exif IFD), then the Exif IFD holding the time as ASCII."""
-    ok, encoded = cv2.imencode(".jpg", np.full((16, 16, 3), 128, np.uint8) if image is None else image)
-    assert ok
+def exif_payload(order: str, taken: bytes, zone: bytes | None, tag: int = 0x9003) -> bytes:
+    """An Exif block as cameras write it: ``Exif\\0\\0``, then IFD0 (orientation, a pointer to the Exif
+    IFD), then the Exif IFD holding the time as ASCII."""
     entries = [(tag, 2, len(taken), taken)] + ([(0x9011, 2, len(zone), zone)] if zone else [])
     exif_at = 8 + 2 + 2 * 12 + 4  # the Exif IFD right after IFD0
     data_at = exif_at + 2 + 12 * len(entries) + 4  # then the values too long to sit inline
@@ -98,7 +94,16 @@ def jpeg_with_exif(
         exif += struct.pack(order + "HHII", number, kind, count, data_at + len(values))
         values += value
     tiff = (b"II*\0" if order == "<" else b"MM\0*") + struct.pack(order + "I", 8) + ifd0
-    payload = b"Exif\0\0" + tiff + exif + struct.pack(order + "I", 0) + values
+    return b"Exif\0\0" + tiff + exif + struct.pack(order + "I", 0) + values
+
+
+def jpeg_with_exif(
+    order: str, taken: bytes, zone: bytes | None, tag: int = 0x9003, image: np.ndarray | None = None
+) -> bytes:
+    """A real JPEG (OpenCV's, with its JFIF segment first) given an Exif segment (:func:`exif_payload`)."""
+    ok, encoded = cv2.imencode(".jpg", np.full((16, 16, 3), 128, np.uint8) if image is None else image)
+    assert ok
+    payload = exif_payload(order, taken, zone, tag)
     app1 = b"\xff\xe1" + struct.pack(">H", len(payload) + 2) + payload
     jpeg = encoded.tobytes()
     jfif_end = 4 + struct.unpack(">H", jpeg[4:6])[0]
@@ -135,3 +140,21 @@ def test_a_photo_says_when_it_was_taken(tmp_path: Path, monkeypatch: pytest.Monk
     png = tmp_path / "photo.png"
     cv2.imwrite(str(png), np.zeros((8, 8, 3), np.uint8))
     assert read_photo_taken_at(png) is None and read_photo_taken_at(tmp_path / "gone.jpg") is None
+
+
+@pytest.mark.parametrize("suffix", [".png", ".webp"])
+def test_a_png_or_webp_photo_says_when_it_was_taken_from_its_exif(tmp_path: Path, suffix: str) -> None:
+    from PIL import Image
+
+    picture = Image.fromarray(np.full((16, 16, 3), 128, np.uint8))
+    stamped, plain = tmp_path / f"phone{suffix}", tmp_path / f"plain{suffix}"
+    picture.save(stamped, exif=exif_payload(">", b"2023:11:14 17:13:20\0", b"-05:00\0"))
+    picture.save(plain)
+    assert read_image(stamped).shape == (16, 16, 3)
+    assert read_photo_taken_at(stamped) == read_recorded_at(stamped) == RECORDED
+    assert read_photo_taken_at(plain) is None and read_recorded_at(plain) is None
+    (tmp_path / f"cut{suffix}").write_bytes(stamped.read_bytes()[:40])  # damaged: unknown, no exception
+    assert read_photo_taken_at(tmp_path / f"cut{suffix}") is None
+    renamed = tmp_path / "phone.jpg"  # the bytes say what it is, not the name
+    renamed.write_bytes(stamped.read_bytes())
+    assert read_photo_taken_at(renamed) == RECORDED
