@@ -73,10 +73,8 @@ def font_files() -> list[Path]:
 
 @functools.lru_cache(maxsize=1)
 def _fonts() -> tuple[FreeTypeFont, ...]:
-    try:
-        from PIL import ImageFont
-    except ImportError:  # pillow is a dependency; a broken install still gets ASCII labels
-        return ()
+    from PIL import ImageFont
+
     fonts = []
     for path in font_files():
         try:
