@@ -31,6 +31,8 @@ for _p in (REPO, REPO / "bench"):
 
 from crosscam.run import print_table, register_file  # noqa: E402
 
+from reidkit.adapt.adapt import AdaptConfig  # noqa: E402
+
 TARGET_SECONDS = 30 * 60  # 1,000 tracklets on a 2-core CPU
 
 
@@ -96,7 +98,8 @@ register_file(sys.argv[2], 'reidkit-retail-0287-cuhk03')
 from reidkit.adapt import AdaptConfig, adapt_library
 started = time.perf_counter()
 # apply="all": the costliest way to apply it, re-embedding every crop vector
-report = adapt_library(sys.argv[1], config=AdaptConfig(crops_per_tracklet=int(sys.argv[4])), apply="all")
+report = adapt_library(sys.argv[1], config=AdaptConfig(crops_per_tracklet=int(sys.argv[4]), max_crops=int(sys.argv[5])),
+                        apply="all")
 print(json.dumps({'wall': time.perf_counter() - started, 'seconds': report.seconds, 'crops': report.crops,
                   'rounds': len(report.rounds), 'stopped': report.stopped,
                   'maxrss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
@@ -117,6 +120,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         default=8,
         help="AdaptConfig.crops_per_tracklet (0: stored crops only)",
     )
+    parser.add_argument(
+        "--max-crops",
+        type=int,
+        default=AdaptConfig().max_crops,
+        help="AdaptConfig.max_crops: re-read crops in all, at most",
+    )
     args = parser.parse_args(argv)
     shared = Path(os.environ.get("REIDKIT_SHARED", REPO.parent / "shared"))
     os.environ.setdefault("REIDKIT_MODEL_DIR", str(shared / "models"))
@@ -131,7 +140,16 @@ def main(argv: Sequence[str] | None = None) -> None:
         env = {**os.environ, "REIDKIT_ADAPTED_DIR": str(args.work / "adapted")}
         started = time.perf_counter()
         done = subprocess.run(
-            [sys.executable, "-c", CHILD, str(root), args.model, str(REPO), str(args.crops_per_tracklet)],
+            [
+                sys.executable,
+                "-c",
+                CHILD,
+                str(root),
+                args.model,
+                str(REPO),
+                str(args.crops_per_tracklet),
+                str(args.max_crops),
+            ],
             capture_output=True,
             text=True,
             env=env,
@@ -145,6 +163,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             {
                 "tracklets": n,
                 "crops/tracklet": args.crops_per_tracklet,
+                "max crops": args.max_crops,
                 "views": result["crops"],
                 "crops s": f"{s['crops']:.0f}",
                 "train s": f"{s['train']:.0f}",

@@ -9,8 +9,8 @@ Steps (docs/adapt.md has the why and the measurements):
 2. find the cameras' light (:mod:`reidkit.adapt.camera_light`: directions of the videos' mean
    vectors that stand out far above what their people explain); when some is found, it is projected out
    of every vector from here on (a linear head before the trained one);
-3. re-read up to ``crops_per_tracklet`` crops per tracklet from the media files and embed them once
-   with the frozen library model (its stored crop vectors join them);
+3. re-read up to ``crops_per_tracklet`` crops per tracklet (``max_crops`` in all) from the media files
+   and embed them once with the frozen library model (its stored crop vectors join them);
 4. rounds: pseudo-identities from the current vectors (:mod:`reidkit.adapt.labels`: tracklets, visits,
    people clusters, people on screen together), then ``epochs_per_round`` epochs of the residual head
    (:mod:`reidkit.adapt.head`). It stops when the people clusters stop changing (their same-person pairs
@@ -61,6 +61,9 @@ class AdaptConfig:
     epochs_per_round: int = 3
     stop_agreement: float = 0.98  # people clusters this stable between rounds: stop
     crops_per_tracklet: int = 8  # re-read from the media for training (0: stored crops only)
+    # Re-read crops in all, at most: re-reading is most of adapt's time, and this bounds it for any
+    # library size; a library of up to 1,000 tracklets still reads crops_per_tracklet each.
+    max_crops: int = 8000
     flip: bool = True  # also train on mirrored crops
     augment: int = 0  # photometric views per re-read crop (another camera's colours, blur, cut)
     # The head and its training (learning rate 3e-4 chosen on dev footage: a faster head forgets more
@@ -142,7 +145,8 @@ def training_views(
     share: Callable[[float], None] = lambda done: None,
 ) -> Views:
     """The stored crop vectors plus, per tracklet, up to ``config.crops_per_tracklet`` crops re-read from
-    the media and embedded by the frozen model (and their mirror images with ``config.flip``)."""
+    the media (``config.max_crops`` in all) and embedded by the frozen model (and their mirror images
+    with ``config.flip``)."""
     row_of = {r.id: i for i, r in enumerate(view.tracklets)}
     features = [np.concatenate([stored[r.id] for r in view.tracklets])]
     owners = [np.concatenate([np.full(len(stored[r.id]), i) for i, r in enumerate(view.tracklets)])]
@@ -150,7 +154,7 @@ def training_views(
     aug_rng = np.random.default_rng(config.seed)
     if config.crops_per_tracklet > 0:
         n_media = len(view.media)
-        for k, batch in enumerate(library_crops(library, config.crops_per_tracklet), 1):
+        for k, batch in enumerate(library_crops(library, config.crops_per_tracklet, config.max_crops), 1):
             images = list(batch.images)
             rows = np.array([row_of[int(t)] for t in batch.tracklet_ids])
             if config.flip:

@@ -5,6 +5,11 @@ embedded. Adaptation wants more views of each person than that, so :func:`librar
 video once and cuts up to ``per_tracklet`` crops per tracklet, spread over its life, exactly as the
 indexer cuts them (:func:`reidkit.embed.crops.cut_crop`, same margin and height). A media file that is
 gone or unreadable is skipped with a warning: its tracklets keep their stored crop vectors only.
+
+Re-reading and embedding the crops is most of what adaptation costs, so a ``budget`` caps the crops in
+all (:func:`crop_counts`): a library too large for ``per_tracklet`` each reads fewer per tracklet, and
+past one each, one for some of its tracklets only. The cost of that stage then stops growing with the
+library, and every tracklet still trains on its stored crop vectors.
 """
 
 from __future__ import annotations
@@ -55,16 +60,35 @@ def spread_frames(record: TrackletRecord, per_tracklet: int, width: int, height:
     return np.asarray(record.frames[good], np.int64)
 
 
-def library_crops(library: Library, per_tracklet: int = 8) -> Iterator[CropBatch]:
-    """One :class:`CropBatch` per readable media file of ``library`` (see the module docstring)."""
+def crop_counts(tracklets: int, per_tracklet: int, budget: int | None) -> np.ndarray:
+    """(tracklets,) int: how many crops each tracklet re-reads, at most ``per_tracklet`` and ``budget``
+    in all (None: no cap), shared out as evenly as the budget allows (the extra ones evenly spaced)."""
+    if budget is None or tracklets * per_tracklet <= budget:
+        return np.full(tracklets, per_tracklet, np.int64)
+    base = budget // tracklets
+    counts = np.full(tracklets, base, np.int64)
+    extra = budget - base * tracklets
+    if extra:
+        counts[np.linspace(0, tracklets - 1, extra).round().astype(np.int64)] += 1
+    return counts
+
+
+def library_crops(library: Library, per_tracklet: int = 8, budget: int | None = None) -> Iterator[CropBatch]:
+    """One :class:`CropBatch` per readable media file of ``library`` with crops to re-read: up to
+    ``per_tracklet`` for each tracklet and ``budget`` in all (see the module docstring)."""
     from reidkit.media import open_media, read_image
 
-    for media in library.media_list():
-        records = library.tracklets(media.id)
+    media_list = library.media_list()
+    per_media = [library.tracklets(media.id) for media in media_list]
+    counts = iter(crop_counts(sum(map(len, per_media)), per_tracklet, budget).tolist())
+    for media, records in zip(media_list, per_media, strict=True):
         wanted: dict[int, list[tuple[int, np.ndarray]]] = {}
         for record in records:
+            count = next(counts)
+            if count == 0:
+                continue
             boxes = dict(zip(record.frames.tolist(), record.boxes, strict=True))
-            for frame in spread_frames(record, per_tracklet, media.width, media.height).tolist():
+            for frame in spread_frames(record, count, media.width, media.height).tolist():
                 wanted.setdefault(int(frame), []).append((record.id, boxes[frame]))
         if not wanted:
             continue

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from reidkit.adapt.crops import library_crops, photometric_views
+from reidkit.adapt.adapt import AdaptConfig, training_views
+from reidkit.adapt.crops import crop_counts, library_crops, photometric_views
+from reidkit.adapt.labels import LibraryView
 from reidkit.embed.factory import build_embedder
 from reidkit.index.indexer import index_media
 from reidkit.index.library import Library
@@ -44,6 +46,25 @@ def test_library_crops_match_the_indexed_crops(tmp_path: Path) -> None:
     assert same and min(same) > 0.999  # the same pixels: the same frame, box, margin and size
     fewer = next(iter(library_crops(Library.open(tmp_path / "lib"), per_tracklet=2)))
     assert np.bincount(fewer.tracklet_ids).max() <= 2
+    capped = list(library_crops(Library.open(tmp_path / "lib"), per_tracklet=50, budget=len(records)))
+    assert sum(len(b.images) for b in capped) <= len(records)  # one crop each, at most
+    assert np.bincount(capped[0].tracklet_ids).max() == 1
+    with Library.open(tmp_path / "lib") as lib:
+        view = LibraryView.of(lib)
+        stored = {r.id: lib.crop_vectors(r.id) for r in view.tracklets}
+        config = AdaptConfig(crops_per_tracklet=50, max_crops=3, flip=True)
+        vectors, _, _ = training_views(lib, view, stored, embedder, config)
+    assert len(vectors) == sum(map(len, stored.values())) + 2 * 3  # the stored ones + 3 crops, mirrored
+
+
+def test_a_crop_budget_reads_fewer_per_tracklet_and_then_fewer_tracklets() -> None:
+    assert crop_counts(100, 8, None).tolist() == [8] * 100
+    assert crop_counts(100, 8, 8000).tolist() == [8] * 100  # within budget: untouched
+    spread = crop_counts(1000, 8, 2500)
+    assert spread.sum() == 2500 and set(spread.tolist()) == {2, 3}
+    assert abs(int(spread[:500].sum()) - int(spread[500:].sum())) <= 2  # extras spread, not bunched
+    few = crop_counts(5000, 8, 1000)
+    assert few.sum() == 1000 and set(few.tolist()) == {0, 1}
 
 
 def test_photometric_views_change_colours_not_shape() -> None:
