@@ -32,6 +32,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from reidkit.core.vectors import l2_normalise  # noqa: E402
 from reidkit.export.onnx import input_spec_of, quantize_int8, run_onnx  # noqa: E402
 from reidkit.zoo.registry import resolve_model  # noqa: E402
 
@@ -67,13 +68,10 @@ def full_range_int8(model: Path, out: Path, calibration: np.ndarray, check: np.n
 def cosines(model: Path, files: dict[str, Path], check: Path) -> dict[str, list[float]]:
     """Worst and mean cosine of each int8 file against ``model`` on the crops saved in ``check``."""
     batch = np.load(check)
-    ref = run_onnx(model, batch)
-    ref /= np.linalg.norm(ref, axis=1, keepdims=True)
+    ref = l2_normalise(run_onnx(model, batch))
     out = {}
     for name, path in files.items():
-        emb = run_onnx(path, batch)
-        emb /= np.linalg.norm(emb, axis=1, keepdims=True)
-        cos = (ref * emb).sum(axis=1)
+        cos = (ref * l2_normalise(run_onnx(path, batch))).sum(axis=1)
         out[name] = [float(np.nanmin(cos)), float(np.nanmean(cos))]
     return out
 
