@@ -550,8 +550,9 @@ class AppState:
                 self._results.move_to_end(key)
                 return self._results[key]
             vector = self.query_vector(query, library)
-            moments, verdict = find_moments(library, vector, top=top, min_score=min_score)
+            moments, verdict, more_likely = find_moments(library, vector, top=top, min_score=min_score)
             doc = self._document(query, library, moments, verdict)
+            doc["more_likely"] = more_likely
         self._results[key] = doc
         while len(self._results) > MAX_RESULTS:
             self._results.popitem(last=False)
@@ -884,7 +885,7 @@ class AppState:
             record = library.media(media_id)
             path = str(Path(record.path).resolve())
             for person in people:
-                moments, _ = find_moments(library, np.asarray(person.vector, np.float32), top=50)
+                moments = find_moments(library, np.asarray(person.vector, np.float32), top=50).moments
                 here = [m for m in moments if m.media == path and m.likely]
                 if here:
                     self.watchlist.add_alert(

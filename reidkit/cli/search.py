@@ -30,7 +30,8 @@ def format_table(result: SearchResult) -> str:
     width = min(48, max(5, *(len(n) for n in names)))
     likely = sum(m.likely for m in result.moments)
     if likely:
-        lines = [f"found: {likely} moment{'s' if likely != 1 else ''} likely the same person ({rule})"]
+        count = f"{likely}+ moments" if result.more_likely else f"{likely} moment{'s' if likely != 1 else ''}"
+        lines = [f"found: {count} likely the same person ({rule})"]
     else:
         lines = [f"not found: no moment reaches the {rule}; best candidates below it:"]
     # The clock column only when some file says when it was recorded (cameras, phones).
@@ -54,6 +55,11 @@ def format_table(result: SearchResult) -> str:
         lines.append(
             f"{rank:>3}  {name:<{width}}  {when:<19}{recorded}  {frames:<13}  {m.score:.3f}  "
             f"{m.probability:>7.2f}  {says}"
+        )
+    if result.more_likely:
+        lines.append(
+            f"  more moments beyond these {len(result.moments)} are likely the same person: "
+            f"--top {2 * len(result.moments)} shows more"
         )
     scores = [m.score for m in result.moments]
     if scores != sorted(scores, reverse=True):

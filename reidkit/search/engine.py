@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -48,6 +48,7 @@ class SearchResult:
     query_crop: np.ndarray | None = field(default=None, repr=False)  # BGR, for reports
     query_box: tuple[float, float, float, float] | None = None  # in query-photo pixels
     library_root: str = ""
+    more_likely: bool = False  # a moment beyond those returned (``top``) is likely the same person too
 
     @property
     def found(self) -> bool:
@@ -59,6 +60,7 @@ class SearchResult:
             "query": self.query,
             "model": self.model,
             "found": self.found,
+            "more_likely": self.more_likely,
             "verdict": self.verdict.to_dict(),
             "moments": [m.to_dict() for m in self.moments],
         }
@@ -113,6 +115,12 @@ def verdict_for(library: Gallery, query: np.ndarray, rule: VerdictRule = Verdict
     return space.verdict(space.query(query), rule)
 
 
+class FoundMoments(NamedTuple):
+    moments: list[Moment]  # at most ``top``, best first, each with its verdict
+    verdict: Verdict
+    more_likely: bool  # the next moment after those returned is likely too: ``top`` cut the answer short
+
+
 def find_moments(
     library: Gallery,
     query: np.ndarray,
@@ -121,21 +129,24 @@ def find_moments(
     min_score: float | None = None,
     rule: MomentRule = MomentRule(),
     verdict_rule: VerdictRule = VerdictRule(),
-) -> tuple[list[Moment], Verdict]:
+) -> FoundMoments:
     """:func:`search_vector`'s moments, each with its verdict (``likely``, ``probability``: only the best
     moment's person, :mod:`reidkit.search.one_person`), and the rule.
 
+    One moment more than ``top`` is found and judged with them, so that the answer can say when more
+    moments than those shown are likely ("20+ moments"), instead of a count that is only ``top``'s.
     Where the library has a verdict head (``reidkit adapt``), the moments keep the stored vectors'
     order, and their scores (which ``min_score`` then bounds) and verdicts are the adapted space's."""
     space = VerdictSpace.of(library)
     judged_query = space.query(query)
     verdict = space.verdict(judged_query, verdict_rule)
     if space.head is None:
-        moments = search_vector(library, query, top=top, min_score=min_score, rule=rule)
+        moments = search_vector(library, query, top=top + 1, min_score=min_score, rule=rule)
     else:
-        found = space.scored(search_vector(library, query, top=top, rule=rule), judged_query)
+        found = space.scored(search_vector(library, query, top=top + 1, rule=rule), judged_query)
         moments = [m for m in found if min_score is None or m.score >= min_score]
-    return judge(library, moments, verdict, verdict_rule, rule.max_overlap), verdict
+    judged = judge(library, moments, verdict, verdict_rule, rule.max_overlap)
+    return FoundMoments(judged[:top], verdict, len(judged) > top and judged[top].likely)
 
 
 def search_vector(
@@ -331,7 +342,7 @@ def find_tracklet(
     except KeyError:
         raise LibraryError(f"no tracklet {tracklet_id} in the library", path=lib.root) from None
     vector = lib.vectors_of([tracklet_id])[0]
-    moments, verdict = find_moments(
+    moments, verdict, more_likely = find_moments(
         lib, vector, top=top, min_score=min_score, rule=rule, verdict_rule=verdict_rule
     )
     thumbnail = Path(lib.root) / record.thumbnail
@@ -343,6 +354,7 @@ def find_tracklet(
         query_crop=read_image(thumbnail) if thumbnail.is_file() else None,
         query_box=tuple(float(v) for v in np.asarray(record.best_box).reshape(4)),  # type: ignore[arg-type]
         library_root=str(Path(lib.root).resolve()),
+        more_likely=more_likely,
     )
 
 
@@ -376,7 +388,7 @@ def find_person(
         )
     lib.check_model_file(model_file_of(embedder))
     vector = embedder.embed([crop])[0]
-    moments, verdict = find_moments(
+    moments, verdict, more_likely = find_moments(
         lib, vector, top=top, min_score=min_score, rule=rule, verdict_rule=verdict_rule
     )
     log.info("search %s: %d moments", photo, len(moments))
@@ -388,4 +400,5 @@ def find_person(
         query_crop=crop,
         query_box=tuple(float(v) for v in query_box),  # type: ignore[arg-type]
         library_root=str(Path(lib.root).resolve()),
+        more_likely=more_likely,
     )

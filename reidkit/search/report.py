@@ -251,11 +251,18 @@ def render_results(
     photos = len({m.media for m in likely if m.kind == "image"})
     where = [f"{k} {noun}{'s' if k != 1 else ''}" for k, noun in ((videos, "video"), (photos, "photo")) if k]
     if likely:
-        headline = f"Found: {len(likely)} moment{'s' if len(likely) != 1 else ''} in {' and '.join(where)}"
+        count = (
+            f"{len(likely)}+ moments"
+            if result.more_likely
+            else f"{len(likely)} moment{'s' if len(likely) != 1 else ''}"
+        )
+        headline = f"Found: {count} in {' and '.join(where)}"
     else:
         headline = "Not found"
     others = len(result.moments) - len(likely)
     below = f" · {others} other candidate{'s' if others != 1 else ''}" if others else ""
+    if result.more_likely:
+        below += f" · more likely moments than these {len(result.moments)}: search with a larger --top"
     query_img = f'<img class="query" src="{_esc(query_src)}" alt="query person">' if query_src else ""
     header = (
         f'<header class="top">{query_img}<div><h1>{_esc(headline)}</h1>'

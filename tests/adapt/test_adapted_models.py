@@ -209,7 +209,7 @@ def test_adapt_by_default_judges_verdicts_with_the_adapted_model_and_ranks_as_be
         assert head is not None and head.model == report.model_name
         for key, weights in _heads_of(report.model_path)[-1].items():  # the exported model's own head
             np.testing.assert_array_equal(head.arrays[key], weights)
-        moments, verdict = find_moments(lib, query, top=10)
+        moments, verdict, _ = find_moments(lib, query, top=10)
     assert verdict.scored_by == report.model_name
     assert [m.tracklet_ids for m in moments] == [m.tracklet_ids for m in before]  # the same order
     # Each score is the adapted space's: the head on the query and on the visit's tracklet vectors.

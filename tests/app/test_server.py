@@ -101,6 +101,15 @@ def test_bad_uploads_name_the_file_and_keep_the_server_up(running: Running) -> N
         assert client.get("/api/status").status_code == 200
 
 
+def test_results_say_when_more_moments_than_shown_are_likely(running: Running) -> None:
+    with running.client() as client:
+        whole = search(client, RED).json()
+        likely = sum(m["likely"] for m in whole["moments"])
+        assert likely >= 2 and whole["more_likely"] is False  # red walks the clip and stands in the photo
+        cut = client.get(f"/api/queries/{whole['query_id']}/results?top={likely - 1}").json()
+        assert len(cut["moments"]) == likely - 1 and cut["more_likely"] is True
+
+
 def test_scene_photo_lists_people_to_click(running: Running) -> None:
     scene = cv2.imread(str(running.media / "still.png"))
     jpeg = cv2.imencode(".png", scene)[1].tobytes()

@@ -106,10 +106,13 @@ def test_images_give_one_moment_per_person(tmp_path: Path) -> None:
 
 def test_json_has_exactly_the_contract_keys(scene) -> None:
     lib, people = scene
-    moments, verdict = find_moments(lib, people["a"], top=10)
-    result = SearchResult(query="/q/me.jpg", model=lib.model, moments=moments, verdict=verdict)
+    moments, verdict, more_likely = find_moments(lib, people["a"], top=10)
+    result = SearchResult(
+        query="/q/me.jpg", model=lib.model, moments=moments, verdict=verdict, more_likely=more_likely
+    )
     data = json.loads(result.to_json())
-    assert set(data) == {"query", "model", "found", "verdict", "moments"}
+    assert set(data) == {"query", "model", "found", "more_likely", "verdict", "moments"}
+    assert data["more_likely"] is False
     assert data["model"] == "fake-reid"
     assert data["found"] is True and data["verdict"]["threshold"] == pytest.approx(
         verdict.threshold, abs=1e-4

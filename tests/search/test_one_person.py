@@ -47,13 +47,13 @@ def likely(moments: list) -> list[str]:
 
 
 def test_the_look_alike_is_not_likely_and_the_person_from_behind_is(footage: FakeLibrary) -> None:
-    by_score, verdict = find_moments(footage, PHOTO, top=10, verdict_rule=SCORE_ONLY)
+    by_score, verdict, _ = find_moments(footage, PHOTO, top=10, verdict_rule=SCORE_ONLY)
     scores = {m.media: m.score for m in by_score}
     # What a threshold alone does with this photo: the look-alike clears it, the back view does not.
     assert scores["/look-alike.mp4"] >= verdict.threshold > scores["/behind.mp4"]
     assert likely(by_score) == ["/look-alike.mp4", "/person.mp4"]
 
-    moments, _ = find_moments(footage, PHOTO, top=10)
+    moments, _, _ = find_moments(footage, PHOTO, top=10)
     assert likely(moments) == ["/behind.mp4", "/person.mp4"]
     for m in moments:  # probability and likely agree, and so does the order of the list
         assert m.likely == (m.probability >= 0.5)
@@ -62,7 +62,7 @@ def test_the_look_alike_is_not_likely_and_the_person_from_behind_is(footage: Fak
 
 def test_nothing_is_likely_when_the_best_moment_is_not(footage: FakeLibrary) -> None:
     for seed in range(1000, 1010):
-        moments, verdict = find_moments(footage, identity(seed), top=10)
+        moments, verdict, _ = find_moments(footage, identity(seed), top=10)
         if max(m.score for m in moments) < verdict.threshold:
             assert not any(m.likely for m in moments)
             assert all(m.probability < 0.5 for m in moments)
@@ -78,7 +78,22 @@ def test_two_people_on_screen_together_are_never_both_the_person(tmp_path: Path)
     frames = np.arange(10, 91, 5)
     twin = np.tile(mix(PERSON, identity(12), 0.97), (len(frames), 1))
     lib.add_observed(hall, frames, np.tile([[500, 50, 560, 230]], (len(frames), 1)), twin)
-    moments, _ = find_moments(lib, PERSON, top=10, verdict_rule=SCORE_ONLY)
+    moments, _, _ = find_moments(lib, PERSON, top=10, verdict_rule=SCORE_ONLY)
     assert sum(m.likely for m in moments) == 2  # both clear the threshold
-    moments, _ = find_moments(lib, PERSON, top=10)
+    moments, _, _ = find_moments(lib, PERSON, top=10)
     assert [m.score for m in moments if m.likely] == [max(m.score for m in moments)]
+
+
+def test_the_answer_says_when_more_moments_than_shown_are_likely(tmp_path: Path) -> None:
+    lib = FakeLibrary(tmp_path / "lib")
+    add_crowd(lib, lambda i: stranger(200 + i), noise=0.05)
+    for i in range(15):  # the person in 15 videos: more than the 10 asked for
+        lib.add_tracklet(lib.add_video(f"/visit-{i}.mp4"), 0.0, 5.0, PERSON, noise=0.05)
+    cut = find_moments(lib, PERSON, top=10)
+    assert len(cut.moments) == 10 and all(m.likely for m in cut.moments)
+    assert cut.more_likely
+    whole = find_moments(lib, PERSON, top=20)
+    assert sum(m.likely for m in whole.moments) == 15
+    assert not whole.more_likely  # the 16th moment is somebody else
+    # The moments shown keep their verdicts whichever ``top`` cut them.
+    assert [m.likely for m in whole.moments[:10]] == [m.likely for m in cut.moments]

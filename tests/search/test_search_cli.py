@@ -123,7 +123,7 @@ def _empty(_lib: object) -> None:
 def test_report_shows_every_moment(library: FakeLibrary, tmp_path: Path) -> None:
     from reidkit.search import SearchResult, find_moments
 
-    moments, verdict = find_moments(library, identity(1), top=10)
+    moments, verdict, _ = find_moments(library, identity(1), top=10)
     crop = np.zeros((128, 64, 3), np.uint8)
     result = SearchResult("/q/me.jpg", library.model, moments, verdict, query_crop=crop)
     page = write_report(result, tmp_path / "report")
@@ -158,6 +158,26 @@ def test_cli_marks_likely_matches(fakes, photo: Path, tmp_path: Path, capsys) ->
     first = out.splitlines()[2]
     assert "00:03.0" in first or "01:10.0" in first
     assert first.endswith("likely the same person")
+
+
+def test_cli_json_and_report_say_when_top_cut_likely_moments_off(
+    fakes, photo: Path, tmp_path: Path, capsys
+) -> None:
+    lib = tmp_path / "lib"
+    assert (
+        main(["search", str(photo), "--library", str(lib), "--top", "2", "--report", str(tmp_path / "r")])
+        == 0
+    )
+    out = capsys.readouterr().out
+    # Three moments are likely (see test_cli_marks_likely_matches): two shown, and the answer says more.
+    assert out.startswith("found: 2+ moments likely the same person")
+    assert "more moments beyond these 2 are likely the same person: --top 4 shows more" in out
+    assert "Found: 2+ moments" in (tmp_path / "r" / "index.html").read_text()
+    assert main(["search", str(photo), "--library", str(lib), "--top", "2", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["more_likely"] is True
+    assert main(["search", str(photo), "--library", str(lib), "--top", "3", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["more_likely"] is False and sum(m["likely"] for m in doc["moments"]) == 3
 
 
 def test_cli_says_when_expansion_ranks_a_lower_score_first(
@@ -226,7 +246,7 @@ def test_the_report_puts_two_cameras_on_one_clock(tmp_path: Path, utc_plus_2) ->
     lib.add_tracklet(door, 10.0, 20.0, identity(1))
     lib.add_tracklet(hall, 40.0, 50.0, mix(identity(1), identity(2), 0.95))
     lib.add_tracklet(lib.add_video("/phone/clip.mp4"), 3.0, 8.0, mix(identity(1), identity(3), 0.9))
-    moments, verdict = find_moments(lib, identity(1), top=10)
+    moments, verdict, _ = find_moments(lib, identity(1), top=10)
     text = write_report(
         SearchResult("/q/me.jpg", lib.model, moments, verdict), tmp_path / "report"
     ).read_text()

@@ -90,7 +90,7 @@ def crowd(tmp_path: Path) -> FakeLibrary:
 
 def test_a_present_person_is_found_and_an_absent_one_is_not(crowd: FakeLibrary) -> None:
     assert DIM == 16  # random 16-d people: unrelated people score around 0 +- 0.25
-    present, verdict = find_moments(crowd, identity(100), top=10)
+    present, verdict, _ = find_moments(crowd, identity(100), top=10)
     assert verdict.from_footage
     assert [m.media for m in present if m.likely] == ["/v0.mp4", "/again.mp4"]
     absent = [find_moments(crowd, identity(1000 + i), top=10)[0] for i in range(20)]

@@ -43,11 +43,11 @@ def by_media(moments) -> dict[str, object]:
 def test_the_adapted_space_judges_and_the_stored_vectors_rank(tmp_path: Path, gallery: str) -> None:
     fake, difference = footage(tmp_path / "fake")
     library = fake if gallery == "in-memory" else as_library(fake, tmp_path / "lib")
-    before, plain = find_moments(library, identity(PERSON), top=10)
+    before, plain, _ = find_moments(library, identity(PERSON), top=10)
     fake.verdict_head = head_that_stresses(difference)
     if gallery == "library":
         library.set_verdict_head(fake.verdict_head)
-    after, verdict = find_moments(library, identity(PERSON), top=10)
+    after, verdict, _ = find_moments(library, identity(PERSON), top=10)
     assert plain.scored_by is None and verdict.scored_by == "fake-reid-adapted"
     assert [m.tracklet_ids for m in after] == [m.tracklet_ids for m in before]  # the same order
     was, now = by_media(before), by_media(after)
@@ -59,7 +59,7 @@ def test_the_adapted_space_judges_and_the_stored_vectors_rank(tmp_path: Path, ga
     for name in ("door.mp4", "hall.mp4"):
         assert now[name].likely and now[name].score == pytest.approx(was[name].score, abs=1e-3)
     # A score floor bounds the scores shown, the adapted ones.
-    floored, _ = find_moments(library, identity(PERSON), top=10, min_score=0.5)
+    floored, _, _ = find_moments(library, identity(PERSON), top=10, min_score=0.5)
     assert "shop.mp4" not in by_media(floored) and {"door.mp4", "hall.mp4"} <= set(by_media(floored))
 
 

@@ -1,7 +1,9 @@
 // reidkit web app: plain JavaScript, no build step. Views: search (home), results, library, watchlist, alerts.
 "use strict";
 
-const state = { status: null, jobs: [], media: [], result: null, queryId: null, top: 20, threshold: null,
+// Moments a search shows at first, and at most ("Show more" doubles it; the API's own limit).
+const DEFAULT_TOP = 20, MAX_TOP = 200;
+const state = { status: null, jobs: [], media: [], result: null, queryId: null, top: DEFAULT_TOP, threshold: null,
                 playing: null, boxes: [], draw: 0, events: null, pendingQuery: null, previewTimer: null };
 
 // ---------------------------------------------------------------------------------------- helpers
@@ -211,7 +213,7 @@ function choosePerson(photo, picker, status) {
 // ---------------------------------------------------------------------------------------- results
 async function showResults(queryId, keepThreshold) {
   const root = view();
-  if (state.queryId !== queryId) { state.threshold = null; state.result = null; }
+  if (state.queryId !== queryId) { state.threshold = null; state.result = null; state.top = DEFAULT_TOP; }
   state.queryId = queryId;
   if (!state.result) root.replaceChildren(h("p", { class: "muted" }, "Searching…"));
   const result = await attempt(() => api("GET", `/api/queries/${queryId}/results?top=${state.top}`));
@@ -235,7 +237,7 @@ function renderResults() {
   const photos = new Set(likely.filter(m => m.kind === "image").map(m => m.name)).size;
   const where = [videos ? plural(videos, "video") : null, photos ? plural(photos, "photo") : null].filter(Boolean).join(" and ");
   const headline = likely.length
-    ? h("h1", { class: "found", id: "headline" }, `Found: ${plural(likely.length, "moment")} likely the same person, in ${where}`)
+    ? h("h1", { class: "found", id: "headline" }, `Found: ${result.more_likely ? `${likely.length}+ moments` : plural(likely.length, "moment")} likely the same person, in ${where}`)
     : h("h1", { class: "notfound", id: "headline" }, "Not found: no moment is likely the same person");
   const photosRow = h("div", { class: "row" }, ...result.photos.map(p => h("img", { src: p.url, alt: p.name, title: p.name })),
     ...result.seed_tracklets.map(t => h("img", { src: `/api/tracklets/${t}/thumbnail`, alt: "library person" })));
@@ -252,7 +254,14 @@ function renderResults() {
     h("section", { class: "panel" },
       h("div", { class: "query-head" }, photosRow, h("div", {}, headline,
         h("div", { class: "verdict muted" }, `Query ${result.query}. “Likely the same person”: the best match scores at least ${result.verdict.threshold.toFixed(3)} (${result.verdict.source}), and the library groups the other likely moments with it as one person. Model ${result.model}.`),
-        ...result.order_notes.map(n => h("div", { class: "notes" }, n)))),
+        ...result.order_notes.map(n => h("div", { class: "notes" }, n)),
+        // The server finds one moment more than it shows: when that one is likely too, say so and offer more.
+        result.more_likely && state.top < MAX_TOP
+          ? h("div", { class: "notes", id: "more-likely" }, `More moments than these ${result.moments.length} are likely the same person. `,
+              h("button", { id: "show-more", onclick: () => { state.top = Math.min(MAX_TOP, 2 * state.top); showResults(state.queryId, true); } }, "Show more"))
+          : result.more_likely
+            ? h("div", { class: "notes", id: "more-likely" }, `More moments than these ${result.moments.length} are likely the same person; the page shows at most ${MAX_TOP}; \`reidkit search --top\` lists more.`)
+            : null)),
       h("div", { class: "controls" },
         h("label", {}, "Show scores from ", slider, " ", h("b", { id: "threshold-value" }, "")),
         h("button", { onclick: () => { state.threshold = shownFrom(result); slider.value = state.threshold; applyThreshold(); } }, "Reset to calibrated"),
