@@ -875,7 +875,7 @@ class AppState:
                 log.info("no playable copy of %s: %s", record.path, exc)
 
     def _alert(self, media_id: int) -> None:
-        from reidkit.search import find_moments
+        from reidkit.search import find_moments_in
 
         people = self.watchlist.people()
         if not people:
@@ -883,10 +883,9 @@ class AppState:
         with self.read_lock:
             library = self.searchable()
             record = library.media(media_id)
-            path = str(Path(record.path).resolve())
             for person in people:
-                moments = find_moments(library, np.asarray(person.vector, np.float32), top=50).moments
-                here = [m for m in moments if m.media == path and m.likely]
+                moments = find_moments_in(library, np.asarray(person.vector, np.float32), media_id)
+                here = [m for m in moments if m.likely]
                 if here:
                     self.watchlist.add_alert(
                         person_id=person.id,

@@ -149,6 +149,10 @@ class Gallery(Protocol):
         """One tracklet by id; KeyError when there is none."""
         ...
 
+    def tracklet_ids(self, media_id: int) -> list[int]:
+        """The ids of one media file's tracklets (none for an unknown file)."""
+        ...
+
     def search(self, query: np.ndarray, k: int) -> list[TrackletHit]:
         """The ``k`` tracklets whose vector is closest (cosine) to the unit ``query``, best first."""
         ...

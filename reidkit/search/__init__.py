@@ -8,6 +8,7 @@ write_report(result, "report/")
 from reidkit.search.engine import (
     SearchResult,
     find_moments,
+    find_moments_in,
     find_person,
     find_tracklet,
     open_library,
@@ -29,6 +30,7 @@ __all__ = [
     "VerdictRule",
     "calibration_for",
     "find_moments",
+    "find_moments_in",
     "find_person",
     "find_tracklet",
     "format_time",

@@ -149,6 +149,34 @@ def find_moments(
     return FoundMoments(judged[:top], verdict, len(judged) > top and judged[top].likely)
 
 
+def find_moments_in(
+    library: Gallery,
+    query: np.ndarray,
+    media_id: int,
+    *,
+    top: int = 20,
+    rule: MomentRule = MomentRule(),
+    verdict_rule: VerdictRule = VerdictRule(),
+) -> list[Moment]:
+    """Every moment of one media file for ``query``, each with its verdict: a watchlist's question
+    (is this person in the file just indexed?), answered whatever the file's rank in the library.
+
+    The file's moments are judged together with the library's best ``top`` moments, as a search would
+    judge them (only the best moment's person is likely), so a person seen in many files is still found
+    in the newest one, and a look-alike in it is still told apart from the person."""
+    space = VerdictSpace.of(library)
+    judged_query = space.query(query)
+    verdict = space.verdict(judged_query, verdict_rule)
+    own_ranking = _Ranking(library, np.asarray(query, np.float32).reshape(-1), rule)
+    own_ranking.add(library.tracklet_ids(media_id))
+    own = own_ranking.moments()
+    if not own:
+        return []
+    others = [m for m in search_vector(library, query, top=top, rule=rule) if m.media != own[0].media]
+    pool = space.scored(others + own, judged_query)  # in the same order: the file's moments last
+    return judge(library, pool, verdict, verdict_rule, rule.max_overlap)[len(others) :]
+
+
 def search_vector(
     library: Gallery,
     query: np.ndarray,

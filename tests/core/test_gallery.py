@@ -53,6 +53,7 @@ def test_a_tracklet_by_id(gallery: Gallery) -> None:
     assert record.frames.dtype == np.int64 and record.boxes.shape == (len(record.frames), 4)
     with pytest.raises(KeyError):
         gallery.tracklet(99)
+    assert sorted(gallery.tracklet_ids(1)) == [1, 2, 3, 4] and gallery.tracklet_ids(99) == []
     with pytest.raises(KeyError):
         gallery.vectors_of([1, 99])
 

@@ -152,6 +152,9 @@ class FakeLibrary:
     def tracklets(self, media_id: int | None = None) -> list[TrackletRecord]:
         return [t for t in self._tracklets if media_id is None or t.media_id == media_id]
 
+    def tracklet_ids(self, media_id: int) -> list[int]:
+        return [t.id for t in self._tracklets if t.media_id == media_id]
+
     def tracklet(self, tracklet_id: int) -> TrackletRecord:
         if not 1 <= tracklet_id <= len(self._tracklets):
             raise KeyError(f"no tracklet with id {tracklet_id}")

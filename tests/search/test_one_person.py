@@ -97,3 +97,23 @@ def test_the_answer_says_when_more_moments_than_shown_are_likely(tmp_path: Path)
     assert not whole.more_likely  # the 16th moment is somebody else
     # The moments shown keep their verdicts whichever ``top`` cut them.
     assert [m.likely for m in whole.moments[:10]] == [m.likely for m in cut.moments]
+
+
+def test_a_file_is_judged_whatever_its_rank_in_the_library(tmp_path: Path) -> None:
+    """The watchlist's question (find_moments_in): is the person in the file just indexed?"""
+    from reidkit.search import find_moments_in
+
+    lib = FakeLibrary(tmp_path / "lib")
+    add_crowd(lib, lambda i: stranger(200 + i), noise=0.05, videos=60)  # 300 other people
+    for i in range(60):  # seen often before (more than the 50 alerts once searched), and well
+        lib.add_tracklet(lib.add_video(f"/day-{i}.mp4"), 0.0, 5.0, PERSON, noise=0.02)
+    new = lib.add_video("/today.mp4")
+    lib.add_tracklet(new, 0.0, 5.0, BEHIND, noise=0.02)
+    lib.add_tracklet(new, 20.0, 25.0, LOOK_ALIKE, noise=0.02)
+    assert "/today.mp4" not in {m.media for m in find_moments(lib, PERSON, top=50).moments}
+    today = find_moments_in(lib, PERSON, new.id)
+    assert sorted((m.start, m.likely) for m in today) == [(0.0, True), (20.0, False)]
+    elsewhere = lib.add_video("/empty-hall.mp4")
+    lib.add_tracklet(elsewhere, 0.0, 5.0, stranger(999), noise=0.02)
+    assert not any(m.likely for m in find_moments_in(lib, PERSON, elsewhere.id))
+    assert find_moments_in(lib, PERSON, 12345) == []
