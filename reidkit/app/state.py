@@ -11,12 +11,13 @@ import csv
 import hashlib
 import io
 import json
+import math
 import secrets
 import tempfile
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -27,7 +28,7 @@ import numpy as np
 from reidkit.app.cameras import Cameras
 from reidkit.app.jobs import Job, LibraryWorker
 from reidkit.app.video import MAX_CLIP_SECONDS, Overlay, VideoCache, is_browser_playable, write_mp4
-from reidkit.app.watchlist import Watchlist, clean_name
+from reidkit.app.watchlist import WatchedPerson, Watchlist, clean_name
 from reidkit.core.errors import LibraryError, MediaError, ReidkitError
 from reidkit.core.log import get_logger
 from reidkit.core.vectors import l2_normalise
@@ -784,13 +785,14 @@ class AppState:
             self._live[camera_id] = (frame, key, data, boxes)
         return data, boxes
 
-    def _watched(self) -> list[Watched]:
-        """The watchlist as live frames are matched against it: each person's vector and threshold."""
+    def _watched(self, people: Sequence[WatchedPerson] | None = None) -> list[Watched]:
+        """The watchlist (or ``people`` of it) as live frames and people tiles are matched against it:
+        each person's vector and threshold, in the same order."""
         from reidkit.app.live import Watched
         from reidkit.search.engine import verdict_for
         from reidkit.search.verdict_space import VerdictSpace
 
-        people = self.watchlist.people()
+        people = self.watchlist.people() if people is None else people
         library = self.library()
         if not people or library is None or len(library) == 0:
             return []
@@ -924,35 +926,30 @@ class AppState:
         if not photos:
             for tracklet_id in query.seed_tracklets[:1]:
                 photos.append(self.thumbnail(tracklet_id).read_bytes())
-        return self.watchlist.add(name, vector, photos, sorted(query.confirmed | set(query.seed_tracklets)))
+        return self.watchlist.add(
+            name, vector, photos, sorted(query.confirmed | set(query.seed_tracklets)), sorted(query.rejected)
+        )
 
     def library_people(self, limit: int = 200) -> list[dict[str, Any]]:
         """The home page's tiles: the library's people (reidkit.search.people), named from the watchlist."""
-        from reidkit.search import calibration_for
         from reidkit.search.people import people
+        from reidkit.search.verdict_space import VerdictSpace
 
         library = self.library()
         if library is None or len(library) == 0:
             return []
         with self.heavy():
-            found = people(library)
-        watched = self.watchlist.people()
-        vectors = (
-            np.array([w.vector for w in watched], np.float32) if watched else np.zeros((0, 0), np.float32)
-        )
-        # A tile carries a watchlist name when that person's confirmed moments are among its visits, or
-        # when the two are alike by the model's "likely the same person" threshold.
-        threshold = calibration_for(library.model, library.model_file).threshold
+            found = people(library)[:limit]
+        tracklets = [{t for m in person.moments for t in m.tracklet_ids} for person in found]
+        names: list[str | None] = [None] * len(found)
+        listed = self.watchlist.people()
+        watched = self._watched(listed)
+        if watched and found:
+            space = VerdictSpace.of(library)
+            tiles = l2_normalise(space.mapped(np.stack([p.vector for p in found]).astype(np.float32)))
+            names = name_tiles(listed, watched, tiles, tracklets)
         out = []
-        for person in found[:limit]:
-            tracklets = {t for m in person.moments for t in m.tracklet_ids}
-            name = None
-            if len(watched) and vectors.shape[1] == len(person.vector):
-                scores = vectors @ np.asarray(person.vector, np.float32)
-                for i in np.argsort(-scores):
-                    if set(watched[i].confirmed) & tracklets or scores[i] >= threshold:
-                        name = watched[i].name
-                        break
+        for person, name in zip(found, names, strict=True):
             first = person.moments[0]
             out.append(
                 {
@@ -972,6 +969,39 @@ class AppState:
                 }
             )
         return out
+
+
+def name_tiles(
+    people: Sequence[WatchedPerson],
+    watched: Sequence[Watched],
+    tiles: np.ndarray,
+    tracklets: Sequence[set[int]],
+) -> list[str | None]:
+    """Each people tile's watchlist name, or None, as a search for that person would answer.
+
+    ``people[i]`` is ``watched[i]`` (vector and threshold in the library's verdict space); ``tiles`` are
+    the tiles' unit vectors in that space, ``tracklets`` their members. A tile holding a person's
+    confirmed tracklets is theirs. Otherwise a person names at most one tile, the one they score best
+    against, when it reaches their own search threshold (what "likely" means for a search of them,
+    never below the model's calibration) and holds none of the tracklets marked "not this person": a
+    photo shows one person, so a look-alike elsewhere stays unnamed. A tile claimed by several people
+    goes to the one it is confirmed for, else to the one it clears by the widest margin."""
+    claims: dict[int, tuple[float, str]] = {}  # tile -> (strength, name)
+
+    def claim(tile: int, strength: float, name: str) -> None:
+        if tile not in claims or strength > claims[tile][0]:
+            claims[tile] = (strength, name)
+
+    margins = tiles @ np.stack([w.vector for w in watched]).T - np.array([w.threshold for w in watched])
+    for i, (person, seen) in enumerate(zip(people, watched, strict=True)):
+        confirmed, rejected = set(person.confirmed), set(person.rejected)
+        for tile, members in enumerate(tracklets):
+            if members & confirmed:
+                claim(tile, math.inf, seen.name)
+        allowed = [t for t in np.argsort(-margins[:, i]) if not tracklets[t] & rejected]
+        if allowed and margins[allowed[0], i] >= 0:
+            claim(int(allowed[0]), float(margins[allowed[0], i]), seen.name)
+    return [claims[t][1] if t in claims else None for t in range(len(tracklets))]
 
 
 def _mean_direction(vectors: np.ndarray) -> np.ndarray:

@@ -11,6 +11,7 @@ import json
 import os
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ class WatchedPerson:
     photos: list[str] = field(default_factory=list)  # JPEG file names in the app folder
     confirmed: list[int] = field(default_factory=list)  # tracklet ids confirmed as this person
     created: float = field(default_factory=time.time)
+    rejected: list[int] = field(default_factory=list)  # tracklet ids marked "not this person"
 
     def public(self) -> dict[str, Any]:
         data = asdict(self)
@@ -109,9 +111,17 @@ class Watchlist:
         with self._lock:
             return self._people.get(person_id)
 
-    def add(self, name: str, vector: np.ndarray, photos: list[bytes], confirmed: list[int]) -> WatchedPerson:
+    def add(
+        self,
+        name: str,
+        vector: np.ndarray,
+        photos: list[bytes],
+        confirmed: list[int],
+        rejected: Sequence[int] = (),
+    ) -> WatchedPerson:
         name = clean_name(name)
         with self._lock:
+            self._refuse_taken(name)
             if len(self._people) >= MAX_PEOPLE:
                 raise ValueError(f"the watchlist holds at most {MAX_PEOPLE} people; delete some first")
             person_id = max(self._people, default=0) + 1
@@ -122,7 +132,12 @@ class Watchlist:
                 (self.folder / file).write_bytes(jpeg)
                 names.append(file)
             person = WatchedPerson(
-                person_id, name, [float(v) for v in np.asarray(vector).reshape(-1)], names, sorted(confirmed)
+                person_id,
+                name,
+                [float(v) for v in np.asarray(vector).reshape(-1)],
+                names,
+                sorted(confirmed),
+                rejected=sorted(rejected),
             )
             self._people[person_id] = person
             self._save_people()
@@ -133,9 +148,19 @@ class Watchlist:
         with self._lock:
             person = self._people.get(person_id)
             if person is not None:
+                self._refuse_taken(name, person_id)
                 person.name = name
                 self._save_people()
             return person
+
+    def _refuse_taken(self, name: str, person_id: int | None = None) -> None:
+        """ValueError when another person already has ``name``: two "Bea" would both be alerted and
+        named, and nobody could tell which is which."""
+        for other in self._people.values():
+            if other.id != person_id and other.name.casefold() == name.casefold():
+                raise ValueError(
+                    f"the watchlist already has {other.name!r}; pick another name or rename them"
+                )
 
     def delete(self, person_id: int) -> bool:
         with self._lock:
