@@ -259,12 +259,45 @@ def _static(name: str) -> bytes:
     return resources.files("reidkit.app").joinpath("static", name).read_bytes()
 
 
+# How the page's fields are named at the start of a message; others by their own name.
+_FIELD_WORDS = {
+    "name": "The name",
+    "path": "The path",
+    "source": "The camera's source",
+    "query_id": "The search link",
+    "segment_seconds": "The segment length",
+}
+
+
 def _plain_validation(exc: RequestValidationError) -> str:
+    """A request's validation errors in the words of the page: "Type the name." rather than pydantic's
+    "name: String should have at least 1 character"."""
     parts = []
     for error in exc.errors()[:3]:
         where = ".".join(str(p) for p in error.get("loc", ()) if p not in ("body", "query", "path", "form"))
-        message = str(error.get("msg", "is not valid")).removeprefix("Value error, ")
-        parts.append(f"{where}: {message}" if where else message)
+        field, kind, ctx = (
+            _FIELD_WORDS.get(where, where or "The request"),
+            error.get("type", ""),
+            error.get("ctx") or {},
+        )
+        if kind == "missing" or (kind == "string_too_short" and ctx.get("min_length") == 1):
+            parts.append(f"{field} is empty: type it first")
+        elif kind == "string_too_long":
+            parts.append(f"{field} is too long: at most {ctx.get('max_length')} characters")
+        elif kind == "string_pattern_mismatch":
+            parts.append(f"{field} is not valid here (was it copied whole?)")
+        elif kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
+            bound = {
+                "greater_than_equal": "at least",
+                "greater_than": "more than",
+                "less_than_equal": "at most",
+                "less_than": "less than",
+            }[kind]
+            limit = ctx.get("ge", ctx.get("gt", ctx.get("le", ctx.get("lt"))))
+            parts.append(f"{field} must be {bound} {limit}")
+        else:
+            message = str(error.get("msg", "is not valid")).removeprefix("Value error, ")
+            parts.append(f"{where}: {message}" if where else message)
     return "; ".join(parts) or "bad request"
 
 
@@ -344,7 +377,7 @@ def create_app(state: AppState) -> FastAPI:
             "tracklets": len(library) if library is not None else 0,
             "busy": state.worker.busy(),
             "add_by_path": bool(state.allow_roots),
-            "allow_roots": [r.name or str(r) for r in state.allow_roots],
+            "allow_roots": [str(r) for r in state.allow_roots],  # as the user gave them: a path to type
             "max_photo_mb": state.config.max_photo_bytes >> 20,
             "max_media_mb": state.config.max_media_bytes >> 20,
         }

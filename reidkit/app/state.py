@@ -373,8 +373,9 @@ class AppState:
         if "\x00" in text or not text.strip():
             raise UserError("give the path of a video, photo or folder")
         path = Path(text.strip()).expanduser()
-        if not path.is_absolute():
-            path = self.allow_roots[0] / path
+        if not path.is_absolute():  # relative to an allowed folder: the first in which it exists
+            under = [root / path for root in self.allow_roots]
+            path = next((p for p in under if p.exists()), under[0])
         path = path.resolve()
         if not any(path.is_relative_to(root) for root in self.allow_roots):
             raise UserError("that path is outside the folders this server may read", 403)
@@ -704,7 +705,13 @@ class AppState:
             and (m["likely"] or m["feedback"] == "confirmed")
         ]  # fmt: skip
         if not chosen:
-            raise UserError("nothing to export: no moment is likely or confirmed", 409)
+            photos = any(m["kind"] == "image" and m["likely"] for m in doc["moments"])
+            raise UserError(
+                "no video to export: the likely moments are all photos (export the CSV instead)"
+                if photos
+                else "nothing to export: no video moment is likely or confirmed (mark one ✓ yes first)",
+                409,
+            )
         media_id = chosen[0]["media_id"]
         moments = [m for m in chosen if m["media_id"] == media_id][:50]
         record = self.media_record(media_id)

@@ -114,6 +114,18 @@ def test_add_a_raw_stream_by_path_and_play_it(fresh: Running) -> None:
         )
 
 
+def test_a_path_relative_to_an_allowed_folder_is_found_in_it(fresh: Running) -> None:
+    write_raw_h264(fresh.media / "hall.264")
+    with fresh.client() as client:
+        # The page shows the folders as paths one can type, and a path relative to one is read there.
+        assert client.get("/api/status").json()["allow_roots"] == [str(fresh.media.resolve())]
+        jobs = client.post("/api/library/paths", json={"path": "hall.264", "stride": 1})
+        assert jobs.status_code == 200 and [j["name"] for j in jobs.json()["jobs"]] == ["hall.264"]
+        assert wait(client, jobs.json()["jobs"][0]["id"])["status"] == "done"
+        missing = client.post("/api/library/paths", json={"path": "nowhere/clip.mp4"})
+        assert missing.status_code == 404 and "clip.mp4 does not exist" in missing.json()["error"]
+
+
 def test_upload_media_and_alert_the_watchlist(fresh: Running, tmp_path: Path) -> None:
     write_scene(tmp_path / "first.mp4", n_frames=30)
     stamp(write_scene(tmp_path / "second.mp4", n_frames=20), "2023-11-14T22:13:20Z")  # a camera's clip

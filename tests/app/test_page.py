@@ -96,3 +96,51 @@ def test_moments_from_two_cameras_on_one_clock(tmp_path: Path) -> None:
         driver.quit()
         stop(handle)
         state.close()
+
+
+def test_show_more_upload_problems_and_the_annotated_video(running: Running, tmp_path: Path) -> None:
+    """When more moments are likely than shown, the page says so and "Show more" shows them; files an
+    upload could not add stay listed on the page; the annotated video downloads with progress shown."""
+    _need_browser()
+    from selenium.webdriver.common.by import By
+
+    crop = tmp_path / "red.jpg"
+    crop.write_bytes(person_jpeg(RED))
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a video")
+    driver = _driver(tmp_path)
+    try:
+        driver.get(running.url + "/#/")
+        _wait(lambda: driver.find_elements(By.ID, "photo-input"), 20, "the search box")
+        driver.find_element(By.ID, "photo-input").send_keys(str(crop))
+        _wait(lambda: driver.find_elements(By.CSS_SELECTOR, "#cards .card"), 30, "results")
+        likely = len(driver.find_elements(By.CSS_SELECTOR, "#cards .card .chip.likely"))
+        assert likely >= 2 and not driver.find_elements(By.ID, "show-more")
+        # The same search cut to one moment fewer than are likely: the page offers the rest.
+        driver.execute_script(
+            f"state.top = {likely - 1}; state.result = null; showResults(state.queryId, true);"
+        )
+        _wait(lambda: driver.find_elements(By.ID, "show-more"), 20, "the Show more button")
+        assert f"{likely - 1}+ moments" in driver.find_element(By.ID, "headline").text
+        driver.find_element(By.ID, "show-more").click()
+        _wait(
+            lambda: len(driver.find_elements(By.CSS_SELECTOR, "#cards .card .chip.likely")) == likely,
+            20,
+            "more",
+        )
+        assert not driver.find_elements(By.ID, "show-more")
+
+        button = driver.find_element(By.ID, "export-video")
+        button.click()
+        _wait(lambda: button.text == "Annotated video" and button.is_enabled(), 60, "the annotated video")
+        assert not driver.find_element(By.ID, "message").is_displayed()
+
+        driver.get(running.url + "/#/library")
+        _wait(lambda: driver.find_elements(By.ID, "media-file"), 20, "the add-media panel")
+        driver.find_element(By.ID, "media-file").send_keys(str(notes))
+        _wait(lambda: driver.find_elements(By.ID, "upload-problems"), 20, "the upload problems")
+        time.sleep(1.0)  # the page redraws when the library's jobs change: the list must stay
+        problems = driver.find_element(By.ID, "upload-problems").text
+        assert "notes.txt" in problems and "Not added (1)" in problems
+    finally:
+        driver.quit()

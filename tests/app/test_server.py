@@ -110,6 +110,25 @@ def test_results_say_when_more_moments_than_shown_are_likely(running: Running) -
         assert len(cut["moments"]) == likely - 1 and cut["more_likely"] is True
 
 
+def test_bad_form_fields_are_answered_in_the_pages_words(running: Running) -> None:
+    with running.client() as client:
+        doc = search(client, BLUE).json()
+        saved = client.post("/api/watchlist", json={"query_id": doc["query_id"], "name": "Bea"}).json()
+        cases = [
+            (client.patch(f"/api/watchlist/{saved['id']}", json={"name": ""}), "The name is empty"),
+            (client.patch(f"/api/watchlist/{saved['id']}", json={"name": "x" * 500}), "The name is too long"),
+            (client.get("/api/queries/doesnotexist/results"), "The search link is not valid"),
+            (client.get(f"/api/queries/{doc['query_id']}/results?top=0"), "top must be at least 1"),
+        ]
+        for response, words in cases:
+            assert response.status_code in (400, 422), response.text
+            assert response.json()["error"].startswith(words), response.json()
+            assert "String should" not in response.json()["error"]
+        twin = client.post("/api/watchlist", json={"query_id": doc["query_id"], "name": " bea "})
+        assert twin.status_code == 400 and "already has 'Bea'" in twin.json()["error"]
+        assert client.delete(f"/api/watchlist/{saved['id']}").status_code == 200
+
+
 def test_scene_photo_lists_people_to_click(running: Running) -> None:
     scene = cv2.imread(str(running.media / "still.png"))
     jpeg = cv2.imencode(".png", scene)[1].tobytes()

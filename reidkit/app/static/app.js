@@ -4,7 +4,7 @@
 // Moments a search shows at first, and at most ("Show more" doubles it; the API's own limit).
 const DEFAULT_TOP = 20, MAX_TOP = 200;
 const state = { status: null, jobs: [], media: [], result: null, queryId: null, top: DEFAULT_TOP, threshold: null,
-                playing: null, boxes: [], draw: 0, events: null, pendingQuery: null, previewTimer: null };
+                playing: null, boxes: [], draw: 0, events: null, pendingQuery: null, previewTimer: null, uploadProblems: [] };
 
 // ---------------------------------------------------------------------------------------- helpers
 function h(tag, attrs, ...children) {
@@ -105,7 +105,7 @@ function addMediaPanel() {
     "video/*,image/*,.264,.h264,.mkv,.avi", files => uploadMedia(files), "media-file", true));
   if (state.status && state.status.add_by_path) {
     const input = h("input", { type: "text", id: "add-path-input", size: 60,
-      placeholder: "a file or folder on the server, e.g. " + (state.status.allow_roots[0] || "videos") + "/clip.mp4" });
+      placeholder: "a file or folder on the server, e.g. " + (state.status.allow_roots[0] || "/videos") + "/clip.mp4" });
     const stride = h("input", { type: "number", id: "add-stride", min: 1, max: 100, placeholder: "auto", class: "small" });
     panel.append(h("p", { class: "row" }, input, h("label", { class: "small muted" }, "every Nth frame ", stride),
       h("button", { id: "add-path-button", class: "primary", onclick: () => attempt(async () => {
@@ -115,21 +115,33 @@ function addMediaPanel() {
         say(`Indexing ${plural(data.jobs.length, "file")}; progress is shown below.`, "info");
         if (location.hash.startsWith("#/library")) await showLibrary(); else location.hash = "#/library";
       }) }, "Add from server")));
-    panel.append(h("p", { class: "small muted" }, "Server folders you may add from: " + state.status.allow_roots.join(", ")));
+    panel.append(h("p", { class: "small muted" }, "Server folders you may add from (a relative path is looked for in them): " + state.status.allow_roots.join(", ")));
   }
   panel.append(h("p", { class: "small muted" }, "Or from a terminal: ", h("code", {}, "reidkit index VIDEOS_OR_FOLDERS --library " + (state.status ? state.status.library : "LIBRARY"))));
+  // The files an upload could not add, kept on the panel (the page redraws, and the message box with it,
+  // whenever a job ends) until the next upload or "OK".
+  if (state.uploadProblems.length) {
+    panel.append(h("div", { class: "notes", id: "upload-problems" }, h("b", {}, `Not added (${state.uploadProblems.length}):`),
+      h("ul", {}, ...state.uploadProblems.map(p => h("li", {}, p))),
+      h("button", { class: "small", onclick: () => { state.uploadProblems = []; document.getElementById("upload-problems").remove(); } }, "OK")));
+  }
   return panel;
 }
 
 async function uploadMedia(files) {
+  state.uploadProblems = [];
+  let added = 0;
   for (const file of files) {
-    await attempt(async () => {
-      say(`Uploading ${file.name}…`, "info");
+    say(`Uploading ${file.name}…`, "info");
+    try {
       const form = new FormData(); form.append("file", file);
       await api("POST", "/api/library/upload", form);
-      say(`${file.name} uploaded; indexing runs in the background.`, "info");
-    });
+      added += 1;
+    } catch (e) {
+      state.uploadProblems.push(e.message.includes(file.name) ? e.message : `${file.name}: ${e.message}`);
+    }
   }
+  say(added ? `${plural(added, "file")} uploaded; indexing runs in the background.` : "", "info");
   if (!location.hash.startsWith("#/library")) location.hash = "#/library"; else showLibrary();
 }
 
@@ -223,6 +235,29 @@ async function showResults(queryId, keepThreshold) {
   renderResults();
 }
 
+// The moments an annotated video shows: likely or confirmed, in a video, not rejected (as the server picks).
+const videoMoments = result => result.moments.filter(m => m.kind === "video" && m.media_id && m.feedback !== "rejected" && (m.likely || m.feedback === "confirmed")).length;
+
+// The annotated video takes seconds to make: a button that says so while it does, then downloads it.
+function exportVideoButton(url) {
+  const button = h("button", { id: "export-video", onclick: () => attempt(async () => {
+    button.disabled = true; button.textContent = "Making the video…";
+    try {
+      const response = await fetch(url);
+      if (!response.ok) {
+        let message = `The server answered ${response.status}.`;
+        try { message = (await response.json()).error || message; } catch (e) { /* not JSON */ }
+        throw new Error(message);
+      }
+      const name = (/filename="?([^";]+)"?/.exec(response.headers.get("content-disposition") || "") || [])[1] || "annotated.mp4";
+      const link = h("a", { href: URL.createObjectURL(await response.blob()), download: name });
+      document.body.append(link); link.click(); link.remove();
+      setTimeout(() => URL.revokeObjectURL(link.href), 60000);
+    } finally { button.disabled = false; button.textContent = "Annotated video"; }
+  }) }, "Annotated video");
+  return button;
+}
+
 // Where the score slider starts: the verdict's threshold, or lower where a likely moment scores below it
 // (the library grouped it with the best match), so every moment the headline counts is on the page.
 function shownFrom(result) {
@@ -273,7 +308,8 @@ function renderResults() {
         h("span", { class: "row" }, nameInput, h("button", { id: "save-button", onclick: () => savePerson(nameInput.value) }, "Save person")),
         h("a", { class: "button", id: "export-csv", href: exportBase + "&format=csv", download: "" }, "CSV"),
         h("a", { class: "button", id: "export-json", href: exportBase + "&format=json", download: "" }, "JSON"),
-        h("a", { class: "button", id: "export-video", href: `/api/queries/${result.query_id}/annotated?top=${state.top}`, download: "" }, "Annotated video")),
+        videoMoments(result) ? exportVideoButton(`/api/queries/${result.query_id}/annotated?top=${state.top}`)
+          : h("span", { class: "small muted", id: "export-video-none" }, "no video moment to annotate")),
       addPhoto, extraStatus, extra),
     // Feedback re-renders the page: the player is kept as it is, so a playing moment goes on playing.
     document.getElementById("player-panel") ||
