@@ -272,7 +272,7 @@ class LibraryWorker:
                 job.media_id = reader.media_id(_content_hash(path))
         else:
             job.tracklets = report.tracklets
-            job.message = f"{report.tracklets} tracklets"
+            job.message = f"{report.tracklets} tracklet{'s' if report.tracklets != 1 else ''}"
 
     def _adapt(self, job: Job) -> None:
         """``reidkit adapt`` on the library (its verdicts then judged by the adapted model), with the

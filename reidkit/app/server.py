@@ -93,7 +93,7 @@ class Guard:
                 await _deny(send, 400, "bad Content-Length header")
                 return
             if int(length) > limit:
-                await _deny(send, 413, f"the upload is larger than {limit >> 20} MB")
+                await _deny(send, 413, self._too_large(scope["path"]))
                 return
         received = 0
 
@@ -115,7 +115,14 @@ class Guard:
         try:
             await self.app(scope, limited_receive, send_with_cookie)
         except _TooLarge:
-            await _deny(send, 413, f"the upload is larger than {limit >> 20} MB")
+            await _deny(send, 413, self._too_large(scope["path"]))
+
+    def _too_large(self, path: str) -> str:
+        # The limit the user set (--max-upload-mb, --max-media-mb), not the body's, which adds room for
+        # the form around the file.
+        body = self._body_limit(path)
+        limit = body - SMALL_BODY if body > SMALL_BODY else body
+        return f"the file is larger than this server's limit of {limit >> 20} MB"
 
     def _body_limit(self, path: str) -> int:
         config = self.state.config

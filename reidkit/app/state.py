@@ -123,7 +123,9 @@ def plain_error(exc: ReidkitError, name: str) -> str:
     """A reidkit error in the page's words: the user's own file name, no server paths, no CLI flags."""
     message = exc.message
     if "no person found" in message:
-        return f"No person found in {name}. Click a person in the photo, or upload a tighter crop of them."
+        return f"No person found in {name}. Upload a photo that shows the person whole, or a crop of them."
+    if "too small to recognise" in message:
+        return f"The person in {name} is too small to recognise. Upload a larger photo of them."
     if "outside" in message and "box" in message:
         return f"The box is outside {name}. Pick a person inside the photo."
     if "megapixels" in message:
@@ -537,6 +539,12 @@ class AppState:
             crops = library.crop_vectors(tracklet_id)
             if len(crops):
                 vectors.append(_mean_direction(crops))
+        if not vectors and query.seed_tracklets:
+            raise UserError(
+                "the person this search started from is no longer in the library (their file was "
+                "removed); start a new search",
+                410,
+            )
         if not vectors:
             raise UserError("this search has no photo yet; add one")
         return _mean_direction(np.stack(vectors))
@@ -970,6 +978,7 @@ class AppState:
                     "thumbnail_url": f"/api/tracklets/{person.best_tracklet}/thumbnail",
                     "first_seen": {
                         "media": Path(first.media).name,
+                        "kind": first.kind,
                         "start": round(first.start, 1),
                         "recorded_start": iso_utc_or_none(first.recorded_start),
                     },

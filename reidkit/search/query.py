@@ -25,6 +25,9 @@ CROP_MAX_HEIGHT = 800
 # A detection covering this much of a crop-shaped image means the image is that person already
 # (detectors often box only part of a tight crop, so the bar is low).
 COVERS_MOST = 0.3
+# The smallest person a query may show (height, width in pixels): the model sees 256x128, and a
+# thumbnail of a few pixels gives a vector that matches nobody, reported as a plain "not found".
+MIN_QUERY_SIZE = (24, 8)
 
 
 def parse_box(text: str) -> tuple[float, float, float, float]:
@@ -52,7 +55,21 @@ def select_person(
     *,
     name: str = "the photo",
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Pick the query person in ``image`` (HxWx3 BGR). Returns ``(crop, box)``, box in image pixels."""
+    """Pick the query person in ``image`` (HxWx3 BGR). Returns ``(crop, box)``, box in image pixels.
+
+    MediaError when nobody is found, or when the person is too small to recognise."""
+    crop, chosen = _select(image, detector, box, name)
+    if crop.shape[0] < MIN_QUERY_SIZE[0] or crop.shape[1] < MIN_QUERY_SIZE[1]:
+        raise MediaError(
+            f"the person in {name} is only {crop.shape[1]}x{crop.shape[0]} pixels: too small to recognise",
+            hint=f"use a photo where they are at least {MIN_QUERY_SIZE[0]} pixels tall (64 or more is better)",
+        )
+    return crop, chosen
+
+
+def _select(
+    image: np.ndarray, detector: Detector | None, box: Sequence[float] | None, name: str
+) -> tuple[np.ndarray, np.ndarray]:
     height, width = image.shape[:2]
     full = np.array([0, 0, width, height], np.float32)
     if box is not None:

@@ -218,11 +218,14 @@ def test_remove_media(fresh: Running, tmp_path: Path) -> None:
         job = client.post("/api/library/upload", files=files, data={"stride": "1"}).json()["jobs"][0]
         assert wait(client, job["id"])["status"] == "done"
         media = {m["name"]: m["id"] for m in client.get("/api/library").json()["media"]}
+        with Library.open(fresh.state.root) as library:
+            walker = library.tracklet_ids(media["walk.mp4"])[0]
+        from_walker = client.post("/api/queries", json={"tracklet_id": walker}).json()["query_id"]
         response = client.delete(f"/api/library/media/{media['walk.mp4']}")
-        if not hasattr(Library, "remove_media"):
-            assert response.status_code == 409 and "not supported" in response.json()["error"]
-            pytest.skip("this reidkit's Library has no remove_media yet")
         assert wait(client, response.json()["jobs"][0]["id"])["status"] == "done"
+        # A search started from someone in the removed file says so, not "add a photo".
+        stale = client.get(f"/api/queries/{from_walker}/results")
+        assert stale.status_code == 410 and "no longer in the library" in stale.json()["error"]
         assert [m["name"] for m in client.get("/api/library").json()["media"]] == ["upload.mp4"]
         assert (fresh.media / "walk.mp4").is_file()  # added by its path: the user's file stays
         files = {"photo": ("me.jpg", person_jpeg(RED), "image/jpeg")}

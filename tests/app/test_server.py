@@ -98,6 +98,11 @@ def test_bad_uploads_name_the_file_and_keep_the_server_up(running: Running) -> N
         too_big = b"\xff" * (running.state.config.max_photo_bytes + 10)
         response = client.post("/api/photos", files={"photo": ("big.jpg", too_big, "image/jpeg")})
         assert response.status_code == 413 and "MB" in response.json()["error"]
+        far_too_big = b"\xff" * (running.state.config.max_photo_bytes + (2 << 20))
+        response = client.post("/api/photos", files={"photo": ("big.jpg", far_too_big, "image/jpeg")})
+        limit = running.state.config.max_photo_bytes >> 20
+        assert response.status_code == 413
+        assert response.json()["error"] == f"the file is larger than this server's limit of {limit} MB"
         assert client.get("/api/status").status_code == 200
 
 

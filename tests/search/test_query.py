@@ -51,6 +51,17 @@ def test_no_person_is_a_one_line_error() -> None:
     assert "\n" not in message
 
 
+def test_a_person_too_small_to_recognise_is_a_one_line_error() -> None:
+    tiny = np.zeros((4, 3, 3), np.uint8)  # a 3x4-pixel "photo": its vector would match nobody
+    with pytest.raises(MediaError, match=r"only 3x4 pixels: too small to recognise") as err:
+        select_person(tiny, FakeDetector([]), name="tiny.png")
+    assert "tiny.png" in str(err.value) and "24 pixels tall" in str(err.value)
+    with pytest.raises(MediaError, match="only 10x20 pixels"):  # a scene whose person is tiny
+        select_person(scene_image(), FakeDetector([[5, 5, 15, 25]]), name="scene.jpg")
+    crop, _ = select_person(np.zeros((24, 8, 3), np.uint8), FakeDetector([]))
+    assert crop.shape[:2] == (24, 8)  # the smallest allowed
+
+
 def test_parse_box() -> None:
     assert parse_box("1,2,3.5,4") == (1.0, 2.0, 3.5, 4.0)
     with pytest.raises(ValueError, match="x1,y1,x2,y2"):

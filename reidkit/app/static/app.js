@@ -44,6 +44,9 @@ function say(text, kind) {
   box.textContent = text; box.className = kind === "info" ? "info" : ""; box.hidden = false;
 }
 
+// An error about one of the user's files, with the file's name (a size limit is checked before the name is read).
+const named = (error, name) => error.message.includes(name) ? error : new Error(`${name}: ${error.message}`);
+
 async function attempt(fn) {
   try { say(""); return await fn(); } catch (e) { say(e.message); return undefined; }
 }
@@ -138,7 +141,7 @@ async function uploadMedia(files) {
       await api("POST", "/api/library/upload", form);
       added += 1;
     } catch (e) {
-      state.uploadProblems.push(e.message.includes(file.name) ? e.message : `${file.name}: ${e.message}`);
+      state.uploadProblems.push(named(e, file.name).message);
     }
   }
   say(added ? `${plural(added, "file")} uploaded; indexing runs in the background.` : "", "info");
@@ -172,7 +175,7 @@ async function showHome() {
     h("img", { src: p.thumbnail_url, alt: p.name || `person ${p.id}`, loading: "lazy" }),
     h("span", { class: "label" }, h("b", {}, p.name || `Person ${p.id}`),
       `${plural(p.visits, "visit")}` + (p.videos ? ` · ${plural(p.videos, "video")}` : "") + (p.images ? ` · ${plural(p.images, "photo")}` : ""),
-      h("br"), `first in ${p.first_seen.media} at ${time(p.first_seen.start)}`,
+      h("br"), `first in ${p.first_seen.media}` + (p.first_seen.kind === "image" ? "" : ` at ${time(p.first_seen.start)}`),
       p.first_seen.recorded_start ? h("span", { class: "clock" }, h("br"), clock(p.first_seen.recorded_start)) : null))));
   if (!people.length) grid.replaceChildren(h("p", { class: "muted" }, "Nobody has been found in the footage yet."));
 }
@@ -183,7 +186,7 @@ async function queryFromPhotos(files, picker, status, queryId) {
   for (const file of files) {
     status.textContent = `Looking for people in ${file.name}…`;
     const form = new FormData(); form.append("photo", file);
-    const photo = await attempt(() => api("POST", "/api/photos", form));
+    const photo = await attempt(() => api("POST", "/api/photos", form).catch(e => { throw named(e, file.name); }));
     if (!photo) { status.textContent = ""; return; }
     const box = await choosePerson(photo, picker, status);
     if (box === undefined) return;
@@ -367,7 +370,10 @@ function clockTracks(ranked) {
   const at = ([, m]) => [Date.parse(m.recorded_start), Date.parse(m.recorded_end)];
   const first = Math.min(...ranked.map(r => at(r)[0])), last = Math.max(...ranked.map(r => at(r)[1]));
   const span = Math.max(last - first, 60e3) * 1.04, from = first - (span / 1.04) * 0.02;
-  const format = span > 20 * 3600e3 ? { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" }
+  // Ticks name the year where the moments span years (2017 and 2026 are otherwise one "Jul 21 ... Feb 9").
+  const years = new Date(first).getFullYear() !== new Date(last).getFullYear();
+  const format = years ? { year: "numeric", month: "short", day: "numeric" }
+    : span > 20 * 3600e3 ? { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" }
     : span > 600e3 ? { hour: "2-digit", minute: "2-digit" } : { hour: "2-digit", minute: "2-digit", second: "2-digit" };
   const ticks = [0, 1, 2, 3, 4].map(i => new Date(from + span * i / 4).toLocaleString([], format));
   const byFolder = new Map();
