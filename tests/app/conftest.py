@@ -104,4 +104,40 @@ def running(library_dir: tuple[Path, Path], tmp_path: Path) -> Iterator[Running]
         stop(handle)
 
 
-__all__ = ["BLUE", "RED", "Running", "person_jpeg", "start", "stop"]
+class SlowDetector(BlobDetector):
+    """The blob detector, slowed down so that a job is still running when the test cancels it."""
+
+    def detect(self, image: np.ndarray):  # type: ignore[no-untyped-def]
+        time.sleep(0.05)
+        return super().detect(image)
+
+
+@pytest.fixture
+def fresh(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A new server with an empty library, an allowed media folder, and a slowed indexing detector."""
+    media = tmp_path / "media"
+    media.mkdir()
+    config = ServeConfig(library=tmp_path / "lib", allow_roots=(media,), upload_dir=tmp_path / "uploads")
+    state, url, handle = start(
+        config, detector=BlobDetector(), embedder=ColourEmbedder(), index_detector=SlowDetector()
+    )
+    try:
+        yield Running(url, state, media)
+    finally:
+        stop(handle)
+
+
+def wait(client, job_id: int, timeout: float = 60) -> dict:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    seen = []
+    while time.monotonic() < deadline:
+        job = client.get(f"/api/jobs/{job_id}").json()
+        seen.append(job["progress"])
+        if job["status"] not in ("queued", "running"):
+            job["seen"] = seen
+            return job
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} still running after {timeout} s")
+
+
+__all__ = ["BLUE", "RED", "Running", "SlowDetector", "person_jpeg", "start", "stop", "wait"]

@@ -13,13 +13,12 @@ import pytest
 from reidkit.app.jobs import Job, LibraryWorker
 from reidkit.index.library import Library
 from tests.adapt.test_adapted_models import synthetic_library
-from tests.app.conftest import Running
-from tests.app.test_library_jobs import fresh, wait  # noqa: F401  (the fixture)
+from tests.app.conftest import Running, wait
 
 pytest.importorskip("torch")
 
 
-def test_adapting_an_empty_or_small_library_says_what_to_do(fresh: Running, running: Running) -> None:  # noqa: F811
+def test_adapting_an_empty_or_small_library_says_what_to_do(fresh: Running, running: Running) -> None:
     with fresh.client() as client:
         refused = client.post("/api/library/adapt")
         assert refused.status_code == 409 and "add footage" in refused.json()["error"]

@@ -12,9 +12,8 @@ import av
 import numpy as np
 import pytest
 
-from reidkit.app.state import ServeConfig
 from reidkit.media.recorded import iso_utc
-from tests.app.conftest import RED, Running, person_jpeg, start, stop
+from tests.app.conftest import RED, Running, person_jpeg, wait
 from tests.index.test_indexer import (
     BACKGROUND,
     BLUE,
@@ -41,41 +40,6 @@ def write_raw_h264(path: Path, n_frames: int = 40, fps: int = 10) -> Path:
         for packet in stream.encode():
             out.mux(packet)
     return path
-
-
-class SlowDetector(BlobDetector):
-    """The blob detector, slowed down so that a job is still running when the test cancels it."""
-
-    def detect(self, image: np.ndarray):  # type: ignore[no-untyped-def]
-        time.sleep(0.05)
-        return super().detect(image)
-
-
-@pytest.fixture
-def fresh(tmp_path: Path):  # type: ignore[no-untyped-def]
-    media = tmp_path / "media"
-    media.mkdir()
-    config = ServeConfig(library=tmp_path / "lib", allow_roots=(media,), upload_dir=tmp_path / "uploads")
-    state, url, handle = start(
-        config, detector=BlobDetector(), embedder=ColourEmbedder(), index_detector=SlowDetector()
-    )
-    try:
-        yield Running(url, state, media)
-    finally:
-        stop(handle)
-
-
-def wait(client, job_id: int, timeout: float = 60) -> dict:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    seen = []
-    while time.monotonic() < deadline:
-        job = client.get(f"/api/jobs/{job_id}").json()
-        seen.append(job["progress"])
-        if job["status"] not in ("queued", "running"):
-            job["seen"] = seen
-            return job
-        time.sleep(0.05)
-    raise AssertionError(f"job {job_id} still running after {timeout} s")
 
 
 def test_add_a_raw_stream_by_path_and_play_it(fresh: Running) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from reidkit.app.state import ServeConfig
 from reidkit.index.indexer import index_media
-from tests.app.conftest import RED, Running, person_jpeg, start, stop
+from tests.app.conftest import RED, Running, person_jpeg, start, stop, wait
 from tests.app.test_browser import _driver, _need_browser, _wait
 from tests.index.test_indexer import BlobDetector, ColourEmbedder, stamp, write_scene
 
@@ -142,5 +142,41 @@ def test_show_more_upload_problems_and_the_annotated_video(running: Running, tmp
         time.sleep(1.0)  # the page redraws when the library's jobs change: the list must stay
         problems = driver.find_element(By.ID, "upload-problems").text
         assert "notes.txt" in problems and "Not added (1)" in problems
+    finally:
+        driver.quit()
+
+
+def test_an_alert_is_counted_until_seen_and_shows_the_persons_moments(fresh: Running, tmp_path: Path) -> None:
+    _need_browser()
+    from selenium.webdriver.common.by import By
+
+    write_scene(tmp_path / "first.mp4", n_frames=30)
+    write_scene(tmp_path / "second.mp4", n_frames=20)
+    with fresh.client() as client:
+        for i, name in enumerate(("first.mp4", "second.mp4")):
+            files = {"file": (name, (tmp_path / name).read_bytes())}
+            job = client.post("/api/library/upload", files=files, data={"stride": "1"}).json()["jobs"][0]
+            assert wait(client, job["id"])["status"] == "done"
+            if i == 0:  # Red saved after the first file: the second one alerts
+                doc = client.post("/api/search", files={"photo": ("red.jpg", person_jpeg(RED), "image/jpeg")})
+                client.post("/api/watchlist", json={"query_id": doc.json()["query_id"], "name": "Red"})
+        assert [a["media"] for a in client.get("/api/alerts").json()] == ["second.mp4"]
+    driver = _driver(tmp_path)
+    try:
+        driver.get(fresh.url + "/#/")
+        badge = _wait(lambda: driver.find_element(By.ID, "alert-count").is_displayed(), 20, "the badge")
+        assert badge and driver.find_element(By.ID, "alert-count").text == "1"
+        driver.get(fresh.url + "/#/alerts")
+        _wait(lambda: driver.find_elements(By.CSS_SELECTOR, "#alerts .show-alert"), 20, "the alerts")
+        assert not driver.find_element(By.ID, "alert-count").is_displayed()  # seen
+        driver.find_element(By.CSS_SELECTOR, "#alerts .show-alert").click()
+        _wait(lambda: driver.find_elements(By.CSS_SELECTOR, "#cards .card"), 30, "Red's moments")
+        names = driver.execute_script(
+            "return [...document.querySelectorAll('#cards .card')].map(c => c.innerText);"
+        )
+        assert any("second.mp4" in n for n in names)
+        driver.refresh()  # the badge stays down after a reload: seen in this browser
+        _wait(lambda: driver.find_elements(By.CSS_SELECTOR, "#cards .card"), 30, "the results again")
+        assert not driver.find_element(By.ID, "alert-count").is_displayed()
     finally:
         driver.quit()

@@ -95,9 +95,11 @@ async function refreshStatus() {
     `Library: ${state.status.library} · ${plural(state.status.media, "file")}` + (state.status.model ? ` · ${state.status.model}` : "") +
     (state.status.verdict_model ? ` (verdicts by ${state.status.verdict_model}, adapted to this library)` : "");
   try {
-    const alerts = await api("GET", "/api/alerts");
+    // The badge counts the alerts that came since the Alerts page was last shown (in this browser).
+    const seen = Number(localStorage.getItem("reidkit-alerts-seen") || 0);
+    const fresh = (await api("GET", "/api/alerts")).filter(a => a.created > seen).length;
     const badge = document.getElementById("alert-count");
-    badge.textContent = alerts.length; badge.hidden = alerts.length === 0;
+    badge.textContent = fresh; badge.hidden = fresh === 0;
   } catch (e) { /* the alerts badge is optional */ }
 }
 
@@ -658,10 +660,18 @@ async function showWatchlist() {
 async function showAlerts() {
   const alerts = await attempt(() => api("GET", "/api/alerts"));
   if (!alerts) return;
+  localStorage.setItem("reidkit-alerts-seen", String(Math.max(0, ...alerts.map(a => a.created))));
+  document.getElementById("alert-count").hidden = true;
+  // "Show" searches for the person: their moments, this file's among them, ready to play.
+  const show = a => attempt(async () => {
+    const q = await api("POST", "/api/queries", { person_id: a.person_id });
+    location.hash = "#/q/" + q.query_id;
+  });
   view().replaceChildren(h("section", { class: "panel" }, h("h1", {}, "Alerts"),
-    alerts.length ? h("table", { id: "alerts" }, h("tr", {}, ...["person", "found in", "moments", "first at", "recorded", "best score", "alerted"].map(t => h("th", {}, t))),
+    alerts.length ? h("table", { id: "alerts" }, h("tr", {}, ...["person", "found in", "moments", "first at", "recorded", "best score", "alerted", ""].map(t => h("th", {}, t))),
       ...alerts.map(a => h("tr", {}, h("td", {}, h("b", {}, a.person)), h("td", {}, a.media), h("td", {}, a.moments), h("td", {}, time(a.start)),
-        h("td", { class: "clock" }, clock(a.recorded_start) || "–"), h("td", {}, a.best_score.toFixed(3)), h("td", {}, new Date(a.created * 1000).toLocaleString()))))
+        h("td", { class: "clock" }, clock(a.recorded_start) || "–"), h("td", {}, a.best_score.toFixed(3)), h("td", {}, new Date(a.created * 1000).toLocaleString()),
+        h("td", {}, h("button", { class: "show-alert", title: `Search for ${a.person} and play the moments`, onclick: () => show(a) }, "Show")))))
       : h("p", { class: "empty" }, "No alerts. Saved people found in newly indexed media show up here.")));
 }
 
