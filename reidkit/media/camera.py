@@ -8,9 +8,12 @@
 
 A camera is a source OpenCV opens: an ``rtsp://``, ``http(s)://`` URL, a device number (``0``: the
 first webcam), or a video file, which is played once as if it were live (how the tests and demos
-feed it). Searching needs the pictures afterwards (playback, clips, thumbnails), so the frames are
-written to files, not only analysed: each segment is ``<folder>/<prefix><start, UTC>.mp4``, written
-under a hidden name and renamed when complete, so nothing ever reads a half-written segment.
+feed it): with ``realtime`` its frames are fed at its frame rate, and either way its segments are
+stamped by the video's own time from when it started playing, not by how fast it was read.
+
+Searching needs the pictures afterwards (playback, clips, thumbnails), so the frames are written to
+files, not only analysed: each segment is ``<folder>/<prefix><start, UTC>.mp4``, written under a
+hidden name and renamed when complete, so nothing ever reads a half-written segment.
 
 A live stream that stops sending frames is reopened with a growing pause (1, 2, 4 ... 30 s); after
 ``reconnect_attempts`` failures in a row the recorder gives up with a ``MediaError`` naming the camera.
@@ -43,6 +46,7 @@ log = get_logger(__name__)
 
 FALLBACK_FPS = 10.0  # a stream that does not say its frame rate (many MJPEG cameras)
 _CHECK_SOURCE = "check the URL, its user name and password, and that this machine can reach it"
+_CHECK_DEVICE = "check that the camera is plugged in and its number (0 is the first camera)"
 _URL = re.compile(r"^(rtsps?|https?)://", re.IGNORECASE)
 
 
@@ -63,6 +67,11 @@ def is_stream(source: str) -> bool:
     """Whether ``source`` names a live camera (a device number or a stream URL) rather than a file."""
     text = source.strip()
     return text.isdigit() or bool(_URL.match(text))
+
+
+def _hint(source: int | str) -> str:
+    """What to check when ``source`` cannot be opened: a webcam's number, or a stream's URL."""
+    return _CHECK_DEVICE if isinstance(source, int) else _CHECK_SOURCE
 
 
 def parse_source(source: str) -> int | str:
@@ -94,6 +103,8 @@ class CameraRecorder:
         prefix: str = "",
         clock: Callable[[], float] = time.monotonic,
         wait_for_camera: bool = False,
+        realtime: bool = False,
+        sleep: Callable[[float], object] | None = None,
     ) -> None:
         if segment_seconds <= 0:
             raise MediaError(f"a camera segment must be longer than 0 s, not {segment_seconds}")
@@ -109,7 +120,12 @@ class CameraRecorder:
         # A camera that cannot be opened at first is retried like a dropped one (a server that starts
         # before its cameras after a power cut); off, a wrong URL fails at once, as a user typing it wants.
         self.wait_for_camera = wait_for_camera
+        # A file's frames fed at its frame rate, as a camera sends them (the app's cameras: a live
+        # preview to watch); off, as fast as they are read (``reidkit watch``, tests).
+        self.realtime = realtime
+        self._sleep = sleep  # waits for a file's next frame; None: the stop event's wait (a stop ends it)
         self._open_capture = open_capture or cv2.VideoCapture
+        self._opened: tuple[Any, float] | None = None  # by open(), for run()
         self.is_file = isinstance(self.source, str) and Path(self.source).is_file()
         self.frames = 0  # frames recorded so far
         self.segments = 0  # segments finished so far
@@ -123,17 +139,31 @@ class CameraRecorder:
         if capture is None or not capture.isOpened():
             if capture is not None:
                 capture.release()
-            raise MediaError("cannot open the camera", path=self.name, hint=_CHECK_SOURCE)
+            raise MediaError("cannot open the camera", path=self.name, hint=_hint(self.source))
         fps = float(capture.get(cv2.CAP_PROP_FPS) or 0.0)
         if not math.isfinite(fps) or not 1.0 <= fps <= 240.0:
             fps = FALLBACK_FPS
         return capture, fps
 
+    def open(self) -> None:
+        """Open the source now, so a wrong URL or device fails while the user is there (``MediaError``,
+        with what to check); :meth:`run` then records from this capture."""
+        if self._opened is None:
+            self._opened = self._open()
+
+    def release(self) -> None:
+        """Let go of a source opened by :meth:`open` that will not be recorded after all."""
+        if self._opened is not None:
+            self._opened[0].release()
+            self._opened = None
+
     def run(self, stop: threading.Event) -> None:
         """Record until ``stop`` is set, a file source ends, or a live source is gone for good."""
         failures = 0
+        playback: _Playback | None = None  # a file's own time, when it is the source
         try:
-            capture, fps = self._open()
+            capture, fps = self._opened or self._open()
+            self._opened = None
         except MediaError:
             if not self.wait_for_camera or self.is_file:
                 raise
@@ -156,6 +186,12 @@ class CameraRecorder:
                         return
                     continue
                 failures = 0
+                if self.is_file:
+                    playback = playback or _Playback(fps, self.clock)
+                    if self.realtime:
+                        playback.wait_for_next(self._sleep or stop.wait)
+                    if stop.is_set():  # while it waited: the frame read is not recorded
+                        break
                 # A live camera's frames are placed in time by their arrival (cameras often send fewer
                 # than the rate they announce, so counting frames would run their clock fast); a file's
                 # frames one tick apart.
@@ -168,9 +204,16 @@ class CameraRecorder:
                         self.name, frame.shape[1], frame.shape[0], limit=MAX_VIDEO_PIXELS, what="camera frame"
                     )
                     writer = _SegmentWriter(
-                        self.folder, self.prefix, fps, frame.shape, round(fps * self.segment_seconds)
+                        self.folder,
+                        self.prefix,
+                        fps,
+                        frame.shape,
+                        round(fps * self.segment_seconds),
+                        started=None if playback is None else playback.wall_time(),
                     )
                 writer.write(frame, arrived)
+                if playback is not None:
+                    playback.played += 1
                 self.frames += 1
                 self.latest_frame, self.last_frame_time = frame, time.time()
         finally:
@@ -201,7 +244,7 @@ class CameraRecorder:
             f"the camera stopped sending frames and {self.reconnect_attempts} "
             f"reconnection{'' if self.reconnect_attempts == 1 else 's'} failed",
             path=self.name,
-            hint=_CHECK_SOURCE,
+            hint=_hint(self.source),
         )
 
     def _finish(self, writer: _SegmentWriter) -> None:
@@ -212,15 +255,46 @@ class CameraRecorder:
         self.on_segment(segment)
 
 
+class _Playback:
+    """A video file played as if live: frame ``n`` is due ``n / fps`` after the first (by ``clock``),
+    and its wall-clock time is that much after the file started playing."""
+
+    def __init__(self, fps: float, clock: Callable[[], float]) -> None:
+        self.fps = fps
+        self.clock = clock
+        self.started_clock = clock()
+        self.started_wall = time.time()
+        self.played = 0  # frames fed so far
+
+    def wait_for_next(self, sleep: Callable[[float], object]) -> None:
+        """Wait until the next frame is due. Due times are absolute, so a slow encoder catches up
+        rather than drifting behind the video's time."""
+        delay = self.started_clock + self.played / self.fps - self.clock()
+        if delay > 0:
+            sleep(delay)
+
+    def wall_time(self) -> float:
+        """When the next frame is, on the video's own time (seconds since the epoch)."""
+        return self.started_wall + self.played / self.fps
+
+
 class _SegmentWriter:
     """One segment as browser-playable H.264 mp4 (no transcode before playback), written under a hidden
     name and renamed into place when closed. x264's fastest preset: a recorder must keep up with the
     camera while the same cores index the segments before it."""
 
-    def __init__(self, folder: Path, prefix: str, fps: float, shape: tuple[int, ...], capacity: int) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        prefix: str,
+        fps: float,
+        shape: tuple[int, ...],
+        capacity: int,
+        started: float | None = None,  # when its first frame was filmed (None: now, a live frame)
+    ) -> None:
         import av
 
-        self.started = time.time()
+        self.started = time.time() if started is None else started
         self._clock_start: float | None = None
         self._last_pts = -1
         stamp = datetime.fromtimestamp(self.started, tz=timezone.utc).strftime("%Y%m%d-%H%M%S")

@@ -180,3 +180,56 @@ def test_an_alert_is_counted_until_seen_and_shows_the_persons_moments(fresh: Run
         assert not driver.find_element(By.ID, "alert-count").is_displayed()
     finally:
         driver.quit()
+
+
+def test_a_camera_is_stopped_started_again_and_removed_from_the_page(fresh: Running, tmp_path: Path) -> None:
+    _need_browser()
+    from selenium.webdriver.common.by import By
+
+    write_scene(fresh.media / "door.mp4", n_frames=150, fps=10.0)  # 15 s, played as if live
+    driver = _driver(tmp_path)
+    # The panel redraws whenever a job ends (a stopped camera's last segment is indexed): read and click
+    # through the page's script, never through an element held across a redraw.
+    status = lambda: driver.execute_script(  # noqa: E731
+        "const r = document.querySelector('#cameras-table tr[data-camera]'); return r ? r.dataset.status : null;"
+    )
+
+    def click(selector: str) -> None:
+        driver.execute_script(f"document.querySelector('#cameras-table {selector}').click();")
+
+    def add(seconds: str) -> None:
+        driver.execute_script(
+            "document.getElementById('camera-name').value = 'Door';"
+            f"document.getElementById('camera-source').value = {str(fresh.media / 'door.mp4')!r};"
+            f"document.getElementById('camera-seconds').value = {seconds!r};"
+            "document.getElementById('add-camera-button').click();"
+        )
+
+    try:
+        driver.get(fresh.url + "/#/library")
+        _wait(lambda: driver.find_elements(By.ID, "camera-name"), 20, "the cameras panel")
+        add("60")
+        _wait(lambda: status() == "recording", 20, "the camera recording")
+        click(".camera-stop")
+        _wait(lambda: status() == "stopped", 20, "the camera stopped and still listed")
+        assert (
+            driver.execute_script("return document.querySelector('#cameras-table .camera-start').innerText")
+            == "Start"
+        )
+        click(".camera-start")
+        _wait(lambda: status() == "recording", 20, "the camera recording again")
+        click(".camera-stop")
+        _wait(lambda: status() == "stopped", 20, "the camera stopped again")
+        click(".remove")
+        driver.switch_to.alert.accept()
+        _wait(lambda: status() is None, 20, "the camera gone")
+        # A wrong segment length reaches the user as the server says it, not replaced by 60.
+        add("0")
+        _wait(lambda: "segment length" in driver.find_element(By.ID, "message").text, 20, "the error")
+        assert status() is None
+        # What the user is typing survives the page's redraw (as when a job ends).
+        driver.execute_script("document.getElementById('camera-name').value = 'Half typed'; showLibrary();")
+        time.sleep(0.5)
+        assert driver.execute_script("return document.getElementById('camera-name').value") == "Half typed"
+    finally:
+        driver.quit()

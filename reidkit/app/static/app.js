@@ -118,6 +118,7 @@ function addMediaPanel() {
         if (stride.value) body.stride = Number(stride.value);
         const data = await api("POST", "/api/library/paths", body);
         say(`Indexing ${plural(data.jobs.length, "file")}; progress is shown below.`, "info");
+        input.value = stride.value = "";  // added: the form is empty again
         if (location.hash.startsWith("#/library")) await showLibrary(); else location.hash = "#/library";
       }) }, "Add from server")));
     panel.append(h("p", { class: "small muted" }, "Server folders you may add from (a relative path is looked for in them): " + state.status.allow_roots.join(", ")));
@@ -568,8 +569,23 @@ function refreshPreviews() {
   }
 }
 
+// Stop keeps a recording camera (stopped, its last segment indexed); Start records a stopped, finished or
+// failed one again (a video file from its start); Remove forgets it, keeping what it recorded.
+function cameraButtons(c) {
+  const act = (method, path, done) => attempt(async () => { await api(method, `/api/cameras/${c.id}${path}`); say(done, "info"); await showLibrary(); });
+  if (c.status === "recording") {
+    return [h("button", { class: "camera-stop", onclick: () => act("POST", "/stop", `${c.name} stopped; its last segment is being indexed.`) }, "Stop")];
+  }
+  return [
+    h("button", { class: "camera-start", onclick: () => act("POST", "/start", `${c.name} is recording again.`) }, c.file && c.status === "finished" ? "Play again" : "Start"),
+    h("button", { class: "remove", onclick: () => { if (confirm(`Remove the camera ${c.name}? What it recorded stays in the library.`)) act("DELETE", "", `${c.name} removed; what it recorded stays in the library.`); } }, "Remove"),
+  ];
+}
+
 function camerasPanel(cameras) {
-  if (cameras.some(c => c.status === "recording" || c.frames)) {
+  // A preview exists only for frames seen since the server started (a camera restored stopped has none).
+  const previewed = c => c.status === "recording" || c.last_frame_age !== null;
+  if (cameras.some(previewed)) {
     setTimeout(refreshPreviews, 0);  // the panel is in the page by then
     if (!state.previewTimer && cameras.some(c => c.status === "recording")) state.previewTimer = setInterval(refreshPreviews, 1000);
   }
@@ -579,23 +595,25 @@ function camerasPanel(cameras) {
   const keep = h("input", { type: "number", id: "camera-keep-hours", min: 0.01, step: "any", placeholder: "all", class: "small" });
   const rows = cameras.map(c => h("tr", { dataset: { camera: c.id, status: c.status } },
     h("td", {}, h("b", {}, c.name), h("div", { class: "small muted" }, c.source),
-      ...(c.status === "recording" || c.frames ? [h("a", { href: `/api/cameras/${c.id}/preview?people=true`, target: "_blank", title: "The newest frame, larger" },
+      ...(previewed(c) ? [h("a", { href: `/api/cameras/${c.id}/preview?people=true`, target: "_blank", title: "The newest frame, larger" },
         h("img", { class: "camera-preview hidden", dataset: { camera: c.id, live: c.status === "recording" ? "1" : "" },
           alt: c.status === "recording" ? `${c.name}, live` : `${c.name}, its last frame` })),
         h("div", { class: "small muted camera-people" })] : [])),
     h("td", { class: c.status === "failed" ? "status-failed" : c.status === "recording" ? "status-done" : "" },
       c.status + (c.message ? " — " + c.message : "") + (c.status === "recording" && c.last_frame_age !== null ? ` (last frame ${c.last_frame_age} s ago)` : "")),
     h("td", {}, `${plural(c.segments, "segment")} of ${c.segment_seconds} s` + (c.keep_hours ? `, kept ${c.keep_hours} h` : "")),
-    h("td", {}, h("button", { class: "remove", onclick: () => attempt(async () => {
-      await api("DELETE", `/api/cameras/${c.id}`); say(`${c.name} removed; what it recorded stays in the library.`, "info"); await showLibrary(); }) }, c.status === "recording" ? "Stop" : "Remove"))));
+    h("td", { class: "row" }, ...cameraButtons(c))));
   return h("section", { class: "panel", id: "cameras-panel" }, h("h1", {}, "Cameras"),
     h("p", { class: "small muted" }, "Each camera is recorded into segments; every finished segment is indexed, searched for the watchlist's people (alerts) and can be played back."),
     h("p", { class: "row" }, name, source, h("label", { class: "small muted" }, "segment, s ", seconds), h("label", { class: "small muted" }, "keep, hours ", keep),
       h("button", { id: "add-camera-button", class: "primary", onclick: () => attempt(async () => {
-        const body = { name: name.value, source: source.value, segment_seconds: Number(seconds.value) || 60 };
+        // As typed: the server says what range a segment may have (an empty box: its default).
+        const body = { name: name.value, source: source.value };
+        if (seconds.value !== "") body.segment_seconds = Number(seconds.value);
         if (keep.value) body.keep_hours = Number(keep.value);
         const camera = await api("POST", "/api/cameras", body);
         say(`Recording ${camera.name}; the first segment is indexed after ${camera.segment_seconds} s.`, "info");
+        name.value = source.value = keep.value = ""; seconds.value = 60;  // added: the form is empty again
         await showLibrary();
       }) }, "Add camera")),
     cameras.length ? h("table", { id: "cameras-table" }, h("tr", {}, ...["camera", "status", "recorded", ""].map(t => h("th", {}, t))), ...rows)
@@ -614,10 +632,18 @@ async function showLibrary() {
     h("td", {}, h("button", { class: "remove", title: "Remove from the library", onclick: () => attempt(async () => {
       if (!confirm(`Remove ${m.name} and the people found in it from the library?`)) return;
       await api("DELETE", `/api/library/media/${m.id}`); say(`Removing ${m.name}…`, "info"); })}, "Remove"))));
+  // The page redraws whenever a job ends: what the user was typing (a camera's URL, a path) stays.
+  const typed = [...view().querySelectorAll("input[id]:not([type=file])")].map(i => [i.id, i.value, document.activeElement === i]);
   view().replaceChildren(addMediaPanel(), camerasPanel(cameras), jobsPanel(), adaptPanel(),
     h("section", { class: "panel" }, h("h1", {}, "Indexed files"),
       data.media.length ? h("table", { id: "media-table" }, h("tr", {}, ...["file", "kind", "duration", "people", "tracklets", "status", ""].map(t => h("th", {}, t))), ...rows)
         : h("p", { class: "muted" }, "No files yet.")));
+  for (const [id, value, focused] of typed) {
+    const input = document.getElementById(id);
+    if (!input) continue;
+    input.value = value;
+    if (focused) input.focus();
+  }
   renderJobs();
 }
 
