@@ -233,3 +233,35 @@ def test_a_camera_is_stopped_started_again_and_removed_from_the_page(fresh: Runn
         assert driver.execute_script("return document.getElementById('camera-name').value") == "Half typed"
     finally:
         driver.quit()
+
+
+def test_the_people_to_pick_stay_on_them_when_the_window_is_resized(running: Running, tmp_path: Path) -> None:
+    _need_browser()
+    from selenium.webdriver.common.by import By
+
+    driver = _driver(tmp_path)
+    try:
+        driver.get(running.url + "/#/")
+        _wait(lambda: driver.find_elements(By.ID, "photo-input"), 20, "the search box")
+        driver.find_element(By.ID, "photo-input").send_keys(str(running.media / "still.png"))
+        _wait(lambda: len(driver.find_elements(By.CSS_SELECTOR, "#picker .pick")) == 2, 20, "two people")
+        where = (
+            "const img = document.querySelector('#picker img').getBoundingClientRect();"
+            "return [...document.querySelectorAll('#picker .pick')].map(p => p.getBoundingClientRect())"
+            ".map(r => [(r.left - img.left) / img.width, (r.top - img.top) / img.height, r.width / img.width]);"
+        )
+        _wait(
+            lambda: driver.execute_script("return document.querySelector('#picker img').complete"),
+            10,
+            "photo",
+        )
+        width = "return document.querySelector('#picker img').getBoundingClientRect().width"
+        before, wide = driver.execute_script(where), driver.execute_script(width)
+        driver.set_window_size(250, 900)  # narrower than the 320-pixel photo: it shrinks
+        time.sleep(0.3)
+        after = driver.execute_script(where)
+        assert driver.execute_script(width) < 0.9 * wide
+        for a, b in zip(before, after, strict=True):
+            assert all(abs(x - y) < 0.01 for x, y in zip(a, b, strict=True)), (before, after)
+    finally:
+        driver.quit()

@@ -213,17 +213,15 @@ function choosePerson(photo, picker, status) {
     status.textContent = `${photo.name}: ${photo.people.length} people found. Click the one to search for.`;
     const img = h("img", { src: photo.url, alt: photo.name });
     const frame = h("div", { class: "picker" }, img);
-    const place = () => {
-      const sx = img.clientWidth / photo.width, sy = img.clientHeight / photo.height;
-      for (const [i, b] of photo.people.entries()) {
-        const button = h("button", { class: "pick", title: `person ${i + 1}`, "aria-label": `person ${i + 1}`,
-          onclick: () => { picker.replaceChildren(); resolve(b); } });
-        button.style.left = b[0] * sx + "px"; button.style.top = b[1] * sy + "px";
-        button.style.width = (b[2] - b[0]) * sx + "px"; button.style.height = (b[3] - b[1]) * sy + "px";
-        frame.append(button);
-      }
-    };
-    img.addEventListener("load", place);
+    // In percent of the photo: the boxes stay on the people when the window (and the photo) is resized.
+    const pct = (v, of) => `${100 * v / of}%`;
+    for (const [i, b] of photo.people.entries()) {
+      const button = h("button", { class: "pick", title: `person ${i + 1}`, "aria-label": `person ${i + 1}`,
+        onclick: () => { picker.replaceChildren(); resolve(b); } });
+      Object.assign(button.style, { left: pct(b[0], photo.width), top: pct(b[1], photo.height),
+        width: pct(b[2] - b[0], photo.width), height: pct(b[3] - b[1], photo.height) });
+      frame.append(button);
+    }
     picker.replaceChildren(frame, h("p", {}, h("button", { onclick: () => { picker.replaceChildren(); status.textContent = ""; resolve(undefined); } }, "Cancel")));
   });
 }
