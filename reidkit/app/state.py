@@ -745,10 +745,11 @@ class AppState:
 
     # -------------------------------------------------------------------------------- library changes
     def add_media_path(self, path: Path, stride: int | None) -> list[Job]:
+        from reidkit.index.library import is_library_folder
         from reidkit.media import scan_media
 
         if path.is_dir():
-            scan = scan_media([path])
+            scan = scan_media([path], skip_folder=is_library_folder)
             files = [f for f in scan.files if f.resolve().is_relative_to(path)]
             if not files:
                 raise UserError(f"no videos or photos in {path.name}")

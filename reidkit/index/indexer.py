@@ -15,6 +15,7 @@ A file that cannot be read is reported and skipped; the others go on.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -28,7 +29,7 @@ from reidkit.core.errors import LibraryError, MediaError, ModelError, ReidkitErr
 from reidkit.core.log import get_logger
 from reidkit.core.prefetch import prefetch
 from reidkit.core.runtime import default_threads
-from reidkit.core.types import Detector, Embedder, Frame, Tracker, Tracklet, Tracks, model_file_of
+from reidkit.core.types import Detections, Detector, Embedder, Frame, Tracker, Tracklet, Tracks, model_file_of
 from reidkit.embed.crops import CropSampler, CropSamplerConfig
 from reidkit.embed.pooling import TrackletEmbedding, embed_tracklets, encode_thumbnail
 from reidkit.embed.split import split_on_appearance
@@ -266,6 +267,9 @@ class MediaAnalyser:
 
         started = time.perf_counter()
         kind = "image" if is_image(path) else "video"
+        unstorable = unstorable_name(path)
+        if unstorable is not None:  # before minutes of decoding: the library could not record it
+            return _failed(path, kind, unstorable, started)
         try:
             if sha is None:
                 sha = content_hash(path)
@@ -294,20 +298,8 @@ class MediaAnalyser:
         t1 = time.perf_counter()
         detections = self.detector.detect(image)
         t2 = time.perf_counter()
-        keep = detections.scores >= self.options.image_min_score
-        boxes, scores = detections.boxes[keep], detections.scores[keep]
-        tracks = Tracks(boxes, scores, np.arange(1, len(boxes) + 1, dtype=np.int64))
-        sampler = CropSampler(self.options.crops)
-        sampler.observe(Frame(image, 0, 0.0), tracks)
-        pending = _Pending()
-        for i, track_id in enumerate(tracks.track_ids):
-            tracklet = Tracklet(
-                int(track_id), np.zeros(1, np.int64), np.zeros(1), boxes[i : i + 1], scores[i : i + 1]
-            )
-            pending.add(tracklet, sampler.select(int(track_id)))
         report.boxes = len(detections)
-        report.tracked_boxes = len(tracks)
-        entries = self._embed(pending, report, split=False)
+        entries = self._still_tracklets(Frame(image, 0, 0.0), detections, report)
         height, width = image.shape[:2]
         media = NewMedia(
             str(path.resolve()), sha, "image", 0.0, 1, 0.0, width, height, read_photo_taken_at(path)
@@ -315,6 +307,27 @@ class MediaAnalyser:
         report.times.decode, report.times.detect = t1 - t0, t2 - t1
         report.tracklets = len(entries)
         return FileAnalysis(report, media, entries)
+
+    def _still_tracklets(self, frame: Frame, detections: Detections, report: FileReport) -> list[NewTracklet]:
+        """Each person detected in one frame as a tracklet of that frame alone (a photo's people; the
+        people of a clip too short to track)."""
+        keep = detections.scores >= self.options.image_min_score
+        boxes, scores = detections.boxes[keep], detections.scores[keep]
+        tracks = Tracks(boxes, scores, np.arange(1, len(boxes) + 1, dtype=np.int64))
+        sampler = CropSampler(self.options.crops)
+        sampler.observe(frame, tracks)
+        pending = _Pending()
+        for i, track_id in enumerate(tracks.track_ids):
+            tracklet = Tracklet(
+                int(track_id),
+                np.full(1, frame.index, np.int64),
+                np.full(1, frame.time),
+                boxes[i : i + 1],
+                scores[i : i + 1],
+            )
+            pending.add(tracklet, sampler.select(int(track_id)))
+        report.tracked_boxes += len(tracks)
+        return self._embed(pending, report, split=False)
 
     def _analyse_video(self, source: MediaSource, sha: str) -> FileAnalysis:
         from reidkit.track import ByteTracker, TrackletBuilder
@@ -337,6 +350,7 @@ class MediaAnalyser:
         pending = _Pending()
         entries: list[NewTracklet] = []
         last_index, last_time = -1, 0.0
+        busiest: tuple[Frame, Detections] | None = None  # the processed frame with the most people
 
         def collect(finished: list[Tracklet], frame_index: int | None) -> None:
             for tracklet in finished:
@@ -365,6 +379,8 @@ class MediaAnalyser:
                     break
                 frame, detections = item.frame, item.detections
                 report.frames_detected += item.detected
+                if busiest is None or len(detections) > len(busiest[1]):
+                    busiest = (frame, detections)
                 tracks = tracker.update(detections, frame.index)
                 builder.add(frame, tracks)
                 sampler.observe(frame, tracks)
@@ -389,6 +405,10 @@ class MediaAnalyser:
         collect(builder.finish(), None)
         times.track += time.perf_counter() - t0
         entries.extend(self._embed(pending, report))
+        if not entries and busiest is not None and report.frames_processed < opts.min_tracklet_length:
+            # Too few frames for any track to be confirmed (a 1-frame video, a clip of a fraction of a
+            # second): its people as a photo's, from its frame with the most of them.
+            entries = self._still_tracklets(*busiest, report)
         if report.frames_processed == 0:
             raise MediaError("no frame could be decoded", path=source.path, hint="check the file")
         report.lost_frames = tuple(source.lost_frames)
@@ -448,6 +468,20 @@ class MediaAnalyser:
         return out
 
 
+def unstorable_name(path: Path) -> str | None:
+    """Why a library cannot record ``path``, or None. The library stores paths as text (UTF-8), and a
+    name written in another encoding (Latin-1 from an old camera or a Windows share) is not text."""
+    try:
+        str(Path(path).resolve()).encode("utf-8")
+    except UnicodeEncodeError:
+        shown = os.fsencode(path).decode("utf-8", "backslashreplace")
+        return (
+            f"{shown}: its name is not valid UTF-8, which the library cannot store; rename the file "
+            "(e.g. `convmv -f latin1 -t utf-8 --notest FILE`) and index it again"
+        )
+    return None
+
+
 def _timed(frames: Iterator[Frame], times: StageTimes) -> Iterator[Frame]:
     """``frames``, adding the time spent waiting for each to ``times.decode``."""
     while True:
@@ -498,6 +532,9 @@ class MediaIndexer:
 
         started = time.perf_counter()
         kind = "image" if is_image(path) else "video"
+        unstorable = unstorable_name(path)
+        if unstorable is not None:
+            return _failed(path, kind, unstorable, started).report
         try:
             sha = content_hash(path)
         except MediaError as exc:  # unreadable (permissions, I/O error): lose this file only
@@ -638,13 +675,14 @@ def find_media_to_index(paths: str | Path | Sequence[str | Path]) -> tuple[list[
 
     MediaError when there is neither: an empty folder must not silently become an empty library.
     """
+    from reidkit.index.library import is_library_folder
     from reidkit.media import scan_media
 
     named = [paths] if isinstance(paths, (str, Path)) else list(paths)
-    scan = scan_media(named)
+    scan = scan_media(named, skip_folder=is_library_folder)
     if not scan.files and not scan.problems:
         raise MediaError(
-            "no media found (no video or image files)",
+            "no media found (no video or image files; reidkit library folders are not indexed)",
             path=", ".join(str(p) for p in named),
             hint="pass folders or files with videos (.mp4, .mkv, ...) or images (.jpg, .png, ...)",
         )

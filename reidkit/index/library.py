@@ -62,9 +62,11 @@ from reidkit.index.library_files import (
     bump_generation,
     has_store_tables,
     library_remnants,
+    make_library_folder,
     read_generation,
     read_state,
     recover_writer,
+    refuse_files_in_place_of_folders,
     refuse_remnants,
     save_shard,
     set_meta,
@@ -248,6 +250,12 @@ def stored_file(source: StoredFiles, media: MediaRecord) -> tuple[NewMedia, list
         )
         for r, vector in zip(records, vectors, strict=True)
     ]
+
+
+def is_library_folder(folder: Path) -> bool:
+    """Whether ``folder`` is a library's own: its thumbnails and report images are photos of the people
+    already in it, never footage to index (a library kept inside the footage folder)."""
+    return (Path(folder) / DB_NAME).is_file()
 
 
 def thumbnail_path(sha256: str, track_id: int) -> str:
@@ -456,7 +464,8 @@ class Library:
         root = Path(root).expanduser()
         if root.exists() and not root.is_dir():
             raise LibraryError("exists and is not a folder", path=root, hint="pass a folder to --library")
-        root.mkdir(parents=True, exist_ok=True)
+        make_library_folder(root, parents=True)
+        refuse_files_in_place_of_folders(root)
         lock = _WriterLock(root)
         lock.acquire()
         conn: sqlite3.Connection | None = None
@@ -469,7 +478,7 @@ class Library:
                 except LibraryError:
                     conn.close()
                     raise
-            (root / THUMBS_DIR).mkdir(exist_ok=True)
+            make_library_folder(root / THUMBS_DIR)
             conn.executescript(_SCHEMA + STORE_SCHEMA)
             meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
             model_meta = []
@@ -1169,10 +1178,11 @@ class Library:
                 else None
             )
             media_id = self._insert_media(media, thumbs, tracklets, new_ids, vectors, footage)
-        except (OSError, sqlite3.OperationalError) as exc:  # a full disk, most often
-            with suppress(OSError, sqlite3.Error):  # the transaction rolled back: these belong to nothing
-                self._delete_pending_files()
-            raise _write_failed(self.root, media.path, exc, "the library is as it was before it") from exc
+        except Exception as exc:  # rolled back: what this add wrote belongs to nothing (a kill or Ctrl-C
+            self._undo_add(shard_no, shard_rows)  # is left to the next writer's open: recover_writer)
+            if isinstance(exc, (OSError, sqlite3.OperationalError)):  # a full disk, most often
+                raise _write_failed(self.root, media.path, exc, "the library is as it was before it") from exc
+            raise
         try:
             self._reload_state(verify=False)
             self._maybe_build_ann()
@@ -1252,6 +1262,17 @@ class Library:
             footage.set_maxima([FootageScores.from_json(r[0]) for r in rows])
         cur.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (FOOTAGE_KEY, footage.to_json()))
         self._footage = footage
+
+    def _undo_add(self, shard_no: int, shard_rows: int) -> None:
+        """Cut off what an add that failed before its commit wrote (vector rows, thumbnails, its marker),
+        so that the library is exactly as before it and the next add writes where this one did. Left to
+        a writer's next open (``recover_writer``) if this fails too."""
+        self._appended = None
+        with suppress(OSError, sqlite3.Error):
+            self._store.truncate(shard_no, shard_rows)  # a shard this add began is left empty: harmless
+            self._delete_pending_files()
+            with self._transaction() as cur:
+                cur.execute("DELETE FROM meta WHERE key = ?", (APPENDING_KEY,))
 
     def _delete_pending_files(self) -> None:
         """Delete the recorded files no tracklet owns, then forget them (a crashed add's or removal's)."""
@@ -1500,7 +1521,8 @@ class Library:
             if self.writable:
                 self._store.write_missing_sums()
         except VectorStoreDamaged as exc:
-            log.warning("%s; rebuilding the vectors from library.sqlite", exc)
+            doing = "rebuilding" if self.writable else "reading"
+            log.warning("%s; %s the vectors from library.sqlite", exc, doing)
             self._repair(exc.reason)
             return
         if self.writable:
@@ -1543,21 +1565,29 @@ class Library:
         if self.writable:
             self._rebuild_store(reason)
             return
+        if self._store.folder.exists() and not self._store.folder.is_dir():
+            self._read_vectors_from_sqlite()  # a rebuild could not write there: change nothing
+            return
         lock = _WriterLock(self.root)
         try:
             lock.acquire()
         except (LibraryError, OSError):
-            self._store.load_arrays(*self.tracklet_vectors())
-            self._generation = read_generation(self._conn)
+            self._read_vectors_from_sqlite()
             return
         try:
             self.writable = True
             self._rebuild_store(reason)
         except (OSError, sqlite3.Error):
-            self._store.load_arrays(*self.tracklet_vectors())
+            self._read_vectors_from_sqlite()
         finally:
             self.writable = False
             lock.release()
+
+    def _read_vectors_from_sqlite(self) -> None:
+        """A reader maps SQLite's copy of the vectors in memory, as of the current generation (so the
+        next search does not find the files damaged, and warn, again)."""
+        self._store.load_arrays(*self.tracklet_vectors())
+        self._generation = read_generation(self._conn)
 
     def _rebuild_store(self, reason: str) -> None:
         """Write every vector SQLite holds into new shards and commit them in one transaction (a writer)."""

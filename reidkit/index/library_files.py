@@ -147,6 +147,45 @@ def save_shard(cur: sqlite3.Cursor, shard: Shard) -> None:
     )
 
 
+# ----------------------------------------------------------------------------------- library folders
+# The folders a library keeps its files in besides library.sqlite, and what each holds.
+LIBRARY_FOLDERS = {"thumbs": "thumbnails", VECTORS_DIR: "vector files"}
+
+
+def file_in_place_of_folder(folder: Path) -> LibraryError:
+    return LibraryError(
+        "is a file, not a folder; nothing was changed",
+        path=folder,
+        hint="move it away (or pass another --library folder), then run the command again",
+    )
+
+
+def refuse_files_in_place_of_folders(root: Path) -> None:
+    """Refuse, before anything is written, a library whose thumbs/ or vectors/ is a file: writing
+    there would fail part-way through an indexing run."""
+    for name in LIBRARY_FOLDERS:
+        folder = root / name
+        if folder.exists() and not folder.is_dir():
+            raise file_in_place_of_folder(folder)
+
+
+def make_library_folder(folder: Path, *, parents: bool = False) -> None:
+    """``folder.mkdir`` (existing is fine), as a one-line LibraryError naming the folder and the fix."""
+    if folder.exists() and not folder.is_dir():
+        raise file_in_place_of_folder(folder)
+    try:
+        folder.mkdir(parents=parents, exist_ok=True)
+    except OSError as exc:
+        if isinstance(exc, FileExistsError | NotADirectoryError):  # a file in the way, maybe higher up
+            blocker = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), folder)
+            raise file_in_place_of_folder(blocker) from None
+        raise LibraryError(
+            f"cannot create this folder ({exc.strerror or type(exc).__name__}); nothing was changed",
+            path=folder,
+            hint="pass a --library folder where you may write (e.g. one in your home folder)",
+        ) from None
+
+
 # ------------------------------------------------------------------------------------ damaged libraries
 def library_remnants(root: Path) -> list[str]:
     """Files of a library found in ``root`` (named relative to it): thumbnails, vectors, the old index,

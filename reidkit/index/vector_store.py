@@ -312,6 +312,10 @@ class VectorStore:
         ids_path, vec_path, sums_path = self.shard_files(shard.number)
         if shard.rows == 0:
             return np.zeros(0, np.int64), np.zeros((0, self.dim), np.float32), None, 0
+        if self.folder.exists() and not self.folder.is_dir():
+            raise VectorStoreDamaged(
+                self.folder, "is a file, not a folder (move it away; the next `reidkit index` rebuilds it)"
+            )
         if self.file_rows(shard.number) < shard.rows:
             missing = ids_path if vec_path.exists() and not ids_path.exists() else vec_path
             raise VectorStoreDamaged(missing, f"holds fewer than the {shard.rows} rows the database records")

@@ -8,7 +8,7 @@ bytes so that a library can skip what it has already indexed, whatever the file 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -62,12 +62,17 @@ def iter_media_files(paths: str | Path | Iterable[str | Path], recursive: bool =
     return scan.files
 
 
-def scan_media(paths: str | Path | Iterable[str | Path], recursive: bool = True) -> MediaScan:
+def scan_media(
+    paths: str | Path | Iterable[str | Path],
+    recursive: bool = True,
+    skip_folder: Callable[[Path], bool] | None = None,
+) -> MediaScan:
     """:func:`iter_media_files` that skips what it cannot walk and reports it in ``problems``.
 
-    A subfolder that cannot be listed or a symlink back to a folder being walked is one problem; the
-    rest of the folder is still walked. A path named explicitly that does not exist raises MediaError:
-    it is a typo to fix before a long run, not damage to work around.
+    A subfolder that cannot be listed, a symlink back to a folder being walked and a link to nothing
+    are one problem each; the rest of the folder is still walked. A path named explicitly that does not
+    exist raises MediaError: it is a typo to fix before a long run, not damage to work around.
+    ``skip_folder``: folders not to walk, named or found (the indexer's: a library's own folder).
     """
     if isinstance(paths, (str, Path)):
         paths = [paths]
@@ -80,20 +85,31 @@ def scan_media(paths: str | Path | Iterable[str | Path], recursive: bool = True)
             seen.add(key)
             scan.files.append(path)
 
+    skip = skip_folder or (lambda _folder: False)
     for item in paths:
         path = Path(item).expanduser()
         if path.is_dir():
-            for file in _walk(path, recursive, scan.problems, walking=set()):
+            if skip(path):
+                continue
+            for file in _walk(path, recursive, scan.problems, walking=set(), skip=skip):
                 add(file)
         elif path.is_file():
             add(path)
+        elif path.exists():  # a FIFO, a socket, a device: there, but nothing a decoder can seek in
+            raise MediaError(
+                "not a regular file (a pipe or device?)", path=path, hint="pass a video or image file"
+            )
         else:
             raise MediaError("no such file or folder", path=path, hint="check the path")
     return scan
 
 
 def _walk(
-    folder: Path, recursive: bool, problems: list[MediaError], walking: set[tuple[int, int]]
+    folder: Path,
+    recursive: bool,
+    problems: list[MediaError],
+    walking: set[tuple[int, int]],
+    skip: Callable[[Path], bool],
 ) -> list[Path]:
     """The media files under ``folder``; ``walking``: (device, inode) of the folders above it."""
     files: list[Path] = []
@@ -121,13 +137,18 @@ def _walk(
         path = Path(entry.path)
         try:
             is_dir, is_file = entry.is_dir(), entry.is_file()
-        except OSError:  # a dangling or looping link: neither a folder nor a file to index
-            continue
+        except OSError:  # a link looping on itself: neither a folder nor a file
+            is_dir = is_file = False
         if is_dir:
-            if recursive:
-                files.extend(_walk(path, recursive, problems, walking))
-        elif is_file and is_media(path):
-            files.append(path)
+            if recursive and not skip(path):
+                files.extend(_walk(path, recursive, problems, walking, skip))
+        elif is_file:
+            if is_media(path):
+                files.append(path)
+        elif entry.is_symlink() and is_media(path):  # what it names is gone (a moved or unmounted disk?)
+            problems.append(
+                MediaError("broken link", path=path, hint="restore what it points to, or remove the link")
+            )
     return files
 
 

@@ -188,3 +188,28 @@ def test_vectors_damaged_under_the_same_ids_are_rebuilt_by_a_writer(tmp_path: Pa
     assert not shard.exists()  # replaced by new shards made from library.sqlite
     with Library.open(tmp_path) as reader:
         assert reader.search(truth[0], 1)[0].tracklet.id == ids[0]
+
+
+@pytest.mark.parametrize("first_add", ["new library", "existing library"])
+def test_an_add_that_fails_for_any_reason_leaves_the_library_as_it_was(
+    tmp_path: Path, first_add: str
+) -> None:
+    """A file name the database cannot store (not UTF-8) fails the add after its vectors were written:
+    they are cut off at once, so the next file goes in and the library opens for writing again."""
+    root = tmp_path / "lib"
+    if first_add == "existing library":
+        build(root, files=1)
+    bad_name = os.fsdecode(b"/videos/caf\xe9.mp4")  # a Latin-1 name on a UTF-8 system
+    with Library.create_or_open(root, "fake", DIM) as lib:
+        before = len(lib)
+        with pytest.raises(UnicodeEncodeError):
+            lib.add_media(media(bad_name, "e" * 64), [make_tracklet(1, basis(3)), make_tracklet(2, basis(4))])
+        assert len(lib) == before and lib.media_id("e" * 64) is None
+        lib.add_media(media("ok.mp4", "f" * 64), [make_tracklet(1, basis(5))])
+    with Library.create_or_open(root, "fake", DIM) as lib:  # a writer's open checks every vector file
+        assert len(lib) == before + 1
+        assert [Path(m.path).name for m in lib.media_list()][-1] == "ok.mp4"
+        hit = lib.search(basis(5), k=1)[0]
+        assert hit.media.path.endswith("ok.mp4") and hit.score > 0.99
+        thumbs = [p.name for p in (root / "thumbs").rglob("*.jpg")]
+        assert thumbs and not [name for name in thumbs if name.startswith("e" * 8)]  # none of the failed add

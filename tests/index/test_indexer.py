@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
+from reidkit.core.errors import MediaError
 from reidkit.core.types import Detections
 from reidkit.index.indexer import FileReport, IndexOptions, default_stride, index_media
 from reidkit.index.library import Library
@@ -146,6 +147,38 @@ def test_index_video_image_and_bad_file(tmp_path: Path) -> None:
 
     again = index_media(media, tmp_path / "lib", detector=BlobDetector(), model=embedder)
     assert [f.status for f in again.files if f.status != "failed"] == ["skipped", "skipped"]
+
+
+def test_a_file_whose_name_is_not_utf8_is_refused_before_it_is_decoded(tmp_path: Path) -> None:
+    import os
+
+    media = tmp_path / "media"
+    media.mkdir()
+    write_still(media / "still.png")
+    latin1 = Path(os.fsdecode(bytes(media) + b"/caf\xe9.mp4"))  # a name from an old camera's card
+    write_scene(tmp_path / "walk.mp4").rename(latin1)  # (encoders take no such name: OpenCV crashes)
+    detector = BlobDetector()
+    report = index_media(media, tmp_path / "lib", detector=detector, model=ColourEmbedder())
+    (bad,) = [f for f in report.files if f.status == "failed"]
+    assert "caf\\xe9.mp4: its name is not valid UTF-8" in bad.message and "rename the file" in bad.message
+    assert detector.calls == 1  # the still only: the video was never decoded
+    # The library was not made worse: the next run adds to it (after the file is renamed).
+    latin1.rename(media / "cafe.mp4")
+    again = index_media(media, tmp_path / "lib", detector=BlobDetector(), model=ColourEmbedder())
+    assert sorted(f.status for f in again.files) == ["indexed", "skipped"]
+
+
+def test_a_library_inside_the_indexed_folder_is_not_indexed_into_itself(tmp_path: Path) -> None:
+    footage = tmp_path / "footage"
+    footage.mkdir()
+    write_scene(footage / "walk.mp4")
+    first = index_media(footage, footage / "lib", detector=BlobDetector(), model=ColourEmbedder())
+    assert [f.status for f in first.files] == ["indexed"]
+    assert list((footage / "lib").rglob("*.jpg"))  # its thumbnails: photos of the people in it
+    again = index_media(footage, footage / "lib", detector=BlobDetector(), model=ColourEmbedder())
+    assert [(Path(f.path).name, f.status) for f in again.files] == [("walk.mp4", "skipped")]
+    with pytest.raises(MediaError, match="reidkit library folders are not indexed"):
+        index_media(footage / "lib", tmp_path / "other", detector=BlobDetector(), model=ColourEmbedder())
 
 
 def test_stride_and_prefetch(tmp_path: Path) -> None:

@@ -86,3 +86,30 @@ def test_scan_skips_a_chmod_000_folder(tmp_path: Path) -> None:
     finally:
         locked.chmod(0o755)
     assert [p.name for p in scan.files] == ["a.jpg"] and len(scan.problems) == 1
+
+
+def test_a_broken_link_is_one_problem_and_the_rest_is_found(tmp_path: Path) -> None:
+    (tmp_path / "a.jpg").write_bytes(b"x")
+    (tmp_path / "moved.mp4").symlink_to(tmp_path / "on-a-disk-now-unmounted.mp4")
+    (tmp_path / "notes").symlink_to(tmp_path / "nothing")  # not media by its name: ignored like a .txt
+    scan = scan_media(tmp_path)
+    assert [p.name for p in scan.files] == ["a.jpg"]
+    (problem,) = scan.problems
+    assert "moved.mp4" in str(problem) and "broken link" in str(problem) and "\n" not in str(problem)
+
+
+def test_folders_to_skip_are_not_walked_named_or_found(tmp_path: Path) -> None:
+    (tmp_path / "lib" / "thumbs").mkdir(parents=True)
+    (tmp_path / "lib" / "thumbs" / "a_1.jpg").write_bytes(b"x")
+    (tmp_path / "b.jpg").write_bytes(b"x")
+    skip = lambda folder: folder.name == "lib"  # noqa: E731
+    assert [p.name for p in scan_media(tmp_path, skip_folder=skip).files] == ["b.jpg"]
+    assert scan_media(tmp_path / "lib", skip_folder=skip).files == []
+    assert len(scan_media(tmp_path).files) == 2  # without the rule: both
+
+
+def test_a_pipe_named_explicitly_says_what_it_is(tmp_path: Path) -> None:
+    fifo = tmp_path / "stream.mp4"
+    os.mkfifo(fifo)
+    with pytest.raises(MediaError, match="not a regular file"):
+        scan_media(fifo)
