@@ -102,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     except typer.Exit as exc:
+        if isinstance(exc.__cause__, KeyboardInterrupt):  # typer turns Ctrl-C into Exit(130)
+            print("interrupted", file=sys.stderr)
         return int(exc.exit_code or 0)
     except ClickException as exc:
         exc.show()

@@ -11,6 +11,7 @@ import typer
 if TYPE_CHECKING:
     import numpy as np
 
+    from reidkit.core.errors import ModelError
     from reidkit.zoo.registry import InputSpec
 
 
@@ -44,7 +45,7 @@ def register(app: typer.Typer) -> None:
         fixed_batch: bool = typer.Option(False, "--fixed-batch", help="Batch of 1 instead of dynamic."),
     ) -> None:
         """Export a trained ReID model to ONNX and check it against torch (or quantise an ONNX model)."""
-        from reidkit.core.errors import ReidkitError
+        from reidkit.core.errors import ModelError, ReidkitError
         from reidkit.export.onnx import export_onnx, quantize_int8
         from reidkit.models.blend import blend_checkpoint
         from reidkit.models.import_checkpoint import model_from_checkpoint
@@ -55,6 +56,7 @@ def register(app: typer.Typer) -> None:
             raise ReidkitError("pass either --checkpoint (export) or --onnx with --int8 (quantise)")
         if onnx_model and blend < 1.0:
             raise ReidkitError("--blend needs the training --checkpoint, not an ONNX model", path=onnx_model)
+        _check_writable(out)  # before the slow part: an --out the export could not be written to
         if onnx_model:
             if not int8:
                 raise ReidkitError("--onnx only quantises: add --int8", path=onnx_model)
@@ -62,11 +64,14 @@ def register(app: typer.Typer) -> None:
             return
         assert checkpoint is not None
         source: dict[str, Any] = {"checkpoint": str(checkpoint)}
-        if blend < 1.0:
-            model, cfg = blend_checkpoint(checkpoint, blend)
-            source["blend"] = {"trained_weight": blend, "with": "the weights training started from"}
-        else:
-            model, cfg = model_from_checkpoint(checkpoint)
+        try:
+            if blend < 1.0:
+                model, cfg = blend_checkpoint(checkpoint, blend)
+                source["blend"] = {"trained_weight": blend, "with": "the weights training started from"}
+            else:
+                model, cfg = model_from_checkpoint(checkpoint)
+        except ModelError as exc:
+            raise _not_a_checkpoint(checkpoint, exc) from None
         parity = export_onnx(
             model, out, dynamic_batch=not fixed_batch, opset=opset, source={**source, "model_config": cfg}
         )
@@ -78,6 +83,43 @@ def register(app: typer.Typer) -> None:
             int8_path = out.with_name(out.stem + "_int8.onnx")
             result = quantize_int8(out, int8_path, calibration=calibration)
             typer.echo(f"{int8_path}: int8 vs fp32: {result}")
+
+
+CHECKPOINT_HINT = (
+    "pass the .pth file `reidkit train` wrote (OUTPUT/best.pth or last.pth) to --checkpoint; "
+    "to quantise an ONNX model, pass it to --onnx with --int8"
+)
+
+
+def _not_a_checkpoint(checkpoint: Path, exc: ModelError) -> ModelError:
+    """A file torch cannot load (a photo, an .onnx) is not a reidkit checkpoint: say so, and what to
+    pass; other checkpoint problems keep their own message, with that hint when they have none."""
+    from reidkit.core.errors import ModelError
+
+    if not checkpoint.is_file():
+        return ModelError("no such checkpoint file", path=checkpoint, hint=CHECKPOINT_HINT)
+    unreadable = exc.message.startswith("cannot read checkpoint")
+    message = "not a reidkit checkpoint (torch cannot load it)" if unreadable else exc.message
+    return ModelError(message, path=exc.path or checkpoint, hint=exc.hint or CHECKPOINT_HINT)
+
+
+def _check_writable(out: Path) -> None:
+    """Refuse an --out that cannot be written (a folder, a missing or read-only parent) up front."""
+    import os
+
+    from reidkit.core.errors import ReidkitError
+
+    hint = "pass an --out path in a folder you can write to"
+    if out.is_dir():
+        raise ReidkitError("is a folder, not an .onnx file", path=out, hint=hint)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ReidkitError(
+            f"cannot create its folder ({exc.strerror or type(exc).__name__})", path=out, hint=hint
+        ) from None
+    if not os.access(out.parent, os.W_OK):
+        raise ReidkitError(f"cannot write in {out.parent} (permission denied)", path=out, hint=hint)
 
 
 def _quantise_existing(model: str, out: Path, calib: Path | None) -> None:

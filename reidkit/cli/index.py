@@ -95,8 +95,10 @@ def register(app: typer.Typer) -> None:
             options.prefetch = prefetch
         options.detect_input_side = detector_side
         shown: list[FileReport] = []
+        done: list[FileReport] = []  # every file finished so far, for the line an interrupt prints
 
         def show(f: FileReport) -> None:
+            done.append(f)
             if quiet:
                 return
             if not shown:  # after the models loaded: a model error prints no empty table
@@ -128,20 +130,30 @@ def register(app: typer.Typer) -> None:
             ef_search=ef_search,
             on_file=show,
         )
-        if ray is None:
-            report = index_media(paths, library, **common)
-        else:
-            from reidkit.index.distributed import index_media_ray
+        try:
+            if ray is None:
+                report = index_media(paths, library, **common)
+            else:
+                from reidkit.index.distributed import index_media_ray
 
-            report = index_media_ray(
-                paths,
-                library,
-                address=ray,
-                workers=workers,
-                num_cpus_per_worker=ray_cpus,
-                resources_per_worker=per_worker,
-                **common,
+                report = index_media_ray(
+                    paths,
+                    library,
+                    address=ray,
+                    workers=workers,
+                    num_cpus_per_worker=ray_cpus,
+                    resources_per_worker=per_worker,
+                    **common,
+                )
+        except KeyboardInterrupt:
+            # Each file is committed whole, so what was indexed is kept and a re-run skips it.
+            indexed_files = sum(f.status == "indexed" for f in done)
+            typer.echo(
+                f"interrupted: {indexed_files} file{'s' if indexed_files != 1 else ''} indexed; "
+                "run the same command again to index the rest",
+                err=True,
             )
+            raise SystemExit(130) from None
         indexed, skipped, failed = report.indexed, report.skipped, report.failed
         if failed and not indexed and not skipped:
             # Nothing usable: the same one-line errors as every other command, exit 2.

@@ -101,7 +101,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Find every moment the person in PHOTO appears in the library's videos and images."""
         from reidkit.core.errors import ReidkitError
-        from reidkit.search import MomentRule, find_person, parse_box, write_report
+        from reidkit.search import MomentRule, find_person, parse_box
+        from reidkit.search.report import safe_file_name
 
         try:
             query_box = parse_box(box) if box else None
@@ -109,15 +110,43 @@ def register(app: typer.Typer) -> None:
             raise ReidkitError(
                 str(exc), hint="pass --box x1,y1,x2,y2 in photo pixels, e.g. --box 120,40,260,420"
             ) from None
+        if min_score is not None and not -1.0 <= min_score <= 1.0:  # NaN fails this too
+            raise ReidkitError(
+                f"--min-score {min_score} is not a cosine similarity",
+                hint="pass a number from -1 to 1, e.g. --min-score 0.5",
+            )
         rule = MomentRule(expand_query=0) if no_expand else MomentRule()
         result = find_person(
             photo, library, top=top, box=query_box, min_score=min_score, model=model, rule=rule
         )
         if json_out:
             if report is not None:
-                write_report(result, report)
+                _write_report_or_warn(result, report)
             typer.echo(result.to_json())
             return
         typer.echo(format_table(result))
-        out = report if report is not None else library / "reports" / photo.stem
-        typer.echo(f"report: {write_report(result, out)}")
+        out = report if report is not None else library / "reports" / safe_file_name(photo.stem)
+        page = _write_report_or_warn(result, out)
+        if page is not None:
+            typer.echo(f"report: {page}")
+
+
+def _write_report_or_warn(result: SearchResult, out: Path) -> Path | None:
+    """Write the HTML report; when it cannot be, say so in one line on stderr and return None.
+
+    The search itself succeeded and its answer is printed, so an unwritable report folder (another
+    user's read-only library, a file in the way) is a warning, not a failed command.
+    """
+    from reidkit.search import write_report
+
+    try:
+        return write_report(result, out)
+    except OSError as exc:
+        where = exc.filename if exc.filename is not None else out
+        reason = exc.strerror or type(exc).__name__
+        typer.echo(
+            f"warning: the HTML report could not be written: {where}: {reason}"
+            " — pass --report DIR with a folder you can write to",
+            err=True,
+        )
+        return None

@@ -35,7 +35,19 @@ def register(app: typer.Typer) -> None:
         from reidkit.track import TrackerConfig, write_mot
         from reidkit.track.video import build_tracking_detector, track_media
 
-        # Fail before the long part: an output path that cannot be written.
+        # Fail before the long part: a folder to track, an output path that cannot be written.
+        if video.is_dir():
+            raise ReidkitError(
+                "is a folder, not a video or image",
+                path=video,
+                hint="pass one video or image file (`reidkit index FOLDER --library LIB` takes folders)",
+            )
+        if out.is_dir():
+            raise ReidkitError(
+                "--out is a folder, not a file",
+                path=out,
+                hint=f"pass a file path, e.g. --out {out / (video.stem + '.txt')}",
+            )
         try:
             out.parent.mkdir(parents=True, exist_ok=True)
             out.touch()

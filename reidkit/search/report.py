@@ -16,6 +16,8 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
+
 from reidkit.media.recorded import iso_utc, local_text
 from reidkit.search.engine import SearchResult
 from reidkit.search.moments import Moment
@@ -283,18 +285,35 @@ def page(title: str, body: str, extra_head: str = "") -> str:
     )
 
 
-def write_report(result: SearchResult, out_dir: str | Path) -> Path:
-    """Write ``out_dir/index.html`` plus the query crop and thumbnails it shows; returns the HTML path."""
+def safe_file_name(name: str) -> str:
+    """``name`` with the bytes that are not UTF-8 (surrogate escapes, from a file name the file system
+    gave as raw bytes) shown as U+FFFD, so the name can be written, printed and put in a URL."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def _write_jpeg(path: Path, image: np.ndarray) -> None:
+    """Encode in memory and write the bytes with Python: ``cv2.imwrite`` crashes the process (SIGSEGV)
+    on a path with surrogate escapes, so OpenCV never sees a path here."""
     import cv2
 
+    ok, data = cv2.imencode(".jpg", image)
+    if not ok:
+        raise ValueError(f"cannot encode a {image.shape} image as JPEG")
+    path.write_bytes(data.tobytes())
+
+
+def write_report(result: SearchResult, out_dir: str | Path) -> Path:
+    """Write ``out_dir/index.html`` plus the query crop and thumbnails it shows; returns the HTML path.
+
+    Raises OSError when ``out_dir`` cannot be written (the caller says so and goes on)."""
     out = Path(out_dir)
     (out / "thumbs").mkdir(parents=True, exist_ok=True)
     query_src = None
     if result.query_crop is not None:
-        cv2.imwrite(str(out / "query.jpg"), result.query_crop)
+        _write_jpeg(out / "query.jpg", result.query_crop)
         query_src = "query.jpg"
     elif Path(result.query).is_file():
-        query_src = "query" + Path(result.query).suffix.lower()
+        query_src = "query" + safe_file_name(Path(result.query).suffix.lower())
         shutil.copyfile(result.query, out / query_src)
 
     sources: dict[int, str] = {}
@@ -308,5 +327,6 @@ def write_report(result: SearchResult, out_dir: str | Path) -> Path:
     body = render_results(result, lambda rank, _m: sources[rank], query_src)
     body += f"<footer>reidkit search report · {stamp}</footer>"
     target = out / "index.html"
-    target.write_text(page(f"reidkit: {Path(result.query).name}", body), encoding="utf-8")
+    text = page(f"reidkit: {Path(result.query).name}", body)
+    target.write_text(safe_file_name(text), encoding="utf-8")  # names of files not in UTF-8 show as U+FFFD
     return target

@@ -279,3 +279,87 @@ def test_the_cli_says_when_an_adapted_model_judged_the_scores(
     out = capsys.readouterr().out
     assert "scores by fake-reid-adapted, adapted to this library" in out.splitlines()[0]
     assert "score, p(same) and verdict by fake-reid-adapted" in out  # the look-alike now scores lower
+
+
+def test_a_report_folder_named_with_bytes_that_are_not_utf8_is_written_without_opencv(
+    library: FakeLibrary,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # cv2.imwrite on a path with surrogate escapes kills the process (SIGSEGV): it must not be used.
+    monkeypatch.setattr(cv2, "imwrite", _no_opencv_paths)
+    from reidkit.search import SearchResult, find_moments
+
+    moments, verdict, _ = find_moments(library, identity(1), top=3)
+    crop = np.full((128, 64, 3), 90, np.uint8)
+    query = str(tmp_path / "q_\udcff.jpg")  # how Python names a file called b"q_\xff.jpg"
+    result = SearchResult(query, library.model, moments, verdict, query_crop=crop)
+    page = write_report(result, tmp_path / "q_\udcff")
+    assert "q_\ufffd" in page.read_text(encoding="utf-8")
+    query_jpg = cv2.imdecode(np.frombuffer((page.parent / "query.jpg").read_bytes(), np.uint8), 1)
+    assert query_jpg.shape == crop.shape
+
+
+def _no_opencv_paths(*_args: object) -> bool:
+    raise AssertionError("cv2.imwrite was given a path")
+
+
+def _reports_is_a_file(lib: Path, _tmp: Path, _mp: pytest.MonkeyPatch) -> list[str]:
+    (lib / "reports").write_text("x")
+    return []
+
+
+def _report_under_a_missing_file(_lib: Path, tmp: Path, _mp: pytest.MonkeyPatch) -> list[str]:
+    (tmp / "plain").write_text("x")
+    return ["--report", str(tmp / "plain" / "out")]
+
+
+def _reports_not_writable(lib: Path, _tmp: Path, mp: pytest.MonkeyPatch) -> list[str]:
+    """Another user's read-only library: creating LIBRARY/reports is refused."""
+    real_mkdir = Path.mkdir
+
+    def mkdir(self: Path, *args: object, **kwargs: object) -> None:
+        if lib / "reports" in (self, *self.parents):
+            raise PermissionError(13, "Permission denied", str(lib / "reports"))
+        real_mkdir(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    mp.setattr(Path, "mkdir", mkdir)
+    return []
+
+
+@pytest.mark.parametrize(
+    "setup",
+    [_reports_is_a_file, _report_under_a_missing_file, _reports_not_writable],
+    ids=lambda f: f.__name__,
+)
+def test_a_report_that_cannot_be_written_is_one_line_and_the_answer_still_stands(
+    fakes,
+    photo: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    setup,
+) -> None:
+    lib = tmp_path / "lib"
+    extra = setup(lib, tmp_path, monkeypatch)
+    assert main(["search", str(photo), "--library", str(lib), *extra]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("found: ") and "hall.mp4" in out and "report:" not in out
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert "report could not be written" in lines[0] and "--report DIR" in lines[0]
+
+
+@pytest.mark.parametrize("value", ["nan", "2", "-3", "inf"])
+def test_min_score_outside_minus_one_to_one_is_refused(
+    fakes,
+    photo: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    value: str,
+) -> None:
+    args = ["search", str(photo), "--library", str(tmp_path / "lib"), f"--min-score={value}"]
+    assert main(args) == 2
+    out, err = capsys.readouterr()
+    assert not out and len(err.strip().splitlines()) == 1
+    assert err.startswith("error: --min-score") and "-1 to 1" in err
