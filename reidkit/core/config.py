@@ -26,8 +26,24 @@ C = TypeVar("C")
 BASE_KEY = "_BASE_"
 
 
-def load_yaml_tree(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
-    """Read a YAML file and merge in its ``_BASE_`` chain (parents first)."""
+class ConfigKeyError(ReidkitError):
+    """A config key that is unknown or holds a bad value; ``key`` (dotted) lets :func:`load_config` name
+    the file or the override it came from, which the merged tree no longer knows."""
+
+    def __init__(
+        self, message: str, *, key: str, path: str | Path | None = None, hint: str | None = None
+    ) -> None:
+        super().__init__(message, path=path, hint=hint)
+        self.key = key
+
+
+def load_yaml_tree(
+    path: str | Path,
+    _seen: tuple[Path, ...] = (),
+    sources: list[tuple[Path, dict[str, Any]]] | None = None,
+) -> dict[str, Any]:
+    """Read a YAML file and merge in its ``_BASE_`` chain (parents first); ``sources`` collects each
+    file's own tree in merge order."""
     path = Path(path).resolve()
     if path in _seen:
         raise ReidkitError("circular _BASE_ chain", path=path)
@@ -36,16 +52,30 @@ def load_yaml_tree(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, 
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
-        raise ReidkitError(f"not valid YAML ({exc.__class__.__name__})", path=path) from exc
+        raise ReidkitError(yaml_problem(exc), path=path, hint="fix the YAML syntax there") from exc
     if not isinstance(data, dict):
         raise ReidkitError("a config file must hold a mapping at the top level", path=path)
     bases = data.pop(BASE_KEY, None)
-    if bases is None:
-        return data
     merged: dict[str, Any] = {}
-    for base in [bases] if isinstance(bases, str) else list(bases):
-        merged = deep_merge(merged, load_yaml_tree(path.parent / base, (*_seen, path)))
+    for base in [] if bases is None else [bases] if isinstance(bases, str) else list(bases):
+        merged = deep_merge(merged, load_yaml_tree(path.parent / base, (*_seen, path), sources))
+    if sources is not None:
+        sources.append((path, data))
     return deep_merge(merged, data)
+
+
+def yaml_problem(exc: yaml.YAMLError) -> str:
+    """One line saying what is wrong with a YAML text and where (1-based line and column)."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = " ".join(str(getattr(exc, "problem", None) or exc.__class__.__name__).split())
+    if mark is None:
+        return f"not valid YAML: {problem}"
+    text = f"not valid YAML at line {mark.line + 1}, column {mark.column + 1}: {problem}"
+    # An unclosed bracket or quote is found only at the end of the file: the context says where it opened.
+    context, opened = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+    if context and opened is not None and opened.line != mark.line:
+        text += f" ({' '.join(str(context).split())} at line {opened.line + 1}, column {opened.column + 1})"
+    return text
 
 
 def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
@@ -84,8 +114,9 @@ def from_dict(cls: type[C], data: Mapping[str, Any], _where: str = "") -> C:
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - names)
     if unknown:
-        raise ReidkitError(
-            f"unknown config key {_where + unknown[0]!r}; valid keys here: {', '.join(sorted(names))}"
+        raise ConfigKeyError(
+            f"unknown config key {_where + unknown[0]!r}; valid keys here: {', '.join(sorted(names))}",
+            key=_where + unknown[0],
         )
     kwargs = {key: _coerce(hints[key], value, f"{_where}{key}") for key, value in data.items()}
     return cls(**kwargs)
@@ -98,7 +129,7 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
         if isinstance(value, tp):
             return value
         if not isinstance(value, Mapping):
-            raise ReidkitError(f"config key {where!r} must be a mapping, got {value!r}")
+            raise ConfigKeyError(f"config key {where!r} must be a mapping, got {value!r}", key=where)
         return from_dict(tp, value, f"{where}.")
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
@@ -111,29 +142,31 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
                 return _coerce(arg, value, where)
             except ReidkitError as exc:
                 errors.append(str(exc))
-        raise ReidkitError(errors[0] if errors else f"bad value for {where!r}: {value!r}")
+        raise ConfigKeyError(errors[0] if errors else f"bad value for {where!r}: {value!r}", key=where)
     if origin in (list, tuple, Sequence) or tp in (list, tuple):
         if isinstance(value, str | int | float):
             value = [value]
         if not isinstance(value, list | tuple):
-            raise ReidkitError(f"config key {where!r} must be a list, got {value!r}")
+            raise ConfigKeyError(f"config key {where!r} must be a list, got {value!r}", key=where)
         inner = args[0] if args else Any
         items = [_coerce(inner, v, where) for v in value]
         return tuple(items) if origin is tuple or tp is tuple else items
     if origin in (dict, Mapping) or tp is dict:
         if not isinstance(value, Mapping):
-            raise ReidkitError(f"config key {where!r} must be a mapping, got {value!r}")
+            raise ConfigKeyError(f"config key {where!r} must be a mapping, got {value!r}", key=where)
         return dict(value)
     if origin is typing.Literal:
         if value not in args:
-            raise ReidkitError(f"config key {where!r} must be one of {list(args)}, got {value!r}")
+            raise ConfigKeyError(
+                f"config key {where!r} must be one of {list(args)}, got {value!r}", key=where
+            )
         return value
     if tp is Any:
         return value
     if tp is bool:
         if isinstance(value, bool):
             return value
-        raise ReidkitError(f"config key {where!r} must be true/false, got {value!r}")
+        raise ConfigKeyError(f"config key {where!r} must be true/false, got {value!r}", key=where)
     if tp is float and isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
     if tp is int and isinstance(value, int) and not isinstance(value, bool):
@@ -147,14 +180,42 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
             pass
     if isinstance(tp, type) and isinstance(value, tp):
         return value
-    raise ReidkitError(f"config key {where!r} expects {getattr(tp, '__name__', tp)}, got {value!r}")
+    raise ConfigKeyError(
+        f"config key {where!r} expects {getattr(tp, '__name__', tp)}, got {value!r}", key=where
+    )
 
 
 def load_config(cls: type[C], path: str | Path | None = None, overrides: Sequence[str] = ()) -> C:
     """Defaults of ``cls`` <- YAML file (with its ``_BASE_`` chain) <- ``a.b=c`` overrides."""
-    data = load_yaml_tree(path) if path is not None else {}
+    files: list[tuple[Path, dict[str, Any]]] = []
+    data = load_yaml_tree(path, sources=files) if path is not None else {}
     data = deep_merge(data, parse_overrides(overrides))
-    return from_dict(cls, data)
+    try:
+        return from_dict(cls, data)
+    except ConfigKeyError as exc:
+        raise named_by_source(exc, files, overrides) from exc
+
+
+def named_by_source(
+    exc: ConfigKeyError, files: Sequence[tuple[Path, Mapping[str, Any]]], overrides: Sequence[str]
+) -> ConfigKeyError:
+    """``exc`` naming where its key was set: the last override or file that sets it (the one that won)."""
+    for item in reversed(overrides):
+        if _sets(parse_overrides([item]), exc.key):
+            return ConfigKeyError(f"{exc.message} (from the override {item!r})", key=exc.key, hint=exc.hint)
+    for file, tree in reversed(files):
+        if _sets(tree, exc.key):
+            return ConfigKeyError(exc.message, key=exc.key, path=file, hint=exc.hint)
+    return exc
+
+
+def _sets(tree: Mapping[str, Any], key: str) -> bool:
+    node: Any = tree
+    for part in key.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return False
+        node = node[part]
+    return True
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:

@@ -37,6 +37,24 @@ def spec_from_session(path: Path, session: object) -> InputSpec:
     raise ModelError(f"cannot tell the image layout from input shape {shape}", path=path)
 
 
+def check_reid_output(path: Path, session: object) -> None:
+    """ModelError unless the graph's first output is one vector per image (rank 2, ``N x D``).
+
+    Checked before anything is embedded: a detector's ``1 x anchors x values`` output, flattened, would
+    otherwise pass as a vector of its own odd size and end up in (or create) a library.
+    """
+    shape = session.get_outputs()[0].shape  # type: ignore[attr-defined]
+    if shape is not None and len(shape) == 2:
+        return
+    described = "x".join(str(d) for d in shape) if shape else "a scalar or unknown shape"
+    raise ModelError(
+        f"not a ReID model: its output is {described}, not one N x D vector per image",
+        path=path,
+        hint="this looks like a detector: pass it as --detector; ReID models output N x D vectors; "
+        "`reidkit models` lists them",
+    )
+
+
 class OnnxEmbedder:
     """One-line feature extractor::
 
@@ -56,6 +74,7 @@ class OnnxEmbedder:
                 path=self.path,
                 hint="pass a ReID model as --model (`reidkit models` lists them); detectors go to --detector",
             )
+        check_reid_output(self.path, self.session)
         self.spec = spec
         if spec is not None:
             self.input_spec = spec.input

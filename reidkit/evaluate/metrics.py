@@ -23,6 +23,7 @@ each), so 20k x 20k fits in a few hundred MB.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -58,6 +59,10 @@ class EvalDetails:
         fpr = neg / max(int(self.neg_hist.sum()), 1)
         tpr = pos / max(int(self.pos_hist.sum()), 1)
         return fpr[::-1], tpr[::-1], self.hist_edges[::-1]
+
+
+# What makes a same-person pair under the Market-1501 rules above, for the messages that find none.
+TWO_CAMERAS = "an identity must be in both query and gallery, seen by two cameras: a match by the same camera is not counted"
 
 
 @dataclass
@@ -100,15 +105,35 @@ class ReidMetrics:
     def summary(self) -> str:
         d = self.as_dict()
         lines = [
-            f"queries {self.n_query} (skipped {self.n_skipped} without a match), gallery {self.n_gallery}",
-            f"R1 {d['R1']:.1f}  R5 {d['R5']:.1f}  R10 {d['R10']:.1f}  mAP {d['mAP']:.1f}  mINP {d['mINP']:.1f}",
+            f"queries {self.n_query} (skipped {self.n_skipped} without a match), gallery {self.n_gallery}"
         ]
+        if self.n_skipped < self.n_query:
+            ranks = f"R1 {d['R1']:.1f}  R5 {d['R5']:.1f}  R10 {d['R10']:.1f}  mAP {d['mAP']:.1f}  mINP {d['mINP']:.1f}"
+            if self.n_negative_pairs == 0:  # every gallery image is a match: 100 says nothing
+                ranks += "  (trivial: one identity, no one else to confuse it with)"
+            lines.append(ranks)
+        else:  # every mean would be nan
+            lines.append(f"R1, mAP: not measured: no query has a match in the gallery ({TWO_CAMERAS})")
         for fpr in sorted(self.tpr_at_fpr, reverse=True):
-            lines.append(
-                f"at FPR {_fpr_name(fpr)}: TPR {percent(self.tpr_at_fpr[fpr]):.1f}%, "
-                f"same person when score > {self.threshold_at_fpr[fpr]:.4f}"
-            )
+            if np.isfinite(self.tpr_at_fpr[fpr]):
+                lines.append(
+                    f"at FPR {_fpr_name(fpr)}: TPR {percent(self.tpr_at_fpr[fpr]):.1f}%, "
+                    f"same person when score > {self.threshold_at_fpr[fpr]:.4f}"
+                )
+            else:
+                lines.append(f"at FPR {_fpr_name(fpr)}: TPR not measured: {self._no_roc_reason(fpr)}")
         return "\n".join(lines)
+
+    def _no_roc_reason(self, fpr: float) -> str:
+        """Why the TPR at ``fpr`` could not be measured, in words (instead of printing nan)."""
+        if self.n_negative_pairs == 0:
+            return "ROC/TPR needs at least two identities (there are no different-person pairs)"
+        if self.n_positive_pairs == 0:
+            return f"ROC/TPR needs same-person pairs ({TWO_CAMERAS})"
+        return (
+            f"an FPR of {_fpr_name(fpr)} needs at least {math.ceil(1 / fpr)} different-person pairs, "
+            f"there are {self.n_negative_pairs}"
+        )
 
 
 def percent(x: float) -> float:

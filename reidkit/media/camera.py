@@ -47,6 +47,7 @@ log = get_logger(__name__)
 FALLBACK_FPS = 10.0  # a stream that does not say its frame rate (many MJPEG cameras)
 _CHECK_SOURCE = "check the URL, its user name and password, and that this machine can reach it"
 _CHECK_DEVICE = "check that the camera is plugged in and its number (0 is the first camera)"
+_CHECK_FILE = "pass a video file with pictures (.mp4, .mkv, ...), a camera's URL or a device number"
 _URL = re.compile(r"^(rtsps?|https?)://", re.IGNORECASE)
 
 
@@ -72,6 +73,20 @@ def is_stream(source: str) -> bool:
 def _hint(source: int | str) -> str:
     """What to check when ``source`` cannot be opened: a webcam's number, or a stream's URL."""
     return _CHECK_DEVICE if isinstance(source, int) else _CHECK_SOURCE
+
+
+def _file_problem(path: Path) -> str:
+    """Why a video file that OpenCV could not open cannot be played, as FFmpeg (PyAV) sees it."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            if container.streams.video:
+                return "cannot decode its video stream"
+            kinds = sorted({stream.type for stream in container.streams})
+    except Exception as exc:  # av raises FFmpegError subclasses, OSError, UnicodeDecodeError...
+        return f"not a readable video ({exc.__class__.__name__})"
+    return f"no video stream (only {', '.join(kinds)})" if kinds else "no video stream"
 
 
 def parse_source(source: str) -> int | str:
@@ -139,6 +154,8 @@ class CameraRecorder:
         if capture is None or not capture.isOpened():
             if capture is not None:
                 capture.release()
+            if self.is_file:  # a URL's hint (user name, password) says nothing about a file
+                raise MediaError(_file_problem(Path(self.name)), path=self.name, hint=_CHECK_FILE)
             raise MediaError("cannot open the camera", path=self.name, hint=_hint(self.source))
         fps = float(capture.get(cv2.CAP_PROP_FPS) or 0.0)
         if not math.isfinite(fps) or not 1.0 <= fps <= 240.0:

@@ -44,6 +44,13 @@ BULK = 0.9  # the cohort's quantile the impostors' spread is read from (true mat
 # An upper spread this many times the lower half's means the 90th percentile is among true matches.
 MAX_SPREAD_RATIO = 2.0
 
+# The largest cosine similarity: a threshold at or above it can never be reached.
+MAX_COSINE = 1.0
+# Where the footage's impostors put the threshold out of reach, the bar drops only this far: a cosine
+# this high means the same picture (a re-encoded or greyscale copy), not a look-alike. The model's
+# calibration alone would be lower, and such spread-out footage has impostors far above it.
+NEAR_DUPLICATE = 0.95
+
 # The per-pair false-positive rates at which a model's calibration measured ``threshold`` and
 # ``link_threshold`` (reidkit.evaluate.calibrate).
 CALIBRATED_RATES = (1e-2, 1e-3)
@@ -140,16 +147,12 @@ def decide(
     n = len(cohort_scores)
     floor = calibrated_floor(calibration, n, rule.false_alarm)
     if n < rule.min_cohort:
-        return Verdict(
-            threshold=floor,
-            source=f"the model's calibration only: {n} tracklets are too few to learn this footage's scores",
-            candidates=n,
-            false_alarm=rule.false_alarm,
-            from_footage=False,
-            logit_per_cosine=calibration.slope,
-        )
+        why = f"{n} tracklets are too few to learn this footage's scores"
+        return _calibration_only(floor, why, n, calibration, rule)
     mean, std = bulk_stats(cohort_scores)
     from_cohort = mean + best_of_n_quantile(n, rule.false_alarm) * std
+    if not math.isfinite(from_cohort) or from_cohort >= MAX_COSINE:
+        return _out_of_reach(from_cohort, floor, n, mean, std, rule)
     if from_cohort >= floor:
         source = f"this query's impostors among the library's {n} tracklets"
     else:
@@ -161,6 +164,45 @@ def decide(
         false_alarm=rule.false_alarm,
         from_footage=True,
         logit_per_cosine=rule.probability_slope / std,
+        impostor_mean=float(mean),
+        impostor_std=float(std),
+    )
+
+
+def _calibration_only(
+    floor: float, why: str, candidates: int, calibration: ScoreCalibration, rule: VerdictRule
+) -> Verdict:
+    """The verdict of a search whose footage cannot set the threshold (``why``): the model's floor alone."""
+    return Verdict(
+        threshold=floor,
+        source=f"the model's calibration only: {why}",
+        candidates=candidates,
+        false_alarm=rule.false_alarm,
+        from_footage=False,
+        logit_per_cosine=calibration.slope,
+    )
+
+
+def _out_of_reach(
+    from_cohort: float, floor: float, candidates: int, mean: float, std: float, rule: VerdictRule
+) -> Verdict:
+    """The verdict where this query's impostors put the threshold at a cosine of 1 or more (or nowhere).
+
+    No score could reach it, so "not found" would be the answer whatever the footage holds, even for a
+    copy of the photo. Their spread is too wide for the normal model (a library of one person's copies,
+    or footage the model cannot tell people apart in), so only a near-duplicate counts as likely.
+    """
+    return Verdict(
+        threshold=max(floor, NEAR_DUPLICATE),
+        source=(
+            f"near-duplicates only: this query's impostors among the library's {candidates} tracklets "
+            f"spread too wide (median {mean:.3f}, std {std:.3f}) to set a threshold below 1 "
+            f"(theirs: {from_cohort:.3f})"
+        ),
+        candidates=candidates,
+        false_alarm=rule.false_alarm,
+        from_footage=True,
+        logit_per_cosine=rule.probability_slope / max(std, 1e-6),  # copies alone: no spread
         impostor_mean=float(mean),
         impostor_std=float(std),
     )

@@ -13,9 +13,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from reidkit.core.config import load_config
+from reidkit.core.config import ConfigKeyError, load_config
 from reidkit.core.errors import ReidkitError
 from reidkit.models.config import LossConfig, ModelConfig
+
+
+def check_at_least(key: str, value: float, low: float, *, inclusive: bool = True) -> None:
+    """ReidkitError naming config ``key`` unless ``value >= low`` (``> low`` when not ``inclusive``)."""
+    if value >= low if inclusive else value > low:
+        return
+    bound = f">= {low}" if inclusive else f"> {low}"
+    raise ConfigKeyError(f"config key {key!r} must be {bound}, got {value!r}", key=key)
+
+
+def check_within(key: str, value: float, low: float, high: float) -> None:
+    """ReidkitError naming config ``key`` unless ``low <= value <= high``."""
+    if not low <= value <= high:
+        raise ConfigKeyError(f"config key {key!r} must be in [{low}, {high}], got {value!r}", key=key)
 
 
 @dataclass
@@ -32,6 +46,13 @@ class DataConfig:
     k: int = 4  # images per identity
     workers: int = 2
     test_batch_size: int = 128
+
+    def __post_init__(self) -> None:
+        # Checked when the config is built: a zero-sized batch or input otherwise fails deep in a
+        # DataLoader (or trains nothing) long after the run started.
+        for key in ("height", "width", "p", "k", "test_batch_size"):
+            check_at_least(f"data.{key}", getattr(self, key), 1)
+        check_at_least("data.workers", self.workers, 0)
 
 
 @dataclass
@@ -95,6 +116,23 @@ class OptimConfig:
     freeze_backbone_epochs: int = 0  # train only the neck/head for the first N epochs
     grad_clip: float = 0.0  # max gradient L2 norm; 0 = off
 
+    def __post_init__(self) -> None:
+        # epochs < 1 trains nothing and writes no checkpoint, yet the run used to end as "done".
+        check_at_least("optim.epochs", self.epochs, 1)
+        check_at_least("optim.lr", self.lr, 0, inclusive=False)
+        check_at_least("optim.bias_lr_factor", self.bias_lr_factor, 0, inclusive=False)
+        for key in (
+            "weight_decay",
+            "weight_decay_bias",
+            "warmup_epochs",
+            "freeze_backbone_epochs",
+            "grad_clip",
+        ):
+            check_at_least(f"optim.{key}", getattr(self, key), 0)
+        check_within("optim.momentum", self.momentum, 0, 1)
+        check_within("optim.min_lr_factor", self.min_lr_factor, 0, 1)
+        check_within("optim.warmup_factor", self.warmup_factor, 0, 1)
+
 
 @dataclass
 class DistillConfig:
@@ -122,6 +160,10 @@ class TrainConfig:
     checkpoint_period: int = 1  # write last.pth every N epochs (and after the last)
     log_period: int = 20  # iterations between log lines / TensorBoard points
     output: str = "runs/default"
+
+    def __post_init__(self) -> None:
+        for key in ("threads", "eval_period", "checkpoint_period", "log_period"):
+            check_at_least(key, getattr(self, key), 0)
 
 
 def load_train_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -> TrainConfig:

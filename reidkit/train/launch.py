@@ -20,7 +20,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from reidkit.core.config import dump_config, to_dict
-from reidkit.core.errors import ModelError
+from reidkit.core.errors import ModelError, ReidkitError
 from reidkit.core.log import get_logger
 from reidkit.data.base import ReidSample
 from reidkit.train.checkpoint import load_checkpoint
@@ -325,4 +325,11 @@ def run_training(
 
         dist.barrier()
         dist.destroy_process_group()
+    if env.rank == 0 and not last.is_file():
+        # The caller reports "done: .../last.pth": never for a file that is not there.
+        raise ReidkitError(
+            "training ended without writing last.pth",
+            path=output,
+            hint="see the log above for why no epoch finished",
+        )
     return output

@@ -60,3 +60,25 @@ def test_registry() -> None:
     assert reg.build("one") == 1 and "one" in reg and reg.names() == ["one"]
     with pytest.raises(KeyError, match="unknown thing 'two'; known: one"):
         reg.get("two")
+
+
+def test_a_yaml_syntax_error_names_the_file_line_and_column(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("name: x\noptim:\n  lr: [0.1\n")
+    with pytest.raises(ReidkitError) as caught:
+        load_config(Cfg, path)
+    message = str(caught.value)
+    assert str(path) in message and "line 3, column 7" in message and "\n" not in message
+
+
+def test_an_unknown_or_mistyped_key_names_the_file_that_set_it(tmp_path: Path) -> None:
+    (tmp_path / "base.yaml").write_text("optim:\n  lrr: 0.5\n")
+    (tmp_path / "child.yaml").write_text("_BASE_: base.yaml\nepochs: many\n")
+    with pytest.raises(ReidkitError, match=r"base\.yaml: unknown config key 'optim\.lrr'"):
+        load_config(Cfg, tmp_path / "child.yaml")
+    (tmp_path / "base.yaml").write_text("epochs: 2\n")
+    with pytest.raises(ReidkitError, match=r"child\.yaml: config key 'epochs' expects int"):
+        load_config(Cfg, tmp_path / "child.yaml")
+    # An override that sets the key wins over the file, and is what the message names.
+    with pytest.raises(ReidkitError, match=r"override 'epochs=lots'"):
+        load_config(Cfg, tmp_path / "child.yaml", ["epochs=lots"])

@@ -160,3 +160,19 @@ def test_r1_and_map_are_printed_with_one_decimal_everywhere() -> None:
     m = evaluate_features(eye, eye, [0, 1, 2], [1, 0, 2], [0, 0, 0], [1, 1, 1])
     assert percent(1 / 3) == 33.3
     assert m.as_dict()["R1"] == 33.3 and "R1 33.3 " in m.summary()
+
+
+def test_one_identity_says_why_there_is_no_tpr_instead_of_nan() -> None:
+    feats = np.random.default_rng(0).normal(size=(5, 8)).astype(np.float32)
+    m = evaluate_features(feats[:1], feats[1:], [7], [7, 7, 7, 7], [0], [1, 1, 1, 1])
+    summary = m.summary()
+    assert "nan" not in summary and "at least two identities" in summary
+    assert "trivial: one identity" in summary
+
+
+def test_one_camera_says_there_are_no_matches_instead_of_nan() -> None:
+    feats = np.random.default_rng(1).normal(size=(6, 8)).astype(np.float32)
+    # Two identities, all seen by one camera: the same-camera matches are removed, nothing is left.
+    m = evaluate_features(feats[:2], feats[2:], [1, 2], [1, 1, 2, 2], [0, 0], [0, 0, 0, 0])
+    summary = m.summary()
+    assert "nan" not in summary and "two cameras" in summary and "ROC/TPR needs same-person pairs" in summary

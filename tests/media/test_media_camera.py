@@ -150,6 +150,31 @@ def test_unreachable_and_unknown_sources(tmp_path: Path) -> None:
     assert describe_source("rtsp://u:p@h/s") == "rtsp://u:***@h/s" and describe_source("0") == "0"
 
 
+def _write_audio_only(path: Path) -> None:
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream("aac", rate=16000)
+        samples = np.zeros((1, 1024), np.float32)
+        for _ in range(8):
+            frame = av.AudioFrame.from_ndarray(samples, format="fltp", layout="mono")
+            frame.sample_rate = 16000
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+
+
+def test_a_file_without_pictures_says_so_not_to_check_a_url(tmp_path: Path) -> None:
+    audio = tmp_path / "audio_only.mp4"
+    _write_audio_only(audio)
+    with pytest.raises(MediaError) as caught:
+        CameraRecorder(str(audio), tmp_path / "out", on_segment=print).open()
+    message = str(caught.value)
+    assert str(audio) in message and "no video stream (only audio)" in message
+    assert "password" not in message and "\n" not in message
+    text = tmp_path / "notes.mp4"
+    text.write_text("not a video\n")
+    with pytest.raises(MediaError, match=r"notes\.mp4: not a readable video"):
+        CameraRecorder(str(text), tmp_path / "out", on_segment=print).open()
+
+
 def test_a_camera_slower_than_it_says_keeps_true_times(tmp_path: Path) -> None:
     # It announces 20 fps and sends 10: frames are placed at their arrival, so a 2 s segment holds
     # 2 s of what was filmed (20 frames), not 40 frames stretched over 4 s.

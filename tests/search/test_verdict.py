@@ -95,3 +95,15 @@ def test_a_present_person_is_found_and_an_absent_one_is_not(crowd: FakeLibrary) 
     assert [m.media for m in present if m.likely] == ["/v0.mp4", "/again.mp4"]
     absent = [find_moments(crowd, identity(1000 + i), top=10)[0] for i in range(20)]
     assert sum(any(m.likely for m in moments) for moments in absent) <= 2
+
+
+def test_a_cohort_that_puts_the_threshold_out_of_reach_still_finds_a_copy_of_the_photo() -> None:
+    # Copies of one frame in colour and greyscale: a third of the tracklets are the query's person, so
+    # the normal model of its impostors puts the threshold above 1, where no score could reach it.
+    cohort = np.concatenate([np.full(6, 0.98), np.full(6, -0.1), np.linspace(0.2, 0.6, 8)])
+    mean, std = bulk_stats(cohort)
+    assert mean + best_of_n_quantile(len(cohort), 0.05) * std >= 1.0
+    verdict = decide(cohort, CALIBRATION)
+    assert verdict.threshold == pytest.approx(0.95) and verdict.likely(0.981) and not verdict.likely(0.9)
+    assert verdict.probability(verdict.threshold) == pytest.approx(0.5)
+    assert "near-duplicates only" in verdict.source and "20 tracklets" in verdict.source

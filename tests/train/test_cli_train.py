@@ -34,6 +34,16 @@ def test_bad_override_and_missing_config_are_errors(capsys: pytest.CaptureFixtur
     assert "config file not found" in capsys.readouterr().err
 
 
+def test_impossible_epochs_are_a_one_line_error_and_no_run(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    out = tmp_path / "x"
+    assert main(["train", "-c", CONFIG, "--output", str(out), "optim.epochs=-1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "'optim.epochs' must be >= 1, got -1" in err and "\n" not in err and "done" not in err
+    assert not out.exists()
+
+
 def small_run(root: Path, output: Path, *extra: str) -> list[str]:
     return [
         "train",

@@ -11,12 +11,12 @@ import pytest
 import torch
 from train_helpers import tiny_criterion_factory, tiny_model_factory, write_synthetic_cuhk03
 
-from reidkit.core.errors import DatasetError
+from reidkit.core.errors import DatasetError, ReidkitError
 from reidkit.train.checkpoint import load_checkpoint
 from reidkit.train.config import TrainConfig, load_train_config
 from reidkit.train.data import ImageDataset, load_train_samples
 from reidkit.train.engine import WarmupCosine
-from reidkit.train.hooks import StopAfter
+from reidkit.train.hooks import HookBase, StopAfter
 from reidkit.train.launch import run_training
 from reidkit.train.transforms import EvalTransform
 
@@ -159,3 +159,21 @@ def test_optimiser_variants_train(synthetic_root: Path, tmp_path: Path, override
     rows = read_metrics(out)
     assert len(rows) == 2 and all(math.isfinite(float(r["loss"])) for r in rows)
     assert rows[-1]["cuhk03/R1"] != ""  # the last epoch is always evaluated
+
+
+class DeleteLastCheckpoint(HookBase):
+    """Removes last.pth once training ends: a run that finished without leaving its checkpoint."""
+
+    def __init__(self, output: Path):
+        self.output = output
+
+    def after_train(self) -> None:
+        (self.output / "last.pth").unlink()
+
+
+def test_a_run_that_leaves_no_last_checkpoint_is_an_error_not_done(
+    synthetic_root: Path, tmp_path: Path
+) -> None:
+    cfg = tiny_config(tmp_path / "run", "optim.epochs=1", "eval_period=0")
+    with pytest.raises(ReidkitError, match=r"without writing last\.pth"):
+        train(cfg, synthetic_root, extra_hooks=[DeleteLastCheckpoint(tmp_path / "run")])

@@ -44,3 +44,25 @@ def test_roots_come_from_the_command_line_then_the_environment(monkeypatch: pyte
     assert resolve_root("cuhk03", parse_roots(["cuhk03=/cli"])) == Path("/cli")
     with pytest.raises(DatasetError, match="NAME=DIR"):
         parse_roots(["cuhk03"])
+
+
+@pytest.mark.parametrize(
+    ("override", "allowed"),
+    [
+        ("optim.epochs=-1", ">= 1"),
+        ("optim.epochs=0", ">= 1"),
+        ("optim.lr=0", "> 0"),
+        ("optim.lr=-1e-3", "> 0"),
+        ("data.p=0", ">= 1"),
+        ("data.k=-4", ">= 1"),
+        ("data.test_batch_size=0", ">= 1"),
+        ("data.workers=-1", ">= 0"),
+        ("optim.momentum=1.5", "[0, 1]"),
+    ],
+)
+def test_impossible_values_fail_when_the_config_is_built(override: str, allowed: str) -> None:
+    key = override.split("=")[0]
+    with pytest.raises(ReidkitError) as caught:
+        load_train_config(None, [override])
+    message = str(caught.value)
+    assert repr(key) in message and allowed in message and override in message
