@@ -181,6 +181,24 @@ def test_a_library_inside_the_indexed_folder_is_not_indexed_into_itself(tmp_path
         index_media(footage / "lib", tmp_path / "other", detector=BlobDetector(), model=ColourEmbedder())
 
 
+def test_a_clip_too_short_to_track_gives_its_people_as_a_photo_would(tmp_path: Path) -> None:
+    clip = write_scene(tmp_path / "blink.mp4", n_frames=2)  # one processed frame: no track confirmed
+    report = index_media(clip, tmp_path / "lib", detector=BlobDetector(), model=ColourEmbedder())
+    (only,) = report.files
+    assert only.status == "indexed" and only.frames_processed == 1 and only.tracklets == 1
+    with Library.open(tmp_path / "lib") as lib:
+        (red,) = lib.tracklets()
+        assert red.frames.tolist() == [0] and lib.search(query(RED), k=1)[0].score > 0.95
+    # A clip long enough to track keeps its tracker's answer, even when that is nobody.
+    longer = write_scene(tmp_path / "walk.mp4", n_frames=40)
+    assert (
+        index_media(longer, tmp_path / "lib2", detector=BlobDetector(), model=ColourEmbedder())
+        .files[0]
+        .tracklets
+        == 2
+    )
+
+
 def test_stride_and_prefetch(tmp_path: Path) -> None:
     video = write_scene(tmp_path / "walk.mp4")
     options = IndexOptions(prefetch=4, min_tracklet_length=2)
