@@ -93,6 +93,11 @@ def main(argv: list[str] | None = None) -> int:
     # typer bundles its own click (typer._click); usage errors come back as its exceptions.
     from typer._click.exceptions import ClickException
 
+    for stream in (sys.stdout, sys.stderr):
+        # A file name in another encoding (bytes the file system gave back as surrogates) is printed
+        # escaped rather than crashing the command; C and C.UTF-8 locales already do so.
+        if getattr(stream, "errors", None) == "strict" and hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     try:
         result = cli_command()(args=argv, standalone_mode=False, prog_name="reidkit")
     except ReidkitError as exc:

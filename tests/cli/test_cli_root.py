@@ -62,3 +62,15 @@ def test_help_shows_each_options_text_whole(
         text = getattr(param, "help", None)
         if text:
             assert " ".join(text.split()) in words, f"{name} {param.name}: {text!r} not shown whole"
+
+
+def test_a_file_name_in_another_encoding_never_crashes_a_print(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+    import os
+
+    out = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", errors="strict")  # as under an en_US.UTF-8 locale
+    monkeypatch.setattr("sys.stdout", out)
+    assert main(["--version"]) == 0
+    print(os.fsdecode(b"caf\xe9.jpg"))  # a surrogate, as the file system hands back a Latin-1 name
+    out.flush()
+    assert out.errors == "backslashreplace" and b"caf\\udce9.jpg" in out.buffer.getvalue()  # type: ignore[attr-defined]
