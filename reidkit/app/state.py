@@ -324,6 +324,7 @@ class AppState:
                 {
                     "id": m.id,
                     "name": Path(m.path).name,
+                    "folder": Path(m.path).parent.name,  # tells apart two 000001.jpg of two cameras
                     "kind": m.kind,
                     "duration": round(m.duration, 3),
                     "fps": m.fps,

@@ -265,3 +265,48 @@ def test_the_people_to_pick_stay_on_them_when_the_window_is_resized(running: Run
             assert all(abs(x - y) < 0.01 for x, y in zip(a, b, strict=True)), (before, after)
     finally:
         driver.quit()
+
+
+def test_the_library_page_tells_same_named_files_apart_and_folds_old_jobs(
+    fresh: Running, tmp_path: Path
+) -> None:
+    _need_browser()
+    import cv2
+    from selenium.webdriver.common.by import By
+
+    from tests.index.test_indexer import write_still
+
+    for i, camera in enumerate(("door", "hall")):
+        (fresh.media / camera).mkdir()
+        still = write_still(fresh.media / camera / "000001.png")
+        image = cv2.imread(str(still))
+        image[0, 0] = i  # two cameras' first frames: the same name, not the same picture
+        cv2.imwrite(str(still), image)
+    with fresh.client() as client:
+        jobs = client.post("/api/library/paths", json={"path": str(fresh.media)}).json()["jobs"]
+        for job in jobs:
+            assert wait(client, job["id"])["status"] == "done"
+    driver = _driver(tmp_path)
+    try:
+        driver.get(fresh.url + "/#/library")
+        _wait(
+            lambda: len(driver.find_elements(By.CSS_SELECTOR, "#media-table tr[data-media]")) == 2,
+            20,
+            "2 rows",
+        )
+        names = driver.execute_script(
+            "return [...document.querySelectorAll('#media-table tr[data-media] td:first-child')].map(t => t.innerText);"
+        )
+        assert sorted(names) == ["door/000001.png", "hall/000001.png"]
+        # A long day of camera segments: what ended is folded after the latest few, failures counted.
+        shown = driver.execute_script(
+            "state.jobs = Array.from({length: 12}, (_, i) => ({id: i + 1, name: `seg-${i}`, kind: 'index',"
+            " status: i === 0 ? 'failed' : i === 11 ? 'running' : 'done', phase: 'detecting', message: '',"
+            " progress: i === 11 ? 0.5 : 1}));"
+            "renderJobs(); return [document.querySelectorAll('#jobs .job').length,"
+            " document.getElementById('older-jobs').innerText, document.querySelector('#jobs .job').innerText];"
+        )
+        assert shown[0] == 6 and shown[1] == "6 earlier jobs not shown, 1 of them failed"
+        assert "seg-11" in shown[2] and "50 %" in shown[2]  # the running one first, with its progress
+    finally:
+        driver.quit()

@@ -518,6 +518,7 @@ function drawBoxes(video) {
 function stopPlayer() { cancelAnimationFrame(state.draw); state.playing = null; }
 
 // ---------------------------------------------------------------------------------------- library
+const ENDED_JOBS_SHOWN = 5;
 function jobsPanel() { return h("section", { class: "panel", id: "jobs-panel" }, h("h1", {}, "Jobs"), h("div", { id: "jobs" })); }
 
 // reidkit adapt: the library's verdicts judged by a model fine-tuned on its own footage (its ranking
@@ -533,14 +534,21 @@ function adaptPanel() {
 
 function renderJobs() {
   const box = document.getElementById("jobs"); if (!box) return;
-  const jobs = [...state.jobs].reverse().slice(0, 30);
+  // What runs or waits, then the latest few that ended: a day of camera segments must not push the
+  // library's files off the page. Failures among the older ones are counted, not hidden.
+  const all = [...state.jobs].reverse(), busy = j => j.status === "queued" || j.status === "running";
+  const ended = all.filter(j => !busy(j)), older = ended.slice(ENDED_JOBS_SHOWN);
+  const jobs = [...all.filter(busy), ...ended.slice(0, ENDED_JOBS_SHOWN)];
   if (!jobs.length) { box.replaceChildren(h("p", { class: "muted small" }, "No jobs: nothing is being indexed, removed or adapted.")); return; }
+  const failedOlder = older.filter(j => j.status === "failed").length;
   box.replaceChildren(...jobs.map(j => h("div", { class: "job", dataset: { job: j.id, status: j.status } },
     h("div", {}, h("b", {}, j.name), " ", h("span", { class: "small muted" }, j.kind === "index" ? "" : j.kind), h("div", { class: `small status-${j.status}` }, `${j.status === "running" ? j.phase : j.status}${j.message ? " — " + j.message : ""}`)),
     h("progress", { class: "job-progress", max: 1, value: j.status === "done" ? 1 : j.progress }),
-    j.status === "queued" || j.status === "running"
-      ? h("button", { class: "cancel", onclick: () => attempt(() => api("POST", `/api/jobs/${j.id}/cancel`)) }, "Cancel")
-      : h("span", { class: "small muted" }, j.status === "done" ? `${Math.round(100 * j.progress)} %` : ""))));
+    busy(j)
+      ? h("span", { class: "row" }, h("span", { class: "small muted" }, j.status === "running" ? `${Math.round(100 * j.progress)} %` : ""),
+          h("button", { class: "cancel", onclick: () => attempt(() => api("POST", `/api/jobs/${j.id}/cancel`)) }, "Cancel"))
+      : h("span", { class: "small muted" }, j.status === "done" ? `${Math.round(100 * j.progress)} %` : ""))),
+    older.length ? h("p", { class: "small muted", id: "older-jobs" }, `${plural(older.length, "earlier job")} not shown` + (failedOlder ? `, ${failedOlder} of them failed` : "")) : null);
 }
 
 // The live preview: each camera's newest frame with the people in it boxed and the watchlist's people
@@ -623,13 +631,16 @@ async function showLibrary() {
   if (!data) return;
   const cameras = (await attempt(() => api("GET", "/api/cameras"))) || [];
   state.media = data.media; state.jobs = data.jobs;
+  // A name the library holds twice (two cameras' 000001.jpg) is shown with its folder.
+  const counted = data.media.reduce((n, m) => n.set(m.name, (n.get(m.name) || 0) + 1), new Map());
+  const label = m => counted.get(m.name) > 1 ? `${m.folder}/${m.name}` : m.name;
   const rows = data.media.map(m => h("tr", { dataset: { media: m.id } },
-    h("td", {}, m.video_url ? h("a", { href: m.video_url, target: "_blank" }, m.name) : m.name, m.available ? null : h("span", { class: "small status-failed" }, " (file missing)")),
+    h("td", {}, m.video_url ? h("a", { href: m.video_url, target: "_blank" }, label(m)) : label(m), m.available ? null : h("span", { class: "small status-failed" }, " (file missing)")),
     h("td", {}, m.kind), h("td", {}, m.kind === "video" ? time(m.duration) : "—"), h("td", {}, m.people), h("td", {}, m.tracklets),
     h("td", { class: m.status === "indexed" ? "status-done" : "status-failed" }, m.status),
     h("td", {}, h("button", { class: "remove", title: "Remove from the library", onclick: () => attempt(async () => {
-      if (!confirm(`Remove ${m.name} and the people found in it from the library?`)) return;
-      await api("DELETE", `/api/library/media/${m.id}`); say(`Removing ${m.name}…`, "info"); })}, "Remove"))));
+      if (!confirm(`Remove ${label(m)} and the people found in it from the library?`)) return;
+      await api("DELETE", `/api/library/media/${m.id}`); say(`Removing ${label(m)}…`, "info"); })}, "Remove"))));
   // The page redraws whenever a job ends: what the user was typing (a camera's URL, a path) stays.
   const typed = [...view().querySelectorAll("input[id]:not([type=file])")].map(i => [i.id, i.value, document.activeElement === i]);
   view().replaceChildren(addMediaPanel(), camerasPanel(cameras), jobsPanel(), adaptPanel(),
