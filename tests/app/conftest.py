@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,17 +92,24 @@ def library_dir(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return base / "lib", base / "media"
 
 
-@pytest.fixture
-def running(library_dir: tuple[Path, Path], tmp_path: Path) -> Iterator[Running]:
-    root, media = library_dir
-    config = ServeConfig(library=root, allow_roots=(media,), upload_dir=tmp_path / "uploads")
+@contextmanager
+def serving(library: Path, media: Path, uploads: Path, index_detector: object) -> Iterator[Running]:
+    """A server over ``library`` with the blob detector and colour embedder, ``media`` allowed."""
+    config = ServeConfig(library=library, allow_roots=(media,), upload_dir=uploads)
     state, url, handle = start(
-        config, detector=BlobDetector(), embedder=ColourEmbedder(), index_detector=BlobDetector()
+        config, detector=BlobDetector(), embedder=ColourEmbedder(), index_detector=index_detector
     )
     try:
         yield Running(url, state, media)
     finally:
         stop(handle)
+
+
+@pytest.fixture
+def running(library_dir: tuple[Path, Path], tmp_path: Path) -> Iterator[Running]:
+    root, media = library_dir
+    with serving(root, media, tmp_path / "uploads", BlobDetector()) as server:
+        yield server
 
 
 class SlowDetector(BlobDetector):
@@ -117,14 +125,8 @@ def fresh(tmp_path: Path):  # type: ignore[no-untyped-def]
     """A new server with an empty library, an allowed media folder, and a slowed indexing detector."""
     media = tmp_path / "media"
     media.mkdir()
-    config = ServeConfig(library=tmp_path / "lib", allow_roots=(media,), upload_dir=tmp_path / "uploads")
-    state, url, handle = start(
-        config, detector=BlobDetector(), embedder=ColourEmbedder(), index_detector=SlowDetector()
-    )
-    try:
-        yield Running(url, state, media)
-    finally:
-        stop(handle)
+    with serving(tmp_path / "lib", media, tmp_path / "uploads", SlowDetector()) as server:
+        yield server
 
 
 def wait(client, job_id: int, timeout: float = 60) -> dict:  # type: ignore[no-untyped-def]
@@ -140,4 +142,4 @@ def wait(client, job_id: int, timeout: float = 60) -> dict:  # type: ignore[no-u
     raise AssertionError(f"job {job_id} still running after {timeout} s")
 
 
-__all__ = ["BLUE", "RED", "Running", "SlowDetector", "person_jpeg", "start", "stop", "wait"]
+__all__ = ["BLUE", "RED", "Running", "SlowDetector", "person_jpeg", "serving", "start", "stop", "wait"]

@@ -154,11 +154,16 @@ def test_sources_the_server_may_not_record(fresh: Running, tmp_path: Path) -> No
         assert response.status_code == 400 and "name" in response.json()["error"]
 
 
-def test_a_saved_camera_outside_todays_allowed_folders_is_not_started(tmp_path: Path) -> None:
-    outside = write_scene(tmp_path / "elsewhere.mp4", n_frames=5)
+def save_old_camera(tmp_path: Path, source: Path) -> None:
+    """A cameras.json as servers before camera statuses wrote it: one camera "Old" playing ``source``."""
     saved = tmp_path / "lib" / "app" / "cameras.json"
     saved.parent.mkdir(parents=True)
-    saved.write_text(json.dumps([{"name": "Old", "source": str(outside), "segment_seconds": 60}]))
+    saved.write_text(json.dumps([{"name": "Old", "source": str(source), "segment_seconds": 60}]))
+
+
+def test_a_saved_camera_outside_todays_allowed_folders_is_not_started(tmp_path: Path) -> None:
+    outside = write_scene(tmp_path / "elsewhere.mp4", n_frames=5)
+    save_old_camera(tmp_path, outside)
     running, handle = serve(tmp_path)
     try:
         assert running.state.cameras.all() == []
@@ -249,9 +254,7 @@ def test_a_file_camera_saved_before_statuses_were_kept_is_not_played_again(tmp_p
     media = tmp_path / "media"
     media.mkdir()
     clip = write_scene(media / "old.mp4", n_frames=10)
-    saved = tmp_path / "lib" / "app" / "cameras.json"
-    saved.parent.mkdir(parents=True)
-    saved.write_text(json.dumps([{"name": "Old", "source": str(clip), "segment_seconds": 60}]))
+    save_old_camera(tmp_path, clip)
     running, handle = serve(tmp_path)
     try:
         (camera,) = running.state.cameras.all()

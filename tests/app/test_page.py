@@ -5,12 +5,23 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 from reidkit.app.state import ServeConfig
 from reidkit.index.indexer import index_media
 from tests.app.conftest import RED, Running, person_jpeg, start, stop, wait
 from tests.app.test_browser import _driver, _need_browser, _wait
 from tests.index.test_indexer import BlobDetector, ColourEmbedder, stamp, write_scene
+
+
+def search_in_page(driver: Any, url: str, photo: Path) -> None:
+    """Open the search page, upload ``photo`` and wait for the result cards."""
+    from selenium.webdriver.common.by import By
+
+    driver.get(url + "/#/")
+    _wait(lambda: driver.find_elements(By.ID, "photo-input"), 20, "the search box")
+    driver.find_element(By.ID, "photo-input").send_keys(str(photo))
+    _wait(lambda: driver.find_elements(By.CSS_SELECTOR, "#cards .card"), 30, "results")
 
 
 def test_timeline_lanes_and_photo_moment(running: Running, tmp_path: Path) -> None:
@@ -21,10 +32,7 @@ def test_timeline_lanes_and_photo_moment(running: Running, tmp_path: Path) -> No
     crop.write_bytes(person_jpeg(RED))
     driver = _driver(tmp_path)
     try:
-        driver.get(running.url + "/#/")
-        _wait(lambda: driver.find_elements(By.ID, "photo-input"), 20, "the search box")
-        driver.find_element(By.ID, "photo-input").send_keys(str(crop))
-        _wait(lambda: driver.find_elements(By.CSS_SELECTOR, "#cards .card"), 30, "results")
+        search_in_page(driver, running.url, crop)
         driver.execute_script(
             "const s = document.getElementById('threshold'); s.value = s.min; s.dispatchEvent(new Event('input'));"
         )
@@ -110,10 +118,7 @@ def test_show_more_upload_problems_and_the_annotated_video(running: Running, tmp
     notes.write_text("not a video")
     driver = _driver(tmp_path)
     try:
-        driver.get(running.url + "/#/")
-        _wait(lambda: driver.find_elements(By.ID, "photo-input"), 20, "the search box")
-        driver.find_element(By.ID, "photo-input").send_keys(str(crop))
-        _wait(lambda: driver.find_elements(By.CSS_SELECTOR, "#cards .card"), 30, "results")
+        search_in_page(driver, running.url, crop)
         likely = len(driver.find_elements(By.CSS_SELECTOR, "#cards .card .chip.likely"))
         assert likely >= 2 and not driver.find_elements(By.ID, "show-more")
         # The same search cut to one moment fewer than are likely: the page offers the rest.

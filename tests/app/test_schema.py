@@ -18,9 +18,8 @@ schemathesis = pytest.importorskip("schemathesis", reason="needs schemathesis (p
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from schemathesis.checks import not_a_server_error  # noqa: E402
 
-from reidkit.app.state import ServeConfig  # noqa: E402
-from tests.app.conftest import Running, start, stop  # noqa: E402
-from tests.index.test_indexer import BlobDetector, ColourEmbedder  # noqa: E402
+from tests.app.conftest import Running, serving  # noqa: E402
+from tests.index.test_indexer import BlobDetector  # noqa: E402
 
 MAX_EXAMPLES = 12
 SKIP = {"/api/events"}
@@ -32,14 +31,8 @@ def running(library_dir: tuple[Path, Path], tmp_path: Path) -> Iterator[Running]
     root, media = library_dir
     copy = tmp_path / "lib"
     shutil.copytree(root, copy, ignore=shutil.ignore_patterns(".lock"))
-    config = ServeConfig(library=copy, allow_roots=(media,), upload_dir=tmp_path / "uploads")
-    state, url, handle = start(
-        config, detector=BlobDetector(), embedder=ColourEmbedder(), index_detector=BlobDetector()
-    )
-    try:
-        yield Running(url, state, media)
-    finally:
-        stop(handle)
+    with serving(copy, media, tmp_path / "uploads", BlobDetector()) as server:
+        yield server
 
 
 def test_no_server_error(running: Running) -> None:
