@@ -413,6 +413,12 @@ class Library:
         """Open an existing library for reading (searching); several readers may share it."""
         root = Path(root).expanduser()
         db = root / DB_NAME
+        if root.is_file():  # a video or photo passed as --library, most often
+            raise LibraryError(
+                "is a file, not a library folder",
+                path=root,
+                hint="pass the folder `reidkit index ... --library FOLDER` made (the photo to search for comes first)",
+            )
         if not db.is_file():
             raise LibraryError(
                 "not a library (no library.sqlite)",

@@ -213,3 +213,11 @@ def test_an_add_that_fails_for_any_reason_leaves_the_library_as_it_was(
         assert hit.media.path.endswith("ok.mp4") and hit.score > 0.99
         thumbs = [p.name for p in (root / "thumbs").rglob("*.jpg")]
         assert thumbs and not [name for name in thumbs if name.startswith("e" * 8)]  # none of the failed add
+
+
+def test_a_file_passed_as_the_library_is_named_as_such(tmp_path: Path) -> None:
+    photo = tmp_path / "me.jpg"
+    photo.write_bytes(b"\xff\xd8")
+    with pytest.raises(LibraryError) as exc:
+        Library.open(photo)
+    assert "is a file, not a library folder" in one_line(exc) and "reidkit index" in str(exc.value)
