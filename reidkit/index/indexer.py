@@ -536,14 +536,33 @@ class MediaIndexer:
         if unstorable is not None:
             return _failed(path, kind, unstorable, started).report
         try:
+            before = _file_stamp(path)
             sha = content_hash(path)
         except MediaError as exc:  # unreadable (permissions, I/O error): lose this file only
             return _failed(path, kind, str(exc), started).report
         if self.library.has_media(sha):
             return FileReport(str(path), "skipped", kind, "already in the library")
-        report = write_analysis(self.library, self.analyser.analyse(path, sha))
+        analysis = self.analyser.analyse(path, sha)
+        if analysis.media is not None and _file_stamp(path) != before:
+            # Its hash and what was analysed are of a file still being written: adding it would store
+            # part of it under a hash no later, complete copy matches (the next run would add it twice).
+            message = (
+                f"{path}: changed while it was being indexed (still being copied or recorded?); nothing "
+                "of it was added — index it again once it is complete"
+            )
+            return _failed(path, kind, message, started).report
+        report = write_analysis(self.library, analysis)
         report.wall = time.perf_counter() - started
         return report
+
+
+def _file_stamp(path: Path) -> tuple[int, int] | None:
+    """(size, modification time in ns): what changes while a file is being written; None when gone."""
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return info.st_size, info.st_mtime_ns
 
 
 def to_new_tracklet(tracklet: Tracklet, embedding: TrackletEmbedding) -> NewTracklet:

@@ -199,6 +199,30 @@ def test_a_clip_too_short_to_track_gives_its_people_as_a_photo_would(tmp_path: P
     )
 
 
+def test_a_file_that_changes_while_it_is_indexed_is_not_added(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from reidkit.index.indexer import MediaAnalyser
+
+    video = write_scene(tmp_path / "growing.mp4")
+    analyse = MediaAnalyser.analyse
+
+    def still_being_copied(self: MediaAnalyser, path: Path, sha: str | None = None):  # type: ignore[no-untyped-def]
+        analysis = analyse(self, path, sha)
+        with open(path, "ab") as fh:  # the copy goes on while the indexer reads
+            fh.write(b"\0" * 1000)
+        return analysis
+
+    monkeypatch.setattr(MediaAnalyser, "analyse", still_being_copied)
+    (growing,) = index_media(video, tmp_path / "lib", detector=BlobDetector(), model=ColourEmbedder()).files
+    assert growing.status == "failed" and "changed while it was being indexed" in growing.message
+    monkeypatch.undo()
+    (complete,) = index_media(video, tmp_path / "lib", detector=BlobDetector(), model=ColourEmbedder()).files
+    assert complete.status == "indexed"
+    with Library.open(tmp_path / "lib") as lib:
+        assert len(lib.media_list()) == 1  # the complete file, once
+
+
 def test_stride_and_prefetch(tmp_path: Path) -> None:
     video = write_scene(tmp_path / "walk.mp4")
     options = IndexOptions(prefetch=4, min_tracklet_length=2)
