@@ -20,8 +20,15 @@ VIDEO_SUFFIXES = frozenset(
         ".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".wmv", ".flv", ".3gp", ".ogv",
         ".mpg", ".mpeg", ".ts", ".mts", ".m2ts",
         ".264", ".h264", ".265", ".h265", ".hevc",
+        ".gif",  # FFmpeg reads an animation as a video; a still GIF is a 1-frame one
     }
 )  # fmt: skip
+# Photo formats a folder often holds that neither OpenCV nor FFmpeg here reads: each is one problem
+# (with how to convert it), not a silent gap in what was indexed.
+UNREADABLE_PHOTO_SUFFIXES = {
+    ".heic": "HEIC", ".heif": "HEIF", ".avif": "AVIF", ".jxl": "JPEG XL",
+    ".cr2": "raw", ".cr3": "raw", ".nef": "raw", ".arw": "raw", ".dng": "raw", ".orf": "raw", ".rw2": "raw",
+}  # fmt: skip
 IMAGE_SUFFIXES = frozenset(
     {".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".dib", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pnm", ".pbm"}
 )  # fmt: skip
@@ -145,6 +152,15 @@ def _walk(
         elif is_file:
             if is_media(path):
                 files.append(path)
+            elif path.suffix.lower() in UNREADABLE_PHOTO_SUFFIXES:
+                kind = UNREADABLE_PHOTO_SUFFIXES[path.suffix.lower()]
+                problems.append(
+                    MediaError(
+                        f"{kind} photos are not read",
+                        path=path,
+                        hint="convert it to JPEG or PNG (your photo app's export, or e.g. `heif-convert`)",
+                    )
+                )
         elif entry.is_symlink() and is_media(path):  # what it names is gone (a moved or unmounted disk?)
             problems.append(
                 MediaError("broken link", path=path, hint="restore what it points to, or remove the link")

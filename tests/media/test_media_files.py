@@ -113,3 +113,13 @@ def test_a_pipe_named_explicitly_says_what_it_is(tmp_path: Path) -> None:
     os.mkfifo(fifo)
     with pytest.raises(MediaError, match="not a regular file"):
         scan_media(fifo)
+
+
+def test_photo_formats_that_cannot_be_read_are_each_one_problem_and_gifs_are_videos(tmp_path: Path) -> None:
+    for name in ("a.jpg", "b.HEIC", "c.dng", "d.gif", "notes.txt"):
+        (tmp_path / name).write_bytes(b"x")
+    scan = scan_media(tmp_path)
+    assert [p.name for p in scan.files] == ["a.jpg", "d.gif"] and is_video(tmp_path / "d.gif")
+    problems = sorted(str(p) for p in scan.problems)
+    assert len(problems) == 2 and "b.HEIC: HEIC photos are not read" in problems[0]
+    assert "convert it to JPEG or PNG" in problems[0] and "c.dng: raw photos are not read" in problems[1]
