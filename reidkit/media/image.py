@@ -4,7 +4,7 @@ Whatever the file holds, the result is the same kind of array:
 
 * grayscale and palette images are expanded to three channels;
 * 16-bit (and 32-bit) PNG/TIFF are scaled to 8 bits by full range (``65535 -> 255``), floating-point
-  images are taken as 0-1;
+  images are taken as 0-1, or as 0-255 where their median pixel is past 1 (a white page read as 0-1);
 * images with an alpha channel are **composited on white**: pixels under a transparent alpha often hold
   black or leftover colours, and a person cut out onto white matches what an image viewer shows and
   keeps the crop's background neutral for the detector and the ReID model;
@@ -27,6 +27,11 @@ from reidkit.core.errors import MediaError
 
 # As many as the largest phone and camera sensors make, few enough to decode on a laptop.
 MAX_IMAGE_PIXELS = 200_000_000
+
+# A float image whose median pixel passes this holds 0-255, not 0-1: an HDR image's highlights go past 1,
+# its median does not.
+FLOAT_AS_BYTES = 1.0
+
 
 _JPEG_MAGIC = b"\xff\xd8\xff"
 _FIX_TOO_LARGE = "downscale it (e.g. to 8000 pixels on the long side) and pass the smaller copy"
@@ -198,8 +203,11 @@ def _to_uint8(image: np.ndarray) -> np.ndarray:
         info = np.iinfo(image.dtype)
         scaled = (image.astype(np.float64) - info.min) * (255.0 / (info.max - info.min))
         return np.rint(scaled).astype(np.uint8)
-    # floating point (TIFF/EXR/HDR): taken as 0-1
-    return np.rint(np.clip(np.nan_to_num(image.astype(np.float32)), 0.0, 1.0) * 255.0).astype(np.uint8)
+    # Floating point (TIFF/EXR/HDR): taken as 0-1, unless most of it is past 1: then it was written as
+    # 0-255 (converted TIFFs often are), and read as 0-1 it would be a white page.
+    values = np.nan_to_num(image.astype(np.float32))
+    scale = 255.0 if values.size and float(np.median(values)) > FLOAT_AS_BYTES else 1.0
+    return np.rint(np.clip(values / scale, 0.0, 1.0) * 255.0).astype(np.uint8)
 
 
 def _composite_on_white(color: np.ndarray, alpha: np.ndarray) -> np.ndarray:

@@ -147,3 +147,19 @@ def test_cmyk_jpeg_and_tiff_come_out_bgr(tmp_path: Path) -> None:
         assert out.shape == (20, 30, 3), suffix
         assert out[:, :15, 2].mean() > 200 and out[:, :15, 0].mean() < 60, suffix  # red, in BGR
         assert out[:, 15:].mean() < 60, suffix
+
+
+def test_float_tiffs_in_zero_to_one_and_in_zero_to_255_both_read_right(tmp_path: Path) -> None:
+    picture = np.zeros((40, 30, 3), np.float32)
+    picture[:, :15] = 0.25  # a dark left half, a bright right half
+    picture[:, 15:] = 0.75
+    hdr = picture.copy()
+    hdr[0, 0] = 40.0  # a highlight past 1, as HDR images have: still read as 0-1
+    for name, values, expected in (
+        ("unit.tiff", picture, (64, 191)),
+        ("bytes.tiff", picture * 255.0, (64, 191)),  # a converter's 0-255 floats: not a white page
+        ("hdr.tiff", hdr, (64, 191)),
+    ):
+        assert cv2.imwrite(str(tmp_path / name), values)
+        image = read_image(tmp_path / name)
+        assert (int(image[20, 5, 0]), int(image[20, 25, 0])) == expected, name
