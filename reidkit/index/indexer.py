@@ -34,7 +34,7 @@ from reidkit.embed.crops import CropSampler, CropSamplerConfig
 from reidkit.embed.pooling import TrackletEmbedding, embed_tracklets, encode_thumbnail
 from reidkit.embed.split import split_on_appearance
 from reidkit.index.detect_ahead import DetectorPool, detect_ahead
-from reidkit.index.library import DEFAULT_INDEX, Library, NewMedia, NewTracklet
+from reidkit.index.library import DEFAULT_INDEX, Library, NewMedia, NewTracklet, is_storable_name
 from reidkit.index.motion import MotionGate
 from reidkit.media.recorded import read_photo_taken_at
 from reidkit.zoo.calibration import calibration_for
@@ -471,15 +471,13 @@ class MediaAnalyser:
 def unstorable_name(path: Path) -> str | None:
     """Why a library cannot record ``path``, or None. The library stores paths as text (UTF-8), and a
     name written in another encoding (Latin-1 from an old camera or a Windows share) is not text."""
-    try:
-        str(Path(path).resolve()).encode("utf-8")
-    except UnicodeEncodeError:
-        shown = os.fsencode(path).decode("utf-8", "backslashreplace")
-        return (
-            f"{shown}: its name is not valid UTF-8, which the library cannot store; rename the file "
-            "(e.g. `convmv -f latin1 -t utf-8 --notest FILE`) and index it again"
-        )
-    return None
+    if is_storable_name(str(Path(path).resolve())):
+        return None
+    shown = os.fsencode(path).decode("utf-8", "backslashreplace")
+    return (
+        f"{shown}: its name is not valid UTF-8, which the library cannot store; rename the file "
+        "(e.g. `convmv -f latin1 -t utf-8 --notest FILE`) and index it again"
+    )
 
 
 def _timed(frames: Iterator[Frame], times: StageTimes) -> Iterator[Frame]:

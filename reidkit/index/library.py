@@ -252,6 +252,16 @@ def stored_file(source: StoredFiles, media: MediaRecord) -> tuple[NewMedia, list
     ]
 
 
+def is_storable_name(name: str) -> bool:
+    """Whether SQLite can store ``name``: a file name the file system gave as bytes that are not UTF-8
+    (surrogate escapes) cannot be, so no such name is in any library."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def is_library_folder(folder: Path) -> bool:
     """Whether ``folder`` is a library's own: its thumbnails and report images are photos of the people
     already in it, never footage to index (a library kept inside the footage folder)."""
@@ -1200,7 +1210,9 @@ class Library:
 
     def media_by_path(self, path: str | Path) -> MediaRecord | None:
         """The media indexed from ``path`` (as given, or resolved to the absolute path the indexer stores)."""
-        names = list(dict.fromkeys([str(path), str(Path(path).expanduser().resolve())]))
+        names = [n for n in dict.fromkeys([str(path), str(Path(path).expanduser().resolve())]) if is_storable_name(n)]
+        if not names:  # a name that is not UTF-8 was never indexed (the indexer refuses them)
+            return None
         marks = ",".join("?" * len(names))
         row = self._conn.execute(
             f"SELECT {self._media_select()} FROM media WHERE path IN ({marks}) ORDER BY id LIMIT 1", names

@@ -221,3 +221,11 @@ def test_a_file_passed_as_the_library_is_named_as_such(tmp_path: Path) -> None:
     with pytest.raises(LibraryError) as exc:
         Library.open(photo)
     assert "is a file, not a library folder" in one_line(exc) and "reidkit index" in str(exc.value)
+
+
+def test_a_name_that_is_not_utf8_is_simply_not_in_the_library(tmp_path: Path) -> None:
+    build(tmp_path / "lib", files=1)
+    with Library.create_or_open(tmp_path / "lib", "fake", DIM) as lib:
+        bad = os.fsdecode(b"/videos/caf\xe9.mp4")
+        assert lib.media_by_path(bad) is None and lib.remove_media(bad) is None
+        assert len(lib.media_list()) == 1
