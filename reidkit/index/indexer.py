@@ -499,16 +499,22 @@ def write_analysis(library: Library, analysis: FileAnalysis) -> FileReport:
     """Add an analysed file to ``library`` in one atomic step; returns its report, completed.
 
     The report gains the media id and the write time (``times.index``, also added to ``wall``). A failed
-    analysis is returned as it is.
+    analysis is returned as it is. A file the library held under this path with other content (replaced
+    since, e.g. a camera's clip overwritten) is removed once the new content is in: searches then find
+    what the file shows now, never both, and a failed add keeps the old one.
     """
     report = analysis.report
     if analysis.media is None:
         return report
     t0 = time.perf_counter()
+    earlier = library.media_by_path(analysis.media.path)
     try:
         report.media_id = library.add_media(analysis.media, analysis.tracklets)
     except ValueError as exc:  # e.g. tracklet arrays that do not fit together: lose this file only
         report.status, report.message = "failed", f"{report.path}: cannot be indexed ({exc})"
+    if report.status != "failed" and earlier is not None and earlier.sha256 != analysis.media.sha256:
+        library.remove_media(earlier.id)
+        report.message = "its content changed since it was indexed: the earlier content was replaced"
     elapsed = time.perf_counter() - t0
     report.times.index += elapsed
     report.wall += elapsed

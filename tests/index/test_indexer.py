@@ -223,6 +223,21 @@ def test_a_file_that_changes_while_it_is_indexed_is_not_added(
         assert len(lib.media_list()) == 1  # the complete file, once
 
 
+def test_a_file_whose_content_changed_replaces_what_the_library_held_for_it(tmp_path: Path) -> None:
+    clip = tmp_path / "door.png"
+    write_still(clip)  # green and red
+    index_media(clip, tmp_path / "lib", detector=BlobDetector(), model=ColourEmbedder())
+    canvas = np.full((SIZE[1], SIZE[0], 3), BACKGROUND, np.uint8)
+    draw(canvas, 100, 80, BLUE)  # the same file name, now blue alone
+    cv2.imwrite(str(clip), canvas)
+    (report,) = index_media(clip, tmp_path / "lib", detector=BlobDetector(), model=ColourEmbedder()).files
+    assert report.status == "indexed" and "earlier content was replaced" in report.message
+    with Library.open(tmp_path / "lib") as lib:
+        (only,) = lib.media_list()
+        assert Path(only.path).name == "door.png" and len(lib) == 1
+        assert lib.search(query(BLUE), k=1)[0].score > 0.95  # what the file shows now, not red or green
+
+
 def test_stride_and_prefetch(tmp_path: Path) -> None:
     video = write_scene(tmp_path / "walk.mp4")
     options = IndexOptions(prefetch=4, min_tracklet_length=2)
