@@ -49,6 +49,7 @@ def register(app: typer.Typer) -> None:
                 hint="pip install 'reidkit[app]'",
             ) from None
 
+        _check_library(library)
         for root in allow_root:
             if not root.is_dir():
                 raise ReidkitError(
@@ -73,3 +74,19 @@ def register(app: typer.Typer) -> None:
                 typer.echo(f"access token: {access} (send it as 'Authorization: Bearer {access}')")
 
         serve(config, on_ready=ready)
+
+
+def _check_library(library: Path) -> None:
+    """Refuse at start what every request would fail on: a file as the library, or a damaged one (the
+    same one-line errors as ``reidkit index``); a folder with no library yet is fine (the page makes it)."""
+    from reidkit.core.errors import ReidkitError
+    from reidkit.index.library import Library, is_library_folder
+
+    if library.exists() and not library.is_dir():
+        raise ReidkitError(
+            "is a file, not a library folder",
+            path=library,
+            hint="pass a folder to --library (a new one is made)",
+        )
+    if is_library_folder(library):
+        Library.open(library).close()  # a damaged database or vector store says so here, in one line

@@ -297,6 +297,21 @@ def test_port_in_use(capfd, library: Path) -> None:
     one_line_error(err, f"127.0.0.1:{port}", "--port 0")
 
 
+@pytest.mark.parametrize("damage", ["a file", "an empty database", "a truncated database"])
+def test_serve_refuses_a_library_every_request_would_fail_on(tmp_path: Path, capfd, damage: str) -> None:
+    library = tmp_path / "lib"
+    if damage == "a file":
+        library.write_bytes(b"not a folder")
+    else:
+        library.mkdir()
+        (library / "library.sqlite").write_bytes(
+            b"" if damage == "an empty database" else b"SQLite format 3\0" + b"\1" * 90
+        )
+    code, _, err = run(capfd, "serve", "--library", library, "--port", "0")
+    assert code == 2
+    one_line_error(err, "lib")
+
+
 def test_full_disk_leaves_the_library_as_it_was(
     tmp_path: Path, capfd, person: np.ndarray, monkeypatch: pytest.MonkeyPatch, models
 ) -> None:
