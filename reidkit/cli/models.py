@@ -12,8 +12,10 @@ def register(app: typer.Typer) -> None:
         """List registered detector and ReID models and whether their files are available."""
         from reidkit.core.errors import ModelError
         from reidkit.zoo.adapted import adapted_models
-        from reidkit.zoo.registry import MODELS, resolve_model
+        from reidkit.zoo.registry import MODELS, model_dirs_not_found, resolve_model
 
+        for folder in model_dirs_not_found():
+            typer.echo(f"warning: REIDKIT_MODEL_DIR names {folder}, which is not a folder: fix it", err=True)
         adapted = adapted_models()
         for spec in sorted(MODELS.values(), key=lambda s: s.task):
             if spec.name in adapted:

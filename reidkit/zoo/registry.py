@@ -245,6 +245,20 @@ def cache_dir() -> Path:
     return user_cache_dir("models")
 
 
+def model_dirs_not_found() -> list[str]:
+    """The folders ``$REIDKIT_MODEL_DIR`` names that are not folders (a typo, an unmounted disk): said
+    in every "model not found" message, which would otherwise tell the user to set what they set."""
+    env = os.environ.get("REIDKIT_MODEL_DIR") or ""
+    return [p for p in env.split(os.pathsep) if p and not Path(p).is_dir()]
+
+
+def _model_dir_hint(fallback: str) -> str:
+    missing = model_dirs_not_found()
+    if not missing:
+        return fallback
+    return f"REIDKIT_MODEL_DIR names {', '.join(missing)}, which is not a folder: fix it; or {fallback}"
+
+
 def candidate_paths(spec: ModelSpec) -> list[Path]:
     paths: list[Path] = []
     env = os.environ.get("REIDKIT_MODEL_DIR")
@@ -277,7 +291,7 @@ def resolve_model(
     places = " or ".join(str(p.parent) for p in candidate_paths(spec))
     raise ModelError(
         f"model {spec.name!r} ({spec.filename}) not found",
-        hint=f"put the file in {places}, or set REIDKIT_MODEL_DIR to its folder",
+        hint=_model_dir_hint(f"put the file in {places}, or set REIDKIT_MODEL_DIR to its folder"),
     )
 
 
@@ -293,7 +307,10 @@ def _download(spec: ModelSpec) -> Path:
     except OSError as exc:
         raise ModelError(
             f"model {spec.name!r} is not on this machine and could not be downloaded ({exc.__class__.__name__})",
-            hint=f"download {spec.url} into {target.parent}, or set REIDKIT_MODEL_DIR to a folder holding {spec.filename}",
+            hint=_model_dir_hint(
+                f"download {spec.url} into {target.parent}, or set REIDKIT_MODEL_DIR to a folder holding "
+                f"{spec.filename}"
+            ),
         ) from exc
     if spec.sha256 and sha256_file(tmp_path) != spec.sha256:
         tmp_path.unlink(missing_ok=True)

@@ -31,3 +31,17 @@ def test_unknown_name_and_missing_path() -> None:
         resolve_model("no-such-model")
     with pytest.raises(ModelError, match="not found"):
         resolve_model("/nonexistent/model.onnx")
+
+
+def test_a_model_dir_that_is_not_a_folder_is_named_in_the_error_and_in_the_list(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from reidkit.cli import main
+
+    typo = tmp_path / "modles"  # a typo: no such folder
+    monkeypatch.setenv("REIDKIT_MODEL_DIR", str(typo))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    with pytest.raises(ModelError, match=f"REIDKIT_MODEL_DIR names {typo}, which is not a folder"):
+        resolve_model("person-reidentification-retail-0248", download=False)
+    assert main(["models"]) == 0
+    assert f"warning: REIDKIT_MODEL_DIR names {typo}, which is not a folder" in capsys.readouterr().err
