@@ -239,13 +239,14 @@ class LibraryWorker:
         path = Path(job.path)
         job.phase = "loading models"
         self.changed()
-        if self._analyser is None:  # models load once, on the first file
-            self._analyser = build_analyser(self._detector, self._embedder(), options=IndexOptions())
+        embedder = self._embedder()  # the library's model now (adapting may have changed it)
+        if self._analyser is None:  # the detectors load once, on the first file
+            self._analyser = build_analyser(self._detector, embedder, options=IndexOptions())
             self._tracker_config = TrackerConfig.for_detector(self._analyser.detector)
         frames_total = 1 if is_image(path) else int(open_media(path).frame_count)
         analyser = MediaAnalyser(
             self._analyser.detector,
-            self._analyser.embedder,
+            embedder,
             video_detectors=self._analyser.video_detectors,  # a video's frames detected side by side
             options=IndexOptions(stride=job.stride, progress=False),
             tracker_factory=lambda: _ProgressTracker(
@@ -254,7 +255,6 @@ class LibraryWorker:
         )
         job.phase = "indexing"
         self.changed()
-        embedder = analyser.embedder
         try:
             with Library.create_or_open(
                 self.root, embedder.name, embedder.dim, model_file=model_file_of(embedder)
@@ -329,10 +329,7 @@ class LibraryWorker:
         with Library.open(self.root) as reader:
             model, dim = reader.model, reader.dim
         with Library.create_or_open(self.root, model, dim) as library:
-            remove = getattr(library, "remove_media", None)
-            if remove is None:
-                raise ReidkitError("removing media is not supported by this reidkit's library yet")
-            if remove(job.media_id) is None:
+            if library.remove_media(job.media_id) is None:
                 raise ReidkitError("is no longer in the library")
         job.message = "removed"
 

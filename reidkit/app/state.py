@@ -285,14 +285,21 @@ class AppState:
             return self._detector
 
     def embedder(self) -> Embedder:
-        """The embedder of the library's model (or the default one for a new library)."""
-        with self._model_lock:
-            if self._embedder is None:
-                from reidkit.embed.factory import build_embedder
+        """The embedder of the library's model (or the default one for a new library).
 
-                library = self.library()
-                model = self.config.model or (library.model if library is not None else None)
-                self._embedder = build_embedder(model)
+        Followed when it changes under a running server: ``reidkit adapt`` that removes the cameras' light
+        re-embeds the library with its own model, and photos searched or files added after must be
+        embedded by that one (an adapted model is found by name, with its sidecar)."""
+        from reidkit.embed.factory import build_embedder
+
+        with self._model_lock:
+            library = self.library()
+            current = library.model if library is not None and len(library) else None
+            if self._embedder is None:
+                self._embedder = build_embedder(self.config.model or current)
+            elif current is not None and self._embedder.name != current:
+                log.info("the library's model is now %s: loading it", current)
+                self._embedder = build_embedder(current)
             return self._embedder
 
     def _index_embedder(self) -> Embedder:

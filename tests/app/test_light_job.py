@@ -31,3 +31,24 @@ def test_without_torch_the_job_removes_the_cameras_light(
     assert "the cameras' light removed" in job.message and "pip install 'reidkit[train]'" in job.message
     with Library.open(root) as lib:
         assert job.message.split()[2] == lib.model != "base" and lib.verdict_head is None
+
+
+def test_photos_and_files_after_the_light_is_removed_use_the_librarys_new_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Removing the cameras' light re-embeds the library with its own model: the running server's
+    search and indexing follow it, without a restart (they refused every photo and file until one)."""
+    from reidkit.adapt import AdaptConfig, remove_camera_light
+    from reidkit.app.state import AppState, ServeConfig
+    from reidkit.embed.factory import build_embedder
+
+    monkeypatch.setenv("REIDKIT_ADAPTED_DIR", str(tmp_path / "adapted"))
+    root = lit_library(tmp_path)
+    state = AppState(ServeConfig(library=root), embedder=build_embedder(tmp_path / "base.onnx"))
+    try:
+        assert state.embedder().name == "base"
+        light = remove_camera_light(root, config=AdaptConfig())
+        assert light.model_name and light.model_name != "base"
+        assert state.embedder().name == light.model_name  # searches and new files embed with it
+    finally:
+        state.close()
