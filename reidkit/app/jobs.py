@@ -50,11 +50,14 @@ class Job:
     stride: int | None = None
     created: float = field(default_factory=time.time)
     finished: float | None = None
-    remove_file: bool = False  # an uploaded file, deleted once indexed
+    # An upload the app copied into LIBRARY/app/media: deleted again unless the library keeps it (its
+    # indexing failed or was cancelled, or its content is in the library already under another name).
+    copied: bool = False
+    kept: bool = False
     cancel: threading.Event = field(default_factory=threading.Event, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
-        private = ("path", "cancel", "remove_file")
+        private = ("path", "cancel", "copied", "kept")
         data = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in private}
         data["progress"] = round(self.progress, 4)
         return data
@@ -227,7 +230,7 @@ class LibraryWorker:
                 self._finish(job, "failed", f"{job.name}: could not be processed ({type(exc).__name__})")
             finally:
                 self.current = None
-                if job.remove_file:
+                if job.copied and not job.kept:
                     Path(job.path).unlink(missing_ok=True)
 
     def _index(self, job: Job) -> None:
@@ -271,6 +274,7 @@ class LibraryWorker:
             with Library.open(self.root) as reader:
                 job.media_id = reader.media_id(_content_hash(path))
         else:
+            job.kept = True
             job.tracklets = report.tracklets
             job.message = f"{report.tracklets} tracklet{'s' if report.tracklets != 1 else ''}"
 

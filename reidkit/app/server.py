@@ -426,7 +426,7 @@ def create_app(state: AppState) -> FastAPI:
             target = folder / f"{Path(name).stem}-{n}{Path(name).suffix}"
             n += 1
         partial.replace(target)
-        job = state.worker.submit("index", name, path=str(target), stride=stride)
+        job = state.worker.submit("index", name, path=str(target), stride=stride, copied=True)
         return {"jobs": [job.to_dict()]}
 
     @app.post("/api/library/adapt", responses=ERRORS)

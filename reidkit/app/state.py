@@ -322,7 +322,9 @@ class AppState:
         for person in found:
             for moment in person.moments:
                 by_path.setdefault(moment.media, set()).add(person.id)
-        busy = {j.media_id for j in self.worker.jobs() if j.status in ("queued", "running")}
+        busy = {  # being removed: not a file being indexed, whose job holds its id only once done
+            j.media_id for j in self.worker.jobs() if j.kind == "remove" and j.status in ("queued", "running")
+        }
         out = []
         for m in media:
             available = Path(m.path).is_file()
@@ -852,10 +854,6 @@ class AppState:
         return folder
 
     def remove_media(self, media_id: int) -> Job:
-        from reidkit.index.library import Library
-
-        if not hasattr(Library, "remove_media"):
-            raise UserError("removing media is not supported by this reidkit's library yet", 409)
         record = self.media_record(media_id)
         # Kept before the job is queued: the writer may finish a quick removal before submit returns.
         self._removing[media_id] = record

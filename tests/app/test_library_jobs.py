@@ -237,3 +237,21 @@ def test_a_corrupt_upload_fails_in_plain_words(fresh: Running) -> None:
         assert message.startswith("holiday.mp4: ") and str(fresh.state.root) not in message, message
         assert "Error" not in message and "Traceback" not in message, message
         assert client.get("/api/status").status_code == 200
+
+
+def test_an_upload_the_library_does_not_keep_is_not_left_on_disk(fresh: Running, tmp_path: Path) -> None:
+    write_scene(tmp_path / "walk.mp4", n_frames=20)
+    media = fresh.state.root / "app" / "media"
+    with fresh.client() as client:
+
+        def upload(name: str, data: bytes) -> dict:  # type: ignore[type-arg]
+            job = client.post("/api/library/upload", files={"file": (name, data)}, data={"stride": "1"})
+            return wait(client, job.json()["jobs"][0]["id"])
+
+        assert upload("broken.jpg", b"not a picture")["status"] == "failed"
+        video = (tmp_path / "walk.mp4").read_bytes()
+        assert upload("walk.mp4", video)["message"].endswith("tracklets")
+        assert upload("walk.mp4", video)["message"] == "already in the library"  # stored as walk-1.mp4
+        assert sorted(p.name for p in media.iterdir()) == ["walk.mp4"]  # only the copy the library holds
+        names = [m["name"] for m in client.get("/api/library").json()["media"]]
+        assert names == ["walk.mp4"]
