@@ -136,8 +136,9 @@ def test_show_more_upload_problems_and_the_annotated_video(running: Running, tmp
         assert not driver.find_elements(By.ID, "show-more")
 
         button = driver.find_element(By.ID, "export-video")
+        assert button.text == "Annotated video: walk.mp4"  # which video it shows
         button.click()
-        _wait(lambda: button.text == "Annotated video" and button.is_enabled(), 60, "the annotated video")
+        _wait(lambda: button.text == "Annotated video: walk.mp4" and button.is_enabled(), 60, "the video")
         assert not driver.find_element(By.ID, "message").is_displayed()
 
         driver.get(running.url + "/#/library")
@@ -313,5 +314,34 @@ def test_the_library_page_tells_same_named_files_apart_and_folds_old_jobs(
         )
         assert shown[0] == 6 and shown[1] == "6 earlier jobs not shown, 1 of them failed"
         assert "seg-11" in shown[2] and "50 %" in shown[2]  # the running one first, with its progress
+    finally:
+        driver.quit()
+
+
+def test_a_phone_wide_page_does_not_scroll_sideways_and_the_drop_zones_take_the_keyboard(
+    running: Running, tmp_path: Path
+) -> None:
+    _need_browser()
+    from selenium.webdriver.common.by import By
+
+    crop = tmp_path / "red.jpg"
+    crop.write_bytes(person_jpeg(RED))
+    driver = _driver(tmp_path)
+    try:
+        driver.set_window_size(390, 844)
+        wide = "return document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        for route in ("#/library", "#/alerts", "#/watchlist"):
+            driver.get(running.url + "/" + route)
+            _wait(lambda: driver.find_elements(By.CSS_SELECTOR, "main .panel"), 20, route)
+            time.sleep(0.3)
+            assert driver.execute_script(wide) <= 1, route
+        search_in_page(driver, running.url, crop)
+        assert driver.execute_script(wide) <= 1, "results"
+        driver.get(running.url + "/#/")
+        _wait(lambda: driver.find_elements(By.CSS_SELECTOR, "label.drop"), 20, "the drop zone")
+        focusable = driver.execute_script(
+            "return [...document.querySelectorAll('label.drop')].map(z => z.tabIndex)"
+        )
+        assert focusable and all(t == 0 for t in focusable)
     finally:
         driver.quit()

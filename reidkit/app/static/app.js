@@ -47,8 +47,9 @@ function say(text, kind) {
 // An error about one of the user's files, with the file's name (a size limit is checked before the name is read).
 const named = (error, name) => error.message.includes(name) ? error : new Error(`${name}: ${error.message}`);
 
-async function attempt(fn) {
-  try { say(""); return await fn(); } catch (e) { say(e.message); return undefined; }
+// ``keep``: a redraw, not the user's action: the message box keeps what the last action said.
+async function attempt(fn, keep) {
+  try { if (!keep) say(""); return await fn(); } catch (e) { say(e.message); return undefined; }
 }
 
 function time(s) {
@@ -67,7 +68,9 @@ const view = () => document.getElementById("view");
 function dropZone(label, accept, onFiles, id, multiple) {
   const input = h("input", { type: "file", accept, id, multiple: multiple || null,
     onchange: () => { if (input.files.length) onFiles([...input.files]); input.value = ""; } });
-  const zone = h("label", { class: "drop" }, input, label);
+  // The input is hidden (the zone is its face): the zone takes the focus, and Enter or Space opens it.
+  const zone = h("label", { class: "drop", tabindex: 0, role: "button" }, input, label);
+  zone.addEventListener("keydown", e => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); input.click(); } });
   zone.addEventListener("dragover", e => { e.preventDefault(); zone.classList.add("over"); });
   zone.addEventListener("dragleave", () => zone.classList.remove("over"));
   zone.addEventListener("drop", e => { e.preventDefault(); zone.classList.remove("over");
@@ -240,11 +243,14 @@ async function showResults(queryId, keepThreshold) {
 }
 
 // The moments an annotated video shows: likely or confirmed, in a video, not rejected (as the server picks).
-const videoMoments = result => result.moments.filter(m => m.kind === "video" && m.media_id && m.feedback !== "rejected" && (m.likely || m.feedback === "confirmed")).length;
+const videoMoments = result => result.moments.filter(m => m.kind === "video" && m.media_id && m.feedback !== "rejected" && (m.likely || m.feedback === "confirmed"));
 
 // The annotated video takes seconds to make: a button that says so while it does, then downloads it.
-function exportVideoButton(url) {
-  const button = h("button", { id: "export-video", onclick: () => attempt(async () => {
+function exportVideoButton(url, moments) {
+  // One video: the first one's moments (the server's pick), with the person's box drawn.
+  const video = moments[0].name, shown = moments.filter(m => m.media_id === moments[0].media_id).length;
+  const label = `Annotated video: ${video}`;
+  const button = h("button", { id: "export-video", title: `${plural(shown, "moment")} of ${video}, with the person's box drawn`, onclick: () => attempt(async () => {
     button.disabled = true; button.textContent = "Making the video…";
     try {
       const response = await fetch(url);
@@ -257,8 +263,8 @@ function exportVideoButton(url) {
       const link = h("a", { href: URL.createObjectURL(await response.blob()), download: name });
       document.body.append(link); link.click(); link.remove();
       setTimeout(() => URL.revokeObjectURL(link.href), 60000);
-    } finally { button.disabled = false; button.textContent = "Annotated video"; }
-  }) }, "Annotated video");
+    } finally { button.disabled = false; button.textContent = label; }
+  }) }, label);
   return button;
 }
 
@@ -292,7 +298,7 @@ function renderResults() {
     h("p", {}, h("a", { href: "#/" }, "← new search")),
     h("section", { class: "panel" },
       h("div", { class: "query-head" }, photosRow, h("div", {}, headline,
-        h("div", { class: "verdict muted" }, `Query ${result.query}. “Likely the same person”: the best match scores at least ${result.verdict.threshold.toFixed(3)} (${result.verdict.source}), and the library groups the other likely moments with it as one person. Model ${result.model}.`),
+        h("div", { class: "verdict muted" }, `Query ${result.query}. “Likely the same person”: the best match scores at least ${result.verdict.threshold.toFixed(3)}, and the library groups the other likely moments with it as one person. That threshold is ${result.verdict.source}. Model ${result.model}.`),
         ...result.order_notes.map(n => h("div", { class: "notes" }, n)),
         // The server finds one moment more than it shows: when that one is likely too, say so and offer more.
         result.more_likely && state.top < MAX_TOP
@@ -312,7 +318,7 @@ function renderResults() {
         h("span", { class: "row" }, nameInput, h("button", { id: "save-button", onclick: () => savePerson(nameInput.value) }, "Save person")),
         h("a", { class: "button", id: "export-csv", href: exportBase + "&format=csv", download: "" }, "CSV"),
         h("a", { class: "button", id: "export-json", href: exportBase + "&format=json", download: "" }, "JSON"),
-        videoMoments(result) ? exportVideoButton(`/api/queries/${result.query_id}/annotated?top=${state.top}`)
+        videoMoments(result).length ? exportVideoButton(`/api/queries/${result.query_id}/annotated?top=${state.top}`, videoMoments(result))
           : h("span", { class: "small muted", id: "export-video-none" }, "no video moment to annotate")),
       addPhoto, extraStatus, extra),
     // Feedback re-renders the page: the player is kept as it is, so a playing moment goes on playing.
@@ -415,7 +421,8 @@ function renderCards() {
       : h("span", { class: "chip candidate" }, "below threshold");
     const when = m.kind === "image" ? "photo" : `${time(m.start)} – ${time(m.end)} (${(m.end - m.start).toFixed(1)} s)`;
     return h("div", { class: "card" + (m.feedback ? " " + m.feedback : ""), dataset: { rank, start: m.start, end: m.end, startFrame: m.start_frame, endFrame: m.end_frame, tracklets: m.tracklets.join(","), score: m.score } },
-      h("div", { class: "thumb play", title: m.kind === "video" ? "Play this moment" : m.name, onclick: () => play(rank) },
+      h("div", { class: "thumb play", title: m.kind === "video" ? "Play this moment" : m.name, onclick: () => play(rank),
+        tabindex: 0, role: "button", onkeydown: e => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); play(rank); } } },
         h("img", { src: m.thumbnail_url, alt: `moment ${rank}`, loading: "lazy" }), h("span", { class: "rank" }, "#" + rank), chip),
       h("div", { class: "body" }, h("div", { class: "name" }, m.name), h("div", {}, when),
         m.recorded_start ? h("div", { class: "clock", title: "When it was recorded, as the file says" }, clock(m.recorded_start)) : null,
@@ -608,7 +615,7 @@ function camerasPanel(cameras) {
     h("td", { class: c.status === "failed" ? "status-failed" : c.status === "recording" ? "status-done" : "" },
       c.status + (c.message ? " — " + c.message : "") + (c.status === "recording" && c.last_frame_age !== null ? ` (last frame ${c.last_frame_age} s ago)` : "")),
     h("td", {}, `${plural(c.segments, "segment")} of ${c.segment_seconds} s` + (c.keep_hours ? `, kept ${c.keep_hours} h` : "")),
-    h("td", { class: "row" }, ...cameraButtons(c))));
+    h("td", {}, h("span", { class: "row" }, ...cameraButtons(c)))));
   return h("section", { class: "panel", id: "cameras-panel" }, h("h1", {}, "Cameras"),
     h("p", { class: "small muted" }, "Each camera is recorded into segments; every finished segment is indexed, searched for the watchlist's people (alerts) and can be played back."),
     h("p", { class: "row" }, name, source, h("label", { class: "small muted" }, "segment, s ", seconds), h("label", { class: "small muted" }, "keep, hours ", keep),
@@ -627,9 +634,9 @@ function camerasPanel(cameras) {
 }
 
 async function showLibrary() {
-  const data = await attempt(() => api("GET", "/api/library"));
+  const data = await attempt(() => api("GET", "/api/library"), true);
   if (!data) return;
-  const cameras = (await attempt(() => api("GET", "/api/cameras"))) || [];
+  const cameras = (await attempt(() => api("GET", "/api/cameras"), true)) || [];
   state.media = data.media; state.jobs = data.jobs;
   // A name the library holds twice (two cameras' 000001.jpg) is shown with its folder.
   const counted = data.media.reduce((n, m) => n.set(m.name, (n.get(m.name) || 0) + 1), new Map());
