@@ -752,12 +752,22 @@ def allowed_hosts(host: str) -> set[str] | None:
 
 def bind(host: str, port: int) -> socket.socket:
     """A listening socket on ``host:port``; ReidkitError (one line) when the port is taken or refused."""
+    if not host.strip():  # "" would bind every interface, and its URL would read http://:PORT/
+        raise ReidkitError(
+            "--host is empty", hint="pass --host 127.0.0.1 (this machine) or 0.0.0.0 (every interface)"
+        )
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
         sock.listen(2048)
+    except socket.gaierror as exc:  # the name does not resolve: the host is wrong, not the port
+        sock.close()
+        raise ReidkitError(
+            f"cannot serve on {host} ({exc.strerror or exc})",
+            hint="pass --host an address of this machine: 127.0.0.1, 0.0.0.0, or its own IP or name",
+        ) from None
     except OSError as exc:
         sock.close()
         raise ReidkitError(

@@ -345,3 +345,28 @@ def test_a_phone_wide_page_does_not_scroll_sideways_and_the_drop_zones_take_the_
         assert focusable and all(t == 0 for t in focusable)
     finally:
         driver.quit()
+
+
+def test_results_follow_a_file_removed_in_another_tab(fresh: Running, tmp_path: Path) -> None:
+    _need_browser()
+
+    with fresh.client() as client:
+        ids = []
+        for name, frames in (("first.mp4", 30), ("second.mp4", 20)):
+            write_scene(tmp_path / name, n_frames=frames)
+            files = {"file": (name, (tmp_path / name).read_bytes())}
+            job = client.post("/api/library/upload", files=files, data={"stride": "1"}).json()["jobs"][0]
+            ids.append(wait(client, job["id"])["media_id"])
+        crop = tmp_path / "red.jpg"
+        crop.write_bytes(person_jpeg(RED))
+        driver = _driver(tmp_path)
+        try:
+            search_in_page(driver, fresh.url, crop)
+            cards = "return [...document.querySelectorAll('#cards .card')].map(c => c.innerText).join(' ')"
+            assert "second.mp4" in driver.execute_script(cards)
+            removal = client.delete(f"/api/library/media/{ids[1]}").json()["jobs"][0]  # as another tab does
+            assert wait(client, removal["id"])["status"] == "done"
+            _wait(lambda: "second.mp4" not in driver.execute_script(cards), 20, "the results without it")
+            assert "first.mp4" in driver.execute_script(cards)
+        finally:
+            driver.quit()

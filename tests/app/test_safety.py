@@ -75,6 +75,14 @@ def test_port_in_use_is_one_line() -> None:
     assert "\n" not in message and f"127.0.0.1:{port}" in message and "--port 0" in message
 
 
+@pytest.mark.parametrize("host", ["999.1.1.1", "not a host", ""])
+def test_a_host_that_is_not_one_says_so_not_the_port(host: str) -> None:
+    with pytest.raises(ReidkitError) as err:
+        bind(host, 0)
+    message = str(err.value)
+    assert "\n" not in message and "--host" in message and "--port" not in message
+
+
 def test_hosts_accepted_by_bind_address() -> None:
     assert allowed_hosts("127.0.0.1") == {"127.0.0.1", "localhost", "::1"}
     assert allowed_hosts("192.168.1.5") == {"192.168.1.5"}

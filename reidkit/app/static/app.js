@@ -676,6 +676,9 @@ function listenToJobs() {
       refreshStatus().then(() => {
         if (location.hash.startsWith("#/library")) showLibrary();
         else if (!location.hash || location.hash === "#/") showHome();
+        // A file added or removed (here or in another tab) changes the answer: search again, keeping
+        // the slider and the player as they are.
+        else if (location.hash.startsWith("#/q/") && state.queryId) showResults(state.queryId, true);
       });
     }
   });
