@@ -1210,7 +1210,11 @@ class Library:
 
     def media_by_path(self, path: str | Path) -> MediaRecord | None:
         """The media indexed from ``path`` (as given, or resolved to the absolute path the indexer stores)."""
-        names = [n for n in dict.fromkeys([str(path), str(Path(path).expanduser().resolve())]) if is_storable_name(n)]
+        names = [
+            n
+            for n in dict.fromkeys([str(path), str(Path(path).expanduser().resolve())])
+            if is_storable_name(n)
+        ]
         if not names:  # a name that is not UTF-8 was never indexed (the indexer refuses them)
             return None
         marks = ",".join("?" * len(names))
