@@ -273,6 +273,10 @@ class LibraryWorker:
             job.message = "already in the library"
             with Library.open(self.root) as reader:
                 job.media_id = reader.media_id(_content_hash(path))
+                # Its earlier file was gone, so the library now points here: this copy is the one kept.
+                job.kept = (
+                    job.media_id is not None and Path(reader.media(job.media_id).path) == path.resolve()
+                )
         else:
             job.kept = True
             job.tracklets = report.tracklets

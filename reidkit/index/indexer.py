@@ -544,8 +544,16 @@ class MediaIndexer:
             sha = content_hash(path)
         except MediaError as exc:  # unreadable (permissions, I/O error): lose this file only
             return _failed(path, kind, str(exc), started).report
-        if self.library.has_media(sha):
-            return FileReport(str(path), "skipped", kind, "already in the library")
+        media_id = self.library.media_id(sha)
+        if media_id is not None:
+            held = self.library.media(media_id)
+            if Path(held.path).exists():
+                return FileReport(str(path), "skipped", kind, "already in the library")
+            # The same content, and the file it was indexed from is gone: moved or renamed. The library
+            # follows it (else its moments would point at a missing file, and the new copy stay unseen).
+            self.library.move_media(media_id, path)
+            message = f"already in the library, indexed from {held.path}, which is gone: now found here"
+            return FileReport(str(path), "skipped", kind, message, media_id=media_id)
         analysis = self.analyser.analyse(path, sha)
         if analysis.media is not None and _file_stamp(path) != before:
             # Its hash and what was analysed are of a file still being written: adding it would store

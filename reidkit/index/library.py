@@ -1208,6 +1208,16 @@ class Library:
             ) from exc
         return media_id
 
+    def move_media(self, media_id: int, path: str | Path) -> None:
+        """Record that a file the library holds is now at ``path`` (moved or renamed since it was
+        indexed): searches then show and play it from there. Its content, and so its id, is the same."""
+        if not self.writable:
+            raise LibraryError(
+                "library was opened read-only", path=self.root, hint="use Library.create_or_open"
+            )
+        with self._transaction() as cur:
+            cur.execute("UPDATE media SET path = ? WHERE id = ?", (str(Path(path).resolve()), media_id))
+
     def media_by_path(self, path: str | Path) -> MediaRecord | None:
         """The media indexed from ``path`` (as given, or resolved to the absolute path the indexer stores)."""
         names = [

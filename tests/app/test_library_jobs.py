@@ -255,3 +255,20 @@ def test_an_upload_the_library_does_not_keep_is_not_left_on_disk(fresh: Running,
         assert sorted(p.name for p in media.iterdir()) == ["walk.mp4"]  # only the copy the library holds
         names = [m["name"] for m in client.get("/api/library").json()["media"]]
         assert names == ["walk.mp4"]
+
+
+def test_an_upload_of_a_file_whose_copy_was_lost_is_kept_and_followed(fresh: Running, tmp_path: Path) -> None:
+    write_scene(tmp_path / "walk.mp4", n_frames=20)
+    video = (tmp_path / "walk.mp4").read_bytes()
+    media = fresh.state.root / "app" / "media"
+    with fresh.client() as client:
+        for _ in range(2):
+            job = client.post(
+                "/api/library/upload", files={"file": ("walk.mp4", video)}, data={"stride": "1"}
+            )
+            assert wait(client, job.json()["jobs"][0]["id"])["status"] == "done"
+            if _ == 0:
+                (media / "walk.mp4").unlink()  # the library's copy lost (a disk cleaned up by hand)
+        assert [p.name for p in media.iterdir()] == ["walk.mp4"]  # the new upload, kept
+        (row,) = client.get("/api/library").json()["media"]
+        assert row["available"] and row["status"] == "indexed"

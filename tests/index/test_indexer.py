@@ -238,6 +238,25 @@ def test_a_file_whose_content_changed_replaces_what_the_library_held_for_it(tmp_
         assert lib.search(query(BLUE), k=1)[0].score > 0.95  # what the file shows now, not red or green
 
 
+def test_a_moved_file_is_followed_and_a_second_copy_is_not_added(tmp_path: Path) -> None:
+    (tmp_path / "old").mkdir()
+    clip = write_scene(tmp_path / "old" / "walk.mp4")
+    index_media(clip, tmp_path / "lib", detector=BlobDetector(), model=ColourEmbedder())
+    copy = tmp_path / "copy.mp4"
+    copy.write_bytes(clip.read_bytes())
+    (again,) = index_media(copy, tmp_path / "lib", detector=BlobDetector(), model=ColourEmbedder()).files
+    assert again.message == "already in the library"  # the first copy is still there: kept as it was
+    moved = tmp_path / "new" / "walk.mp4"
+    moved.parent.mkdir()
+    clip.rename(moved)  # the footage folder was moved
+    (found,) = index_media(moved, tmp_path / "lib", detector=BlobDetector(), model=ColourEmbedder()).files
+    assert found.status == "skipped" and "which is gone: now found here" in found.message
+    with Library.open(tmp_path / "lib") as lib:
+        (only,) = lib.media_list()
+        assert Path(only.path) == moved.resolve()
+        assert Path(lib.search(query(RED), k=1)[0].media.path) == moved.resolve()
+
+
 def test_stride_and_prefetch(tmp_path: Path) -> None:
     video = write_scene(tmp_path / "walk.mp4")
     options = IndexOptions(prefetch=4, min_tracklet_length=2)
