@@ -11,7 +11,6 @@ import typer
 if TYPE_CHECKING:
     import numpy as np
 
-    from reidkit.core.errors import ModelError
     from reidkit.zoo.registry import InputSpec
 
 
@@ -45,7 +44,7 @@ def register(app: typer.Typer) -> None:
         fixed_batch: bool = typer.Option(False, "--fixed-batch", help="Batch of 1 instead of dynamic."),
     ) -> None:
         """Export a trained ReID model to ONNX and check it against torch (or quantise an ONNX model)."""
-        from reidkit.core.errors import ModelError, ReidkitError
+        from reidkit.core.errors import ReidkitError
         from reidkit.export.onnx import export_onnx, quantize_int8
         from reidkit.models.blend import blend_checkpoint
         from reidkit.models.import_checkpoint import model_from_checkpoint
@@ -64,14 +63,11 @@ def register(app: typer.Typer) -> None:
             return
         assert checkpoint is not None
         source: dict[str, Any] = {"checkpoint": str(checkpoint)}
-        try:
-            if blend < 1.0:
-                model, cfg = blend_checkpoint(checkpoint, blend)
-                source["blend"] = {"trained_weight": blend, "with": "the weights training started from"}
-            else:
-                model, cfg = model_from_checkpoint(checkpoint)
-        except ModelError as exc:
-            raise _not_a_checkpoint(checkpoint, exc) from None
+        if blend < 1.0:
+            model, cfg = blend_checkpoint(checkpoint, blend)
+            source["blend"] = {"trained_weight": blend, "with": "the weights training started from"}
+        else:
+            model, cfg = model_from_checkpoint(checkpoint)
         parity = export_onnx(
             model, out, dynamic_batch=not fixed_batch, opset=opset, source={**source, "model_config": cfg}
         )
@@ -83,24 +79,6 @@ def register(app: typer.Typer) -> None:
             int8_path = out.with_name(out.stem + "_int8.onnx")
             result = quantize_int8(out, int8_path, calibration=calibration)
             typer.echo(f"{int8_path}: int8 vs fp32: {result}")
-
-
-CHECKPOINT_HINT = (
-    "pass the .pth file `reidkit train` wrote (OUTPUT/best.pth or last.pth) to --checkpoint; "
-    "to quantise an ONNX model, pass it to --onnx with --int8"
-)
-
-
-def _not_a_checkpoint(checkpoint: Path, exc: ModelError) -> ModelError:
-    """A file torch cannot load (a photo, an .onnx) is not a reidkit checkpoint: say so, and what to
-    pass; other checkpoint problems keep their own message, with that hint when they have none."""
-    from reidkit.core.errors import ModelError
-
-    if not checkpoint.is_file():
-        return ModelError("no such checkpoint file", path=checkpoint, hint=CHECKPOINT_HINT)
-    unreadable = exc.message.startswith("cannot read checkpoint")
-    message = "not a reidkit checkpoint (torch cannot load it)" if unreadable else exc.message
-    return ModelError(message, path=exc.path or checkpoint, hint=exc.hint or CHECKPOINT_HINT)
 
 
 def _check_writable(out: Path) -> None:

@@ -29,10 +29,9 @@ class TorchEmbedder:
         ModelConfig, build_model = models.ModelConfig, models.build_model
 
         self.path = Path(path)
-        try:
-            state: Any = torch.load(str(self.path), map_location="cpu", weights_only=False)
-        except Exception as exc:  # torch raises several types for truncated/corrupt files
-            raise ModelError(f"cannot read checkpoint ({exc.__class__.__name__})", path=self.path) from exc
+        from reidkit.models.import_checkpoint import load_checkpoint_file
+
+        state: Any = load_checkpoint_file(self.path)
         if not isinstance(state, dict) or not isinstance(state.get("model"), dict):
             raise ModelError("not a reidkit checkpoint (no 'model' state dict)", path=self.path)
         config = state.get("config") or {}

@@ -18,13 +18,32 @@ if TYPE_CHECKING:
 log = get_logger(__name__)
 
 
+CHECKPOINT_HINT = (
+    "pass the .pth file `reidkit train` wrote (OUTPUT/best.pth or last.pth); to quantise an ONNX model, "
+    "pass it to `reidkit export --onnx` with --int8"
+)
+
+
+def load_checkpoint_file(path: str | Path) -> Any:
+    """``torch.load`` of a checkpoint, or a one-line ModelError: missing, or not something torch saved
+    (a photo, an .onnx file, a truncated download)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError("no such checkpoint file", path=path, hint=CHECKPOINT_HINT)
+    try:
+        return torch.load(str(path), map_location="cpu", weights_only=False)
+    except Exception as exc:  # torch raises several types for truncated/corrupt/foreign files
+        raise ModelError(
+            "not a reidkit checkpoint (torch cannot load it)",
+            path=path,
+            hint=CHECKPOINT_HINT,
+        ) from exc
+
+
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """The tensor dict inside a checkpoint file: a bare state dict or one under "model"/"state_dict"."""
     path = Path(path)
-    try:
-        blob: Any = torch.load(str(path), map_location="cpu", weights_only=False)
-    except Exception as exc:
-        raise ModelError(f"cannot read checkpoint ({exc.__class__.__name__})", path=path) from exc
+    blob = load_checkpoint_file(path)
     for key in ("model", "state_dict", "model_state"):
         if isinstance(blob, dict) and isinstance(blob.get(key), dict):
             blob = blob[key]
@@ -124,12 +143,9 @@ def load_checkpoint_weights(model: nn.Module, path: str | Path) -> dict[str, Any
 
 
 def _read_checkpoint(path: Path) -> dict[str, Any]:
-    try:
-        blob: Any = torch.load(str(path), map_location="cpu", weights_only=False)
-    except Exception as exc:
-        raise ModelError(f"cannot read checkpoint ({exc.__class__.__name__})", path=path) from exc
+    blob = load_checkpoint_file(path)
     if not isinstance(blob, dict) or not isinstance(blob.get("model"), dict):
-        raise ModelError("not a reidkit checkpoint (no 'model' state dict)", path=path)
+        raise ModelError("not a reidkit checkpoint (no 'model' state dict)", path=path, hint=CHECKPOINT_HINT)
     return blob
 
 
