@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import numpy as np
 
@@ -31,7 +31,7 @@ from reidkit.media.camera import CameraRecorder, CameraSegment, describe_source,
 log = get_logger(__name__)
 
 CameraStatus = Literal["recording", "stopped", "failed", "finished"]
-STATUSES: tuple[CameraStatus, ...] = ("recording", "stopped", "failed", "finished")
+STATUSES: tuple[CameraStatus, ...] = get_args(CameraStatus)
 MAX_CAMERAS = 16
 MIN_SEGMENT_SECONDS, MAX_SEGMENT_SECONDS = 1.0, 3600.0
 

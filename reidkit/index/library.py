@@ -59,6 +59,7 @@ from reidkit.index.library_files import (
     NEXT_ID_KEY,
     REBUILDING_KEY,
     STORE_SCHEMA,
+    THUMBS_DIR,
     bump_generation,
     has_store_tables,
     library_remnants,
@@ -92,7 +93,6 @@ _T = TypeVar("_T")
 SCHEMA_VERSION = 2
 DB_NAME = "library.sqlite"
 INDEX_NAME = LEGACY_INDEX  # the single Faiss file of version-1 libraries (deleted by the migration)
-THUMBS_DIR = "thumbs"
 LOCK_NAME = ".lock"
 # "auto": exact search up to vector_store.EXACT_MAX_VECTORS live vectors, then an IVF index with
 # exact re-scoring. "Flat": always exact. Any other Faiss factory string: that approximate index as

@@ -148,8 +148,9 @@ def save_shard(cur: sqlite3.Cursor, shard: Shard) -> None:
 
 
 # ----------------------------------------------------------------------------------- library folders
-# The folders a library keeps its files in besides library.sqlite, and what each holds.
-LIBRARY_FOLDERS = {"thumbs": "thumbnails", VECTORS_DIR: "vector files"}
+THUMBS_DIR = "thumbs"
+# The folders a library keeps its files in besides library.sqlite.
+LIBRARY_FOLDERS = (THUMBS_DIR, VECTORS_DIR)
 
 
 def file_in_place_of_folder(folder: Path) -> LibraryError:
