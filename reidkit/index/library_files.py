@@ -192,7 +192,7 @@ def library_remnants(root: Path) -> list[str]:
     """Files of a library found in ``root`` (named relative to it): thumbnails, vectors, the old index,
     a write-ahead log. What a folder holds when its library.sqlite is missing or empty but was not."""
     found = []
-    thumbs = root / "thumbs"
+    thumbs = root / THUMBS_DIR
     if thumbs.is_dir() and next((p for p in thumbs.rglob("*") if p.is_file()), None) is not None:
         found.append("thumbs/")
     vectors = root / VECTORS_DIR
